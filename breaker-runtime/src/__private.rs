@@ -1,0 +1,164 @@
+//! Support for the code `#[circuit_breaker]` generates. Not public API: anything here may
+//! change in any release.
+
+use std::sync::OnceLock;
+
+pub use linkme;
+
+pub use crate::breaker::{Breaker, Completed};
+pub use crate::config::{Config, StoreKind};
+use crate::error::BreakerError;
+pub use crate::notifier::FallbackReason;
+
+/// Every annotated function's site, collected at link time so [`crate::breakers`] lists
+/// breakers from program start, before their first call.
+#[linkme::distributed_slice]
+pub static SITES: [&'static Site];
+
+/// The per-function `static` the attribute generates: the declared configuration and, after the
+/// first call, the breaker it resolved to.
+#[derive(Debug)]
+pub struct Site {
+    name: Option<&'static str>,
+    explicit: bool,
+    config: Config,
+    breaker: OnceLock<&'static Breaker>,
+}
+
+impl Site {
+    /// `name` is `None` when it depends on `Self` (a method without an explicit name): it is
+    /// then computed at the first call.
+    #[must_use]
+    pub const fn new(name: Option<&'static str>, explicit: bool, config: Config) -> Self {
+        Site {
+            name,
+            explicit,
+            config,
+            breaker: OnceLock::new(),
+        }
+    }
+
+    /// The breaker: one atomic load after the first call.
+    #[inline]
+    pub fn get(&'static self, dynamic_name: fn() -> String) -> &'static Breaker {
+        match self.breaker.get() {
+            Some(b) => b,
+            None => self.init(Some(dynamic_name)),
+        }
+    }
+
+    #[cold]
+    fn init(&'static self, dynamic_name: Option<fn() -> String>) -> &'static Breaker {
+        self.breaker.get_or_init(|| {
+            let name = match (self.name, dynamic_name) {
+                (Some(n), _) => n.to_owned(),
+                (None, Some(f)) => f(),
+                (None, None) => unreachable!("sites without a static name are not pre-registered"),
+            };
+            crate::registry::get_or_create(
+                &name,
+                self.config,
+                std::ptr::from_ref(self) as usize,
+                self.explicit,
+            )
+        })
+    }
+}
+
+pub(crate) fn register_sites() {
+    for site in SITES {
+        if site.name.is_some() && site.breaker.get().is_none() {
+            site.init(None);
+        }
+    }
+}
+
+/// The default name of a method: `module::Type::method`, without the type's generic arguments.
+#[must_use]
+pub fn method_name(type_name: &str, method: &str) -> String {
+    let ty = type_name.split('<').next().unwrap_or(type_name);
+    format!("{ty}::{method}")
+}
+
+/// Unused placeholder for sites whose name is static.
+#[must_use]
+pub fn no_dynamic_name() -> String {
+    String::new()
+}
+
+/// The return type of a `#[circuit_breaker]` function.
+#[diagnostic::on_unimplemented(
+    message = "a `#[circuit_breaker]` function must return a `Result`, not `{Self}`",
+    label = "expected `Result<_, _>`",
+    note = "the breaker counts `Err` as a failure; wrap the value in `Result<_, YourError>`"
+)]
+pub trait BreakerResult {
+    /// The error type.
+    type Error;
+}
+
+impl<T, E> BreakerResult for Result<T, E> {
+    type Error = E;
+}
+
+/// An error type that can carry a [`BreakerError`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot carry the breaker's rejection: it does not implement `From<breaker_runtime::BreakerError>`",
+    label = "this error type is returned when the breaker rejects or times out a call",
+    note = "implement `From<breaker_runtime::BreakerError>` for `{Self}`, or give the breaker a `fallback = ...`"
+)]
+pub trait FromBreakerError {
+    /// Converts.
+    fn from_breaker_error(e: BreakerError) -> Self;
+}
+
+impl<E: From<BreakerError>> FromBreakerError for E {
+    #[inline]
+    fn from_breaker_error(e: BreakerError) -> Self {
+        E::from(e)
+    }
+}
+
+/// `Err(e.into())`.
+#[inline]
+pub fn reject<T, E: FromBreakerError>(e: BreakerError) -> Result<T, E> {
+    Err(E::from_breaker_error(e))
+}
+
+/// Asserts at compile time that the error type can carry a [`BreakerError`].
+#[inline]
+pub fn assert_from_breaker_error<R: BreakerResult>()
+where
+    R::Error: FromBreakerError,
+{
+}
+
+/// An owned argument handed to the fallback after the call consumed the original.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` must be `Clone` to be passed to the fallback",
+    label = "owned argument of a breaker with a `fallback`",
+    note = "the call consumes the argument, so a copy is kept for the fallback: derive or implement `Clone`, or take the argument by reference"
+)]
+pub trait FallbackArg: Sized {
+    /// Clones.
+    fn clone_for_fallback(&self) -> Self;
+}
+
+impl<T: Clone> FallbackArg for T {
+    #[inline]
+    fn clone_for_fallback(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// Keeps a copy of an owned argument for the fallback.
+#[inline]
+pub fn clone_arg<T: FallbackArg>(v: &T) -> T {
+    v.clone_for_fallback()
+}
+
+/// Checks that a fallback's output is the annotated function's return type.
+#[inline]
+pub fn fallback_output<R>(r: R) -> R {
+    r
+}

@@ -1,0 +1,430 @@
+//! Breaker configuration: the values of the attribute, checked once more at run time for
+//! configuration that arrives from the environment or the builder.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Where a breaker keeps its state.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StoreKind {
+    /// Process-local state (the default).
+    Memory,
+    /// State shared through Redis. Until a Redis store is installed this behaves exactly like
+    /// [`StoreKind::Memory`] and says so once through `tracing`.
+    Redis,
+}
+
+impl StoreKind {
+    /// The name used in the attribute (`store = "memory"`).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::Memory => "memory",
+            StoreKind::Redis => "redis",
+        }
+    }
+}
+
+impl fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The configuration of one breaker. Built by the attribute at compile time (every value has
+/// already been validated there), or by hand with the `const` builder methods and
+/// [`Config::validate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Abandon a call after this long; counts as a failure.
+    pub timeout: Option<Duration>,
+    /// Failures inside `window` that open the breaker.
+    pub threshold: u32,
+    /// Sliding window over which failures (and calls, for the rate rule) are counted.
+    pub window: Duration,
+    /// Optional rate rule: open when at least this percent of the calls in the window failed.
+    pub failure_rate: Option<u8>,
+    /// Calls that must be seen in the window before the rate rule applies.
+    pub min_calls: u32,
+    /// A successful call slower than this counts as a failure.
+    pub slow_call: Option<Duration>,
+    /// How long the first OPEN lasts.
+    pub open_for: Duration,
+    /// Upper bound for the doubling of consecutive OPEN periods.
+    pub max_open_for: Duration,
+    /// Probes admitted at once in HALF_OPEN; that many successes close the breaker.
+    pub half_open_probes: u32,
+    /// Where state lives.
+    pub store: StoreKind,
+}
+
+/// Largest `threshold` accepted: the sliding window keeps one timestamp per counted failure.
+pub const MAX_THRESHOLD: u32 = 100_000;
+/// Largest `half_open_probes` accepted.
+pub const MAX_HALF_OPEN_PROBES: u32 = 10_000;
+/// Longest duration accepted anywhere in a configuration (about 31.7 years): keeps every time
+/// computation inside `u64` nanoseconds.
+pub const MAX_DURATION: Duration = Duration::from_secs(1_000_000_000);
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Config {
+    /// The defaults of the attribute: threshold 5 in a 60 s window, open for 30 s, one probe.
+    #[must_use]
+    pub const fn new() -> Self {
+        Config {
+            timeout: None,
+            threshold: 5,
+            window: Duration::from_secs(60),
+            failure_rate: None,
+            min_calls: 20,
+            slow_call: None,
+            open_for: Duration::from_secs(30),
+            max_open_for: Duration::from_secs(30),
+            half_open_probes: 1,
+            store: StoreKind::Memory,
+        }
+    }
+
+    /// Sets `timeout`.
+    #[must_use]
+    pub const fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
+        self
+    }
+    /// Sets `threshold`.
+    #[must_use]
+    pub const fn threshold(mut self, n: u32) -> Self {
+        self.threshold = n;
+        self
+    }
+    /// Sets `window`.
+    #[must_use]
+    pub const fn window(mut self, d: Duration) -> Self {
+        self.window = d;
+        self
+    }
+    /// Sets the rate rule (`failure_rate`, percent).
+    #[must_use]
+    pub const fn failure_rate(mut self, percent: u8) -> Self {
+        self.failure_rate = Some(percent);
+        self
+    }
+    /// Sets `min_calls` of the rate rule.
+    #[must_use]
+    pub const fn min_calls(mut self, n: u32) -> Self {
+        self.min_calls = n;
+        self
+    }
+    /// Sets `slow_call`.
+    #[must_use]
+    pub const fn slow_call(mut self, d: Duration) -> Self {
+        self.slow_call = Some(d);
+        self
+    }
+    /// Sets `open_for`; `max_open_for` follows it unless set after.
+    #[must_use]
+    pub const fn open_for(mut self, d: Duration) -> Self {
+        self.open_for = d;
+        self.max_open_for = d;
+        self
+    }
+    /// Sets `max_open_for`.
+    #[must_use]
+    pub const fn max_open_for(mut self, d: Duration) -> Self {
+        self.max_open_for = d;
+        self
+    }
+    /// Sets `half_open_probes`.
+    #[must_use]
+    pub const fn half_open_probes(mut self, n: u32) -> Self {
+        self.half_open_probes = n;
+        self
+    }
+    /// Sets `store`.
+    #[must_use]
+    pub const fn store(mut self, store: StoreKind) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// How long a HALF_OPEN probe may run before its permit is given to another call: the
+    /// `timeout` when there is one (a probe cannot outlive it), otherwise `open_for` (the time the
+    /// breaker already waited before probing).
+    #[must_use]
+    pub fn probe_lease(&self) -> Duration {
+        self.timeout.unwrap_or(self.open_for)
+    }
+
+    /// Checks the same rules the attribute checks at compile time, for configuration that comes
+    /// from the builder or the environment.
+    ///
+    /// # Errors
+    /// The first rule broken, naming the setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let dur = |key: &'static str, d: Duration| {
+            if d.is_zero() {
+                Err(ConfigError::new(key, "must be greater than zero"))
+            } else if d > MAX_DURATION {
+                Err(ConfigError::new(key, "is too long (at most 1000000000s)"))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(t) = self.timeout {
+            dur("timeout", t)?;
+        }
+        if self.threshold == 0 || self.threshold > MAX_THRESHOLD {
+            return Err(ConfigError::new(
+                "threshold",
+                "must be between 1 and 100000",
+            ));
+        }
+        dur("window", self.window)?;
+        if let Some(r) = self.failure_rate
+            && !(1..=100).contains(&r)
+        {
+            return Err(ConfigError::new("failure_rate", "must be between 1 and 100"));
+        }
+        if self.min_calls == 0 {
+            return Err(ConfigError::new("min_calls", "must be greater than zero"));
+        }
+        if let Some(s) = self.slow_call {
+            dur("slow_call", s)?;
+        }
+        dur("open_for", self.open_for)?;
+        dur("max_open_for", self.max_open_for)?;
+        if self.max_open_for < self.open_for {
+            return Err(ConfigError::new(
+                "max_open_for",
+                "must not be shorter than `open_for`",
+            ));
+        }
+        if self.half_open_probes == 0 || self.half_open_probes > MAX_HALF_OPEN_PROBES {
+            return Err(ConfigError::new(
+                "half_open_probes",
+                "must be between 1 and 10000",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Applies one `key=value` setting, as found in `BREAKER_OVERRIDES`.
+    ///
+    /// # Errors
+    /// An unknown key, a value that does not parse, or a result [`Config::validate`] refuses; the
+    /// configuration is left unchanged.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let mut next = *self;
+        next.assign(key, value)?;
+        next.validate()?;
+        *self = next;
+        Ok(())
+    }
+
+    /// Checks one setting on its own: the key exists and the value is in range. Rules between
+    /// settings (`max_open_for` against `open_for`) are left to [`Config::set`].
+    pub(crate) fn check_setting(key: &str, value: &str) -> Result<(), ConfigError> {
+        let mut c = Config::new();
+        if key == "max_open_for" {
+            c.open_for = Duration::from_nanos(1);
+        }
+        c.assign(key, value)?;
+        c.validate()
+    }
+
+    fn assign(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let key_static = SETTINGS.iter().copied().find(|k| *k == key).ok_or_else(|| {
+            ConfigError::new(
+                "override",
+                format!(
+                    "unknown setting `{key}`; expected one of {}",
+                    SETTINGS.join(", ")
+                ),
+            )
+        })?;
+        let count = || {
+            value
+                .parse::<u32>()
+                .map_err(|_| ConfigError::new(key_static, format!("`{value}` is not a count")))
+        };
+        let duration = || parse_duration(value).map_err(|m| ConfigError::new(key_static, m));
+        match key_static {
+            "timeout" => self.timeout = Some(duration()?),
+            "threshold" => self.threshold = count()?,
+            "window" => self.window = duration()?,
+            // Out-of-range percentages saturate to 255 and are refused by `validate`.
+            "failure_rate" => self.failure_rate = Some(u8::try_from(count()?).unwrap_or(u8::MAX)),
+            "min_calls" => self.min_calls = count()?,
+            "slow_call" => self.slow_call = Some(duration()?),
+            "open_for" => {
+                let d = duration()?;
+                if self.max_open_for == self.open_for || self.max_open_for < d {
+                    self.max_open_for = d;
+                }
+                self.open_for = d;
+            }
+            "max_open_for" => self.max_open_for = duration()?,
+            "half_open_probes" => self.half_open_probes = count()?,
+            _ => unreachable!("every entry of SETTINGS is handled"),
+        }
+        Ok(())
+    }
+}
+
+/// The settings `Config::set` (and so `BREAKER_OVERRIDES`) accepts.
+pub const SETTINGS: &[&str] = &[
+    "timeout",
+    "threshold",
+    "window",
+    "failure_rate",
+    "min_calls",
+    "slow_call",
+    "open_for",
+    "max_open_for",
+    "half_open_probes",
+];
+
+/// Parses `"250ms"`, `"3s"`, `"1m"`, `"2h"`, `"1d"` (also `"us"`, `"ns"`): an integer and a unit.
+///
+/// The attribute macro parses the same grammar at compile time; the two are kept in step by the
+/// tests in both crates.
+///
+/// # Errors
+/// A message saying what is wrong: no unit, unknown unit, zero, or too long.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    if digits.is_empty() {
+        return Err(format!("`{s}` is not a duration; expected e.g. \"3s\" or \"250ms\""));
+    }
+    if unit.is_empty() {
+        return Err(format!("`{s}` has no unit; add one of ns, us, ms, s, m, h, d"));
+    }
+    let nanos_per: u128 = match unit {
+        "ns" => 1,
+        "us" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        "d" => 86_400_000_000_000,
+        _ => return Err(format!("unknown unit `{unit}`; expected one of ns, us, ms, s, m, h, d")),
+    };
+    let n: u128 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is too long (at most 1000000000s)"))?;
+    let nanos = n.saturating_mul(nanos_per);
+    if nanos == 0 {
+        return Err(format!("`{s}` is zero; a duration must be greater than zero"));
+    }
+    if nanos > MAX_DURATION.as_nanos() {
+        return Err(format!("`{s}` is too long (at most 1000000000s)"));
+    }
+    let secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX);
+    let sub = u32::try_from(nanos % 1_000_000_000).unwrap_or(0);
+    Ok(Duration::new(secs, sub))
+}
+
+/// Bad configuration from the builder or the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    setting: &'static str,
+    message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(setting: &'static str, message: impl Into<String>) -> Self {
+        ConfigError {
+            setting,
+            message: message.into(),
+        }
+    }
+
+    /// The setting (or environment variable) at fault.
+    #[must_use]
+    pub fn setting(&self) -> &str {
+        self.setting
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` {}", self.setting, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
+        assert_eq!(parse_duration("5us"), Ok(Duration::from_micros(5)));
+        assert_eq!(parse_duration("7ns"), Ok(Duration::from_nanos(7)));
+    }
+
+    #[test]
+    fn durations_reject_missing_unit_unknown_unit_zero_overflow() {
+        assert!(parse_duration("3").unwrap_err().contains("no unit"));
+        assert!(parse_duration("3y").unwrap_err().contains("unknown unit `y`"));
+        assert!(parse_duration("0s").unwrap_err().contains("zero"));
+        assert!(parse_duration("99999999999999999999999999999d").unwrap_err().contains("too long"));
+        assert!(parse_duration("1000000001s").unwrap_err().contains("too long"));
+        assert!(parse_duration("s").unwrap_err().contains("not a duration"));
+        assert!(parse_duration("-1s").unwrap_err().contains("not a duration"));
+    }
+
+    #[test]
+    fn validate_catches_each_rule() {
+        assert!(Config::new().validate().is_ok());
+        let bad = [
+            (Config::new().threshold(0), "threshold"),
+            (Config::new().failure_rate(0), "failure_rate"),
+            (Config::new().failure_rate(101), "failure_rate"),
+            (Config::new().min_calls(0), "min_calls"),
+            (Config::new().half_open_probes(0), "half_open_probes"),
+            (Config::new().window(Duration::ZERO), "window"),
+            (Config::new().timeout(Duration::ZERO), "timeout"),
+            (
+                Config::new()
+                    .open_for(Duration::from_secs(10))
+                    .max_open_for(Duration::from_secs(5)),
+                "max_open_for",
+            ),
+        ];
+        for (cfg, setting) in bad {
+            assert_eq!(cfg.validate().unwrap_err().setting(), setting, "{cfg:?}");
+        }
+    }
+
+    #[test]
+    fn set_applies_valid_and_refuses_invalid_without_change() {
+        let mut c = Config::new();
+        c.set("threshold", "10").unwrap();
+        c.set("open_for", "1m").unwrap();
+        assert_eq!(c.threshold, 10);
+        assert_eq!(c.open_for, Duration::from_secs(60));
+        assert_eq!(c.max_open_for, Duration::from_secs(60));
+        let before = c;
+        assert!(c.set("threshold", "0").is_err());
+        assert!(c.set("threshold", "five").is_err());
+        assert!(c.set("failure_rate", "300").is_err());
+        assert!(c.set("max_open_for", "1s").is_err());
+        assert!(c.set("treshold", "3").unwrap_err().to_string().contains("unknown setting"));
+        assert_eq!(c, before);
+    }
+}

@@ -1,0 +1,57 @@
+//! The error a breaker produces when it does not let a call run to completion.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A call rejected or abandoned by a breaker.
+///
+/// A function without a `fallback` returns this through its own error type, which must implement
+/// `From<BreakerError>`.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BreakerError {
+    /// The breaker is OPEN (or HALF_OPEN with every probe slot taken): the function was not called.
+    Open {
+        /// The breaker's name.
+        breaker: &'static str,
+        /// When a call may be admitted again; `None` while an operator holds it open.
+        retry_after: Option<Duration>,
+    },
+    /// The call did not finish within the breaker's `timeout` and was abandoned.
+    Timeout {
+        /// The breaker's name.
+        breaker: &'static str,
+        /// The timeout that elapsed.
+        after: Duration,
+    },
+}
+
+impl BreakerError {
+    /// The breaker's name.
+    #[must_use]
+    pub fn breaker(&self) -> &'static str {
+        match self {
+            BreakerError::Open { breaker, .. } | BreakerError::Timeout { breaker, .. } => breaker,
+        }
+    }
+}
+
+impl fmt::Display for BreakerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BreakerError::Open {
+                breaker,
+                retry_after: Some(d),
+            } => write!(f, "circuit breaker `{breaker}` is open; retry after {d:?}"),
+            BreakerError::Open {
+                breaker,
+                retry_after: None,
+            } => write!(f, "circuit breaker `{breaker}` is held open by an operator"),
+            BreakerError::Timeout { breaker, after } => {
+                write!(f, "call through circuit breaker `{breaker}` timed out after {after:?}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BreakerError {}

@@ -1,0 +1,64 @@
+//! Circuit breakers declared with one attribute, checked by the compiler.
+//!
+//! ```
+//! use breaker_runtime::{circuit_breaker, BreakerError};
+//!
+//! #[derive(Debug)]
+//! enum SearchError { Provider(String), Breaker(BreakerError) }
+//! impl From<BreakerError> for SearchError {
+//!     fn from(e: BreakerError) -> Self { SearchError::Breaker(e) }
+//! }
+//!
+//! #[circuit_breaker(fallback = juso, timeout = "3s", threshold = 5)]
+//! async fn daum(query: &str) -> Result<Vec<String>, SearchError> {
+//!     Err(SearchError::Provider(format!("daum is down for {query}")))
+//! }
+//!
+//! async fn juso(query: &str) -> Result<Vec<String>, SearchError> {
+//!     Ok(vec![format!("{query} (from juso)")])
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! assert_eq!(daum("Seoul").await.unwrap(), ["Seoul (from juso)"]);
+//! let handle = breaker_runtime::breaker("rust_out::daum").unwrap();
+//! assert_eq!(handle.counters().failures, 1);
+//! # }
+//! ```
+//!
+//! The attribute rewrites the function's body so every call goes through a [`Breaker`]: one
+//! per breaker name, created at the first call (or by [`breakers`]) and kept for the life of the
+//! process. The state machine ([`machine`]) is pure and driven by timestamps from a [`Clock`];
+//! [`Notifier`]s hear of transitions on their own thread; a [`Store`] shares state (memory by
+//! default). See the README for the full attribute reference and the semantics.
+
+mod breaker;
+mod clock;
+mod config;
+mod counters;
+mod error;
+pub mod machine;
+mod notifier;
+mod registry;
+mod store;
+mod timeout;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use breaker::{Breaker, CounterSnapshot};
+pub use clock::{Clock, TokioClock};
+pub use config::{
+    Config, ConfigError, MAX_DURATION, MAX_HALF_OPEN_PROBES, MAX_THRESHOLD, SETTINGS, StoreKind,
+    parse_duration,
+};
+pub use error::BreakerError;
+pub use machine::{Forced, Reason, State, Transition};
+pub use notifier::{
+    Event, EventKind, FallbackReason, Notifier, TracingNotifier, add_notifier, dropped_events,
+    flush_notifications,
+};
+pub use registry::{ENV_OVERRIDES, Handle, Runtime, RuntimeBuilder, breaker, breakers};
+pub use store::{Command, MemoryStore, Store, StoreError, StoreFuture};
+
+#[cfg(feature = "macros")]
+pub use breaker_macros::circuit_breaker;

@@ -1,0 +1,227 @@
+//! Notifier hooks: every state transition, and (on request) every rejection and fallback, handed
+//! to user code on a dedicated thread so a slow notifier never slows a call.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, SystemTime};
+
+use crate::machine::{Forced, Reason, State};
+
+/// Why a call did not get the function's own result.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FallbackReason {
+    /// The breaker rejected the call.
+    Rejected,
+    /// The function returned an error counted as a failure.
+    Failed,
+    /// The function did not finish within `timeout`.
+    TimedOut,
+}
+
+/// What happened.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// The breaker changed state.
+    Transition {
+        /// State before.
+        from: State,
+        /// State after.
+        to: State,
+        /// Why.
+        reason: Reason,
+        /// For a transition to OPEN: how long it stays open.
+        open_for: Option<Duration>,
+        /// The operator's forced state after the transition.
+        forced: Option<Forced>,
+    },
+    /// A call was rejected (delivered only when a notifier asks for call events).
+    Rejected {
+        /// When the breaker may admit calls again, if known.
+        retry_after: Option<Duration>,
+    },
+    /// A fallback served a call (delivered only when a notifier asks for call events).
+    Fallback {
+        /// Why the fallback ran.
+        reason: FallbackReason,
+    },
+    /// Configuration from the environment or builder was refused.
+    ConfigRejected {
+        /// What was wrong.
+        message: String,
+    },
+}
+
+/// One notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The breaker's name.
+    pub breaker: &'static str,
+    /// Wall-clock time the event was raised.
+    pub at: SystemTime,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// A hook that receives breaker events.
+///
+/// Notifiers run one after another on the `breaker-notify` thread, fed by a bounded queue: a
+/// notifier that blocks delays other notifiers, never a call. Events that do not fit in the queue
+/// are dropped and counted ([`dropped_events`]).
+pub trait Notifier: Send + Sync + fmt::Debug + 'static {
+    /// Handles one event.
+    fn notify(&self, event: &Event);
+
+    /// Whether this notifier wants an event for every rejected call and every fallback. Off by
+    /// default: delivering one per call costs a queue send per rejection (tens of nanoseconds)
+    /// where counting costs one. Counters are always available from [`crate::Handle::counters`].
+    fn wants_call_events(&self) -> bool {
+        false
+    }
+}
+
+/// The default notifier: transitions through `tracing` (OPEN at `warn`, the rest at `info`),
+/// call events at `debug`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracingNotifier;
+
+impl Notifier for TracingNotifier {
+    fn notify(&self, event: &Event) {
+        let breaker = event.breaker;
+        match &event.kind {
+            EventKind::Transition {
+                from,
+                to: to @ State::Open,
+                reason,
+                open_for,
+                ..
+            } => {
+                tracing::warn!(breaker, %from, %to, ?reason, ?open_for, "circuit breaker opened");
+            }
+            EventKind::Transition {
+                from, to, reason, ..
+            } => tracing::info!(breaker, %from, %to, ?reason, "circuit breaker state changed"),
+            EventKind::Rejected { retry_after } => {
+                tracing::debug!(breaker, ?retry_after, "call rejected by circuit breaker");
+            }
+            EventKind::Fallback { reason } => {
+                tracing::debug!(breaker, ?reason, "fallback served the call");
+            }
+            EventKind::ConfigRejected { message } => {
+                tracing::error!(breaker, %message, "circuit breaker configuration refused");
+            }
+        }
+    }
+}
+
+const QUEUE: usize = 4096;
+
+enum Msg {
+    Event(Event),
+    Flush(mpsc::Sender<()>),
+}
+
+static NOTIFIERS: RwLock<Vec<Arc<dyn Notifier>>> = RwLock::new(Vec::new());
+static DEFAULT_INSTALLED: AtomicBool = AtomicBool::new(false);
+pub(crate) static CALL_EVENTS: AtomicBool = AtomicBool::new(false);
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Adds a notifier. The first call replaces the default [`TracingNotifier`]; add it back
+/// explicitly to keep it.
+pub fn add_notifier(notifier: Arc<dyn Notifier>) {
+    let mut list = NOTIFIERS.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if DEFAULT_INSTALLED.swap(false, Ordering::AcqRel) {
+        list.clear();
+    }
+    list.push(notifier);
+    CALL_EVENTS.store(list.iter().any(|n| n.wants_call_events()), Ordering::Release);
+}
+
+pub(crate) fn install_default() {
+    let mut list = NOTIFIERS.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if list.is_empty() {
+        list.push(Arc::new(TracingNotifier));
+        DEFAULT_INSTALLED.store(true, Ordering::Release);
+    }
+}
+
+/// Events dropped because the notifier queue was full.
+#[must_use]
+pub fn dropped_events() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+/// Waits until every event raised before this call has been handed to every notifier, or until
+/// `timeout` passes. Returns whether the queue drained in time. For tests and orderly shutdown.
+pub fn flush_notifications(timeout: Duration) -> bool {
+    let (tx, rx) = mpsc::channel();
+    if !send(Msg::Flush(tx), true) {
+        return true;
+    }
+    rx.recv_timeout(timeout).is_ok()
+}
+
+pub(crate) fn emit(breaker: &'static str, kind: EventKind) {
+    let event = Event {
+        breaker,
+        at: SystemTime::now(),
+        kind,
+    };
+    if !send(Msg::Event(event), false) {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(breaker, "breaker notifier queue full; event dropped");
+    }
+}
+
+fn send(msg: Msg, block: bool) -> bool {
+    static TX: OnceLock<Option<SyncSender<Msg>>> = OnceLock::new();
+    let tx = TX.get_or_init(|| {
+        install_default();
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        std::thread::Builder::new()
+            .name("breaker-notify".into())
+            .spawn(move || run(&rx))
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot start the breaker-notify thread; events are dropped");
+            })
+            .ok()
+            .map(|_| tx)
+    });
+    let Some(tx) = tx else { return false };
+    if block {
+        tx.send(msg).is_ok()
+    } else {
+        match tx.try_send(msg) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+        }
+    }
+}
+
+fn run(rx: &Receiver<Msg>) {
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            Msg::Event(event) => {
+                let list = NOTIFIERS
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                for n in &list {
+                    // A panicking notifier must not take the others (or the thread) down.
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        n.notify(&event);
+                    }));
+                    if r.is_err() {
+                        tracing::error!(notifier = ?n, "breaker notifier panicked");
+                    }
+                }
+            }
+            Msg::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}

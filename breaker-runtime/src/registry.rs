@@ -1,0 +1,401 @@
+//! The process-wide registry of breakers, their handles, and the runtime settings (clock,
+//! notifiers, stores, overrides) fixed before the first breaker is created.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use crate::breaker::{Breaker, CounterSnapshot};
+use crate::clock::{Clock, TokioClock};
+use crate::config::{Config, ConfigError, StoreKind};
+use crate::machine::{Forced, State};
+use crate::notifier::{self, EventKind, Notifier};
+use crate::store::{Command, MemoryStore, Store, StoreError};
+
+/// Environment variable with per-breaker configuration overrides:
+/// `BREAKER_OVERRIDES="daum.threshold=10,daum.open_for=1m"`.
+pub const ENV_OVERRIDES: &str = "BREAKER_OVERRIDES";
+
+/// A handle to one breaker, from [`breaker`] or [`breakers`]. Cheap to copy.
+#[derive(Clone, Copy)]
+pub struct Handle {
+    breaker: &'static Breaker,
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("name", &self.name())
+            .field("state", &self.state())
+            .field("forced", &self.forced())
+            .finish()
+    }
+}
+
+impl Handle {
+    /// The breaker's name.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        self.breaker.name()
+    }
+
+    /// The configuration in force.
+    #[must_use]
+    pub fn config(&self) -> Config {
+        *self.breaker.config()
+    }
+
+    /// The current state (an OPEN breaker whose open period is over reports HALF_OPEN).
+    #[must_use]
+    pub fn state(&self) -> State {
+        self.breaker.state()
+    }
+
+    /// The operator's forced state, if any.
+    #[must_use]
+    pub fn forced(&self) -> Option<Forced> {
+        self.breaker.forced()
+    }
+
+    /// Time until an OPEN breaker lets a probe through (`None` unless OPEN and not forced).
+    #[must_use]
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.breaker.retry_after()
+    }
+
+    /// Failures inside the sliding window now.
+    #[must_use]
+    pub fn failures_in_window(&self) -> usize {
+        self.breaker.failures_in_window()
+    }
+
+    /// Counters since the process started.
+    #[must_use]
+    pub fn counters(&self) -> CounterSnapshot {
+        self.breaker.counters()
+    }
+
+    /// Rejects every call until [`Handle::reset`]; never drifts into HALF_OPEN.
+    ///
+    /// # Errors
+    /// When the breaker's store cannot carry out the command.
+    pub async fn force_open(&self) -> Result<(), StoreError> {
+        self.command(Command::ForceOpen).await
+    }
+
+    /// Calls the function whatever fails, never tripping, until [`Handle::reset`].
+    ///
+    /// # Errors
+    /// When the breaker's store cannot carry out the command.
+    pub async fn force_closed(&self) -> Result<(), StoreError> {
+        self.command(Command::ForceClosed).await
+    }
+
+    /// Clears any forced state and returns to CLOSED with cleared counts.
+    ///
+    /// # Errors
+    /// When the breaker's store cannot carry out the command.
+    pub async fn reset(&self) -> Result<(), StoreError> {
+        self.command(Command::Reset).await
+    }
+
+    async fn command(&self, command: Command) -> Result<(), StoreError> {
+        settings()
+            .store(self.breaker.config().store)
+            .command(*self, command)
+            .await
+    }
+
+    /// Applies a command to this process's breaker only. Stores call this; applications use
+    /// [`Handle::force_open`] and friends, which go through the store.
+    pub fn apply_local(&self, command: Command) {
+        self.breaker.apply(command.forced());
+    }
+}
+
+/// The breaker named `name`, if this process has one.
+///
+/// Breakers declared with `#[circuit_breaker]` are known from program start (see [`breakers`]);
+/// a method without an explicit `name` is known from its first call, since its name includes
+/// its type.
+#[must_use]
+pub fn breaker(name: &str) -> Option<Handle> {
+    crate::__private::register_sites();
+    registry()
+        .get(name)
+        .map(|e| Handle { breaker: e.breaker })
+}
+
+/// Every breaker of this process, sorted by name.
+#[must_use]
+pub fn breakers() -> Vec<Handle> {
+    crate::__private::register_sites();
+    registry()
+        .values()
+        .map(|e| Handle { breaker: e.breaker })
+        .collect()
+}
+
+struct Entry {
+    breaker: &'static Breaker,
+    declared: Config,
+    site: usize,
+    explicit: bool,
+}
+
+static REGISTRY: Mutex<BTreeMap<&'static str, Entry>> = Mutex::new(BTreeMap::new());
+
+fn registry() -> std::sync::MutexGuard<'static, BTreeMap<&'static str, Entry>> {
+    REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Returns the breaker named `name`, creating it with `declared` (plus overrides) if needed.
+/// `site` identifies the declaring function, so two functions sharing a name by accident can be
+/// told apart from one function called twice.
+pub(crate) fn get_or_create(
+    name: &str,
+    declared: Config,
+    site: usize,
+    explicit: bool,
+) -> &'static Breaker {
+    let settings = settings();
+    let mut reg = registry();
+    if let Some(e) = reg.get(name) {
+        if e.site != site {
+            if e.declared != declared {
+                tracing::warn!(
+                    breaker = name,
+                    "two functions declare breaker `{name}` with different settings; the first \
+                     declaration's settings apply to both"
+                );
+            } else if !(e.explicit && explicit) {
+                tracing::warn!(
+                    breaker = name,
+                    "two functions share the default breaker name `{name}`; give them distinct \
+                     `name = \"...\"` arguments unless they should share one breaker"
+                );
+            }
+        }
+        return e.breaker;
+    }
+    let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    let mut config = declared;
+    for (key, value) in settings.overrides.get(name).into_iter().flatten() {
+        if let Err(e) = config.set(key, value) {
+            notifier::emit(
+                name,
+                EventKind::ConfigRejected {
+                    message: format!("{ENV_OVERRIDES}: {e}"),
+                },
+            );
+        }
+    }
+    if config.store == StoreKind::Redis && settings.redis.is_none() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            tracing::warn!(
+                breaker = name,
+                "store = \"redis\" is declared but no Redis store is configured; such breakers \
+                 keep their state in memory, per process"
+            );
+        });
+    }
+    let breaker: &'static Breaker = Box::leak(Box::new(Breaker::new(
+        name,
+        config,
+        Arc::clone(&settings.clock),
+    )));
+    reg.insert(
+        name,
+        Entry {
+            breaker,
+            declared,
+            site,
+            explicit,
+        },
+    );
+    drop(reg);
+    settings.store(config.store).attach(Handle { breaker });
+    breaker
+}
+
+/// Runtime settings, fixed when the first breaker is created.
+pub(crate) struct Settings {
+    clock: Arc<dyn Clock>,
+    memory: Arc<dyn Store>,
+    redis: Option<Arc<dyn Store>>,
+    overrides: HashMap<String, Vec<(String, String)>>,
+}
+
+impl Settings {
+    fn store(&self, kind: StoreKind) -> &Arc<dyn Store> {
+        match kind {
+            StoreKind::Redis => self.redis.as_ref().unwrap_or(&self.memory),
+            StoreKind::Memory => &self.memory,
+        }
+    }
+}
+
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+
+fn settings() -> &'static Settings {
+    SETTINGS.get_or_init(|| {
+        let mut b = Runtime::builder();
+        if let Ok(raw) = std::env::var(ENV_OVERRIDES) {
+            for err in b.add_overrides(&raw) {
+                notifier::emit(
+                    "",
+                    EventKind::ConfigRejected {
+                        message: format!("{ENV_OVERRIDES}: {err}"),
+                    },
+                );
+            }
+        }
+        b.build()
+    })
+}
+
+/// Process-wide runtime settings. Optional: without [`RuntimeBuilder::install`], breakers use
+/// the tokio clock, the `tracing` notifier, the memory store and `BREAKER_OVERRIDES` (bad entries
+/// are skipped and reported as [`EventKind::ConfigRejected`]).
+#[derive(Debug)]
+pub struct Runtime(());
+
+impl Runtime {
+    /// A builder with the defaults.
+    #[must_use]
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder {
+            clock: Arc::new(TokioClock),
+            notifiers: Vec::new(),
+            redis: None,
+            overrides: HashMap::new(),
+        }
+    }
+}
+
+/// Builds the runtime settings; see [`Runtime`].
+#[derive(Debug)]
+pub struct RuntimeBuilder {
+    clock: Arc<dyn Clock>,
+    notifiers: Vec<Arc<dyn Notifier>>,
+    redis: Option<Arc<dyn Store>>,
+    overrides: HashMap<String, Vec<(String, String)>>,
+}
+
+impl RuntimeBuilder {
+    /// The clock breakers read (default: [`TokioClock`]).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Adds a notifier; the first one replaces the default [`crate::TracingNotifier`].
+    #[must_use]
+    pub fn notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifiers.push(notifier);
+        self
+    }
+
+    /// The store serving breakers declared `store = "redis"`.
+    #[must_use]
+    pub fn redis_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.redis = Some(store);
+        self
+    }
+
+    /// Overrides one setting of one breaker, e.g. `("daum", "threshold", "10")`.
+    ///
+    /// # Errors
+    /// An unknown setting or a value out of range. Rules between settings (`max_open_for`
+    /// against the breaker's `open_for`) are checked when the breaker is created; an override
+    /// that breaks one is skipped and reported as [`EventKind::ConfigRejected`].
+    pub fn setting(mut self, breaker: &str, key: &str, value: &str) -> Result<Self, ConfigError> {
+        Config::check_setting(key, value)?;
+        self.overrides
+            .entry(breaker.to_owned())
+            .or_default()
+            .push((key.to_owned(), value.to_owned()));
+        Ok(self)
+    }
+
+    /// Reads `BREAKER_OVERRIDES`.
+    ///
+    /// # Errors
+    /// Every malformed entry, in one error; nothing is applied then.
+    pub fn from_env(mut self) -> Result<Self, ConfigError> {
+        let Ok(raw) = std::env::var(ENV_OVERRIDES) else {
+            return Ok(self);
+        };
+        let errors = self.add_overrides(&raw);
+        if errors.is_empty() {
+            Ok(self)
+        } else {
+            Err(ConfigError::new(ENV_OVERRIDES, errors.join("; ")))
+        }
+    }
+
+    /// Parses `name.key=value,...`; applies the good entries and returns the bad ones.
+    fn add_overrides(&mut self, raw: &str) -> Vec<String> {
+        let mut errors = Vec::new();
+        for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let parsed = entry
+                .split_once('=')
+                .and_then(|(lhs, value)| {
+                    let (name, key) = lhs.trim().rsplit_once('.')?;
+                    Some((name.trim(), key.trim(), value.trim()))
+                })
+                .filter(|(name, key, _)| !name.is_empty() && !key.is_empty());
+            let Some((name, key, value)) = parsed else {
+                errors.push(format!(
+                    "`{entry}` is not of the form `breaker.setting=value`"
+                ));
+                continue;
+            };
+            match Config::check_setting(key, value) {
+                Ok(()) => self
+                    .overrides
+                    .entry(name.to_owned())
+                    .or_default()
+                    .push((key.to_owned(), value.to_owned())),
+                Err(e) => errors.push(format!("`{entry}`: {e}")),
+            }
+        }
+        errors
+    }
+
+    fn build(self) -> Settings {
+        for n in self.notifiers {
+            notifier::add_notifier(n);
+        }
+        Settings {
+            clock: self.clock,
+            memory: Arc::new(MemoryStore),
+            redis: self.redis,
+            overrides: self.overrides,
+        }
+    }
+
+    /// Installs the settings for the whole process.
+    ///
+    /// # Errors
+    /// When settings were already installed, or a breaker was already created (it would keep
+    /// the defaults): install before the first call.
+    pub fn install(self) -> Result<(), ConfigError> {
+        let mut pending = Some(self);
+        SETTINGS.get_or_init(|| {
+            pending
+                .take()
+                .map_or_else(|| Runtime::builder().build(), RuntimeBuilder::build)
+        });
+        match pending {
+            None => Ok(()),
+            Some(_) => Err(ConfigError::new(
+                "runtime",
+                "settings are already fixed: install them before the first breaker is used",
+            )),
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Where breaker state is shared.
+//!
+//! Every breaker keeps a local machine that decides each call (the hot path never waits on a
+//! store). A store is the seam through which that local state is shared and steered: operator
+//! commands go through it so a shared store can apply them to every instance; the Redis store of
+//! the next issue also feeds the local machine the fleet's view. [`MemoryStore`] keeps state in
+//! the process and applies commands at once.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::config::StoreKind;
+use crate::machine::Forced;
+use crate::registry::Handle;
+
+/// A boxed future, as store methods return.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// An operator command.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Reject every call until `Reset`.
+    ForceOpen,
+    /// Admit every call and never trip until `Reset`.
+    ForceClosed,
+    /// Clear any forced state; back to CLOSED with cleared counts.
+    Reset,
+}
+
+impl Command {
+    pub(crate) fn forced(self) -> Option<Forced> {
+        match self {
+            Command::ForceOpen => Some(Forced::Open),
+            Command::ForceClosed => Some(Forced::Closed),
+            Command::Reset => None,
+        }
+    }
+}
+
+/// A store could not carry out a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError {
+    message: String,
+}
+
+impl StoreError {
+    /// An error with a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        StoreError {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Where breaker state is kept and shared.
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// Which kind of store this is.
+    fn kind(&self) -> StoreKind;
+
+    /// Called once for each breaker that uses this store, when it is created.
+    fn attach(&self, breaker: Handle) {
+        let _ = breaker;
+    }
+
+    /// Carries out an operator command for `breaker` (for a shared store: on every instance).
+    fn command(&self, breaker: Handle, command: Command) -> StoreFuture<'_, Result<(), StoreError>>;
+}
+
+/// Process-local state: the default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemoryStore;
+
+impl Store for MemoryStore {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Memory
+    }
+
+    fn command(&self, breaker: Handle, command: Command) -> StoreFuture<'_, Result<(), StoreError>> {
+        breaker.apply_local(command);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
