@@ -162,3 +162,7 @@ pub fn clone_arg<T: FallbackArg>(v: &T) -> T {
 pub fn fallback_output<R>(r: R) -> R {
     r
 }
+
+/// Asserts at compile time that a breaker's return type is a `Result`.
+#[inline]
+pub fn assert_result<R: BreakerResult>() {}

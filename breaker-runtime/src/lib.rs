@@ -9,7 +9,7 @@
 //!     fn from(e: BreakerError) -> Self { SearchError::Breaker(e) }
 //! }
 //!
-//! #[circuit_breaker(fallback = juso, timeout = "3s", threshold = 5)]
+//! #[circuit_breaker(name = "daum", fallback = juso, timeout = "3s", threshold = 5)]
 //! async fn daum(query: &str) -> Result<Vec<String>, SearchError> {
 //!     Err(SearchError::Provider(format!("daum is down for {query}")))
 //! }
@@ -20,7 +20,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! assert_eq!(daum("Seoul").await.unwrap(), ["Seoul (from juso)"]);
-//! let handle = breaker_runtime::breaker("rust_out::daum").unwrap();
+//! let handle = breaker_runtime::breaker("daum").unwrap();
 //! assert_eq!(handle.counters().failures, 1);
 //! # }
 //! ```

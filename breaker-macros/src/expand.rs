@@ -1,0 +1,314 @@
+//! Expansion: the user's signature is kept (only parameter bindings move inside), the body
+//! becomes an inner `async` block run under the breaker's permit.
+
+use proc_macro2::{Ident, Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, ItemFn, Pat, PatIdent, ReturnType, Type};
+
+use crate::validate::{Settings, Store};
+
+/// How one parameter reaches the body and the fallback.
+struct Param {
+    /// The name the outer function binds it to.
+    outer: TokenStream,
+    /// The `let` that moves it into the body, for owned values (so the body's future owns it,
+    /// as the original's did, and stays `Send` exactly when the original was).
+    rebind: Option<TokenStream>,
+    /// The copy kept for the fallback, for owned values when there is a fallback.
+    keep: Option<(Ident, Span)>,
+}
+
+pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
+    let rt = quote!(::breaker_runtime::__private);
+    let has_fallback = s.fallback.is_some();
+    let fn_name = func.sig.ident.clone();
+    let ret: Type = match &func.sig.output {
+        ReturnType::Type(_, t) => (**t).clone(),
+        ReturnType::Default => syn::parse_quote!(()),
+    };
+    let is_method = is_method(&func, s);
+
+    let mut params = Vec::new();
+    for (i, input) in func.sig.inputs.iter_mut().enumerate() {
+        params.push(param(i, input, has_fallback));
+    }
+
+    let config = config(s);
+    let explicit = s.name.is_some();
+    let (site_name, dyn_name) = match (&s.name, is_method) {
+        (Some(n), _) => (quote!(::core::option::Option::Some(#n)), quote!(#rt::no_dynamic_name)),
+        (None, false) => (
+            quote!(::core::option::Option::Some(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#fn_name)))),
+            quote!(#rt::no_dynamic_name),
+        ),
+        (None, true) => (
+            quote!(::core::option::Option::None),
+            quote!(|| #rt::method_name(::core::any::type_name::<Self>(), ::core::stringify!(#fn_name))),
+        ),
+    };
+    let register = site_name_is_static(s, is_method).then(|| {
+        quote! {
+            #[#rt::linkme::distributed_slice(#rt::SITES)]
+            #[linkme(crate = #rt::linkme)]
+            static __BREAKER_SITE_REF: &#rt::Site = &__BREAKER_SITE;
+        }
+    });
+
+    let ret_span = match &func.sig.output {
+        ReturnType::Type(_, t) => t.span(),
+        ReturnType::Default => func.sig.ident.span(),
+    };
+    let classify = match &s.failure_if {
+        Some(p) => {
+            let check = quote_spanned! {p.span()=>
+                let __breaker_failure_if: fn(&<#ret as #rt::BreakerResult>::Error) -> bool = #p;
+            };
+            (check, quote!(::core::option::Option::Some(__breaker_failure_if)))
+        }
+        None => (quote!(), quote!(::core::option::Option::None)),
+    };
+    let (classify_check, classify_arg) = classify;
+
+    let rebinds = params.iter().filter_map(|p| p.rebind.as_ref());
+    let keeps = params.iter().filter_map(|p| {
+        p.keep.as_ref().map(|(name, span)| {
+            let outer = &p.outer;
+            quote_spanned!(*span=> let #name = #rt::clone_arg(&#outer);)
+        })
+    });
+    let stmts = &func.block.stmts;
+    let body = quote! {
+        async {
+            #(#rebinds)*
+            #[allow(
+                unknown_lints,
+                unreachable_code,
+                clippy::diverging_sub_expression,
+                clippy::empty_loop,
+                clippy::let_unit_value,
+                clippy::let_with_type_underscore,
+                clippy::needless_return,
+                clippy::unreachable
+            )]
+            if false {
+                let __breaker_fake_return: #ret = loop {};
+                return __breaker_fake_return;
+            }
+            #(#stmts)*
+        }
+    };
+
+    let (on_reject, on_failed, on_timeout, checks) = match &s.fallback {
+        Some(fb) => {
+            let originals = params.iter().map(|p| &p.outer);
+            let kept = params.iter().map(|p| match &p.keep {
+                Some((name, _)) => quote!(#name),
+                None => p.outer.clone(),
+            });
+            let call_orig = quote_spanned!(fb.span()=> #rt::fallback_output::<#ret>(#fb(#(#originals),*).await));
+            let call_kept = quote_spanned!(fb.span()=> #rt::fallback_output::<#ret>(#fb(#(#kept),*).await));
+            (
+                quote! {
+                    __breaker.note_fallback(#rt::FallbackReason::Rejected);
+                    #call_orig
+                },
+                quote! {{
+                    __breaker.note_fallback(#rt::FallbackReason::Failed);
+                    #call_kept
+                }},
+                quote! {{
+                    __breaker.note_fallback(#rt::FallbackReason::TimedOut);
+                    #call_kept
+                }},
+                quote!(),
+            )
+        }
+        None => (
+            quote!(#rt::reject(__breaker_rejection)),
+            quote!(__breaker_result),
+            quote!(#rt::reject(__breaker_error)),
+            quote_spanned!(ret_span=> #rt::assert_from_breaker_error::<#ret>();),
+        ),
+    };
+    let reject_binding = if has_fallback {
+        quote!(_)
+    } else {
+        quote!(__breaker_rejection)
+    };
+    let timeout_binding = if has_fallback {
+        quote!(_)
+    } else {
+        quote!(__breaker_error)
+    };
+    let assert_result = quote_spanned!(ret_span=> #rt::assert_result::<#ret>(););
+
+    let new_body = quote! {{
+        #[allow(clippy::declare_interior_mutable_const)]
+        static __BREAKER_SITE: #rt::Site = #rt::Site::new(#site_name, #explicit, #config);
+        #register
+        #assert_result
+        #checks
+        #classify_check
+        let __breaker = __BREAKER_SITE.get(#dyn_name);
+        match __breaker.acquire() {
+            ::core::result::Result::Err(#reject_binding) => { #on_reject }
+            ::core::result::Result::Ok(__breaker_permit) => {
+                #(#keeps)*
+                match __breaker_permit.run(#body, #classify_arg).await {
+                    #rt::Completed::Ok(__breaker_result) => __breaker_result,
+                    #rt::Completed::Failed(__breaker_result) => #on_failed,
+                    #rt::Completed::TimedOut(#timeout_binding) => #on_timeout,
+                }
+            }
+        }
+    }};
+    func.block = syn::parse2(new_body).unwrap_or_else(|e| {
+        // The tokens above are fixed; a parse failure would be a bug in this macro.
+        let msg = e.to_string();
+        syn::parse_quote!({ ::core::compile_error!(#msg) })
+    });
+    quote!(#func)
+}
+
+fn param(i: usize, input: &mut FnArg, has_fallback: bool) -> Param {
+    match input {
+        FnArg::Receiver(r) => {
+            let owned = r.reference.is_none() && !matches!(*r.ty, Type::Reference(_));
+            Param {
+                outer: quote!(self),
+                rebind: None,
+                keep: (owned && has_fallback)
+                    .then(|| (format_ident!("__breaker_fallback_self"), r.self_token.span())),
+            }
+        }
+        FnArg::Typed(t) => {
+            let by_ref = matches!(*t.ty, Type::Reference(_));
+            let ty_span = t.ty.span();
+            match &mut *t.pat {
+                Pat::Ident(PatIdent {
+                    by_ref: None,
+                    subpat: None,
+                    mutability,
+                    ident,
+                    ..
+                }) => {
+                    let ident = ident.clone();
+                    let rebind = (!by_ref).then(|| {
+                        // The binding's `mut` moves inside with the value.
+                        let m = mutability.take();
+                        quote! {
+                            #[allow(clippy::redundant_locals)]
+                            let #m #ident = #ident;
+                        }
+                    });
+                    let keep = (has_fallback && !by_ref)
+                        .then(|| (format_ident!("__breaker_fallback_{}", i), ty_span));
+                    Param {
+                        outer: quote!(#ident),
+                        rebind,
+                        keep,
+                    }
+                }
+                pat => {
+                    let outer = format_ident!("__breaker_arg_{}", i);
+                    let inner = pat.clone();
+                    *pat = Pat::Ident(PatIdent {
+                        attrs: Vec::new(),
+                        by_ref: None,
+                        mutability: None,
+                        ident: outer.clone(),
+                        subpat: None,
+                    });
+                    Param {
+                        outer: quote!(#outer),
+                        rebind: Some(quote!(let #inner = #outer;)),
+                        keep: None,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether the default name must include `Self` (the function is a method).
+fn is_method(func: &ItemFn, s: &Settings) -> bool {
+    let has_receiver = func
+        .sig
+        .inputs
+        .iter()
+        .any(|i| matches!(i, FnArg::Receiver(_)));
+    let self_fallback = s
+        .fallback
+        .as_ref()
+        .is_some_and(|p| p.segments.first().is_some_and(|seg| seg.ident == "Self"));
+    let sig = &func.sig;
+    has_receiver || self_fallback || mentions_self(quote!(#sig))
+}
+
+fn mentions_self(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|t| match t {
+        TokenTree::Ident(i) => i == "Self",
+        TokenTree::Group(g) => mentions_self(g.stream()),
+        _ => false,
+    })
+}
+
+fn site_name_is_static(s: &Settings, is_method: bool) -> bool {
+    s.name.is_some() || !is_method
+}
+
+fn config(s: &Settings) -> TokenStream {
+    let rt = quote!(::breaker_runtime::__private);
+    let dur = |d: &std::time::Duration| {
+        let secs = d.as_secs();
+        let nanos = d.subsec_nanos();
+        quote!(::core::time::Duration::new(#secs, #nanos))
+    };
+    let mut calls = Vec::new();
+    if let Some(t) = &s.timeout {
+        let d = dur(&t.value);
+        calls.push(quote!(.timeout(#d)));
+    }
+    if let Some(t) = &s.threshold {
+        let v = t.value;
+        calls.push(quote!(.threshold(#v)));
+    }
+    if let Some(w) = &s.window {
+        let d = dur(&w.value);
+        calls.push(quote!(.window(#d)));
+    }
+    if let Some(r) = &s.failure_rate {
+        let v = r.value;
+        calls.push(quote!(.failure_rate(#v)));
+    }
+    if let Some(m) = &s.min_calls {
+        let v = m.value;
+        calls.push(quote!(.min_calls(#v)));
+    }
+    if let Some(sc) = &s.slow_call {
+        let d = dur(&sc.value);
+        calls.push(quote!(.slow_call(#d)));
+    }
+    // `open_for` also sets `max_open_for`, so it goes first.
+    if let Some(o) = &s.open_for {
+        let d = dur(&o.value);
+        calls.push(quote!(.open_for(#d)));
+    }
+    if let Some(m) = &s.max_open_for {
+        let d = dur(&m.value);
+        calls.push(quote!(.max_open_for(#d)));
+    }
+    if let Some(h) = &s.half_open_probes {
+        let v = h.value;
+        calls.push(quote!(.half_open_probes(#v)));
+    }
+    if let Some(st) = &s.store {
+        let kind = match st.value {
+            Store::Memory => quote!(Memory),
+            Store::Redis => quote!(Redis),
+        };
+        calls.push(quote!(.store(#rt::StoreKind::#kind)));
+    }
+    quote!(#rt::Config::new() #(#calls)*)
+}

@@ -1,0 +1,469 @@
+//! Validation: gives each argument its type and checks every rule, collecting all mistakes.
+
+use std::time::Duration;
+
+use proc_macro2::Span;
+use syn::spanned::Spanned as _;
+use syn::{Expr, ExprLit, ExprPath, ItemFn, Lit, LitStr, Path, UnOp};
+
+use crate::args::{Arg, Args, Errors, KEYS, example, nearest};
+
+/// Largest `threshold` (kept equal to `breaker_runtime::MAX_THRESHOLD`).
+const MAX_THRESHOLD: u64 = 100_000;
+/// Largest `half_open_probes` (kept equal to `breaker_runtime::MAX_HALF_OPEN_PROBES`).
+const MAX_HALF_OPEN_PROBES: u64 = 10_000;
+/// Longest duration (kept equal to `breaker_runtime::MAX_DURATION`).
+const MAX_DURATION_SECS: u64 = 1_000_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Store {
+    Memory,
+    Redis,
+}
+
+/// A value and where it was written.
+#[derive(Clone)]
+pub(crate) struct Spanned<T> {
+    pub(crate) value: T,
+    pub(crate) span: Span,
+}
+
+/// The validated arguments.
+#[derive(Default)]
+pub(crate) struct Settings {
+    pub(crate) name: Option<LitStr>,
+    pub(crate) fallback: Option<Path>,
+    pub(crate) timeout: Option<Spanned<Duration>>,
+    pub(crate) threshold: Option<Spanned<u32>>,
+    pub(crate) window: Option<Spanned<Duration>>,
+    pub(crate) failure_rate: Option<Spanned<u8>>,
+    pub(crate) min_calls: Option<Spanned<u32>>,
+    pub(crate) slow_call: Option<Spanned<Duration>>,
+    pub(crate) open_for: Option<Spanned<Duration>>,
+    pub(crate) max_open_for: Option<Spanned<Duration>>,
+    pub(crate) half_open_probes: Option<Spanned<u32>>,
+    pub(crate) failure_if: Option<Path>,
+    pub(crate) store: Option<Spanned<Store>>,
+}
+
+/// Checks the arguments and the function; every mistake is collected.
+pub(crate) fn validate(args: Args, func: &ItemFn) -> Result<Settings, syn::Error> {
+    let mut errors = Errors::default();
+    for e in args.errors {
+        errors.add(e);
+    }
+    let mut s = Settings::default();
+    let mut seen: Vec<String> = Vec::new();
+    for Arg { key, value } in args.args {
+        let k = key.to_string();
+        if seen.contains(&k) {
+            errors.push(
+                key.span(),
+                format!("duplicate argument `{k}`; give each argument once"),
+            );
+            continue;
+        }
+        seen.push(k.clone());
+        let span = key.span();
+        match k.as_str() {
+            "name" => s.name = name(&value, &mut errors),
+            "fallback" | "failure_if" => {
+                let p = path(&k, &value, &mut errors);
+                if k == "fallback" {
+                    s.fallback = p;
+                } else {
+                    s.failure_if = p;
+                }
+            }
+            "timeout" => s.timeout = duration(&k, &value, &mut errors),
+            "window" => s.window = duration(&k, &value, &mut errors),
+            "slow_call" => s.slow_call = duration(&k, &value, &mut errors),
+            "open_for" => s.open_for = duration(&k, &value, &mut errors),
+            "max_open_for" => s.max_open_for = duration(&k, &value, &mut errors),
+            "threshold" => s.threshold = count(&k, &value, 1, MAX_THRESHOLD, &mut errors),
+            "min_calls" => s.min_calls = count(&k, &value, 1, u64::from(u32::MAX), &mut errors),
+            "half_open_probes" => {
+                s.half_open_probes = count(&k, &value, 1, MAX_HALF_OPEN_PROBES, &mut errors);
+            }
+            "failure_rate" => {
+                s.failure_rate = count(&k, &value, 1, 100, &mut errors).map(|c| Spanned {
+                    value: u8::try_from(c.value).unwrap_or(100),
+                    span: c.span,
+                });
+            }
+            "store" => s.store = store(&value, &mut errors),
+            _ => {
+                let valid = KEYS.iter().map(|(k, _)| format!("`{k}`")).collect::<Vec<_>>();
+                let hint = nearest(&k)
+                    .map(|n| format!("did you mean `{n}`? "))
+                    .unwrap_or_default();
+                errors.push(
+                    span,
+                    format!(
+                        "unknown argument `{k}`; {hint}expected one of {}",
+                        valid.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    cross_checks(&s, func, &mut errors);
+    errors.finish().map(|()| s)
+}
+
+fn cross_checks(s: &Settings, func: &ItemFn, errors: &mut Errors) {
+    let default_open = Duration::from_secs(30);
+    if let Some(max) = &s.max_open_for {
+        let open = s.open_for.as_ref().map_or(default_open, |o| o.value);
+        if max.value < open {
+            errors.push(
+                max.span,
+                format!(
+                    "`max_open_for` ({:?}) is shorter than `open_for` ({open:?}); it is the upper \
+                     bound the open period doubles up to",
+                    max.value
+                ),
+            );
+        }
+    }
+    if let (Some(m), None) = (&s.min_calls, &s.failure_rate) {
+        errors.push(
+            m.span,
+            "`min_calls` only applies to the rate rule; add `failure_rate = 50` or remove `min_calls`",
+        );
+    }
+    let sig = &func.sig;
+    if let Some(c) = &sig.constness {
+        errors.push(
+            c.span(),
+            "`#[circuit_breaker]` cannot be used on a `const fn`",
+        );
+    }
+    if sig.asyncness.is_none() {
+        errors.push(
+            sig.fn_token.span(),
+            "`#[circuit_breaker]` needs an `async fn`: the breaker times and abandons calls, so \
+             the function must be a future",
+        );
+    }
+    if matches!(sig.output, syn::ReturnType::Default) {
+        errors.push(
+            sig.ident.span(),
+            "a `#[circuit_breaker]` function must return a `Result`; the breaker counts `Err` as \
+             a failure",
+        );
+    }
+    if let Some(fb) = &s.fallback {
+        let segs: Vec<_> = fb.segments.iter().map(|s| s.ident.to_string()).collect();
+        let own = sig.ident.to_string();
+        let is_self = segs == [own.clone()] || segs == ["Self".to_owned(), own.clone()];
+        if is_self {
+            errors.push(
+                fb.span(),
+                format!(
+                    "`{own}` cannot be its own fallback: a failing call would call itself again; \
+                     name another function"
+                ),
+            );
+        }
+        for input in &sig.inputs {
+            if let syn::FnArg::Typed(t) = input
+                && !matches!(*t.pat, syn::Pat::Ident(ref i) if i.by_ref.is_none() && i.subpat.is_none())
+            {
+                errors.push(
+                    t.pat.span(),
+                    "with a `fallback`, parameters must be plain names so they can be passed on to \
+                     the fallback; bind the pattern inside the body instead",
+                );
+            }
+        }
+    }
+}
+
+fn name(value: &Expr, errors: &mut Errors) -> Option<LitStr> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => {
+            let v = s.value();
+            if v.is_empty() || v.len() > 200 || v.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                errors.push(
+                    s.span(),
+                    "`name` must be 1 to 200 characters without spaces, e.g. `name = \"daum\"`",
+                );
+                None
+            } else {
+                Some(s.clone())
+            }
+        }
+        other => {
+            errors.push(
+                other.span(),
+                "`name` takes a string literal, e.g. `name = \"daum\"`",
+            );
+            None
+        }
+    }
+}
+
+fn path(key: &str, value: &Expr, errors: &mut Errors) -> Option<Path> {
+    match value {
+        Expr::Path(ExprPath {
+            path, qself: None, ..
+        }) => Some(path.clone()),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => {
+            errors.push(
+                s.span(),
+                format!(
+                    "`{key}` takes a function path, not a string: write `{key} = {}`",
+                    s.value()
+                ),
+            );
+            None
+        }
+        other => {
+            errors.push(
+                other.span(),
+                format!("`{key}` takes a function path, e.g. `{}`", example(key)),
+            );
+            None
+        }
+    }
+}
+
+fn duration(key: &str, value: &Expr, errors: &mut Errors) -> Option<Spanned<Duration>> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => match parse_duration(&s.value()) {
+            Ok(d) => Some(Spanned {
+                value: d,
+                span: s.span(),
+            }),
+            Err(m) => {
+                errors.push(s.span(), format!("invalid `{key}`: {m}"));
+                None
+            }
+        },
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(i), ..
+        }) => {
+            errors.push(
+                i.span(),
+                format!(
+                    "`{key}` needs a unit: write `{key} = \"{}s\"` or `\"{}ms\"`",
+                    i.base10_digits(),
+                    i.base10_digits()
+                ),
+            );
+            None
+        }
+        other => {
+            errors.push(
+                other.span(),
+                format!(
+                    "`{key}` takes a duration string, e.g. `{}`",
+                    example(key)
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn count(key: &str, value: &Expr, min: u64, max: u64, errors: &mut Errors) -> Option<Spanned<u32>> {
+    let range = || {
+        if key == "failure_rate" {
+            "a percentage from 1 to 100".to_owned()
+        } else {
+            format!("an integer from {min} to {max}")
+        }
+    };
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(i), ..
+        }) => match i.base10_parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Some(Spanned {
+                value: u32::try_from(n).unwrap_or(u32::MAX),
+                span: i.span(),
+            }),
+            _ => {
+                errors.push(
+                    i.span(),
+                    format!("`{key} = {}` is out of range: expected {}", i.base10_digits(), range()),
+                );
+                None
+            }
+        },
+        Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => {
+            errors.push(
+                u.span(),
+                format!("`{key}` cannot be negative: expected {}", range()),
+            );
+            None
+        }
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => {
+            errors.push(
+                s.span(),
+                format!(
+                    "`{key}` takes an integer, not a string: write `{key} = {}`",
+                    s.value()
+                ),
+            );
+            None
+        }
+        other => {
+            errors.push(
+                other.span(),
+                format!("`{key}` takes {}, e.g. `{}`", range(), example(key)),
+            );
+            None
+        }
+    }
+}
+
+fn store(value: &Expr, errors: &mut Errors) -> Option<Spanned<Store>> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => match s.value().as_str() {
+            "memory" => Some(Spanned {
+                value: Store::Memory,
+                span: s.span(),
+            }),
+            "redis" => Some(Spanned {
+                value: Store::Redis,
+                span: s.span(),
+            }),
+            other => {
+                errors.push(
+                    s.span(),
+                    format!("unknown store `{other}`; expected `\"memory\"` or `\"redis\"`"),
+                );
+                None
+            }
+        },
+        other => {
+            errors.push(
+                other.span(),
+                "`store` takes a string: `store = \"memory\"` or `store = \"redis\"`",
+            );
+            None
+        }
+    }
+}
+
+/// The grammar of `breaker_runtime::parse_duration`, at compile time (the crates cannot share
+/// code: a proc-macro crate cannot be a dependency of the runtime, nor the reverse). Both crates
+/// test the same cases.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    if digits.is_empty() {
+        return Err(format!("`{s}` is not a duration; expected e.g. \"3s\" or \"250ms\""));
+    }
+    if unit.is_empty() {
+        return Err(format!("`{s}` has no unit; add one of ns, us, ms, s, m, h, d"));
+    }
+    let nanos_per: u128 = match unit {
+        "ns" => 1,
+        "us" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        "d" => 86_400_000_000_000,
+        _ => return Err(format!("unknown unit `{unit}`; expected one of ns, us, ms, s, m, h, d")),
+    };
+    let too_long = || format!("`{s}` is too long (at most {MAX_DURATION_SECS}s)");
+    let n: u128 = digits.parse().map_err(|_| too_long())?;
+    let nanos = n.saturating_mul(nanos_per);
+    if nanos == 0 {
+        return Err(format!("`{s}` is zero; a duration must be greater than zero"));
+    }
+    if nanos > u128::from(MAX_DURATION_SECS) * 1_000_000_000 {
+        return Err(too_long());
+    }
+    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| too_long())?;
+    let sub = u32::try_from(nanos % 1_000_000_000).map_err(|_| too_long())?;
+    Ok(Duration::new(secs, sub))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(args: Args, f: &ItemFn) -> Vec<String> {
+        match validate(args, f) {
+            Ok(_) => vec![],
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    fn func() -> ItemFn {
+        syn::parse_quote!(
+            async fn daum(q: &str) -> Result<u32, E> {
+                Ok(1)
+            }
+        )
+    }
+
+    #[test]
+    fn durations_match_the_runtime_grammar() {
+        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
+        assert!(parse_duration("3").unwrap_err().contains("no unit"));
+        assert!(parse_duration("3y").unwrap_err().contains("unknown unit `y`"));
+        assert!(parse_duration("0s").unwrap_err().contains("zero"));
+        assert!(parse_duration("1000000001s").unwrap_err().contains("too long"));
+        assert!(parse_duration("99999999999999999999999999999d").unwrap_err().contains("too long"));
+    }
+
+    #[test]
+    fn all_mistakes_are_reported_at_once() {
+        let errs = check(
+            syn::parse_quote!(treshold = 5, timeout = "3", threshold = "5", store = "disk"),
+            &func(),
+        );
+        assert_eq!(errs.len(), 4, "{errs:?}");
+        assert!(errs[0].contains("did you mean `threshold`"));
+        assert!(errs[1].contains("no unit"));
+        assert!(errs[2].contains("not a string"));
+        assert!(errs[3].contains("unknown store `disk`"));
+    }
+
+    #[test]
+    fn accepted_settings_are_typed() {
+        let s = validate(
+            syn::parse_quote!(name = "daum", fallback = juso, timeout = "3s", threshold = 5,
+                window = "60s", failure_rate = 50, min_calls = 10, open_for = "30s",
+                max_open_for = "5m", half_open_probes = 2, store = "redis"),
+            &func(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.name.unwrap().value(), "daum");
+        assert_eq!(s.timeout.unwrap().value, Duration::from_secs(3));
+        assert_eq!(s.failure_rate.unwrap().value, 50);
+        assert_eq!(s.max_open_for.unwrap().value, Duration::from_secs(300));
+        assert_eq!(s.store.unwrap().value, Store::Redis);
+    }
+
+    #[test]
+    fn cross_field_rules() {
+        let errs = check(syn::parse_quote!(max_open_for = "10s"), &func());
+        assert!(errs[0].contains("shorter than `open_for`"), "{errs:?}");
+        let errs = check(syn::parse_quote!(min_calls = 3), &func());
+        assert!(errs[0].contains("only applies to the rate rule"), "{errs:?}");
+        let errs = check(syn::parse_quote!(fallback = daum), &func());
+        assert!(errs[0].contains("cannot be its own fallback"), "{errs:?}");
+        let errs = check(syn::parse_quote!(fallback = Self::daum), &func());
+        assert!(errs[0].contains("cannot be its own fallback"), "{errs:?}");
+    }
+}
