@@ -1,1 +1,252 @@
-fn main() {}
+//! What a breaker costs around a call that does (almost) nothing, next to failsafe 1.3 and
+//! recloser 1.4.
+//!
+//! Every contestant wraps the same `async fn` (`Ok(black_box(x))`) and every future is polled the
+//! same way: pinned on the stack and polled once with a no-op waker ([`poll_once`]). All of them
+//! complete on their first poll, so no executor is involved and the numbers are the breaker's
+//! own cost plus the (shared) cost of building and polling the future.
+//!
+//! Groups (criterion prints each group's contestants together):
+//! - `closed/*`: a success in CLOSED, default configuration, one thread.
+//! - `open/*`: a rejection by a tripped breaker (open for an hour).
+//! - `two_threads/*`: two OS threads calling one shared breaker; the time reported is wall time
+//!   divided by the total number of calls of both threads (so perfect scaling shows half the
+//!   single-thread time).
+//! - `timeout/*`: our breaker with `timeout = "3s"` next to the same breaker without, inside a
+//!   tokio runtime context, for a call that completes at once.
+//!
+//! Run: `cargo bench -p breaker-runtime --bench overhead` (short warm-up and measurement times
+//! are set below; `-- --warm-up-time/--measurement-time` override them).
+
+#![allow(missing_docs, unreachable_pub)]
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::{Arc, Barrier};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use breaker_runtime::{BreakerError, circuit_breaker};
+use criterion::{Criterion, criterion_group, criterion_main};
+use failsafe::futures::CircuitBreaker as _;
+use recloser::{AsyncRecloser, Recloser};
+
+#[derive(Debug)]
+pub enum E {
+    Down,
+    Breaker(BreakerError),
+}
+
+impl From<BreakerError> for E {
+    fn from(e: BreakerError) -> Self {
+        E::Breaker(e)
+    }
+}
+
+/// The call every contestant wraps.
+async fn bare(x: u64) -> Result<u64, E> {
+    Ok(black_box(x))
+}
+
+/// A call that fails, to trip the peers.
+async fn bare_err(_x: u64) -> Result<u64, E> {
+    Err(E::Down)
+}
+
+/// Ours, default configuration.
+#[circuit_breaker]
+async fn breaker(x: u64) -> Result<u64, E> {
+    Ok(black_box(x))
+}
+
+/// Ours, tripped before the `open/*` group runs.
+#[circuit_breaker(threshold = 1, open_for = "1h")]
+async fn breaker_open(x: u64, fail: bool) -> Result<u64, E> {
+    if fail { Err(E::Down) } else { Ok(black_box(x)) }
+}
+
+/// Ours with a timeout.
+#[circuit_breaker(timeout = "3s")]
+async fn breaker_timeout(x: u64) -> Result<u64, E> {
+    Ok(black_box(x))
+}
+
+/// Polls a future once, pinned on the stack, with a no-op waker. Every future in this file
+/// completes on its first poll.
+#[inline(always)]
+fn poll_once<F: Future>(f: F) -> F::Output {
+    let f = pin!(f);
+    match f.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("a benchmarked future returned Pending"),
+    }
+}
+
+type Failsafe = failsafe::StateMachine<
+    failsafe::failure_policy::OrElse<
+        failsafe::failure_policy::SuccessRateOverTimeWindow<failsafe::backoff::EqualJittered>,
+        failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::EqualJittered>,
+    >,
+    (),
+>;
+
+fn failsafe_default() -> Failsafe {
+    failsafe::Config::new().build()
+}
+
+fn recloser_default() -> AsyncRecloser {
+    AsyncRecloser::from(Recloser::custom().build())
+}
+
+fn closed(c: &mut Criterion) {
+    let fs = failsafe_default();
+    let rc = recloser_default();
+    let mut g = c.benchmark_group("closed");
+    g.bench_function("bare", |b| {
+        b.iter(|| black_box(poll_once(bare(black_box(7)))).is_ok())
+    });
+    g.bench_function("breaker", |b| {
+        b.iter(|| black_box(poll_once(breaker(black_box(7)))).is_ok())
+    });
+    g.bench_function("failsafe", |b| {
+        b.iter(|| black_box(poll_once(fs.call(bare(black_box(7))))).is_ok())
+    });
+    g.bench_function("recloser", |b| {
+        b.iter(|| black_box(poll_once(rc.call(bare(black_box(7))))).is_ok())
+    });
+    g.finish();
+}
+
+fn open(c: &mut Criterion) {
+    // Ours: one failure trips it (threshold 1), open for an hour.
+    assert!(matches!(poll_once(breaker_open(1, true)), Err(E::Down)));
+    assert!(matches!(
+        poll_once(breaker_open(1, false)),
+        Err(E::Breaker(BreakerError::Open { .. }))
+    ));
+    // failsafe: one consecutive failure trips it, open for an hour.
+    let fs = failsafe::Config::new()
+        .failure_policy(failsafe::failure_policy::consecutive_failures(
+            1,
+            failsafe::backoff::constant(Duration::from_secs(3600)),
+        ))
+        .build();
+    let _ = poll_once(fs.call(bare_err(1)));
+    assert!(matches!(
+        poll_once(fs.call(bare(1))),
+        Err(failsafe::Error::Rejected)
+    ));
+    // recloser: a ring of one call, open for an hour; it judges once the ring is full.
+    let rc = AsyncRecloser::from(
+        Recloser::custom()
+            .closed_len(1)
+            .open_wait(Duration::from_secs(3600))
+            .build(),
+    );
+    for _ in 0..3 {
+        let _ = poll_once(rc.call(bare_err(1)));
+    }
+    assert!(matches!(
+        poll_once(rc.call(bare(1))),
+        Err(recloser::Error::Rejected)
+    ));
+
+    let mut g = c.benchmark_group("open");
+    g.bench_function("breaker", |b| {
+        b.iter(|| black_box(poll_once(breaker_open(black_box(7), black_box(false)))).is_err())
+    });
+    g.bench_function("failsafe", |b| {
+        b.iter(|| black_box(poll_once(fs.call(bare(black_box(7))))).is_err())
+    });
+    g.bench_function("recloser", |b| {
+        b.iter(|| black_box(poll_once(rc.call(bare(black_box(7))))).is_err())
+    });
+    g.finish();
+}
+
+/// Runs `call` `iters` times on each of two fresh OS threads started together; returns the wall
+/// time divided by 2, so criterion's per-iteration figure is wall time per call of either thread.
+fn two_threads<F>(iters: u64, call: F) -> Duration
+where
+    F: Fn() -> bool + Send + Sync + 'static,
+{
+    let call = Arc::new(call);
+    let start = Arc::new(Barrier::new(3));
+    let end = Arc::new(Barrier::new(3));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let (call, start, end) = (call.clone(), start.clone(), end.clone());
+            std::thread::spawn(move || {
+                // First call outside the timing: thread-local setup (our counter slot).
+                black_box(call());
+                start.wait();
+                for _ in 0..iters {
+                    black_box(call());
+                }
+                end.wait();
+            })
+        })
+        .collect();
+    start.wait();
+    let t0 = Instant::now();
+    end.wait();
+    let wall = t0.elapsed();
+    for w in workers {
+        w.join().expect("worker panicked");
+    }
+    wall / 2
+}
+
+fn threads(c: &mut Criterion) {
+    let fs = failsafe_default();
+    let rc = recloser_default();
+    let mut g = c.benchmark_group("two_threads");
+    g.bench_function("bare", |b| {
+        b.iter_custom(|n| two_threads(n, || black_box(poll_once(bare(black_box(7)))).is_ok()))
+    });
+    g.bench_function("breaker", |b| {
+        b.iter_custom(|n| two_threads(n, || black_box(poll_once(breaker(black_box(7)))).is_ok()))
+    });
+    g.bench_function("failsafe", |b| {
+        b.iter_custom(|n| {
+            let fs = fs.clone();
+            two_threads(n, move || black_box(poll_once(fs.call(bare(black_box(7))))).is_ok())
+        })
+    });
+    g.bench_function("recloser", |b| {
+        b.iter_custom(|n| {
+            let rc = rc.clone();
+            two_threads(n, move || black_box(poll_once(rc.call(bare(black_box(7))))).is_ok())
+        })
+    });
+    g.finish();
+}
+
+fn timeout(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("tokio runtime");
+    let _entered = rt.enter();
+    let mut g = c.benchmark_group("timeout");
+    g.bench_function("bare", |b| {
+        b.iter(|| black_box(poll_once(bare(black_box(7)))).is_ok())
+    });
+    g.bench_function("none", |b| {
+        b.iter(|| black_box(poll_once(breaker(black_box(7)))).is_ok())
+    });
+    g.bench_function("3s", |b| {
+        b.iter(|| black_box(poll_once(breaker_timeout(black_box(7)))).is_ok())
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2));
+    targets = closed, open, threads, timeout
+}
+criterion_main!(benches);

@@ -77,7 +77,14 @@ impl Breaker {
                 (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
             })
             ^ u64::from(std::process::id());
-        let origin = clock.now();
+        // Timestamps are nanoseconds since `origin`. It is set a day before the first reading
+        // so that readings of another clock that started a little earlier (a paused test
+        // runtime created before this breaker) still land after it.
+        let now = clock.now();
+        let origin = [86_400, 3_600, 60, 0]
+            .into_iter()
+            .find_map(|s| now.checked_sub(Duration::from_secs(s)))
+            .unwrap_or(now);
         Breaker {
             name,
             config,
