@@ -73,7 +73,9 @@ impl Recorder {
     /// Every event recorded for `breaker`, after waiting for delivery.
     #[must_use]
     pub fn events(&self, breaker: &str) -> Vec<EventKind> {
-        assert!(breaker_runtime::flush_notifications(Duration::from_secs(10)));
+        assert!(breaker_runtime::flush_notifications(Duration::from_secs(
+            10
+        )));
         self.events
             .lock()
             .unwrap()

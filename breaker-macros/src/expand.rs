@@ -37,9 +37,16 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     let config = config(s);
     let explicit = s.name.is_some();
     let (site_name, dyn_name) = match (&s.name, is_method) {
-        (Some(n), _) => (quote!(::core::option::Option::Some(#n)), quote!(#rt::no_dynamic_name)),
+        (Some(n), _) => (
+            quote!(::core::option::Option::Some(#n)),
+            quote!(#rt::no_dynamic_name),
+        ),
         (None, false) => (
-            quote!(::core::option::Option::Some(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#fn_name)))),
+            quote!(::core::option::Option::Some(::core::concat!(
+                ::core::module_path!(),
+                "::",
+                ::core::stringify!(#fn_name)
+            ))),
             quote!(#rt::no_dynamic_name),
         ),
         (None, true) => (
@@ -62,9 +69,12 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     let classify = match &s.failure_if {
         Some(p) => {
             let check = quote_spanned! {p.span()=>
-                let __breaker_failure_if: fn(&<#ret as #rt::BreakerResult>::Error) -> bool = #p;
+                let __breaker_failure_if = #rt::failure_if::<#ret>(#p);
             };
-            (check, quote!(::core::option::Option::Some(__breaker_failure_if)))
+            (
+                check,
+                quote!(::core::option::Option::Some(__breaker_failure_if)),
+            )
         }
         None => (quote!(), quote!(::core::option::Option::None)),
     };
@@ -107,7 +117,8 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
                 None => p.outer.clone(),
             });
             let call_orig = quote_spanned!(fb.span()=> #rt::fallback_output::<#ret>(#fb(#(#originals),*).await));
-            let call_kept = quote_spanned!(fb.span()=> #rt::fallback_output::<#ret>(#fb(#(#kept),*).await));
+            let call_kept =
+                quote_spanned!(fb.span()=> #rt::fallback_output::<#ret>(#fb(#(#kept),*).await));
             (
                 quote! {
                     __breaker.note_fallback(#rt::FallbackReason::Rejected);
@@ -178,8 +189,12 @@ fn param(i: usize, input: &mut FnArg, has_fallback: bool) -> Param {
             Param {
                 outer: quote!(self),
                 rebind: None,
-                keep: (owned && has_fallback)
-                    .then(|| (format_ident!("__breaker_fallback_self"), r.self_token.span())),
+                keep: (owned && has_fallback).then(|| {
+                    (
+                        format_ident!("__breaker_fallback_self"),
+                        r.self_token.span(),
+                    )
+                }),
             }
         }
         FnArg::Typed(t) => {

@@ -166,3 +166,9 @@ pub fn fallback_output<R>(r: R) -> R {
 /// Asserts at compile time that a breaker's return type is a `Result`.
 #[inline]
 pub fn assert_result<R: BreakerResult>() {}
+
+/// Checks that `failure_if` is a `fn(&E) -> bool` for the function's error type `E`.
+#[inline]
+pub fn failure_if<R: BreakerResult>(f: fn(&R::Error) -> bool) -> fn(&R::Error) -> bool {
+    f
+}

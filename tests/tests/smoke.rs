@@ -28,13 +28,16 @@ async fn second(s: String, r: &mut Vec<u8>) -> Result<String, E> {
     Ok(format!("fb:{s}"))
 }
 
+#[derive(Debug)]
 pub struct Client {
     n: u32,
 }
 impl Client {
     #[circuit_breaker(fallback = Self::backup)]
     async fn get(&self, q: &str) -> Result<u32, E> {
-        if q.is_empty() { return Err(E::Down); }
+        if q.is_empty() {
+            return Err(E::Down);
+        }
         Ok(self.n)
     }
     async fn backup(&self, _q: &str) -> Result<u32, E> {
@@ -52,7 +55,10 @@ async fn smoke() {
     assert_eq!(plain(false).await, Ok(1));
     assert_eq!(plain(true).await, Err(E::Down));
     assert_eq!(plain(true).await, Err(E::Down));
-    assert!(matches!(plain(false).await, Err(E::Breaker(BreakerError::Open { .. }))));
+    assert!(matches!(
+        plain(false).await,
+        Err(E::Breaker(BreakerError::Open { .. }))
+    ));
     let mut v = vec![];
     assert_eq!(first("a".into(), &mut v).await.unwrap(), "fb:a");
     assert_eq!(v, [1, 2]);
@@ -60,7 +66,10 @@ async fn smoke() {
     assert_eq!(c.get("x").await, Ok(3));
     assert_eq!(c.get("").await, Ok(0));
     assert_eq!(c.bump().await, Ok(4));
-    let names: Vec<_> = breaker_runtime::breakers().iter().map(|h| h.name()).collect();
+    let names: Vec<_> = breaker_runtime::breakers()
+        .iter()
+        .map(|h| h.name())
+        .collect();
     assert!(names.contains(&"smoke::Client::get"), "{names:?}");
     assert!(names.contains(&"smoke::plain"), "{names:?}");
     let h = tokio::spawn(plain(false));
