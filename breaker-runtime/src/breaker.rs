@@ -71,12 +71,9 @@ pub struct CounterSnapshot {
 
 impl Breaker {
     pub(crate) fn new(name: &'static str, config: Config, clock: Arc<dyn Clock>) -> Self {
-        let seed = name
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-            })
-            ^ u64::from(std::process::id());
+        let seed = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        }) ^ u64::from(std::process::id());
         // Timestamps are nanoseconds since `origin`. It is set a day before the first reading
         // so that readings of another clock that started a little earlier (a paused test
         // runtime created before this breaker) still land after it.

@@ -189,7 +189,10 @@ impl Config {
         if let Some(r) = self.failure_rate
             && !(1..=100).contains(&r)
         {
-            return Err(ConfigError::new("failure_rate", "must be between 1 and 100"));
+            return Err(ConfigError::new(
+                "failure_rate",
+                "must be between 1 and 100",
+            ));
         }
         if self.min_calls == 0 {
             return Err(ConfigError::new("min_calls", "must be greater than zero"));
@@ -239,15 +242,19 @@ impl Config {
     }
 
     fn assign(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
-        let key_static = SETTINGS.iter().copied().find(|k| *k == key).ok_or_else(|| {
-            ConfigError::new(
-                "override",
-                format!(
-                    "unknown setting `{key}`; expected one of {}",
-                    SETTINGS.join(", ")
-                ),
-            )
-        })?;
+        let key_static = SETTINGS
+            .iter()
+            .copied()
+            .find(|k| *k == key)
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "override",
+                    format!(
+                        "unknown setting `{key}`; expected one of {}",
+                        SETTINGS.join(", ")
+                    ),
+                )
+            })?;
         let count = || {
             value
                 .parse::<u32>()
@@ -302,10 +309,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
     if digits.is_empty() {
-        return Err(format!("`{s}` is not a duration; expected e.g. \"3s\" or \"250ms\""));
+        return Err(format!(
+            "`{s}` is not a duration; expected e.g. \"3s\" or \"250ms\""
+        ));
     }
     if unit.is_empty() {
-        return Err(format!("`{s}` has no unit; add one of ns, us, ms, s, m, h, d"));
+        return Err(format!(
+            "`{s}` has no unit; add one of ns, us, ms, s, m, h, d"
+        ));
     }
     let nanos_per: u128 = match unit {
         "ns" => 1,
@@ -315,14 +326,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" => 60_000_000_000,
         "h" => 3_600_000_000_000,
         "d" => 86_400_000_000_000,
-        _ => return Err(format!("unknown unit `{unit}`; expected one of ns, us, ms, s, m, h, d")),
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}`; expected one of ns, us, ms, s, m, h, d"
+            ));
+        }
     };
     let n: u128 = digits
         .parse()
         .map_err(|_| format!("`{s}` is too long (at most 1000000000s)"))?;
     let nanos = n.saturating_mul(nanos_per);
     if nanos == 0 {
-        return Err(format!("`{s}` is zero; a duration must be greater than zero"));
+        return Err(format!(
+            "`{s}` is zero; a duration must be greater than zero"
+        ));
     }
     if nanos > MAX_DURATION.as_nanos() {
         return Err(format!("`{s}` is too long (at most 1000000000s)"));
@@ -380,12 +397,28 @@ mod tests {
     #[test]
     fn durations_reject_missing_unit_unknown_unit_zero_overflow() {
         assert!(parse_duration("3").unwrap_err().contains("no unit"));
-        assert!(parse_duration("3y").unwrap_err().contains("unknown unit `y`"));
+        assert!(
+            parse_duration("3y")
+                .unwrap_err()
+                .contains("unknown unit `y`")
+        );
         assert!(parse_duration("0s").unwrap_err().contains("zero"));
-        assert!(parse_duration("99999999999999999999999999999d").unwrap_err().contains("too long"));
-        assert!(parse_duration("1000000001s").unwrap_err().contains("too long"));
+        assert!(
+            parse_duration("99999999999999999999999999999d")
+                .unwrap_err()
+                .contains("too long")
+        );
+        assert!(
+            parse_duration("1000000001s")
+                .unwrap_err()
+                .contains("too long")
+        );
         assert!(parse_duration("s").unwrap_err().contains("not a duration"));
-        assert!(parse_duration("-1s").unwrap_err().contains("not a duration"));
+        assert!(
+            parse_duration("-1s")
+                .unwrap_err()
+                .contains("not a duration")
+        );
     }
 
     #[test]
@@ -424,7 +457,12 @@ mod tests {
         assert!(c.set("threshold", "five").is_err());
         assert!(c.set("failure_rate", "300").is_err());
         assert!(c.set("max_open_for", "1s").is_err());
-        assert!(c.set("treshold", "3").unwrap_err().to_string().contains("unknown setting"));
+        assert!(
+            c.set("treshold", "3")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown setting")
+        );
         assert_eq!(c, before);
     }
 }

@@ -133,7 +133,11 @@ impl Counters {
                 // Rebuild the full epoch from its low 32 bits, relative to `epoch`.
                 let low = v >> 32;
                 let e = (epoch & !0xffff_ffff) | low;
-                let e = if e > epoch { e.wrapping_sub(1 << 32) } else { e };
+                let e = if e > epoch {
+                    e.wrapping_sub(1 << 32)
+                } else {
+                    e
+                };
                 if in_rate_window(e, epoch, floor) {
                     sum += v & 0xffff_ffff;
                 }

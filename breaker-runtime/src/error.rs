@@ -48,7 +48,10 @@ impl fmt::Display for BreakerError {
                 retry_after: None,
             } => write!(f, "circuit breaker `{breaker}` is held open by an operator"),
             BreakerError::Timeout { breaker, after } => {
-                write!(f, "call through circuit breaker `{breaker}` timed out after {after:?}")
+                write!(
+                    f,
+                    "call through circuit breaker `{breaker}` timed out after {after:?}"
+                )
             }
         }
     }

@@ -613,10 +613,7 @@ mod tests {
     fn forced_states_hold_until_reset() {
         let mut m = Machine::new(cfg().threshold(1), 1);
         m.force(0, Some(Forced::Open));
-        assert_eq!(
-            m.acquire(1_000 * S).0,
-            Admit::Reject { retry_after: None }
-        );
+        assert_eq!(m.acquire(1_000 * S).0, Admit::Reject { retry_after: None });
         m.force(0, Some(Forced::Closed));
         for i in 0..10 {
             let t = call(&mut m, i);

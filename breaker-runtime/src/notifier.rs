@@ -132,16 +132,23 @@ static DROPPED: AtomicU64 = AtomicU64::new(0);
 /// Adds a notifier. The first call replaces the default [`TracingNotifier`]; add it back
 /// explicitly to keep it.
 pub fn add_notifier(notifier: Arc<dyn Notifier>) {
-    let mut list = NOTIFIERS.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut list = NOTIFIERS
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if DEFAULT_INSTALLED.swap(false, Ordering::AcqRel) {
         list.clear();
     }
     list.push(notifier);
-    CALL_EVENTS.store(list.iter().any(|n| n.wants_call_events()), Ordering::Release);
+    CALL_EVENTS.store(
+        list.iter().any(|n| n.wants_call_events()),
+        Ordering::Release,
+    );
 }
 
 pub(crate) fn install_default() {
-    let mut list = NOTIFIERS.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut list = NOTIFIERS
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if list.is_empty() {
         list.push(Arc::new(TracingNotifier));
         DEFAULT_INSTALLED.store(true, Ordering::Release);

@@ -122,9 +122,7 @@ impl Handle {
 #[must_use]
 pub fn breaker(name: &str) -> Option<Handle> {
     crate::__private::register_sites();
-    registry()
-        .get(name)
-        .map(|e| Handle { breaker: e.breaker })
+    registry().get(name).map(|e| Handle { breaker: e.breaker })
 }
 
 /// Every breaker of this process, sorted by name.

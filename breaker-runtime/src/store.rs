@@ -73,7 +73,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     }
 
     /// Carries out an operator command for `breaker` (for a shared store: on every instance).
-    fn command(&self, breaker: Handle, command: Command) -> StoreFuture<'_, Result<(), StoreError>>;
+    fn command(&self, breaker: Handle, command: Command)
+    -> StoreFuture<'_, Result<(), StoreError>>;
 }
 
 /// Process-local state: the default.
@@ -85,7 +86,11 @@ impl Store for MemoryStore {
         StoreKind::Memory
     }
 
-    fn command(&self, breaker: Handle, command: Command) -> StoreFuture<'_, Result<(), StoreError>> {
+    fn command(
+        &self,
+        breaker: Handle,
+        command: Command,
+    ) -> StoreFuture<'_, Result<(), StoreError>> {
         breaker.apply_local(command);
         Box::pin(std::future::ready(Ok(())))
     }

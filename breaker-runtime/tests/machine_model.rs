@@ -96,9 +96,7 @@ impl Model {
             (Some(_), _) | (None, State::Closed) => Admit::Call {
                 generation: self.generation,
             },
-            (None, State::HalfOpen)
-                if self.leases.len() < self.cfg.half_open_probes as usize =>
-            {
+            (None, State::HalfOpen) if self.leases.len() < self.cfg.half_open_probes as usize => {
                 let id = self.next_lease;
                 self.next_lease += 1;
                 self.leases
@@ -225,20 +223,28 @@ fn ticket(a: &Admit) -> Option<Ticket> {
 }
 
 fn config() -> impl Strategy<Value = Config> {
-    (1..5u32, 1..20u64, 1..10u64, 1..4u64, 1..4u32, proptest::option::of(1..5u64)).prop_map(
-        |(threshold, window_s, open_s, max_mult, probes, timeout_s)| {
-            let mut c = Config::new()
-                .threshold(threshold)
-                .window(Duration::from_secs(window_s))
-                .open_for(Duration::from_secs(open_s))
-                .max_open_for(Duration::from_secs(open_s * max_mult))
-                .half_open_probes(probes);
-            if let Some(t) = timeout_s {
-                c = c.timeout(Duration::from_secs(t));
-            }
-            c
-        },
+    (
+        1..5u32,
+        1..20u64,
+        1..10u64,
+        1..4u64,
+        1..4u32,
+        proptest::option::of(1..5u64),
     )
+        .prop_map(
+            |(threshold, window_s, open_s, max_mult, probes, timeout_s)| {
+                let mut c = Config::new()
+                    .threshold(threshold)
+                    .window(Duration::from_secs(window_s))
+                    .open_for(Duration::from_secs(open_s))
+                    .max_open_for(Duration::from_secs(open_s * max_mult))
+                    .half_open_probes(probes);
+                if let Some(t) = timeout_s {
+                    c = c.timeout(Duration::from_secs(t));
+                }
+                c
+            },
+        )
 }
 
 proptest! {

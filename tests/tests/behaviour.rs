@@ -21,7 +21,11 @@ static TRIP_CALLS: AtomicU32 = AtomicU32::new(0);
 #[circuit_breaker(name = "trip", threshold = 3, window = "10s", open_for = "30s")]
 async fn trip(fail: bool) -> Result<u32, TestError> {
     TRIP_CALLS.fetch_add(1, SeqCst);
-    if fail { Err(TestError::Down("trip")) } else { Ok(7) }
+    if fail {
+        Err(TestError::Down("trip"))
+    } else {
+        Ok(7)
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -47,7 +51,11 @@ async fn opens_at_threshold_and_rejects_without_calling() {
         assert_eq!(breaker, "trip");
         assert_eq!(retry_after, Some(Duration::from_secs(30)));
     }
-    assert_eq!(TRIP_CALLS.load(SeqCst), before, "an open breaker called the function");
+    assert_eq!(
+        TRIP_CALLS.load(SeqCst),
+        before,
+        "an open breaker called the function"
+    );
     let c = handle("trip").counters();
     assert_eq!((c.successes, c.failures, c.rejections), (1, 3, 100));
     assert_eq!(c.calls, 104);
@@ -88,7 +96,10 @@ async fn probed() -> Result<(), TestError> {
         return Err(TestError::Down("probes"));
     }
     PROBE_RUNNING.fetch_add(1, SeqCst);
-    let _permit = PROBE_GATE.acquire().await.map_err(|_| TestError::NotFound)?;
+    let _permit = PROBE_GATE
+        .acquire()
+        .await
+        .map_err(|_| TestError::NotFound)?;
     Ok(())
 }
 
@@ -130,7 +141,12 @@ async fn half_open_admits_at_most_the_probe_limit_under_concurrency() {
 
 static BACKOFF_FAIL: AtomicBool = AtomicBool::new(true);
 
-#[circuit_breaker(name = "backoff", threshold = 1, open_for = "10s", max_open_for = "35s")]
+#[circuit_breaker(
+    name = "backoff",
+    threshold = 1,
+    open_for = "10s",
+    max_open_for = "35s"
+)]
 async fn backoff() -> Result<(), TestError> {
     if BACKOFF_FAIL.load(SeqCst) {
         Err(TestError::Down("backoff"))
@@ -151,7 +167,10 @@ async fn failed_probe_reopens_for_twice_as_long_up_to_the_max() {
         backoff().await.unwrap_err();
         let open = h.retry_after().unwrap();
         assert!(open <= Duration::from_secs(max), "{open:?} > {max}s");
-        assert!(open >= Duration::from_secs(max) * 9 / 10, "{open:?} too short");
+        assert!(
+            open >= Duration::from_secs(max) * 9 / 10,
+            "{open:?} too short"
+        );
     }
     BACKOFF_FAIL.store(false, SeqCst);
     advance(h.retry_after().unwrap()).await;
@@ -187,10 +206,15 @@ async fn cancelled_probe_frees_its_permit() {
     CANCEL_MODE.store(1, SeqCst);
     // The probe hangs; dropping its future (as a timeout or select! would) frees the permit.
     let probe = tokio::time::timeout(Duration::from_secs(1), cancellable()).await;
-    assert!(probe.is_err(), "the hung probe should have been cut off: {probe:?}");
+    assert!(
+        probe.is_err(),
+        "the hung probe should have been cut off: {probe:?}"
+    );
     assert_eq!(handle("cancel").counters().cancelled, 1);
     CANCEL_MODE.store(3, SeqCst);
-    cancellable().await.expect("the freed permit admits the next probe");
+    cancellable()
+        .await
+        .expect("the freed permit admits the next probe");
     assert_eq!(handle("cancel").state(), State::Closed);
 }
 
@@ -208,10 +232,17 @@ async fn panicking_probe_is_a_failure_and_the_panic_is_resumed() {
     panicky(0).await.unwrap_err();
     advance(Duration::from_secs(5)).await;
     let joined = tokio::spawn(panicky(1)).await;
-    assert!(joined.unwrap_err().is_panic(), "the panic must reach the caller");
+    assert!(
+        joined.unwrap_err().is_panic(),
+        "the panic must reach the caller"
+    );
     let h = handle("panics");
     assert_eq!(h.counters().panics, 1);
-    assert_eq!(h.state(), State::Open, "a panicking probe counts as a failure");
+    assert_eq!(
+        h.state(),
+        State::Open,
+        "a panicking probe counts as a failure"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -266,7 +297,10 @@ async fn slow_provider(delay: Duration) -> Result<&'static str, TestError> {
 #[tokio::test(start_paused = true)]
 async fn timeout_abandons_the_call_and_counts_a_failure() {
     let start = Instant::now();
-    assert_eq!(slow_provider(Duration::from_millis(999)).await, Ok("answer"));
+    assert_eq!(
+        slow_provider(Duration::from_millis(999)).await,
+        Ok("answer")
+    );
     let e = slow_provider(Duration::from_secs(5)).await.unwrap_err();
     assert_eq!(
         e,
@@ -278,7 +312,12 @@ async fn timeout_abandons_the_call_and_counts_a_failure() {
     assert_eq!(start.elapsed(), Duration::from_millis(1999));
     let c = handle("timeout").counters();
     assert_eq!((c.timeouts, c.failures, c.successes), (1, 1, 1));
-    assert!(slow_provider(Duration::from_secs(5)).await.unwrap_err().is_timeout());
+    assert!(
+        slow_provider(Duration::from_secs(5))
+            .await
+            .unwrap_err()
+            .is_timeout()
+    );
     assert_eq!(handle("timeout").state(), State::Open);
 }
 
@@ -360,7 +399,11 @@ fn not_found_is_no_outage(e: &TestError) -> bool {
 
 #[circuit_breaker(name = "classify", threshold = 1, failure_if = not_found_is_no_outage, fallback = classify_fallback)]
 async fn classified(found: bool) -> Result<u32, TestError> {
-    if found { Ok(1) } else { Err(TestError::NotFound) }
+    if found {
+        Ok(1)
+    } else {
+        Err(TestError::NotFound)
+    }
 }
 
 async fn classify_fallback(_found: bool) -> Result<u32, TestError> {
@@ -380,9 +423,19 @@ async fn failure_if_lets_answers_through_as_successes() {
 
 // ---- the rate rule ----
 
-#[circuit_breaker(name = "rate", threshold = 1000, failure_rate = 50, min_calls = 10, window = "10s")]
+#[circuit_breaker(
+    name = "rate",
+    threshold = 1000,
+    failure_rate = 50,
+    min_calls = 10,
+    window = "10s"
+)]
 async fn rated(fail: bool) -> Result<(), TestError> {
-    if fail { Err(TestError::Down("rate")) } else { Ok(()) }
+    if fail {
+        Err(TestError::Down("rate"))
+    } else {
+        Ok(())
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -400,9 +453,19 @@ async fn failure_rate_trips_once_min_calls_are_seen() {
     assert_eq!(handle("rate").state(), State::Open);
 }
 
-#[circuit_breaker(name = "rate_slides", threshold = 1000, failure_rate = 50, min_calls = 4, window = "8s")]
+#[circuit_breaker(
+    name = "rate_slides",
+    threshold = 1000,
+    failure_rate = 50,
+    min_calls = 4,
+    window = "8s"
+)]
 async fn rated_sliding(fail: bool) -> Result<(), TestError> {
-    if fail { Err(TestError::Down("rate")) } else { Ok(()) }
+    if fail {
+        Err(TestError::Down("rate"))
+    } else {
+        Ok(())
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -426,7 +489,11 @@ static FORCED_CALLS: AtomicU32 = AtomicU32::new(0);
 #[circuit_breaker(name = "forced", threshold = 1, open_for = "1s")]
 async fn forced_fn(fail: bool) -> Result<(), TestError> {
     FORCED_CALLS.fetch_add(1, SeqCst);
-    if fail { Err(TestError::Down("forced")) } else { Ok(()) }
+    if fail {
+        Err(TestError::Down("forced"))
+    } else {
+        Ok(())
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -435,7 +502,11 @@ async fn forced_states_hold_until_reset() {
     h.force_open().await.unwrap();
     assert_eq!(h.forced(), Some(Forced::Open));
     advance(Duration::from_secs(3600)).await;
-    assert_eq!(h.state(), State::Open, "forced open never drifts into HALF_OPEN");
+    assert_eq!(
+        h.state(),
+        State::Open,
+        "forced open never drifts into HALF_OPEN"
+    );
     let e = forced_fn(false).await.unwrap_err();
     assert_eq!(
         e,
@@ -472,14 +543,22 @@ struct Juso;
 impl Daum {
     #[circuit_breaker(threshold = 1)]
     async fn search(&self, fail: bool) -> Result<(), TestError> {
-        if fail { Err(TestError::Down("daum")) } else { Ok(()) }
+        if fail {
+            Err(TestError::Down("daum"))
+        } else {
+            Ok(())
+        }
     }
 }
 
 impl Juso {
     #[circuit_breaker(threshold = 1)]
     async fn search(&self, fail: bool) -> Result<(), TestError> {
-        if fail { Err(TestError::Down("juso")) } else { Ok(()) }
+        if fail {
+            Err(TestError::Down("juso"))
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -499,7 +578,10 @@ async fn never_called() -> Result<(), TestError> {
 
 #[test]
 fn breakers_are_listed_before_their_first_call() {
-    let names: Vec<_> = breaker_runtime::breakers().iter().map(|h| h.name()).collect();
+    let names: Vec<_> = breaker_runtime::breakers()
+        .iter()
+        .map(|h| h.name())
+        .collect();
     assert!(names.contains(&"behaviour::never_called"), "{names:?}");
     assert!(names.contains(&"trip"), "{names:?}");
     assert!(names.windows(2).all(|w| w[0] <= w[1]), "sorted by name");
@@ -529,7 +611,10 @@ async fn owns_receiver(rx: std::sync::mpsc::Receiver<u32>) -> Result<u32, TestEr
 
 #[tokio::test]
 async fn futures_are_send_when_the_originals_are() {
-    assert_eq!(tokio::spawn(send_not_sync(Cell::new(1))).await.unwrap(), Ok(2));
+    assert_eq!(
+        tokio::spawn(send_not_sync(Cell::new(1))).await.unwrap(),
+        Ok(2)
+    );
     let (tx, rx) = std::sync::mpsc::channel();
     tx.send(41).unwrap();
     assert_eq!(tokio::spawn(owns_receiver(rx)).await.unwrap(), Ok(41));
@@ -554,10 +639,17 @@ fn regression_breaker_created_after_a_paused_runtime_started() {
         .unwrap();
     // Let real time pass so the breaker's first reading is later than the paused clock.
     std::thread::sleep(Duration::from_millis(5));
-    assert!(breaker_runtime::breakers().iter().any(|h| h.name() == "late_origin"));
+    assert!(
+        breaker_runtime::breakers()
+            .iter()
+            .any(|h| h.name() == "late_origin")
+    );
     rt.block_on(async {
         late_origin().await.unwrap_err();
-        assert_eq!(handle("late_origin").retry_after(), Some(Duration::from_secs(5)));
+        assert_eq!(
+            handle("late_origin").retry_after(),
+            Some(Duration::from_secs(5))
+        );
         advance(Duration::from_secs(5)).await;
         assert_eq!(handle("late_origin").state(), State::HalfOpen);
     });

@@ -202,9 +202,16 @@ async fn main() {
         eprintln!("cannot configure breakers: {e}");
         std::process::exit(1);
     }
-    println!("address search demo: primary `daum` (timeout 300ms, opens after 3 failures, open 2s), secondary `juso`\n");
+    println!(
+        "address search demo: primary `daum` (timeout 300ms, opens after 3 failures, open 2s), secondary `juso`\n"
+    );
 
-    let queries = ["판교역로 235", "판교역로 166", "분당내곡로 131", "대왕판교로 645"];
+    let queries = [
+        "판교역로 235",
+        "판교역로 166",
+        "분당내곡로 131",
+        "대왕판교로 645",
+    ];
     let mut errors = 0;
     let mut served = [0usize; 3];
     for i in 0..44 {
@@ -216,11 +223,15 @@ async fn main() {
             }
             16 => {
                 juso_api::DOWN.store(true, Ordering::SeqCst);
-                println!("[{t:5.2}s] --- juso fails too: the chain ends at the emergency notice ---");
+                println!(
+                    "[{t:5.2}s] --- juso fails too: the chain ends at the emergency notice ---"
+                );
             }
             20 => {
                 juso_api::DOWN.store(false, Ordering::SeqCst);
-                println!("[{t:5.2}s] --- juso is back (its breaker stays open for 2s, then probes) ---");
+                println!(
+                    "[{t:5.2}s] --- juso is back (its breaker stays open for 2s, then probes) ---"
+                );
             }
             34 => {
                 daum_api::HEALTH.store(daum_api::UP, Ordering::SeqCst);
