@@ -397,3 +397,44 @@ impl RuntimeBuilder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_settings_are_checked_at_once() {
+        let b = Runtime::builder();
+        let b = b.setting("daum", "threshold", "10").unwrap();
+        let b = b.setting("daum", "max_open_for", "1s").unwrap();
+        assert!(b.overrides["daum"].len() == 2);
+        let e = Runtime::builder()
+            .setting("daum", "threshold", "0")
+            .unwrap_err();
+        assert_eq!(e.setting(), "threshold");
+        let e = Runtime::builder()
+            .setting("daum", "colour", "red")
+            .unwrap_err();
+        assert!(e.to_string().contains("unknown setting `colour`"), "{e}");
+        let e = Runtime::builder()
+            .setting("daum", "timeout", "3")
+            .unwrap_err();
+        assert!(e.to_string().contains("no unit"), "{e}");
+    }
+
+    #[test]
+    fn overrides_parse_good_entries_and_return_bad_ones() {
+        let mut b = Runtime::builder();
+        let errors =
+            b.add_overrides("a.threshold=3, my.app::b.timeout = 2s,,x, .threshold=1, c.window=0s");
+        assert_eq!(b.overrides["a"], [("threshold".to_owned(), "3".to_owned())]);
+        assert_eq!(
+            b.overrides["my.app::b"],
+            [("timeout".to_owned(), "2s".to_owned())]
+        );
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].contains("`x` is not of the form"));
+        assert!(errors[1].contains("`.threshold=1` is not of the form"));
+        assert!(errors[2].contains("zero"));
+    }
+}
