@@ -69,7 +69,8 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     let classify = match &s.failure_if {
         Some(p) => {
             let check = quote_spanned! {p.span()=>
-                let __breaker_failure_if = #rt::failure_if::<#ret>(#p);
+                #[allow(clippy::type_complexity)]
+                let __breaker_failure_if: fn(&<#ret as ::breaker_runtime::__private::BreakerResult>::Error) -> bool = #p;
             };
             (
                 check,
@@ -84,7 +85,7 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     let keeps = params.iter().filter_map(|p| {
         p.keep.as_ref().map(|(name, span)| {
             let outer = &p.outer;
-            quote_spanned!(*span=> let #name = #rt::clone_arg(&#outer);)
+            quote_spanned!(*span=> let #name = ::breaker_runtime::__private::clone_arg(&#outer);)
         })
     });
     let stmts = &func.block.stmts;
@@ -116,9 +117,9 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
                 Some((name, _)) => quote!(#name),
                 None => p.outer.clone(),
             });
-            let call_orig = quote_spanned!(fb.span()=> #rt::fallback_output::<#ret>(#fb(#(#originals),*).await));
+            let call_orig = quote_spanned!(fb.span()=> #rt::fallback_output::<#ret, _>(#fb(#(#originals),*).await));
             let call_kept =
-                quote_spanned!(fb.span()=> #rt::fallback_output::<#ret>(#fb(#(#kept),*).await));
+                quote_spanned!(fb.span()=> #rt::fallback_output::<#ret, _>(#fb(#(#kept),*).await));
             (
                 quote! {
                     __breaker.note_fallback(#rt::FallbackReason::Rejected);
@@ -135,11 +136,13 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
                 quote!(),
             )
         }
+        // Every check of the return type names it in a turbofish, so rustc reports a failed
+        // bound on the return type as written, once.
         None => (
-            quote!(#rt::reject(__breaker_rejection)),
-            quote!(__breaker_result),
-            quote!(#rt::reject(__breaker_error)),
-            quote_spanned!(ret_span=> #rt::assert_from_breaker_error::<#ret>();),
+            quote!(#rt::reject::<#ret>(__breaker_rejection)),
+            quote!(#rt::from_result::<#ret>(__breaker_result)),
+            quote!(#rt::reject::<#ret>(__breaker_error)),
+            quote!(),
         ),
     };
     let reject_binding = if has_fallback {
@@ -152,8 +155,11 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     } else {
         quote!(__breaker_error)
     };
-    let assert_result = quote_spanned!(ret_span=> #rt::assert_result::<#ret>(););
+    // Without a fallback, `reject::<#ret>` checks this too.
+    let assert_result =
+        has_fallback.then(|| quote_spanned!(ret_span=> #rt::assert_result::<#ret>();));
 
+    let call = quote!(#rt::call::<#ret, _>(#body));
     let new_body = quote! {{
         #[allow(clippy::declare_interior_mutable_const)]
         static __BREAKER_SITE: #rt::Site = #rt::Site::new(#site_name, #explicit, #config);
@@ -166,8 +172,8 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
             ::core::result::Result::Err(#reject_binding) => { #on_reject }
             ::core::result::Result::Ok(__breaker_permit) => {
                 #(#keeps)*
-                match __breaker_permit.run(#body, #classify_arg).await {
-                    #rt::Completed::Ok(__breaker_result) => __breaker_result,
+                match __breaker_permit.run(#call, #classify_arg).await {
+                    #rt::Completed::Ok(__breaker_result) => #rt::from_result::<#ret>(__breaker_result),
                     #rt::Completed::Failed(__breaker_result) => #on_failed,
                     #rt::Completed::TimedOut(#timeout_binding) => #on_timeout,
                 }

@@ -93,7 +93,10 @@ pub(crate) fn validate(args: Args, func: &ItemFn) -> Result<Settings, syn::Error
             }
             "store" => s.store = store(&value, &mut errors),
             _ => {
-                let valid = KEYS.iter().map(|(k, _)| format!("`{k}`")).collect::<Vec<_>>();
+                let valid = KEYS
+                    .iter()
+                    .map(|(k, _)| format!("`{k}`"))
+                    .collect::<Vec<_>>();
                 let hint = nearest(&k)
                     .map(|n| format!("did you mean `{n}`? "))
                     .unwrap_or_default();
@@ -136,48 +139,107 @@ fn cross_checks(s: &Settings, func: &ItemFn, errors: &mut Errors) {
     if let Some(c) = &sig.constness {
         errors.push(
             c.span(),
-            "`#[circuit_breaker]` cannot be used on a `const fn`",
+            "`#[circuit_breaker]` cannot be used on a `const fn`: the breaker keeps state at run \
+             time and times the call; write `async fn` instead of `const fn`",
         );
-    }
-    if sig.asyncness.is_none() {
+    } else if sig.asyncness.is_none() {
         errors.push(
             sig.fn_token.span(),
             "`#[circuit_breaker]` needs an `async fn`: the breaker times and abandons calls, so \
              the function must be a future",
         );
     }
-    if matches!(sig.output, syn::ReturnType::Default) {
-        errors.push(
+    match &sig.output {
+        syn::ReturnType::Default => errors.push(
             sig.ident.span(),
             "a `#[circuit_breaker]` function must return a `Result`; the breaker counts `Err` as \
-             a failure",
-        );
+             a failure: add `-> Result<_, YourError>`",
+        ),
+        // Types that are plainly not a `Result` are reported here, once, on the type; anything
+        // else (an alias such as `io::Result<T>`, a user type) is left to the `BreakerResult`
+        // bound, since only rustc can see through aliases.
+        syn::ReturnType::Type(_, ty) if never_a_result(ty) => errors.add(syn::Error::new_spanned(
+            ty,
+            format!(
+                "a `#[circuit_breaker]` function must return a `Result`, not `{}`; the breaker \
+                 counts `Err` as a failure: return `Result<_, YourError>`",
+                type_text(ty)
+            ),
+        )),
+        syn::ReturnType::Type(..) => {}
     }
     if let Some(fb) = &s.fallback {
         let segs: Vec<_> = fb.segments.iter().map(|s| s.ident.to_string()).collect();
         let own = sig.ident.to_string();
         let is_self = segs == [own.clone()] || segs == ["Self".to_owned(), own.clone()];
         if is_self {
-            errors.push(
-                fb.span(),
+            errors.add(syn::Error::new_spanned(
+                fb,
                 format!(
                     "`{own}` cannot be its own fallback: a failing call would call itself again; \
                      name another function"
                 ),
-            );
+            ));
         }
         for input in &sig.inputs {
             if let syn::FnArg::Typed(t) = input
                 && !matches!(*t.pat, syn::Pat::Ident(ref i) if i.by_ref.is_none() && i.subpat.is_none())
             {
-                errors.push(
-                    t.pat.span(),
+                errors.add(syn::Error::new_spanned(
+                    &t.pat,
                     "with a `fallback`, parameters must be plain names so they can be passed on to \
                      the fallback; bind the pattern inside the body instead",
-                );
+                ));
             }
         }
     }
+}
+
+/// Whether `ty` can never name a `Result`, whatever is in scope: unit, tuples, references,
+/// arrays, `impl`/`dyn` traits, `!`, and the standard types most often returned by mistake.
+fn never_a_result(ty: &syn::Type) -> bool {
+    use syn::Type;
+    const NOT_RESULT: &[&str] = &[
+        "Option", "Vec", "String", "Box", "bool", "char", "str", "u8", "u16", "u32", "u64", "u128",
+        "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32", "f64",
+    ];
+    match ty {
+        Type::Group(g) => never_a_result(&g.elem),
+        Type::Paren(p) => never_a_result(&p.elem),
+        Type::Tuple(_)
+        | Type::Reference(_)
+        | Type::Array(_)
+        | Type::Slice(_)
+        | Type::ImplTrait(_)
+        | Type::TraitObject(_)
+        | Type::Never(_)
+        | Type::BareFn(_)
+        | Type::Ptr(_) => true,
+        Type::Path(p) if p.qself.is_none() => p
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| NOT_RESULT.iter().any(|n| s.ident == n)),
+        _ => false,
+    }
+}
+
+/// `ty` as written, near enough: token text without the spaces `quote` puts around `<`, `>`,
+/// `::`, `&` and before `,`.
+fn type_text(ty: &syn::Type) -> String {
+    let mut t = quote::quote!(#ty).to_string();
+    for (from, to) in [
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" ::", "::"),
+        (":: ", "::"),
+        ("& ", "&"),
+        (" ,", ","),
+    ] {
+        t = t.replace(from, to);
+    }
+    t
 }
 
 fn name(value: &Expr, errors: &mut Errors) -> Option<LitStr> {
@@ -186,7 +248,9 @@ fn name(value: &Expr, errors: &mut Errors) -> Option<LitStr> {
             lit: Lit::Str(s), ..
         }) => {
             let v = s.value();
-            if v.is_empty() || v.len() > 200 || v.chars().any(|c| c.is_whitespace() || c.is_control())
+            if v.is_empty()
+                || v.len() > 200
+                || v.chars().any(|c| c.is_whitespace() || c.is_control())
             {
                 errors.push(
                     s.span(),
@@ -198,10 +262,10 @@ fn name(value: &Expr, errors: &mut Errors) -> Option<LitStr> {
             }
         }
         other => {
-            errors.push(
-                other.span(),
+            errors.add(syn::Error::new_spanned(
+                other,
                 "`name` takes a string literal, e.g. `name = \"daum\"`",
-            );
+            ));
             None
         }
     }
@@ -225,10 +289,10 @@ fn path(key: &str, value: &Expr, errors: &mut Errors) -> Option<Path> {
             None
         }
         other => {
-            errors.push(
-                other.span(),
+            errors.add(syn::Error::new_spanned(
+                other,
                 format!("`{key}` takes a function path, e.g. `{}`", example(key)),
-            );
+            ));
             None
         }
     }
@@ -262,13 +326,10 @@ fn duration(key: &str, value: &Expr, errors: &mut Errors) -> Option<Spanned<Dura
             None
         }
         other => {
-            errors.push(
-                other.span(),
-                format!(
-                    "`{key}` takes a duration string, e.g. `{}`",
-                    example(key)
-                ),
-            );
+            errors.add(syn::Error::new_spanned(
+                other,
+                format!("`{key}` takes a duration string, e.g. `{}`", example(key)),
+            ));
             None
         }
     }
@@ -290,19 +351,32 @@ fn count(key: &str, value: &Expr, min: u64, max: u64, errors: &mut Errors) -> Op
                 value: u32::try_from(n).unwrap_or(u32::MAX),
                 span: i.span(),
             }),
+            // syn reads `-1` in an attribute as one negative literal (spanning only the `-` on
+            // stable, where spans cannot be joined).
+            _ if i.base10_digits().starts_with('-') => {
+                errors.push(
+                    i.span(),
+                    format!("`{key}` cannot be negative: expected {}", range()),
+                );
+                None
+            }
             _ => {
                 errors.push(
                     i.span(),
-                    format!("`{key} = {}` is out of range: expected {}", i.base10_digits(), range()),
+                    format!(
+                        "`{key} = {}` is out of range: expected {}",
+                        i.base10_digits(),
+                        range()
+                    ),
                 );
                 None
             }
         },
         Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => {
-            errors.push(
-                u.span(),
+            errors.add(syn::Error::new_spanned(
+                u,
                 format!("`{key}` cannot be negative: expected {}", range()),
-            );
+            ));
             None
         }
         Expr::Lit(ExprLit {
@@ -318,10 +392,10 @@ fn count(key: &str, value: &Expr, min: u64, max: u64, errors: &mut Errors) -> Op
             None
         }
         other => {
-            errors.push(
-                other.span(),
+            errors.add(syn::Error::new_spanned(
+                other,
                 format!("`{key}` takes {}, e.g. `{}`", range(), example(key)),
-            );
+            ));
             None
         }
     }
@@ -349,10 +423,10 @@ fn store(value: &Expr, errors: &mut Errors) -> Option<Spanned<Store>> {
             }
         },
         other => {
-            errors.push(
-                other.span(),
+            errors.add(syn::Error::new_spanned(
+                other,
                 "`store` takes a string: `store = \"memory\"` or `store = \"redis\"`",
-            );
+            ));
             None
         }
     }
@@ -365,10 +439,14 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
     if digits.is_empty() {
-        return Err(format!("`{s}` is not a duration; expected e.g. \"3s\" or \"250ms\""));
+        return Err(format!(
+            "`{s}` is not a duration; expected e.g. \"3s\" or \"250ms\""
+        ));
     }
     if unit.is_empty() {
-        return Err(format!("`{s}` has no unit; add one of ns, us, ms, s, m, h, d"));
+        return Err(format!(
+            "`{s}` has no unit; add one of ns, us, ms, s, m, h, d"
+        ));
     }
     let nanos_per: u128 = match unit {
         "ns" => 1,
@@ -378,13 +456,19 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" => 60_000_000_000,
         "h" => 3_600_000_000_000,
         "d" => 86_400_000_000_000,
-        _ => return Err(format!("unknown unit `{unit}`; expected one of ns, us, ms, s, m, h, d")),
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}`; expected one of ns, us, ms, s, m, h, d"
+            ));
+        }
     };
     let too_long = || format!("`{s}` is too long (at most {MAX_DURATION_SECS}s)");
     let n: u128 = digits.parse().map_err(|_| too_long())?;
     let nanos = n.saturating_mul(nanos_per);
     if nanos == 0 {
-        return Err(format!("`{s}` is zero; a duration must be greater than zero"));
+        return Err(format!(
+            "`{s}` is zero; a duration must be greater than zero"
+        ));
     }
     if nanos > u128::from(MAX_DURATION_SECS) * 1_000_000_000 {
         return Err(too_long());
@@ -420,10 +504,22 @@ mod tests {
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
         assert!(parse_duration("3").unwrap_err().contains("no unit"));
-        assert!(parse_duration("3y").unwrap_err().contains("unknown unit `y`"));
+        assert!(
+            parse_duration("3y")
+                .unwrap_err()
+                .contains("unknown unit `y`")
+        );
         assert!(parse_duration("0s").unwrap_err().contains("zero"));
-        assert!(parse_duration("1000000001s").unwrap_err().contains("too long"));
-        assert!(parse_duration("99999999999999999999999999999d").unwrap_err().contains("too long"));
+        assert!(
+            parse_duration("1000000001s")
+                .unwrap_err()
+                .contains("too long")
+        );
+        assert!(
+            parse_duration("99999999999999999999999999999d")
+                .unwrap_err()
+                .contains("too long")
+        );
     }
 
     #[test]
@@ -442,9 +538,19 @@ mod tests {
     #[test]
     fn accepted_settings_are_typed() {
         let s = validate(
-            syn::parse_quote!(name = "daum", fallback = juso, timeout = "3s", threshold = 5,
-                window = "60s", failure_rate = 50, min_calls = 10, open_for = "30s",
-                max_open_for = "5m", half_open_probes = 2, store = "redis"),
+            syn::parse_quote!(
+                name = "daum",
+                fallback = juso,
+                timeout = "3s",
+                threshold = 5,
+                window = "60s",
+                failure_rate = 50,
+                min_calls = 10,
+                open_for = "30s",
+                max_open_for = "5m",
+                half_open_probes = 2,
+                store = "redis"
+            ),
             &func(),
         )
         .unwrap_or_else(|e| panic!("{e}"));
@@ -456,11 +562,59 @@ mod tests {
     }
 
     #[test]
+    fn plainly_wrong_return_types_are_caught_before_rustc() {
+        let f: ItemFn = syn::parse_quote!(
+            async fn daum() -> Option<Vec<u8>> {
+                None
+            }
+        );
+        let errs = check(syn::parse_quote!(), &f);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].contains("not `Option<Vec<u8>>`"), "{errs:?}");
+        let f: ItemFn = syn::parse_quote!(
+            async fn daum() -> &'static str {
+                ""
+            }
+        );
+        assert!(check(syn::parse_quote!(), &f)[0].contains("not `&'static str`"));
+        // Aliases and user types are left to rustc's `BreakerResult` bound.
+        let f: ItemFn = syn::parse_quote!(
+            async fn daum() -> io::Result<()> {
+                Ok(())
+            }
+        );
+        assert!(check(syn::parse_quote!(), &f).is_empty());
+        let f: ItemFn = syn::parse_quote!(
+            async fn daum() -> Reply {
+                Reply
+            }
+        );
+        assert!(check(syn::parse_quote!(), &f).is_empty());
+    }
+
+    #[test]
+    fn const_fn_is_one_mistake_and_negatives_are_named() {
+        let f: ItemFn = syn::parse_quote!(
+            const fn daum() -> Result<u32, E> {
+                Ok(1)
+            }
+        );
+        let errs = check(syn::parse_quote!(), &f);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].contains("`const fn`"), "{errs:?}");
+        let errs = check(syn::parse_quote!(threshold = -3), &func());
+        assert!(errs[0].contains("cannot be negative"), "{errs:?}");
+    }
+
+    #[test]
     fn cross_field_rules() {
         let errs = check(syn::parse_quote!(max_open_for = "10s"), &func());
         assert!(errs[0].contains("shorter than `open_for`"), "{errs:?}");
         let errs = check(syn::parse_quote!(min_calls = 3), &func());
-        assert!(errs[0].contains("only applies to the rate rule"), "{errs:?}");
+        assert!(
+            errs[0].contains("only applies to the rate rule"),
+            "{errs:?}"
+        );
         let errs = check(syn::parse_quote!(fallback = daum), &func());
         assert!(errs[0].contains("cannot be its own fallback"), "{errs:?}");
         let errs = check(syn::parse_quote!(fallback = Self::daum), &func());

@@ -92,13 +92,41 @@ pub fn no_dynamic_name() -> String {
     label = "expected `Result<_, _>`",
     note = "the breaker counts `Err` as a failure; wrap the value in `Result<_, YourError>`"
 )]
-pub trait BreakerResult {
+pub trait BreakerResult: Sized {
+    /// The success type.
+    type Ok;
     /// The error type.
     type Error;
+    /// Identity, seen through the trait.
+    fn into_result(self) -> Result<Self::Ok, Self::Error>;
+    /// Identity, seen through the trait.
+    fn from_result(r: Result<Self::Ok, Self::Error>) -> Self;
 }
 
 impl<T, E> BreakerResult for Result<T, E> {
+    type Ok = T;
     type Error = E;
+    #[inline]
+    fn into_result(self) -> Self {
+        self
+    }
+    #[inline]
+    fn from_result(r: Self) -> Self {
+        r
+    }
+}
+
+/// `r` as the function's return type `R` (which is `r`'s type: `Result` is the only impl).
+#[inline]
+pub fn from_result<R: BreakerResult>(r: Result<R::Ok, R::Error>) -> R {
+    R::from_result(r)
+}
+
+/// The call's future with its output seen through [`BreakerResult`]: when the return type is not
+/// a `Result`, only the `BreakerResult` bound fails, not every later use of the output.
+#[inline]
+pub async fn call<R: BreakerResult, F: Future<Output = R>>(f: F) -> Result<R::Ok, R::Error> {
+    f.await.into_result()
 }
 
 /// An error type that can carry a [`BreakerError`].
@@ -121,16 +149,11 @@ impl<E: From<BreakerError>> FromBreakerError for E {
 
 /// `Err(e.into())`.
 #[inline]
-pub fn reject<T, E: FromBreakerError>(e: BreakerError) -> Result<T, E> {
-    Err(E::from_breaker_error(e))
-}
-
-/// Asserts at compile time that the error type can carry a [`BreakerError`].
-#[inline]
-pub fn assert_from_breaker_error<R: BreakerResult>()
+pub fn reject<R: BreakerResult>(e: BreakerError) -> R
 where
     R::Error: FromBreakerError,
 {
+    R::from_result(Err(R::Error::from_breaker_error(e)))
 }
 
 /// An owned argument handed to the fallback after the call consumed the original.
@@ -157,18 +180,30 @@ pub fn clone_arg<T: FallbackArg>(v: &T) -> T {
     v.clone_for_fallback()
 }
 
+/// A fallback's output, which must be the annotated function's return type `R`.
+#[diagnostic::on_unimplemented(
+    message = "the fallback returns `{Self}`, but the function it stands in for returns `{R}`",
+    label = "this fallback returns `{Self}`",
+    note = "a fallback takes the same parameters and returns the same type as its function"
+)]
+pub trait FallbackOutput<R> {
+    /// Identity.
+    fn into_output(self) -> R;
+}
+
+impl<R> FallbackOutput<R> for R {
+    #[inline]
+    fn into_output(self) -> R {
+        self
+    }
+}
+
 /// Checks that a fallback's output is the annotated function's return type.
 #[inline]
-pub fn fallback_output<R>(r: R) -> R {
-    r
+pub fn fallback_output<R, O: FallbackOutput<R>>(o: O) -> R {
+    o.into_output()
 }
 
 /// Asserts at compile time that a breaker's return type is a `Result`.
 #[inline]
 pub fn assert_result<R: BreakerResult>() {}
-
-/// Checks that `failure_if` is a `fn(&E) -> bool` for the function's error type `E`.
-#[inline]
-pub fn failure_if<R: BreakerResult>(f: fn(&R::Error) -> bool) -> fn(&R::Error) -> bool {
-    f
-}

@@ -37,7 +37,12 @@ impl Client {
     #[circuit_breaker(name = "strict.search", fallback = Self::backup, timeout = "3s", threshold = 5,
         window = "60s", failure_rate = 50, min_calls = 20, slow_call = "1s", open_for = "30s",
         max_open_for = "5m", half_open_probes = 2, failure_if = is_outage, store = "memory")]
-    pub async fn search(&self, query: &str, mut page: u32, tag: String) -> Result<Vec<String>, TestError> {
+    pub async fn search(
+        &self,
+        query: &str,
+        mut page: u32,
+        tag: String,
+    ) -> Result<Vec<String>, TestError> {
         page += 1;
         if query.is_empty() {
             return Err(TestError::NotFound);
