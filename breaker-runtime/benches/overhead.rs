@@ -211,13 +211,17 @@ fn threads(c: &mut Criterion) {
     g.bench_function("failsafe", |b| {
         b.iter_custom(|n| {
             let fs = fs.clone();
-            two_threads(n, move || black_box(poll_once(fs.call(bare(black_box(7))))).is_ok())
+            two_threads(n, move || {
+                black_box(poll_once(fs.call(bare(black_box(7))))).is_ok()
+            })
         })
     });
     g.bench_function("recloser", |b| {
         b.iter_custom(|n| {
             let rc = rc.clone();
-            two_threads(n, move || black_box(poll_once(rc.call(bare(black_box(7))))).is_ok())
+            two_threads(n, move || {
+                black_box(poll_once(rc.call(bare(black_box(7))))).is_ok()
+            })
         })
     });
     g.finish();

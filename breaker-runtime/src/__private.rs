@@ -5,10 +5,11 @@ use std::sync::OnceLock;
 
 pub use linkme;
 
-pub use crate::breaker::{Breaker, Completed};
+pub use crate::breaker::{Breaker, Permit};
 pub use crate::config::{Config, StoreKind};
 use crate::error::BreakerError;
 pub use crate::notifier::FallbackReason;
+pub use crate::timeout::MaybeTimeout;
 
 /// Every annotated function's site, collected at link time so [`crate::breakers`] lists
 /// breakers from program start, before their first call.
@@ -97,8 +98,8 @@ pub trait BreakerResult: Sized {
     type Ok;
     /// The error type.
     type Error;
-    /// Identity, seen through the trait.
-    fn into_result(self) -> Result<Self::Ok, Self::Error>;
+    /// The error, if this is one.
+    fn err_ref(&self) -> Option<&Self::Error>;
     /// Identity, seen through the trait.
     fn from_result(r: Result<Self::Ok, Self::Error>) -> Self;
 }
@@ -107,26 +108,13 @@ impl<T, E> BreakerResult for Result<T, E> {
     type Ok = T;
     type Error = E;
     #[inline]
-    fn into_result(self) -> Self {
-        self
+    fn err_ref(&self) -> Option<&E> {
+        self.as_ref().err()
     }
     #[inline]
     fn from_result(r: Self) -> Self {
         r
     }
-}
-
-/// `r` as the function's return type `R` (which is `r`'s type: `Result` is the only impl).
-#[inline]
-pub fn from_result<R: BreakerResult>(r: Result<R::Ok, R::Error>) -> R {
-    R::from_result(r)
-}
-
-/// The call's future with its output seen through [`BreakerResult`]: when the return type is not
-/// a `Result`, only the `BreakerResult` bound fails, not every later use of the output.
-#[inline]
-pub async fn call<R: BreakerResult, F: Future<Output = R>>(f: F) -> Result<R::Ok, R::Error> {
-    f.await.into_result()
 }
 
 /// An error type that can carry a [`BreakerError`].

@@ -5,20 +5,19 @@
 //! this thread owns ([`crate::counters`]). Only failures, HALF_OPEN probes, expiry of OPEN and
 //! operator commands take the mutex.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::__private::BreakerResult;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::counters::{Count, Counters};
 use crate::error::BreakerError;
 use crate::machine::{Admit, Forced, Machine, Nanos, State, Ticket, Transition, rate_epoch};
 use crate::notifier::{self, CALL_EVENTS, EventKind, FallbackReason};
-use crate::timeout::Timeout;
 
 const MODE_MASK: u64 = 0b11;
 const MODE_CLOSED: u64 = 0;
@@ -160,63 +159,80 @@ impl Breaker {
         );
     }
 
-    /// Asks to run a call: a permit, or the rejection to report.
-    ///
-    /// # Errors
-    /// [`BreakerError::Open`] when the breaker is OPEN, forced open, or HALF_OPEN with every probe
-    /// slot taken.
+    /// Asks to run a call. `None` means rejected (counted already); [`Breaker::rejection`]
+    /// then says why.
     #[inline]
-    pub fn acquire(&'static self) -> Result<Permit, BreakerError> {
+    pub fn admit(&'static self) -> Option<Permit> {
         let w = self.word.load(Ordering::Acquire);
         if w & MODE_MASK == MODE_CLOSED {
-            return Ok(Permit {
+            return Some(Permit {
                 breaker: self,
-                ticket: Ticket {
-                    generation: w >> GENERATION_SHIFT,
-                    lease: None,
-                },
-                armed: true,
+                ticket: w >> GENERATION_SHIFT,
             });
         }
-        self.acquire_slow(w)
+        self.admit_slow(w)
     }
 
     #[inline(never)]
-    fn acquire_slow(&'static self, w: u64) -> Result<Permit, BreakerError> {
-        if w & FORCED_MASK == FORCED_OPEN {
-            return Err(self.reject(None));
-        }
-        if w & MODE_MASK == MODE_OPEN {
-            let until = self.open_until.load(Ordering::Acquire);
-            let now = self.now();
-            if now < until {
-                return Err(self.reject(Some(Duration::from_nanos(until - now))));
+    fn admit_slow(&'static self, w: u64) -> Option<Permit> {
+        let rejected = w & FORCED_MASK == FORCED_OPEN
+            || (w & MODE_MASK == MODE_OPEN && self.now() < self.open_until.load(Ordering::Acquire));
+        let admit = if rejected {
+            None
+        } else {
+            match self.update(|m, now| m.acquire(now)) {
+                Admit::Call { generation } => Some(generation),
+                Admit::Probe { lease, .. } => Some(PROBE | lease),
+                Admit::Reject { .. } => None,
+            }
+        };
+        match admit {
+            Some(ticket) => Some(Permit {
+                breaker: self,
+                ticket,
+            }),
+            None => {
+                self.counters.add(Count::Rejections);
+                if CALL_EVENTS.load(Ordering::Relaxed) {
+                    notifier::emit(
+                        self.name,
+                        EventKind::Rejected {
+                            retry_after: self.retry_after_now(),
+                        },
+                    );
+                }
+                None
             }
         }
-        match self.update(|m, now| m.acquire(now)) {
-            Admit::Call { generation } => Ok(self.permit(generation, None)),
-            Admit::Probe { generation, lease } => Ok(self.permit(generation, Some(lease))),
-            Admit::Reject { retry_after } => Err(self.reject(retry_after)),
-        }
     }
 
-    fn permit(&'static self, generation: u64, lease: Option<u64>) -> Permit {
-        Permit {
-            breaker: self,
-            ticket: Ticket { generation, lease },
-            armed: true,
-        }
-    }
-
-    fn reject(&self, retry_after: Option<Duration>) -> BreakerError {
-        self.counters.add(Count::Rejections);
-        if CALL_EVENTS.load(Ordering::Relaxed) {
-            notifier::emit(self.name, EventKind::Rejected { retry_after });
-        }
+    /// The error for a call [`Breaker::admit`] rejected.
+    #[cold]
+    #[must_use]
+    pub fn rejection(&self) -> BreakerError {
         BreakerError::Open {
             breaker: self.name,
-            retry_after,
+            retry_after: self.retry_after_now(),
         }
+    }
+
+    fn retry_after_now(&self) -> Option<Duration> {
+        let now = self.now();
+        self.machine().retry_after(now)
+    }
+
+    /// The call's `timeout`.
+    #[inline]
+    #[must_use]
+    pub fn timeout(&self) -> Option<Duration> {
+        self.config.timeout
+    }
+
+    /// The start time a `slow_call` rule needs (no clock read without one).
+    #[inline]
+    #[must_use]
+    pub fn started(&self) -> Option<Instant> {
+        self.config.slow_call.map(|_| self.clock.now())
     }
 
     /// Counts a call served by the fallback.
@@ -227,7 +243,30 @@ impl Breaker {
         }
     }
 
-    fn record_failure(&self, ticket: Ticket) {
+    /// The machine's view of a permit's ticket.
+    fn ticket(m: &Machine, ticket: u64) -> Ticket {
+        if ticket & PROBE == 0 {
+            Ticket {
+                generation: ticket,
+                lease: None,
+            }
+        } else {
+            // Leases live only in the current generation (the machine drops them on every
+            // transition), so the lease id alone identifies a live probe.
+            Ticket {
+                generation: m.generation(),
+                lease: Some(ticket & !PROBE),
+            }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn failed(&self, ticket: u64, kind: Option<Count>) {
+        self.counters.add(Count::Failures);
+        if let Some(kind) = kind {
+            self.counters.add(kind);
+        }
         let rate = self.config.failure_rate.is_some();
         self.update(|m, now| {
             let successes = if rate {
@@ -236,8 +275,42 @@ impl Breaker {
             } else {
                 0
             };
-            ((), m.on_failure(now, ticket, successes))
+            let t = Self::ticket(m, ticket);
+            ((), m.on_failure(now, t, successes))
         });
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn probe_succeeded(&self, ticket: u64) {
+        self.update(|m, now| {
+            let t = Self::ticket(m, ticket);
+            ((), m.on_success(now, t))
+        });
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn window_success(&self) {
+        self.counters
+            .add_window_success(rate_epoch(self.config.window, self.now()));
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn dropped(&self, ticket: u64) {
+        if std::thread::panicking() {
+            self.failed(ticket, Some(Count::Panics));
+            return;
+        }
+        self.counters.add(Count::Cancelled);
+        if ticket & PROBE != 0 {
+            self.update(|m, _| {
+                let t = Self::ticket(m, ticket);
+                m.on_cancel(t);
+                ((), None)
+            });
+        }
     }
 
     /// The current state, with the passage of time applied (an OPEN breaker whose time is up
@@ -262,7 +335,8 @@ impl Breaker {
         let now = self.now();
         let m = self.machine();
         (m.state() == State::Open && m.forced().is_none() && m.open_until() > now)
-            .then(|| Duration::from_nanos(m.open_until() - now))
+            .then(|| m.retry_after(now))
+            .flatten()
     }
 
     /// Failures currently inside the window.
@@ -299,115 +373,71 @@ impl Breaker {
     }
 }
 
-/// The result of a call that was admitted.
-#[derive(Debug)]
-pub enum Completed<R> {
-    /// The function's result, counted as a success (this includes errors `failure_if` rejects,
-    /// and slow successes, which count as failures but still return their result).
-    Ok(R),
-    /// The function's error, counted as a failure.
-    Failed(R),
-    /// The call was abandoned after `timeout`.
-    TimedOut(BreakerError),
-}
+/// Marks a probe's ticket (the rest is the lease id); a normal call's ticket is its generation.
+const PROBE: u64 = 1 << 63;
 
-/// Permission to run one call. Dropping it without an outcome (the call's future was dropped,
-/// or it panicked) settles it: a panic counts as a failure, a cancellation frees a probe slot.
+/// Permission to run one call: 16 bytes, so it travels in registers. Settling it records the
+/// outcome; dropping it unsettled (the call's future was dropped, or it panicked) counts a
+/// cancellation, which frees a probe slot, or a panic, which is a failure.
 #[derive(Debug)]
 pub struct Permit {
     breaker: &'static Breaker,
-    ticket: Ticket,
-    armed: bool,
+    ticket: u64,
 }
 
 impl Permit {
-    /// Runs the call under the breaker's `timeout` and `slow_call` rules and records its outcome.
-    /// `failure_if` decides which errors count as failures (all of them when `None`).
-    pub async fn run<T, E, F>(
-        mut self,
-        call: F,
-        failure_if: Option<fn(&E) -> bool>,
-    ) -> Completed<Result<T, E>>
-    where
-        F: Future<Output = Result<T, E>>,
-    {
-        let b = self.breaker;
-        let started = b.config.slow_call.map(|_| b.clock.now());
-        let result = match b.config.timeout {
-            None => call.await,
-            Some(after) => match Timeout::new(call, after).await {
-                Some(r) => r,
-                None => {
-                    self.failed(Some(Count::Timeouts));
-                    return Completed::TimedOut(BreakerError::Timeout {
-                        breaker: b.name,
-                        after,
-                    });
-                }
-            },
-        };
-        let failed = match &result {
-            Ok(_) => false,
-            Err(e) => failure_if.is_none_or(|f| f(e)),
-        };
-        if failed {
-            self.failed(None);
-            return Completed::Failed(result);
+    /// Records the outcome of a call that returned; `true` when it counts as a failure (the
+    /// caller then serves the fallback, if any). `failure_if` decides which errors count (all
+    /// of them when `None`); a success slower than `slow_call` counts as a failure but its
+    /// result is still the caller's to return.
+    #[inline]
+    pub fn settle<R: BreakerResult>(
+        self,
+        result: &R,
+        failure_if: Option<fn(&R::Error) -> bool>,
+        started: Option<Instant>,
+    ) -> bool {
+        let (b, ticket) = (self.breaker, self.ticket);
+        std::mem::forget(self);
+        if let Some(e) = result.err_ref()
+            && failure_if.is_none_or(|f| f(e))
+        {
+            b.failed(ticket, None);
+            return true;
         }
         if let (Some(limit), Some(started)) = (b.config.slow_call, started)
             && b.clock.now().saturating_duration_since(started) > limit
         {
-            self.failed(Some(Count::SlowCalls));
-        } else {
-            self.succeeded();
+            b.failed(ticket, Some(Count::SlowCalls));
+            return false;
         }
-        Completed::Ok(result)
-    }
-
-    #[inline]
-    fn succeeded(&mut self) {
-        self.armed = false;
-        let b = self.breaker;
         b.counters.add(Count::Successes);
         if b.config.failure_rate.is_some() {
-            b.counters
-                .add_window_success(rate_epoch(b.config.window, b.now()));
+            b.window_success();
         }
-        if self.ticket.lease.is_some() {
-            let ticket = self.ticket;
-            b.update(|m, now| ((), m.on_success(now, ticket)));
+        if ticket & PROBE != 0 {
+            b.probe_succeeded(ticket);
         }
+        false
     }
 
-    fn failed(&mut self, kind: Option<Count>) {
-        self.armed = false;
-        let b = self.breaker;
-        b.counters.add(Count::Failures);
-        if let Some(kind) = kind {
-            b.counters.add(kind);
+    /// Records that the call was abandoned after `timeout`; returns the error to report.
+    #[cold]
+    #[must_use]
+    pub fn timed_out(self) -> BreakerError {
+        let (b, ticket) = (self.breaker, self.ticket);
+        std::mem::forget(self);
+        b.failed(ticket, Some(Count::Timeouts));
+        BreakerError::Timeout {
+            breaker: b.name,
+            after: b.config.timeout.unwrap_or_default(),
         }
-        b.record_failure(self.ticket);
     }
 }
 
 impl Drop for Permit {
+    #[inline]
     fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        if std::thread::panicking() {
-            self.failed(Some(Count::Panics));
-        } else {
-            self.armed = false;
-            let b = self.breaker;
-            b.counters.add(Count::Cancelled);
-            if self.ticket.lease.is_some() {
-                let ticket = self.ticket;
-                b.update(|m, _| {
-                    m.on_cancel(ticket);
-                    ((), None)
-                });
-            }
-        }
+        self.breaker.dropped(self.ticket);
     }
 }

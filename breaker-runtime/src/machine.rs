@@ -234,6 +234,23 @@ impl Machine {
         self.window_floor
     }
 
+    /// How long until a call may be admitted: `None` while forced open; the rest of the open
+    /// period in OPEN; in HALF_OPEN, until the first probe lease runs out (a probe's result may
+    /// come sooner); zero when calls are admitted now.
+    #[must_use]
+    pub fn retry_after(&self, now: Nanos) -> Option<Duration> {
+        let until = match (self.forced, self.state) {
+            (Some(Forced::Open), _) => return None,
+            (Some(Forced::Closed), _) | (None, State::Closed) => now,
+            (None, State::Open) => self.open_until,
+            (None, State::HalfOpen) if self.probes.len() < self.cfg.half_open_probes as usize => {
+                now
+            }
+            (None, State::HalfOpen) => self.probes.iter().map(|l| l.until).min().unwrap_or(now),
+        };
+        Some(nanos_dur(until.saturating_sub(now)))
+    }
+
     /// Failures inside the window at `now` (for the threshold rule).
     #[must_use]
     pub fn failures_in_window(&self, now: Nanos) -> usize {
@@ -269,26 +286,19 @@ impl Machine {
             (Some(Forced::Closed), _) | (None, State::Closed) => Admit::Call {
                 generation: self.generation,
             },
-            (None, State::Open) => Admit::Reject {
-                retry_after: Some(nanos_dur(self.open_until.saturating_sub(now))),
-            },
-            (None, State::HalfOpen) => {
-                if self.probes.len() < self.cfg.half_open_probes as usize {
-                    let id = self.next_lease;
-                    self.next_lease += 1;
-                    let until = now.saturating_add(dur_nanos(self.cfg.probe_lease()));
-                    self.probes.push(Lease { id, until });
-                    Admit::Probe {
-                        generation: self.generation,
-                        lease: id,
-                    }
-                } else {
-                    let first = self.probes.iter().map(|l| l.until).min().unwrap_or(now);
-                    Admit::Reject {
-                        retry_after: Some(nanos_dur(first.saturating_sub(now))),
-                    }
+            (None, State::HalfOpen) if self.probes.len() < self.cfg.half_open_probes as usize => {
+                let id = self.next_lease;
+                self.next_lease += 1;
+                let until = now.saturating_add(dur_nanos(self.cfg.probe_lease()));
+                self.probes.push(Lease { id, until });
+                Admit::Probe {
+                    generation: self.generation,
+                    lease: id,
                 }
             }
+            (None, State::Open | State::HalfOpen) => Admit::Reject {
+                retry_after: self.retry_after(now),
+            },
         };
         (admit, t)
     }
@@ -413,6 +423,10 @@ impl Machine {
     }
 
     fn close(&mut self, now: Nanos) {
+        // Leases are only ever live in the current generation: a lease id found in `probes`
+        // needs no generation check.
+        self.probes.clear();
+        self.probe_successes = 0;
         self.opens_in_row = 0;
         self.failures.clear();
         self.rate_failures = [(0, 0); RATE_BUCKETS as usize];

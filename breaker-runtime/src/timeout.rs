@@ -14,20 +14,21 @@ use std::time::Duration;
 use tokio::time::Sleep;
 
 pin_project_lite::pin_project! {
-    /// Resolves to `Some(output)`, or `None` when `after` elapsed first.
+    /// Resolves to `Some(output)`, or `None` when `after` (if any) elapsed first.
     #[derive(Debug)]
-    pub(crate) struct Timeout<F> {
+    pub struct MaybeTimeout<F> {
         #[pin]
         call: F,
         #[pin]
         sleep: Option<Sleep>,
-        after: Duration,
+        after: Option<Duration>,
     }
 }
 
-impl<F> Timeout<F> {
-    pub(crate) fn new(call: F, after: Duration) -> Self {
-        Timeout {
+impl<F> MaybeTimeout<F> {
+    /// Runs `call`, abandoning it after `after` if given.
+    pub fn new(call: F, after: Option<Duration>) -> Self {
+        MaybeTimeout {
             call,
             sleep: None,
             after,
@@ -35,16 +36,20 @@ impl<F> Timeout<F> {
     }
 }
 
-impl<F: Future> Future for Timeout<F> {
+impl<F: Future> Future for MaybeTimeout<F> {
     type Output = Option<F::Output>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         if let Poll::Ready(v) = this.call.poll(cx) {
             return Poll::Ready(Some(v));
         }
+        let Some(after) = *this.after else {
+            return Poll::Pending;
+        };
         if this.sleep.is_none() {
-            this.sleep.set(Some(tokio::time::sleep(*this.after)));
+            this.sleep.set(Some(tokio::time::sleep(after)));
         }
         match this.sleep.as_pin_mut() {
             Some(sleep) => sleep.poll(cx).map(|()| None),

@@ -132,6 +132,8 @@ impl Model {
     }
 
     fn close(&mut self) {
+        self.leases.clear();
+        self.probe_successes = 0;
         self.failures.clear();
         self.opens_in_row = 0;
     }
