@@ -124,6 +124,7 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
                 quote_spanned!(fb.span()=> #rt::fallback_output::<#ret, _>(#fb(#(#kept),*).await));
             (
                 quote! {
+                    let _ = __breaker_rejected;
                     __breaker.note_fallback(#rt::FallbackReason::Rejected);
                     return #call_orig;
                 },
@@ -140,7 +141,7 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
             )
         }
         None => (
-            quote!(return #rt::reject::<#ret>(__breaker.rejection());),
+            quote!(return #rt::reject::<#ret>(__breaker.rejection(__breaker_rejected));),
             quote!(__breaker_result),
             quote!(#rt::reject::<#ret>(__breaker_permit.timed_out())),
         ),
@@ -159,8 +160,9 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
         #assert_result
         #classify_check
         let __breaker = __BREAKER_SITE.get(#dyn_name);
-        let ::core::option::Option::Some(__breaker_permit) = __breaker.admit() else {
-            #on_reject
+        let __breaker_permit = match __breaker.admit() {
+            ::core::result::Result::Ok(__breaker_permit) => __breaker_permit,
+            ::core::result::Result::Err(__breaker_rejected) => { #on_reject }
         };
         #(#keeps)*
         let __breaker_started = __breaker.started();

@@ -14,6 +14,8 @@
 //!   single-thread time).
 //! - `timeout/*`: our breaker with `timeout = "3s"` next to the same breaker without, inside a
 //!   tokio runtime context, for a call that completes at once.
+//! - `not_inlined/*`: bare and ours polled through a function the compiler may not inline, so
+//!   both return their result through memory, as calls too large to inline do.
 //!
 //! Run: `cargo bench -p breaker-runtime --bench overhead` (short warm-up and measurement times
 //! are set below; `-- --warm-up-time/--measurement-time` override them).
@@ -64,6 +66,20 @@ async fn breaker(x: u64) -> Result<u64, E> {
 #[circuit_breaker(threshold = 1, open_for = "1h")]
 async fn breaker_open(x: u64, fail: bool) -> Result<u64, E> {
     if fail { Err(E::Down) } else { Ok(black_box(x)) }
+}
+
+/// Ours, default configuration, for the `two_threads` group (each group has its own annotated
+/// function, as each call site of an application would: the compiler decides inlining per
+/// function, and a function polled from several benchmark groups is not inlined into any).
+#[circuit_breaker]
+async fn breaker_threads(x: u64) -> Result<u64, E> {
+    Ok(black_box(x))
+}
+
+/// Ours, default configuration, for the `timeout` and `not_inlined` groups.
+#[circuit_breaker]
+async fn breaker_no_timeout(x: u64) -> Result<u64, E> {
+    Ok(black_box(x))
 }
 
 /// Ours with a timeout.
@@ -206,7 +222,11 @@ fn threads(c: &mut Criterion) {
         b.iter_custom(|n| two_threads(n, || black_box(poll_once(bare(black_box(7)))).is_ok()))
     });
     g.bench_function("breaker", |b| {
-        b.iter_custom(|n| two_threads(n, || black_box(poll_once(breaker(black_box(7)))).is_ok()))
+        b.iter_custom(|n| {
+            two_threads(n, || {
+                black_box(poll_once(breaker_threads(black_box(7)))).is_ok()
+            })
+        })
     });
     g.bench_function("failsafe", |b| {
         b.iter_custom(|n| {
@@ -238,10 +258,28 @@ fn timeout(c: &mut Criterion) {
         b.iter(|| black_box(poll_once(bare(black_box(7)))).is_ok())
     });
     g.bench_function("none", |b| {
-        b.iter(|| black_box(poll_once(breaker(black_box(7)))).is_ok())
+        b.iter(|| black_box(poll_once(breaker_no_timeout(black_box(7)))).is_ok())
     });
     g.bench_function("3s", |b| {
         b.iter(|| black_box(poll_once(breaker_timeout(black_box(7)))).is_ok())
+    });
+    g.finish();
+}
+
+/// Polls a future once inside a function the compiler may not inline: the result comes back
+/// through memory, as it does from any call too large to inline (most real provider calls).
+#[inline(never)]
+fn poll_outlined<F: Future>(f: F) -> F::Output {
+    poll_once(f)
+}
+
+fn not_inlined(c: &mut Criterion) {
+    let mut g = c.benchmark_group("not_inlined");
+    g.bench_function("bare", |b| {
+        b.iter(|| black_box(poll_outlined(bare(black_box(7)))).is_ok())
+    });
+    g.bench_function("breaker", |b| {
+        b.iter(|| black_box(poll_outlined(breaker_no_timeout(black_box(7)))).is_ok())
     });
     g.finish();
 }
@@ -251,6 +289,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2));
-    targets = closed, open, threads, timeout
+    targets = closed, open, threads, timeout, not_inlined
 }
 criterion_main!(benches);

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 pub use linkme;
 
-pub use crate::breaker::{Breaker, Permit};
+pub use crate::breaker::{Breaker, Permit, Rejected};
 pub use crate::config::{Config, StoreKind};
 use crate::error::BreakerError;
 pub use crate::notifier::FallbackReason;

@@ -16,7 +16,9 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::counters::{Count, Counters};
 use crate::error::BreakerError;
-use crate::machine::{Admit, Forced, Machine, Nanos, State, Ticket, Transition, rate_epoch};
+use crate::machine::{
+    Admit, Forced, Machine, Nanos, State, Ticket, Transition, dur_nanos, rate_epoch,
+};
 use crate::notifier::{self, CALL_EVENTS, EventKind, FallbackReason};
 
 const MODE_MASK: u64 = 0b11;
@@ -40,6 +42,8 @@ pub struct Breaker {
     open_until: AtomicU64,
     machine: Mutex<Machine>,
     counters: Counters,
+    /// No `slow_call` and no rate rule: a success is one counter bump.
+    plain: bool,
     clock: Arc<dyn Clock>,
     origin: Instant,
 }
@@ -88,6 +92,7 @@ impl Breaker {
             open_until: AtomicU64::new(0),
             machine: Mutex::new(Machine::new(config, seed)),
             counters: Counters::new(config.failure_rate.is_some()),
+            plain: config.slow_call.is_none() && config.failure_rate.is_none(),
             clock,
             origin,
         }
@@ -159,13 +164,17 @@ impl Breaker {
         );
     }
 
-    /// Asks to run a call. `None` means rejected (counted already); [`Breaker::rejection`]
-    /// then says why.
+    /// Asks to run a call: a permit, or a rejection (counted already) that
+    /// [`Breaker::rejection`] turns into the error to report.
+    ///
+    /// # Errors
+    /// [`Rejected`] when the breaker is OPEN, forced open, or HALF_OPEN with every probe slot
+    /// taken.
     #[inline]
-    pub fn admit(&'static self) -> Option<Permit> {
+    pub fn admit(&'static self) -> Result<Permit, Rejected> {
         let w = self.word.load(Ordering::Acquire);
         if w & MODE_MASK == MODE_CLOSED {
-            return Some(Permit {
+            return Ok(Permit {
                 breaker: self,
                 ticket: w >> GENERATION_SHIFT,
             });
@@ -174,34 +183,39 @@ impl Breaker {
     }
 
     #[inline(never)]
-    fn admit_slow(&'static self, w: u64) -> Option<Permit> {
-        let rejected = w & FORCED_MASK == FORCED_OPEN
-            || (w & MODE_MASK == MODE_OPEN && self.now() < self.open_until.load(Ordering::Acquire));
-        let admit = if rejected {
-            None
+    fn admit_slow(&'static self, w: u64) -> Result<Permit, Rejected> {
+        let decided = if w & FORCED_MASK == FORCED_OPEN {
+            Err(None)
+        } else if w & MODE_MASK == MODE_OPEN
+            && let now = self.now()
+            && let until = self.open_until.load(Ordering::Acquire)
+            && now < until
+        {
+            Err(Some(until - now))
         } else {
             match self.update(|m, now| m.acquire(now)) {
-                Admit::Call { generation } => Some(generation),
-                Admit::Probe { lease, .. } => Some(PROBE | lease),
-                Admit::Reject { .. } => None,
+                Admit::Call { generation } => Ok(generation),
+                Admit::Probe { lease, .. } => Ok(PROBE | lease),
+                Admit::Reject { retry_after } => Err(retry_after.map(dur_nanos)),
             }
         };
-        match admit {
-            Some(ticket) => Some(Permit {
+        match decided {
+            Ok(ticket) => Ok(Permit {
                 breaker: self,
                 ticket,
             }),
-            None => {
+            Err(retry_after) => {
                 self.counters.add(Count::Rejections);
+                let r = Rejected(retry_after.unwrap_or(HELD_OPEN));
                 if CALL_EVENTS.load(Ordering::Relaxed) {
                     notifier::emit(
                         self.name,
                         EventKind::Rejected {
-                            retry_after: self.retry_after_now(),
+                            retry_after: r.retry_after(),
                         },
                     );
                 }
-                None
+                Err(r)
             }
         }
     }
@@ -209,16 +223,11 @@ impl Breaker {
     /// The error for a call [`Breaker::admit`] rejected.
     #[cold]
     #[must_use]
-    pub fn rejection(&self) -> BreakerError {
+    pub fn rejection(&self, rejected: Rejected) -> BreakerError {
         BreakerError::Open {
             breaker: self.name,
-            retry_after: self.retry_after_now(),
+            retry_after: rejected.retry_after(),
         }
-    }
-
-    fn retry_after_now(&self) -> Option<Duration> {
-        let now = self.now();
-        self.machine().retry_after(now)
     }
 
     /// The call's `timeout`.
@@ -280,20 +289,29 @@ impl Breaker {
         });
     }
 
+    /// Everything but a plain success: failures, slow calls, the rate rule's window, probes.
     #[cold]
     #[inline(never)]
-    fn probe_succeeded(&self, ticket: u64) {
-        self.update(|m, now| {
-            let t = Self::ticket(m, ticket);
-            ((), m.on_success(now, t))
-        });
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn window_success(&self) {
-        self.counters
-            .add_window_success(rate_epoch(self.config.window, self.now()));
+    fn settle_slow(&self, ticket: u64, failed: bool, started: Option<Instant>) {
+        if failed {
+            return self.failed(ticket, None);
+        }
+        if let (Some(limit), Some(started)) = (self.config.slow_call, started)
+            && self.clock.now().saturating_duration_since(started) > limit
+        {
+            return self.failed(ticket, Some(Count::SlowCalls));
+        }
+        self.counters.add(Count::Successes);
+        if self.config.failure_rate.is_some() {
+            self.counters
+                .add_window_success(rate_epoch(self.config.window, self.now()));
+        }
+        if ticket & PROBE != 0 {
+            self.update(|m, now| {
+                let t = Self::ticket(m, ticket);
+                ((), m.on_success(now, t))
+            });
+        }
     }
 
     #[cold]
@@ -373,6 +391,21 @@ impl Breaker {
     }
 }
 
+/// A rejected call: nanoseconds until a call may be admitted, or [`HELD_OPEN`]. Eight bytes, so
+/// `Result<Permit, Rejected>` stays in two registers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rejected(u64);
+
+const HELD_OPEN: u64 = u64::MAX;
+
+impl Rejected {
+    /// When a call may be admitted again; `None` while an operator holds the breaker open.
+    #[must_use]
+    pub fn retry_after(self) -> Option<Duration> {
+        (self.0 != HELD_OPEN).then(|| Duration::from_nanos(self.0))
+    }
+}
+
 /// Marks a probe's ticket (the rest is the lease id); a normal call's ticket is its generation.
 const PROBE: u64 = 1 << 63;
 
@@ -390,7 +423,7 @@ impl Permit {
     /// caller then serves the fallback, if any). `failure_if` decides which errors count (all
     /// of them when `None`); a success slower than `slow_call` counts as a failure but its
     /// result is still the caller's to return.
-    #[inline]
+    #[inline(always)]
     pub fn settle<R: BreakerResult>(
         self,
         result: &R,
@@ -399,26 +432,16 @@ impl Permit {
     ) -> bool {
         let (b, ticket) = (self.breaker, self.ticket);
         std::mem::forget(self);
-        if let Some(e) = result.err_ref()
-            && failure_if.is_none_or(|f| f(e))
-        {
-            b.failed(ticket, None);
-            return true;
-        }
-        if let (Some(limit), Some(started)) = (b.config.slow_call, started)
-            && b.clock.now().saturating_duration_since(started) > limit
-        {
-            b.failed(ticket, Some(Count::SlowCalls));
+        let failed = match result.err_ref() {
+            Some(e) => failure_if.is_none_or(|f| f(e)),
+            None => false,
+        };
+        if !failed && b.plain && ticket & PROBE == 0 {
+            b.counters.add(Count::Successes);
             return false;
         }
-        b.counters.add(Count::Successes);
-        if b.config.failure_rate.is_some() {
-            b.window_success();
-        }
-        if ticket & PROBE != 0 {
-            b.probe_succeeded(ticket);
-        }
-        false
+        b.settle_slow(ticket, failed, started);
+        failed
     }
 
     /// Records that the call was abandoned after `timeout`; returns the error to report.

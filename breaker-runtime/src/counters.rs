@@ -6,6 +6,7 @@
 //! instruction, no cache line bouncing between cores, and still exact. Threads beyond
 //! [`SLOTS`] share one extra line with atomic read-modify-write. Readers sum every line.
 
+use std::cell::Cell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
@@ -44,12 +45,27 @@ impl Drop for SlotGuard {
 }
 
 thread_local! {
-    static SLOT: SlotGuard = SlotGuard::acquire();
+    // The index is read on every count: a `const`-initialised `Cell` without drop glue is a
+    // single thread-pointer-relative load. The guard that returns the slot when the thread
+    // exits is touched only once, when the slot is handed out.
+    static SLOT: Cell<usize> = const { Cell::new(UNASSIGNED) };
+    static SLOT_GUARD: SlotGuard = SlotGuard::acquire();
 }
+
+const UNASSIGNED: usize = usize::MAX;
 
 #[inline]
 fn slot() -> usize {
-    SLOT.try_with(|s| s.0).unwrap_or(SHARED)
+    let s = SLOT.with(Cell::get);
+    if s == UNASSIGNED { assign_slot() } else { s }
+}
+
+#[cold]
+#[inline(never)]
+fn assign_slot() -> usize {
+    let s = SLOT_GUARD.try_with(|g| g.0).unwrap_or(SHARED);
+    SLOT.with(|c| c.set(s));
+    s
 }
 
 /// What is counted.
@@ -97,7 +113,7 @@ impl Counters {
 
     #[inline]
     pub(crate) fn add(&self, what: Count) {
-        let s = slot();
+        let s = slot().min(SHARED);
         bump(&self.lines[s], what as usize, s < SLOTS);
     }
 
@@ -105,7 +121,7 @@ impl Counters {
     #[inline]
     pub(crate) fn add_window_success(&self, epoch: u64) {
         let Some(rate) = &self.rate else { return };
-        let s = slot();
+        let s = slot().min(SHARED);
         let word = &rate[s].0[(epoch % RATE_BUCKETS) as usize];
         // Epochs are compared modulo 2^32; a bucket is reused after RATE_BUCKETS epochs.
         let tag = (epoch & 0xffff_ffff) << 32;

@@ -41,19 +41,31 @@ impl<F: Future> Future for MaybeTimeout<F> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
+        let this = self.project();
         if let Poll::Ready(v) = this.call.poll(cx) {
             return Poll::Ready(Some(v));
         }
-        let Some(after) = *this.after else {
-            return Poll::Pending;
-        };
-        if this.sleep.is_none() {
-            this.sleep.set(Some(tokio::time::sleep(after)));
-        }
-        match this.sleep.as_pin_mut() {
-            Some(sleep) => sleep.poll(cx).map(|()| None),
+        match *this.after {
             None => Poll::Pending,
+            Some(after) => poll_deadline(this.sleep, after, cx).map(|()| None),
         }
+    }
+}
+
+/// Arms the timer at the call's first suspension and polls it. Out of line, so a call that
+/// completes at once (or has no `timeout`) carries none of the timer's code in its poll.
+#[cold]
+#[inline(never)]
+fn poll_deadline(
+    mut sleep: Pin<&mut Option<Sleep>>,
+    after: Duration,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    if sleep.is_none() {
+        sleep.set(Some(tokio::time::sleep(after)));
+    }
+    match sleep.as_pin_mut() {
+        Some(s) => s.poll(cx),
+        None => Poll::Pending,
     }
 }
