@@ -248,7 +248,7 @@ impl Config {
             .find(|k| *k == key)
             .ok_or_else(|| {
                 ConfigError::new(
-                    "override",
+                    "",
                     format!(
                         "unknown setting `{key}`; expected one of {}",
                         SETTINGS.join(", ")
@@ -364,7 +364,7 @@ impl ConfigError {
         }
     }
 
-    /// The setting (or environment variable) at fault.
+    /// The setting (or environment variable) at fault; empty for an unknown setting.
     #[must_use]
     pub fn setting(&self) -> &str {
         self.setting
@@ -373,7 +373,11 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}` {}", self.setting, self.message)
+        if self.setting.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "`{}` {}", self.setting, self.message)
+        }
     }
 }
 

@@ -180,7 +180,16 @@ pub(crate) fn get_or_create(
     let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
     let mut config = declared;
     for (key, value) in settings.overrides.get(name).into_iter().flatten() {
-        if let Err(e) = config.set(key, value) {
+        let applied = if key == "timeout" && declared.timeout.is_none() {
+            Err(ConfigError::new(
+                "timeout",
+                "can only be overridden for a breaker declared with a `timeout` (the timer is \
+                 compiled into the function only then); add `timeout = \"...\"` to the attribute",
+            ))
+        } else {
+            config.set(key, value)
+        };
+        if let Err(e) = applied {
             notifier::emit(
                 name,
                 EventKind::ConfigRejected {

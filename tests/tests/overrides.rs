@@ -29,7 +29,7 @@ fn env_overrides_apply_and_bad_entries_are_reported() {
         .env(CHILD, "1")
         .env(
             "BREAKER_OVERRIDES",
-            "ov.threshold=2, ov.open_for=1m, ov.treshold=3, bogus, ov.half_open_probes=0",
+            "ov.threshold=2, ov.open_for=1m, ov.treshold=3, bogus, ov.half_open_probes=0, ov.timeout=1s",
         )
         .output()
         .unwrap();
@@ -61,15 +61,18 @@ fn child() {
             "the invalid entry was skipped"
         );
     });
-    let rejected: Vec<String> = rec
-        .events("")
+    // Malformed entries are reported when the settings are read (under no breaker), the rest
+    // when the breaker they name is created.
+    let mut events = rec.events("");
+    events.extend(rec.events("ov"));
+    let rejected: Vec<String> = events
         .into_iter()
         .filter_map(|k| match k {
             EventKind::ConfigRejected { message } => Some(message),
             _ => None,
         })
         .collect();
-    assert_eq!(rejected.len(), 3, "{rejected:?}");
+    assert_eq!(rejected.len(), 4, "{rejected:?}");
     assert!(
         rejected[0].contains("unknown setting `treshold`"),
         "{rejected:?}"
@@ -79,5 +82,9 @@ fn child() {
         "{rejected:?}"
     );
     assert!(rejected[2].contains("half_open_probes"), "{rejected:?}");
+    assert!(
+        rejected[3].contains("declared with a `timeout`"),
+        "{rejected:?}"
+    );
     println!("child checks passed");
 }
