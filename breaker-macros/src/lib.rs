@@ -2,8 +2,8 @@
 //! `breaker_runtime::circuit_breaker`; this crate is an implementation detail.
 //!
 //! The attribute is read in three steps, each on `proc_macro2` so each can be tested alone:
-//! [`args`] parses the `key = value` list, [`validate`] types every value and checks every rule
-//! (collecting all mistakes, so one build shows them all), and [`expand`] rewrites the body.
+//! `args` parses the `key = value` list, `validate` types every value and checks every rule
+//! (collecting all mistakes, so one build shows them all), and `expand` rewrites the body.
 //! Type facts the macro cannot see (is the return type a `Result`, does the error type take a
 //! `BreakerError`, is an owned argument `Clone`, does the fallback match) are left to rustc,
 //! through traits in `breaker_runtime::__private` with `#[diagnostic::on_unimplemented]`

@@ -391,7 +391,7 @@ impl Breaker {
     }
 }
 
-/// A rejected call: nanoseconds until a call may be admitted, or [`HELD_OPEN`]. Eight bytes, so
+/// A rejected call: nanoseconds until a call may be admitted, or "held open" (`u64::MAX`). Eight bytes, so
 /// `Result<Permit, Rejected>` stays in two registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rejected(u64);
