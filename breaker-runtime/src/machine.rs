@@ -74,6 +74,8 @@ pub enum Reason {
     OpenElapsed,
     /// A HALF_OPEN probe failed.
     ProbeFailed,
+    /// A HALF_OPEN probe neither answered nor was dropped within its lease.
+    ProbeExpired,
     /// `half_open_probes` probes succeeded.
     ProbesSucceeded,
     /// An operator forced the breaker open.
@@ -174,6 +176,7 @@ impl Machine {
     /// A CLOSED machine. `seed` drives the jitter of backed-off open periods.
     #[must_use]
     pub fn new(cfg: Config, seed: u64) -> Self {
+        debug_assert!(cfg.validate().is_ok(), "invalid breaker config: {cfg:?}");
         Machine {
             cfg,
             state: State::Closed,
@@ -261,8 +264,8 @@ impl Machine {
             .count()
     }
 
-    /// Lets time pass: OPEN becomes HALF_OPEN once `now >= open_until`; expired probe leases are
-    /// given back.
+    /// Lets time pass: OPEN becomes HALF_OPEN once `now >= open_until`; in HALF_OPEN, a probe
+    /// lease that ran out re-opens the breaker.
     pub fn tick(&mut self, now: Nanos) -> Option<Transition> {
         match self.state {
             State::Open if self.forced.is_none() && now >= self.open_until => {
@@ -270,9 +273,14 @@ impl Machine {
                 self.probe_successes = 0;
                 Some(self.transition(State::HalfOpen, Reason::OpenElapsed, None))
             }
-            State::HalfOpen => {
-                self.probes.retain(|l| l.until > now);
-                None
+            // A probe that has neither answered nor been dropped within its lease counts as a
+            // failed probe: a hung provider re-opens the breaker (with backoff) instead of
+            // taking one fresh probe per lease.
+            State::HalfOpen
+                if self.forced.is_none() && self.probes.iter().any(|l| l.until <= now) =>
+            {
+                self.opens_in_row = self.opens_in_row.saturating_add(1);
+                Some(self.open(now, Reason::ProbeExpired))
             }
             _ => None,
         }
@@ -450,7 +458,7 @@ impl Machine {
         let max = dur_nanos(self.cfg.max_open_for);
         let doublings = self.opens_in_row.saturating_sub(1).min(63);
         let d = base.saturating_mul(1u64 << doublings).min(max);
-        if self.opens_in_row <= 1 {
+        if self.opens_in_row <= 1 || d < 10 {
             return nanos_dur(d);
         }
         let jitter = self.next_random() % (d / 10).max(1);
@@ -591,17 +599,26 @@ mod tests {
     }
 
     #[test]
-    fn expired_lease_returns_permit_and_late_report_is_ignored() {
+    fn expired_lease_reopens_and_the_late_report_is_ignored() {
         let c = cfg().threshold(1).timeout(Duration::from_secs(2));
         let mut m = Machine::new(c, 1);
         let t = call(&mut m, 0);
         m.on_failure(0, t, 0);
         let hung = call(&mut m, 5 * S);
         assert!(matches!(m.acquire(6 * S).0, Admit::Reject { .. }));
-        let second = call(&mut m, 7 * S);
+        // The lease (the 2 s timeout) ran out: a failed probe, open for twice as long.
+        let (admit, tr) = m.acquire(7 * S);
+        let tr = tr.unwrap();
+        assert_eq!(
+            (tr.from, tr.to, tr.reason),
+            (State::HalfOpen, State::Open, Reason::ProbeExpired)
+        );
+        // Capped at max_open_for (= open_for, 5 s here), less up to 10 % jitter.
+        assert!(tr.open_for.unwrap() >= Duration::from_millis(4500));
+        assert!(matches!(admit, Admit::Reject { .. }));
         assert!(m.on_failure(8 * S, hung, 0).is_none());
-        assert_eq!(m.state(), State::HalfOpen);
-        assert_eq!(m.on_success(8 * S, second).unwrap().to, State::Closed);
+        assert!(m.on_success(8 * S, hung).is_none());
+        assert_eq!(m.state(), State::Open);
     }
 
     #[test]

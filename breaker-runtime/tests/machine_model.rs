@@ -51,6 +51,8 @@ struct Model {
     leases: BTreeMap<u64, Nanos>,
     next_lease: u64,
     probe_successes: u32,
+    /// Set when `tick` re-opened: the machine's jittered deadline is adopted after the step.
+    expired_open: bool,
 }
 
 impl Model {
@@ -66,6 +68,7 @@ impl Model {
             leases: BTreeMap::new(),
             next_lease: 1,
             probe_successes: 0,
+            expired_open: false,
         }
     }
 
@@ -84,8 +87,14 @@ impl Model {
             self.probe_successes = 0;
             self.go(State::HalfOpen);
         }
-        if self.state == State::HalfOpen {
-            self.leases.retain(|_, until| *until > now);
+        // Spec: a probe silent past its lease is a failed probe.
+        if self.state == State::HalfOpen
+            && self.forced.is_none()
+            && self.leases.values().any(|until| *until <= now)
+        {
+            self.opens_in_row += 1;
+            self.open(now);
+            self.expired_open = true;
         }
     }
 
@@ -262,8 +271,12 @@ proptest! {
             match op {
                 Op::Advance(d) => now += d,
                 Op::Call => {
-                    let (got, _) = m.acquire(now);
+                    let (got, tr) = m.acquire(now);
                     let want = model.acquire(now);
+                    if std::mem::take(&mut model.expired_open) {
+                        prop_assert!(tr.is_some_and(|t| t.to == State::Open || t.to == State::HalfOpen));
+                        model.open_until = m.open_until();
+                    }
                     prop_assert_eq!(kind(&got), kind(&want), "admission at {} after {:?}", now, model);
                     if let Admit::Reject { retry_after } = got {
                         prop_assert_eq!(retry_after.is_none(), model.forced == Some(Forced::Open));

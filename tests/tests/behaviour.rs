@@ -269,7 +269,7 @@ async fn hung() -> Result<(), TestError> {
 }
 
 #[tokio::test(start_paused = true)]
-async fn hung_probe_lease_expires_without_a_timeout() {
+async fn hung_probe_reopens_after_its_lease_without_a_timeout() {
     HANG.store(false, SeqCst);
     hung().await.unwrap_err();
     advance(Duration::from_secs(20)).await;
@@ -278,12 +278,45 @@ async fn hung_probe_lease_expires_without_a_timeout() {
     let stuck = tokio::spawn(hung());
     tokio::task::yield_now().await;
     assert!(hung().await.unwrap_err().is_open());
-    // ...until its lease (`open_for`, as there is no timeout) runs out.
+    // ...until its lease (`open_for`, as there is no timeout) runs out: a failed probe.
     advance(Duration::from_secs(20)).await;
+    let h = handle("hung");
+    assert_eq!(h.state(), State::Open);
+    assert!(hung().await.unwrap_err().is_open());
+    // The next open period ends and a new probe is admitted.
+    advance(h.retry_after().unwrap()).await;
     HANG.store(false, SeqCst);
     assert_eq!(hung().await, Err(TestError::Down("hung")));
-    assert_eq!(handle("hung").state(), State::Open);
     stuck.abort();
+}
+
+static TIMED_PROBE_HANG: AtomicBool = AtomicBool::new(false);
+
+#[circuit_breaker(name = "timed_probe", threshold = 1, open_for = "10s", timeout = "1s")]
+async fn timed_probe() -> Result<(), TestError> {
+    if TIMED_PROBE_HANG.load(SeqCst) {
+        sleep(Duration::from_secs(3600)).await;
+    }
+    Err(TestError::Down("timed_probe"))
+}
+
+/// A probe that times out while other callers keep arriving re-opens the breaker; it used to be
+/// dropped from the lease table by the next caller before its timeout was reported, leaving the
+/// breaker HALF_OPEN and letting a new probe into the hung provider every `timeout`.
+#[tokio::test(start_paused = true)]
+async fn regression_probe_timing_out_under_traffic_reopens() {
+    timed_probe().await.unwrap_err();
+    advance(Duration::from_secs(10)).await;
+    TIMED_PROBE_HANG.store(true, SeqCst);
+    let probe = tokio::spawn(timed_probe());
+    tokio::task::yield_now().await;
+    advance(Duration::from_secs(1)).await;
+    // Another caller arrives at the moment the lease runs out, before the probe's task runs.
+    assert!(timed_probe().await.unwrap_err().is_open());
+    assert!(probe.await.unwrap().unwrap_err().is_timeout());
+    let h = handle("timed_probe");
+    assert_eq!(h.state(), State::Open);
+    assert_eq!(h.counters().timeouts, 1);
 }
 
 // ---- timeout and slow calls ----
