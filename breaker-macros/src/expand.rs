@@ -17,6 +17,8 @@ struct Param {
     rebind: Option<TokenStream>,
     /// The copy kept for the fallback, for owned values when there is a fallback.
     keep: Option<(Ident, Span)>,
+    /// For a `&mut` parameter moved into an `async move` body: a reborrow to move instead.
+    reborrow: Option<TokenStream>,
 }
 
 pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
@@ -36,10 +38,10 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
 
     let config = config(s);
     let explicit = s.name.is_some();
-    let (site_name, dyn_name) = match (&s.name, is_method) {
+    let (site_name, get_breaker) = match (&s.name, is_method) {
         (Some(n), _) => (
             quote!(::core::option::Option::Some(#n)),
-            quote!(#rt::no_dynamic_name),
+            quote!(__BREAKER_SITE.get()),
         ),
         (None, false) => (
             quote!(::core::option::Option::Some(::core::concat!(
@@ -47,11 +49,14 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
                 "::",
                 ::core::stringify!(#fn_name)
             ))),
-            quote!(#rt::no_dynamic_name),
+            quote!(__BREAKER_SITE.get()),
         ),
         (None, true) => (
             quote!(::core::option::Option::None),
-            quote!(|| #rt::method_name(::core::any::type_name::<Self>(), ::core::stringify!(#fn_name))),
+            quote!(__BREAKER_SITE.get_for(
+                ::core::any::type_name::<Self>(),
+                ::core::stringify!(#fn_name)
+            )),
         ),
     };
     let register = site_name_is_static(s, is_method).then(|| {
@@ -62,11 +67,19 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
         }
     });
 
+    // `impl Trait` cannot be named inside the body: leave the return type to inference there.
+    let ret_has_impl = mentions(quote!(#ret), "impl");
+    let ret_tf = if ret_has_impl {
+        quote!(_)
+    } else {
+        quote!(#ret)
+    };
     let ret_span = match &func.sig.output {
         ReturnType::Type(_, t) => t.span(),
         ReturnType::Default => func.sig.ident.span(),
     };
     let classify = match &s.failure_if {
+        Some(p) if ret_has_impl => (quote!(), quote!(::core::option::Option::Some(#p))),
         Some(p) => {
             let check = quote_spanned! {p.span()=>
                 #[allow(clippy::type_complexity)]
@@ -89,9 +102,8 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
         })
     });
     let stmts = &func.block.stmts;
-    let body = quote! {
-        async {
-            #(#rebinds)*
+    let fake_return = (!ret_has_impl).then(|| {
+        quote! {
             #[allow(
                 unknown_lints,
                 unreachable_code,
@@ -106,7 +118,32 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
                 let __breaker_fake_return: #ret = loop {};
                 return __breaker_fake_return;
             }
-            #(#stmts)*
+        }
+    });
+    // An owned receiver is moved into the body (`async move`), as the original future owned it,
+    // so the future is `Send` exactly when the original was; `&mut` parameters are then
+    // reborrowed for the body so the fallback can still use them. Otherwise the block captures
+    // what it uses by the least it needs, and owned parameters are moved in by the rebinds.
+    let owned_receiver = func.sig.inputs.iter().any(
+        |i| matches!(i, FnArg::Receiver(r) if r.reference.is_none() && !matches!(*r.ty, Type::Reference(_))),
+    );
+    let body = if owned_receiver {
+        let reborrows = params.iter().filter_map(|p| p.reborrow.as_ref());
+        quote! {{
+            #(#reborrows)*
+            async move {
+                #(#rebinds)*
+                #fake_return
+                #(#stmts)*
+            }
+        }}
+    } else {
+        quote! {
+            async {
+                #(#rebinds)*
+                #fake_return
+                #(#stmts)*
+            }
         }
     };
 
@@ -119,9 +156,8 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
                 Some((name, _)) => quote!(#name),
                 None => p.outer.clone(),
             });
-            let call_orig = quote_spanned!(fb.span()=> #rt::fallback_output::<#ret, _>(#fb(#(#originals),*).await));
-            let call_kept =
-                quote_spanned!(fb.span()=> #rt::fallback_output::<#ret, _>(#fb(#(#kept),*).await));
+            let call_orig = quote_spanned!(fb.span()=> #rt::fallback_output::<#ret_tf, _>(#fb(#(#originals),*).await));
+            let call_kept = quote_spanned!(fb.span()=> #rt::fallback_output::<#ret_tf, _>(#fb(#(#kept),*).await));
             (
                 quote! {
                     let _ = __breaker_rejected;
@@ -141,14 +177,14 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
             )
         }
         None => (
-            quote!(return #rt::reject::<#ret>(__breaker.rejection(__breaker_rejected));),
+            quote!(return #rt::reject::<#ret_tf>(__breaker.rejection(__breaker_rejected));),
             quote!(__breaker_result),
-            quote!(#rt::reject::<#ret>(__breaker_permit.timed_out())),
+            quote!(#rt::reject::<#ret_tf>(__breaker_permit.timed_out())),
         ),
     };
     // Without a fallback, `reject::<#ret>` checks this too.
-    let assert_result =
-        has_fallback.then(|| quote_spanned!(ret_span=> #rt::assert_result::<#ret>();));
+    let assert_result = (has_fallback && !ret_has_impl)
+        .then(|| quote_spanned!(ret_span=> #rt::assert_result::<#ret>();));
 
     // The breaker's logic is written into the function itself rather than awaited through a
     // helper future: nested futures moving the permit and the result between their state
@@ -158,15 +194,14 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     let run = if s.timeout.is_some() {
         quote!(#rt::MaybeTimeout::new(#body, __breaker.timeout()).await)
     } else {
-        quote!(::core::option::Option::Some(#body.await))
+        quote!(::core::option::Option::Some(#rt::Guarded::new(#body).await))
     };
     let new_body = quote! {{
-        #[allow(clippy::declare_interior_mutable_const)]
         static __BREAKER_SITE: #rt::Site = #rt::Site::new(#site_name, #explicit, #config);
         #register
         #assert_result
         #classify_check
-        let __breaker = __BREAKER_SITE.get(#dyn_name);
+        let __breaker = #get_breaker;
         let __breaker_permit = match __breaker.admit() {
             ::core::result::Result::Ok(__breaker_permit) => __breaker_permit,
             ::core::result::Result::Err(__breaker_rejected) => { #on_reject }
@@ -175,7 +210,7 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
         let __breaker_started = __breaker.started();
         match #run {
             ::core::option::Option::Some(__breaker_result) => {
-                if __breaker_permit.settle::<#ret>(&__breaker_result, #classify_arg, __breaker_started) {
+                if __breaker_permit.settle::<#ret_tf>(&__breaker_result, #classify_arg, __breaker_started) {
                     #on_failed
                 } else {
                     __breaker_result
@@ -199,6 +234,7 @@ fn param(i: usize, input: &mut FnArg, has_fallback: bool) -> Param {
             Param {
                 outer: quote!(self),
                 rebind: None,
+                reborrow: None,
                 keep: (owned && has_fallback).then(|| {
                     (
                         format_ident!("__breaker_fallback_self"),
@@ -229,10 +265,13 @@ fn param(i: usize, input: &mut FnArg, has_fallback: bool) -> Param {
                     });
                     let keep = (has_fallback && !by_ref)
                         .then(|| (format_ident!("__breaker_fallback_{}", i), ty_span));
+                    let reborrow = matches!(&*t.ty, Type::Reference(r) if r.mutability.is_some())
+                        .then(|| quote!(let #ident = &mut *#ident;));
                     Param {
                         outer: quote!(#ident),
                         rebind,
                         keep,
+                        reborrow,
                     }
                 }
                 pat => {
@@ -249,6 +288,7 @@ fn param(i: usize, input: &mut FnArg, has_fallback: bool) -> Param {
                         outer: quote!(#outer),
                         rebind: Some(quote!(let #inner = #outer;)),
                         keep: None,
+                        reborrow: None,
                     }
                 }
             }
@@ -268,13 +308,13 @@ fn is_method(func: &ItemFn, s: &Settings) -> bool {
         .as_ref()
         .is_some_and(|p| p.segments.first().is_some_and(|seg| seg.ident == "Self"));
     let sig = &func.sig;
-    has_receiver || self_fallback || mentions_self(quote!(#sig))
+    has_receiver || self_fallback || mentions(quote!(#sig), "Self")
 }
 
-fn mentions_self(tokens: TokenStream) -> bool {
+fn mentions(tokens: TokenStream, word: &str) -> bool {
     tokens.into_iter().any(|t| match t {
-        TokenTree::Ident(i) => i == "Self",
-        TokenTree::Group(g) => mentions_self(g.stream()),
+        TokenTree::Ident(i) => i == word,
+        TokenTree::Group(g) => mentions(g.stream(), word),
         _ => false,
     })
 }

@@ -317,7 +317,7 @@ impl Breaker {
     #[cold]
     #[inline(never)]
     fn dropped(&self, ticket: u64) {
-        if std::thread::panicking() {
+        if std::thread::panicking() && crate::timeout::take_body_panicked() {
             self.failed(ticket, Some(Count::Panics));
             return;
         }
@@ -339,6 +339,17 @@ impl Breaker {
             let t = m.tick(now);
             (m.state(), t)
         })
+    }
+
+    /// The state as last published for the hot path, without letting time pass (no lock, no
+    /// transition).
+    #[must_use]
+    pub fn published_state(&self) -> State {
+        match self.word.load(Ordering::Acquire) & MODE_MASK {
+            MODE_OPEN => State::Open,
+            MODE_HALF_OPEN => State::HalfOpen,
+            _ => State::Closed,
+        }
     }
 
     /// The operator's forced state, if any.

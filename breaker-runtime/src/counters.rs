@@ -36,6 +36,9 @@ impl SlotGuard {
 impl Drop for SlotGuard {
     fn drop(&mut self) {
         // The mutex orders this thread's last writes before the next owner's first.
+        // Counting later in this thread's teardown must not write to a line another thread
+        // may own by then.
+        let _ = SLOT.try_with(|c| c.set(SHARED));
         if self.0 < SLOTS
             && let Ok(mut free) = FREE_SLOTS.lock()
         {
@@ -126,10 +129,13 @@ impl Counters {
         // Epochs are compared modulo 2^32; a bucket is reused after RATE_BUCKETS epochs.
         let tag = (epoch & 0xffff_ffff) << 32;
         let next = |v: u64| {
-            if v & !0xffff_ffff == tag {
-                v.wrapping_add(1)
-            } else {
+            if v & !0xffff_ffff != tag {
                 tag | 1
+            } else if v & 0xffff_ffff == 0xffff_ffff {
+                // Saturate rather than carry into the epoch tag.
+                v
+            } else {
+                v + 1
             }
         };
         if s < SLOTS {

@@ -27,7 +27,7 @@ impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
             .field("name", &self.name())
-            .field("state", &self.state())
+            .field("state", &self.breaker.published_state())
             .field("forced", &self.forced())
             .finish()
     }

@@ -1,27 +1,94 @@
-//! A timeout that costs nothing for a call that finishes on its first poll.
+//! The futures the generated code wraps a call's body in.
 //!
-//! `tokio::time::timeout` reads the clock and builds a timer entry for every call (about 40 ns
-//! here). This one polls the call first and only arms a `Sleep` when the call returns `Pending`,
-//! so the deadline counts from the call's first suspension; the synchronous work before it is
-//! not timed (it could not be interrupted anyway). The `Sleep` lives inside this future: no
-//! allocation.
+//! [`Guarded`] notes, at no cost on the normal path, that the body panicked while being polled,
+//! so a permit dropped during that unwinding counts a panic, and one dropped while the thread
+//! was already unwinding for another reason (a runtime torn down on a panicking thread) counts a
+//! cancellation.
+//!
+//! [`MaybeTimeout`] adds the `timeout`. `tokio::time::timeout` reads the clock and builds a timer
+//! entry for every call (about 40 ns here); this one polls the call first and only arms a
+//! `Sleep` when the call returns `Pending`, so the deadline counts from the call's first
+//! suspension (the synchronous work before it could not be interrupted anyway). The `Sleep`
+//! lives inside the future (no allocation) and is polled outside tokio's cooperative budget, so
+//! a body that exhausts its budget cannot hold the timeout off.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::task::Unconstrained;
 use tokio::time::Sleep;
+
+thread_local! {
+    static BODY_PANICKED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Dropped only when the body's poll unwinds.
+struct UnwindFlag;
+
+impl Drop for UnwindFlag {
+    fn drop(&mut self) {
+        BODY_PANICKED.with(|c| c.set(true));
+    }
+}
+
+/// Whether a body's poll unwound since the last call (and clears the note).
+pub(crate) fn take_body_panicked() -> bool {
+    BODY_PANICKED.with(|c| c.replace(false))
+}
+
+#[inline]
+fn poll_noting_panic<F: Future>(call: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    let flag = UnwindFlag;
+    let r = call.poll(cx);
+    std::mem::forget(flag);
+    r
+}
+
+pin_project_lite::pin_project! {
+    /// Polls the body, noting a panic.
+    #[derive(Debug)]
+    pub struct Guarded<F> {
+        #[pin]
+        call: F,
+    }
+}
+
+impl<F> Guarded<F> {
+    /// Wraps `call`.
+    pub fn new(call: F) -> Self {
+        Guarded { call }
+    }
+}
+
+impl<F: Future> Future for Guarded<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        poll_noting_panic(self.project().call, cx)
+    }
+}
 
 pin_project_lite::pin_project! {
     /// Resolves to `Some(output)`, or `None` when `after` (if any) elapsed first.
-    #[derive(Debug)]
     pub struct MaybeTimeout<F> {
         #[pin]
         call: F,
         #[pin]
-        sleep: Option<Sleep>,
+        sleep: Option<Unconstrained<Sleep>>,
         after: Option<Duration>,
+    }
+}
+
+impl<F> std::fmt::Debug for MaybeTimeout<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MaybeTimeout")
+            .field("after", &self.after)
+            .field("armed", &self.sleep.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -42,7 +109,7 @@ impl<F: Future> Future for MaybeTimeout<F> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Poll::Ready(v) = this.call.poll(cx) {
+        if let Poll::Ready(v) = poll_noting_panic(this.call, cx) {
             return Poll::Ready(Some(v));
         }
         match *this.after {
@@ -53,16 +120,16 @@ impl<F: Future> Future for MaybeTimeout<F> {
 }
 
 /// Arms the timer at the call's first suspension and polls it. Out of line, so a call that
-/// completes at once (or has no `timeout`) carries none of the timer's code in its poll.
+/// completes at once carries none of the timer's code in its poll.
 #[cold]
 #[inline(never)]
 fn poll_deadline(
-    mut sleep: Pin<&mut Option<Sleep>>,
+    mut sleep: Pin<&mut Option<Unconstrained<Sleep>>>,
     after: Duration,
     cx: &mut Context<'_>,
 ) -> Poll<()> {
     if sleep.is_none() {
-        sleep.set(Some(tokio::time::sleep(after)));
+        sleep.set(Some(tokio::task::unconstrained(tokio::time::sleep(after))));
     }
     match sleep.as_pin_mut() {
         Some(s) => s.poll(cx),

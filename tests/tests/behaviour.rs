@@ -2,6 +2,7 @@
 //! (breakers are process-wide and tests run in parallel).
 
 use std::cell::Cell;
+use std::future::Future as _;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 use std::time::Duration;
 
@@ -686,4 +687,132 @@ fn regression_breaker_created_after_a_paused_runtime_started() {
         advance(Duration::from_secs(5)).await;
         assert_eq!(handle("late_origin").state(), State::HalfOpen);
     });
+}
+
+// ---- review regressions: trait default methods, owned `self`, `impl Trait`, unwinding ----
+
+trait Provider {
+    fn down(&self) -> bool;
+
+    #[circuit_breaker(threshold = 1)]
+    async fn lookup(&self) -> Result<u32, TestError> {
+        if self.down() {
+            Err(TestError::Down("provider"))
+        } else {
+            Ok(1)
+        }
+    }
+}
+
+#[derive(Debug)]
+struct DownProvider;
+#[derive(Debug)]
+struct UpProvider;
+
+impl Provider for DownProvider {
+    fn down(&self) -> bool {
+        true
+    }
+}
+
+impl Provider for UpProvider {
+    fn down(&self) -> bool {
+        false
+    }
+}
+
+/// A trait's default method is one function (one `static`) for every implementer; each type
+/// still gets its own breaker. They used to share the first type's.
+#[tokio::test(start_paused = true)]
+async fn regression_trait_default_method_gets_a_breaker_per_type() {
+    DownProvider.lookup().await.unwrap_err();
+    assert!(DownProvider.lookup().await.unwrap_err().is_open());
+    assert_eq!(UpProvider.lookup().await, Ok(1));
+    assert_eq!(UpProvider.lookup().await, Ok(1));
+    assert_eq!(
+        handle("behaviour::DownProvider::lookup").state(),
+        State::Open
+    );
+    assert_eq!(
+        handle("behaviour::UpProvider::lookup").state(),
+        State::Closed
+    );
+    assert_eq!(
+        handle("behaviour::UpProvider::lookup").counters().successes,
+        2
+    );
+}
+
+#[derive(Debug, Clone)]
+struct Conn {
+    hits: Cell<u32>,
+}
+
+impl Conn {
+    #[circuit_breaker(name = "owned_self", fallback = Self::spare)]
+    async fn fetch(self, extra: &mut Vec<u32>) -> Result<u32, TestError> {
+        self.hits.set(self.hits.get() + 1);
+        tokio::task::yield_now().await;
+        extra.push(self.hits.get());
+        Err(TestError::Down("owned_self"))
+    }
+
+    async fn spare(self, extra: &mut Vec<u32>) -> Result<u32, TestError> {
+        extra.push(100);
+        Ok(self.hits.get())
+    }
+}
+
+/// A method taking `self` by value moves it into the body as the original did: the future is
+/// `Send` with a `Send + !Sync` receiver (`Cell`), and `&mut` parameters still reach the
+/// fallback. It used to borrow `self` across the `.await` and lose `Send`.
+#[tokio::test]
+async fn regression_owned_self_keeps_the_future_send() {
+    let got = tokio::spawn(async {
+        let mut extra = Vec::new();
+        let r = Conn { hits: Cell::new(0) }.fetch(&mut extra).await;
+        (r, extra)
+    })
+    .await
+    .unwrap();
+    // The fallback gets the copy of `self` kept before the call.
+    assert_eq!(got, (Ok(0), vec![1, 100]));
+}
+
+#[circuit_breaker(name = "impl_trait_return", threshold = 3)]
+async fn evens(up_to: u32) -> Result<impl Iterator<Item = u32>, TestError> {
+    if up_to == 0 {
+        return Err(TestError::NotFound);
+    }
+    Ok((0..up_to).filter(|n| n % 2 == 0))
+}
+
+#[tokio::test(start_paused = true)]
+async fn impl_trait_in_the_return_type_is_kept() {
+    assert_eq!(evens(7).await.unwrap().collect::<Vec<_>>(), [0, 2, 4, 6]);
+    assert!(evens(0).await.is_err());
+    assert_eq!(handle("impl_trait_return").counters().failures, 1);
+}
+
+#[circuit_breaker(name = "unwind_bystander", threshold = 1)]
+async fn waits_forever() -> Result<(), TestError> {
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// A call dropped while its thread unwinds from an unrelated panic is a cancellation, not a
+/// failure of the provider (it used to count as a panic and could trip the breaker).
+#[test]
+fn regression_call_dropped_during_another_panic_is_cancelled() {
+    let unwound = std::panic::catch_unwind(|| {
+        let mut call = Box::pin(waits_forever());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(call.as_mut().poll(&mut cx).is_pending());
+        std::panic::panic_any("unrelated bug, elsewhere");
+    });
+    assert!(unwound.is_err());
+    let h = handle("unwind_bystander");
+    let c = h.counters();
+    assert_eq!((c.cancelled, c.panics, c.failures), (1, 0, 0));
+    assert_eq!(h.state(), State::Closed);
 }
