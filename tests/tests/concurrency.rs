@@ -59,8 +59,7 @@ async fn probe() -> Result<(), TestError> {
         return Err(TestError::Down("mt"));
     }
     RUNNING.fetch_add(1, SeqCst);
-    let _ = GATE
-        .acquire()
+    GATE.acquire()
         .await
         .map_err(|_| TestError::NotFound)?
         .forget();
