@@ -196,7 +196,16 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     } else {
         quote!(::core::option::Option::Some(#rt::Guarded::new(#body).await))
     };
+    let require_redis = s
+        .store
+        .as_ref()
+        .filter(|st| st.value == Store::Redis)
+        .map(|st| {
+            let span = st.span;
+            quote_spanned!(span=> #rt::require_redis!();)
+        });
     let new_body = quote! {{
+        #require_redis
         static __BREAKER_SITE: #rt::Site = #rt::Site::new(#site_name, #explicit, #config);
         #register
         #assert_result

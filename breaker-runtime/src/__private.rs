@@ -235,3 +235,27 @@ pub fn fallback_output<R, O: FallbackOutput<R>>(o: O) -> R {
 /// Asserts at compile time that a breaker's return type is a `Result`.
 #[inline]
 pub fn assert_result<R: BreakerResult>() {}
+
+/// Expands to nothing when the `redis` feature is on; otherwise to a compile error, at the
+/// attribute's `store = "redis"`, that names the feature to enable.
+#[cfg(feature = "redis")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __breaker_require_redis {
+    () => {};
+}
+
+/// See the other definition.
+#[cfg(not(feature = "redis"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __breaker_require_redis {
+    () => {
+        ::core::compile_error!(
+            "`store = \"redis\"` needs the `redis` feature of `breaker-runtime`: \
+             `breaker-runtime = { version = \"0.1\", features = [\"redis\"] }`"
+        );
+    };
+}
+
+pub use crate::__breaker_require_redis as require_redis;

@@ -17,7 +17,8 @@ use crate::config::Config;
 use crate::counters::{Count, Counters};
 use crate::error::BreakerError;
 use crate::machine::{
-    Admit, Forced, Machine, Nanos, State, Ticket, Transition, dur_nanos, rate_epoch,
+    Admit, FleetState, Forced, Machine, Nanos, Reason, State, Ticket, Transition, dur_nanos,
+    rate_epoch,
 };
 use crate::notifier::{self, CALL_EVENTS, EventKind, FallbackReason};
 
@@ -32,7 +33,6 @@ const FORCED_CLOSED: u64 = 2 << FORCED_SHIFT;
 const GENERATION_SHIFT: u32 = 4;
 
 /// A circuit breaker. Reached through [`crate::Handle`]; generated code uses it directly.
-#[derive(Debug)]
 pub struct Breaker {
     name: &'static str,
     config: Config,
@@ -44,8 +44,21 @@ pub struct Breaker {
     counters: Counters,
     /// No `slow_call` and no rate rule: a success is one counter bump.
     plain: bool,
+    /// A verdict for a shared store to report (`LOCAL_*`).
+    local_event: std::sync::atomic::AtomicU8,
+    store_waker: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
     clock: Arc<dyn Clock>,
     origin: Instant,
+}
+
+impl std::fmt::Debug for Breaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Breaker")
+            .field("name", &self.name)
+            .field("state", &self.published_state())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Counters of one breaker since the process started.
@@ -93,6 +106,8 @@ impl Breaker {
             machine: Mutex::new(Machine::new(config, seed)),
             counters: Counters::new(config.failure_rate.is_some()),
             plain: config.slow_call.is_none() && config.failure_rate.is_none(),
+            local_event: std::sync::atomic::AtomicU8::new(0),
+            store_waker: std::sync::OnceLock::new(),
             clock,
             origin,
         }
@@ -132,6 +147,7 @@ impl Breaker {
             (out, t, m.forced())
         };
         if let Some(t) = transition {
+            self.note_local_transition(&t);
             notifier::emit(
                 self.name,
                 EventKind::Transition {
@@ -144,6 +160,55 @@ impl Breaker {
             );
         }
         out
+    }
+
+    /// A probe's verdict reached on this instance is news for a shared store.
+    fn note_local_transition(&self, t: &Transition) {
+        let event = match (t.from, t.to, t.reason) {
+            (_, _, Reason::Fleet) => return,
+            (State::HalfOpen, State::Closed, _) => LOCAL_PROBE_OK,
+            (State::HalfOpen, State::Open, _) => LOCAL_PROBE_FAILED,
+            (State::Closed, State::Open, _) => LOCAL_TRIP,
+            _ => return,
+        };
+        self.local_event.store(event, Ordering::Release);
+        self.wake_store();
+    }
+
+    fn wake_store(&self) {
+        if let Some(wake) = self.store_waker.get() {
+            wake();
+        }
+    }
+
+    /// For shared stores: the last probe verdict or trip this instance reached on its own since
+    /// the previous call (`LOCAL_*`, 0 for none).
+    pub fn take_local_event(&self) -> u8 {
+        self.local_event.swap(0, Ordering::AcqRel)
+    }
+
+    /// For shared stores: puts back a verdict that could not be delivered (unless a newer one
+    /// arrived meanwhile).
+    pub fn restore_local_event(&self, event: u8) {
+        let _ = self
+            .local_event
+            .compare_exchange(0, event, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// For shared stores: called on every failure and local verdict, to flush at once.
+    pub fn set_store_waker(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.store_waker.set(wake);
+    }
+
+    /// For shared stores: adopts the fleet's state (see [`Machine::apply_fleet`]).
+    pub fn apply_fleet(&self, fleet: FleetState, unflushed_failures: bool) {
+        self.update(|m, now| ((), m.apply_fleet(now, fleet, unflushed_failures)));
+    }
+
+    /// Consecutive openings without a close (drives the backoff).
+    #[must_use]
+    pub fn opens_in_row(&self) -> u32 {
+        self.machine().opens_in_row()
     }
 
     fn publish(&self, m: &Machine) {
@@ -273,6 +338,7 @@ impl Breaker {
     #[inline(never)]
     fn failed(&self, ticket: u64, kind: Option<Count>) {
         self.counters.add(Count::Failures);
+        self.wake_store();
         if let Some(kind) = kind {
             self.counters.add(kind);
         }
@@ -401,6 +467,13 @@ impl Breaker {
         }
     }
 }
+
+/// A local verdict for a shared store: a probe succeeded (the breaker closed here).
+pub const LOCAL_PROBE_OK: u8 = 1;
+/// A local verdict for a shared store: a probe failed (the breaker re-opened here).
+pub const LOCAL_PROBE_FAILED: u8 = 2;
+/// A local verdict for a shared store: this instance's own failures opened the breaker.
+pub const LOCAL_TRIP: u8 = 3;
 
 /// A rejected call: nanoseconds until a call may be admitted, or "held open" (`u64::MAX`). Eight bytes, so
 /// `Result<Permit, Rejected>` stays in two registers.

@@ -38,6 +38,8 @@ mod counters;
 mod error;
 pub mod machine;
 mod notifier;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod registry;
 mod store;
 mod timeout;
@@ -45,20 +47,23 @@ mod timeout;
 #[doc(hidden)]
 pub mod __private;
 
-pub use breaker::{Breaker, CounterSnapshot};
+pub use breaker::{Breaker, CounterSnapshot, LOCAL_PROBE_FAILED, LOCAL_PROBE_OK, LOCAL_TRIP};
 pub use clock::{Clock, TokioClock};
 pub use config::{
     Config, ConfigError, MAX_DURATION, MAX_HALF_OPEN_PROBES, MAX_THRESHOLD, SETTINGS, StoreKind,
     parse_duration,
 };
 pub use error::BreakerError;
-pub use machine::{Forced, Reason, State, Transition};
+pub use machine::{FleetState, Forced, Reason, State, Transition};
 pub use notifier::{
     Event, EventKind, FallbackReason, Notifier, TracingNotifier, add_notifier, dropped_events,
     flush_notifications,
 };
 pub use registry::{ENV_OVERRIDES, Handle, Runtime, RuntimeBuilder, breaker, breakers};
 pub use store::{Command, MemoryStore, Store, StoreError, StoreFuture};
+
+#[cfg(feature = "redis")]
+pub use redis_store::{ENV_KEY_PREFIX, ENV_REDIS_URL, RedisStore};
 
 #[cfg(feature = "macros")]
 pub use breaker_macros::circuit_breaker;

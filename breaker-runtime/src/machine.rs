@@ -84,6 +84,22 @@ pub enum Reason {
     ForcedClosed,
     /// An operator reset the breaker.
     Reset,
+    /// The fleet's shared state (from a shared store) changed this instance's state.
+    Fleet,
+}
+
+/// The fleet's view of a breaker, as a shared store reports it. Durations are relative (the
+/// store's clock is never compared with this process's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FleetState {
+    /// The fleet's state.
+    pub state: State,
+    /// The operator's forced state, fleet-wide.
+    pub forced: Option<Forced>,
+    /// For OPEN: time left.
+    pub remaining: Duration,
+    /// Consecutive openings, for the backoff of the next one.
+    pub opens_in_row: u32,
 }
 
 /// One change of state.
@@ -394,6 +410,54 @@ impl Machine {
         if let Some(lease) = ticket.lease {
             self.take_lease(ticket, lease);
         }
+    }
+
+    /// Adopts the fleet's state. An OPEN instance does not close on a fleet reply that has not
+    /// counted its latest failures (`unflushed_failures`): that reply predates its evidence.
+    pub fn apply_fleet(
+        &mut self,
+        now: Nanos,
+        fleet: FleetState,
+        unflushed_failures: bool,
+    ) -> Option<Transition> {
+        if fleet.forced != self.forced {
+            return self.force(now, fleet.forced);
+        }
+        if self.forced.is_some() {
+            return None;
+        }
+        self.opens_in_row = fleet
+            .opens_in_row
+            .max(u32::from(fleet.state == State::Open));
+        match fleet.state {
+            State::Open => {
+                self.open_until = now.saturating_add(dur_nanos(fleet.remaining));
+                if self.state == State::Open {
+                    return None;
+                }
+                self.failures.clear();
+                self.probes.clear();
+                self.probe_successes = 0;
+                Some(self.transition(State::Open, Reason::Fleet, Some(fleet.remaining)))
+            }
+            State::HalfOpen if self.state != State::HalfOpen => {
+                self.probes.clear();
+                self.probe_successes = 0;
+                self.open_until = now;
+                Some(self.transition(State::HalfOpen, Reason::Fleet, None))
+            }
+            State::Closed if self.state != State::Closed && !unflushed_failures => {
+                self.close(now);
+                Some(self.transition(State::Closed, Reason::Fleet, None))
+            }
+            _ => None,
+        }
+    }
+
+    /// Consecutive openings without a close (drives the backoff).
+    #[must_use]
+    pub fn opens_in_row(&self) -> u32 {
+        self.opens_in_row
     }
 
     /// Operator control: `Some(forced)` forces a state until `force(now, None)` resets the

@@ -53,6 +53,19 @@ pub enum EventKind {
         /// What was wrong.
         message: String,
     },
+    /// A shared store became unreachable (breakers decide locally) or reachable again.
+    StoreHealth {
+        /// Whether the store is reachable now.
+        healthy: bool,
+        /// What happened.
+        message: String,
+    },
+    /// A shared store refused or returned data it should not have (malformed or foreign data
+    /// under the breaker's keys); the breaker goes on locally.
+    StoreError {
+        /// What was wrong.
+        message: String,
+    },
 }
 
 /// One notification.
@@ -112,6 +125,12 @@ impl Notifier for TracingNotifier {
             }
             EventKind::ConfigRejected { message } => {
                 tracing::error!(breaker, %message, "circuit breaker configuration refused");
+            }
+            EventKind::StoreHealth { healthy, message } => {
+                tracing::info!(healthy, %message, "circuit breaker store");
+            }
+            EventKind::StoreError { message } => {
+                tracing::error!(breaker, %message, "circuit breaker store error");
             }
         }
     }

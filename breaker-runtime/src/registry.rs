@@ -107,6 +107,12 @@ impl Handle {
             .await
     }
 
+    /// The breaker itself, for store implementations.
+    #[must_use]
+    pub fn breaker(&self) -> &'static Breaker {
+        self.breaker
+    }
+
     /// Applies a command to this process's breaker only. Stores call this; applications use
     /// [`Handle::force_open`] and friends, which go through the store.
     pub fn apply_local(&self, command: Command) {
@@ -258,6 +264,17 @@ fn settings() -> &'static Settings {
                     },
                 );
             }
+        }
+        #[cfg(feature = "redis")]
+        match crate::redis_store::RedisStore::from_env() {
+            Ok(Some(store)) => b = b.redis_store(Arc::new(store)),
+            Ok(None) => {}
+            Err(e) => notifier::emit(
+                "",
+                EventKind::ConfigRejected {
+                    message: e.to_string(),
+                },
+            ),
         }
         b.build()
     })

@@ -1,0 +1,663 @@
+//! `store = "redis"`: one breaker state for every instance, without a Redis round trip per call.
+//!
+//! Calls never touch Redis: they are decided by the local machine from atomics, as with the
+//! memory store. A background thread (`breaker-redis`, with a current-thread tokio runtime of its
+//! own, so it runs whatever the application's runtime is doing) keeps the local machines and
+//! Redis in step:
+//!
+//! - **Flush.** Every 50 ms, and at once after a failure or a local verdict, each breaker's new
+//!   successes and failures since the last flush go to Redis in one `RECORD` script, one request
+//!   in flight at a time. The script adds them to the fleet's window, decides the trip from the
+//!   fleet-wide counts with Redis's clock, and replies with the authoritative state, which the
+//!   instance adopts: a lost message heals within one flush.
+//! - **Push.** Every change of state is published on `<prefix>:events`; each instance applies it
+//!   on receipt.
+//! - **Time.** Only Redis's clock is used in Redis; instances exchange remaining durations.
+//! - **Generations** only go forward: an instance ignores fleet news older than what it has seen,
+//!   and a Redis that comes back empty is told the generation (and an OPEN state) back.
+//! - **Redis down or slow** costs calls nothing: the local machine goes on deciding with the
+//!   same thresholds, the store reports the switch to local mode (and back) as an event, and
+//!   reconnects on its own.
+//!
+//! Keys, per breaker, share the hash tag `{name}` so a breaker's scripts are single-slot:
+//! `<prefix>:{name}:s` (hash: `state gen open_until forced opens`) and `<prefix>:{name}:w` (hash:
+//! the fleet window, in eighths of `window`).
+//!
+//! Not yet here (see the README): the fleet-wide HALF_OPEN probe budget (probes are limited per
+//! instance today), Redis Cluster, and the multi-process fault suite.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, Script};
+use tokio::sync::Notify;
+
+use crate::config::{ConfigError, StoreKind};
+use crate::machine::{FleetState, Forced, State};
+use crate::notifier::{self, EventKind};
+use crate::registry::Handle;
+use crate::store::{Command, Store, StoreError, StoreFuture};
+
+/// `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS): the Redis every instance
+/// shares.
+pub const ENV_REDIS_URL: &str = "BREAKER_REDIS_URL";
+/// Prefix of every key and channel (default `breaker`).
+pub const ENV_KEY_PREFIX: &str = "BREAKER_KEY_PREFIX";
+
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(200);
+const RECONNECT_EVERY: Duration = Duration::from_millis(250);
+/// How long a new breaker waits for the fleet's state before its first call is decided.
+const FIRST_SYNC_BUDGET: Duration = Duration::from_millis(300);
+
+/// Shared by `RECORD` and `FORCE`: the server's time, the breaker's hash read defensively (data
+/// that is not ours is an error, never a crash), and publishing.
+const PROLOGUE: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local h = redis.call('HMGET', KEYS[1], 'state', 'gen', 'open_until', 'forced', 'opens')
+local exists = h[1] ~= false
+local state = h[1] or 'closed'
+if state ~= 'closed' and state ~= 'open' and state ~= 'half_open' then
+  return redis.error_reply('BREAKER_MALFORMED state field of ' .. KEYS[1])
+end
+local gen = tonumber(h[2] or '0')
+local open_until = tonumber(h[3] or '0')
+local forced = h[4] or ''
+local opens = tonumber(h[5] or '0')
+if gen == nil or open_until == nil or opens == nil or (forced ~= '' and forced ~= 'open' and forced ~= 'closed') then
+  return redis.error_reply('BREAKER_MALFORMED numeric or forced field of ' .. KEYS[1])
+end
+local function remaining()
+  if state == 'open' and open_until > now then return open_until - now end
+  return 0
+end
+local function save_and_publish(channel, name)
+  gen = gen + 1
+  redis.call('HSET', KEYS[1], 'state', state, 'gen', gen, 'open_until', open_until, 'forced', forced, 'opens', opens)
+  redis.call('PUBLISH', channel, name .. '|' .. state .. '|' .. gen .. '|' .. remaining() .. '|' .. forced .. '|' .. opens)
+end
+"#;
+
+/// KEYS: state hash, window hash. ARGV: successes, failures, local verdict (0 none, 1 probe ok,
+/// 2 probe failed, 3 local trip), bucket ms, threshold, rate percent (0 off), min calls,
+/// open ms, max open ms, channel, name, local remaining open ms, local opens, last seen gen.
+const RECORD: &str = r#"
+local succ, fail, verdict = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local bucket_ms, threshold, rate = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local min_calls, open_ms, max_open_ms = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local channel, name = ARGV[10], ARGV[11]
+local local_remaining, local_opens, seen_gen = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
+local function open_for(n)
+  local d = open_ms
+  for _ = 2, n do d = math.min(d * 2, max_open_ms) end
+  return math.min(d, max_open_ms)
+end
+if not exists then
+  -- Redis lost the breaker (restarted empty): generations go on from what the instance saw,
+  -- and an instance that is OPEN writes its state back so the fleet converges on OPEN.
+  gen = math.max(gen, seen_gen)
+  if local_remaining > 0 then
+    state, opens, open_until = 'open', math.max(local_opens, 1), now + local_remaining
+    save_and_publish(channel, name)
+  end
+end
+if forced == '' then
+  if state == 'open' and now >= open_until then
+    state = 'half_open'
+    save_and_publish(channel, name)
+  end
+  if state == 'half_open' and verdict == 1 then
+    state, opens = 'closed', 0
+    redis.call('DEL', KEYS[2])
+    save_and_publish(channel, name)
+  elseif state == 'half_open' and verdict == 2 then
+    state, opens = 'open', opens + 1
+    open_until = now + open_for(opens)
+    save_and_publish(channel, name)
+  elseif state == 'closed' and succ + fail > 0 then
+    local bucket = math.floor(now / bucket_ms)
+    if fail > 0 then redis.call('HINCRBY', KEYS[2], bucket .. ':f', fail) end
+    redis.call('HINCRBY', KEYS[2], bucket .. ':t', succ + fail)
+    redis.call('PEXPIRE', KEYS[2], bucket_ms * 9)
+    local f, tot = 0, 0
+    local w = redis.call('HGETALL', KEYS[2])
+    for i = 1, #w, 2 do
+      local b, kind = string.match(w[i], '^(%d+):(%a)$')
+      b = tonumber(b)
+      local n = tonumber(w[i + 1]) or 0
+      if b == nil or b <= bucket - 8 then
+        redis.call('HDEL', KEYS[2], w[i])
+      elseif kind == 'f' then f = f + n
+      else tot = tot + n end
+    end
+    if f >= threshold or (rate > 0 and tot >= min_calls and f * 100 >= rate * tot) then
+      state, opens = 'open', 1
+      open_until = now + open_for(1)
+      redis.call('DEL', KEYS[2])
+      save_and_publish(channel, name)
+    end
+  end
+end
+return {state, gen, remaining(), forced, opens}
+"#;
+
+/// KEYS: state hash, window hash. ARGV: forced (`open`, `closed`, or empty to reset), channel,
+/// name, last seen gen.
+const FORCE: &str = r#"
+forced = ARGV[1]
+gen = math.max(gen, tonumber(ARGV[4]))
+if forced == 'open' then
+  state = 'open'
+elseif forced == 'closed' or forced == '' then
+  state, opens, open_until = 'closed', 0, 0
+  redis.call('DEL', KEYS[2])
+end
+save_and_publish(ARGV[2], ARGV[3])
+return {state, gen, remaining(), forced, opens}
+"#;
+
+/// A breaker attached to the store, with what has been sent of its counters.
+struct Entry {
+    handle: Handle,
+    sent_successes: u64,
+    sent_failures: u64,
+    /// Highest fleet generation applied.
+    fleet_gen: Arc<AtomicU64>,
+    synced: Arc<AtomicBool>,
+}
+
+struct Inner {
+    prefix: String,
+    channel: String,
+    client: Client,
+    entries: Mutex<HashMap<&'static str, Entry>>,
+    wake: Notify,
+    healthy: AtomicBool,
+    rt: tokio::runtime::Handle,
+    record: Script,
+    force: Script,
+}
+
+/// The Redis store. Build it with [`RedisStore::connect`] (or set [`ENV_REDIS_URL`]) and install
+/// it with [`crate::RuntimeBuilder::redis_store`].
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password: never print it.
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.inner.prefix)
+            .field("healthy", &self.inner.healthy.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Starts the store's background thread for the Redis at `url`, with keys under `prefix`.
+    /// Waits up to 250 ms for a first connection; a Redis that is down is not an error (calls
+    /// run locally until it is back).
+    ///
+    /// # Errors
+    /// A malformed URL or prefix, or a thread that cannot be started.
+    pub fn connect(url: &str, prefix: &str) -> Result<RedisStore, ConfigError> {
+        if prefix.is_empty() || prefix.contains(char::is_whitespace) {
+            return Err(ConfigError::new(
+                ENV_KEY_PREFIX,
+                "must be non-empty and without spaces",
+            ));
+        }
+        let client = Client::open(url).map_err(|e| {
+            ConfigError::new(
+                ENV_REDIS_URL,
+                format!("is not a Redis URL: {}", redact(&e.to_string())),
+            )
+        })?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("breaker-redis".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                match rt {
+                    Ok(rt) => {
+                        let _ = tx.send(Ok(rt.handle().clone()));
+                        rt.block_on(std::future::pending::<()>());
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                    }
+                }
+            })
+            .map_err(|e| ConfigError::new("redis", format!("cannot start its thread: {e}")))?;
+        let rt = rx
+            .recv()
+            .map_err(|e| ConfigError::new("redis", e.to_string()))?
+            .map_err(|e| ConfigError::new("redis", format!("cannot start its runtime: {e}")))?;
+        let inner = Arc::new(Inner {
+            prefix: prefix.to_owned(),
+            channel: format!("{prefix}:events"),
+            client,
+            entries: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+            healthy: AtomicBool::new(false),
+            rt,
+            record: Script::new(&format!("{PROLOGUE}{RECORD}")),
+            force: Script::new(&format!("{PROLOGUE}{FORCE}")),
+        });
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        inner.rt.spawn(sync_loop(inner.clone(), ready_tx));
+        inner.rt.spawn(subscribe_loop(inner.clone()));
+        let _ = ready_rx.recv_timeout(CONNECT_TIMEOUT + Duration::from_millis(50));
+        Ok(RedisStore { inner })
+    }
+
+    /// The store configured by [`ENV_REDIS_URL`] and [`ENV_KEY_PREFIX`], if the URL is set.
+    ///
+    /// # Errors
+    /// As [`RedisStore::connect`].
+    pub fn from_env() -> Result<Option<RedisStore>, ConfigError> {
+        let Ok(url) = std::env::var(ENV_REDIS_URL) else {
+            return Ok(None);
+        };
+        let prefix = std::env::var(ENV_KEY_PREFIX).unwrap_or_else(|_| "breaker".to_owned());
+        RedisStore::connect(&url, &prefix).map(Some)
+    }
+
+    /// Whether the last exchange with Redis succeeded.
+    #[must_use]
+    pub fn is_healthy(&self) -> bool {
+        self.inner.healthy.load(Ordering::Acquire)
+    }
+}
+
+impl Inner {
+    fn keys(&self, name: &str) -> (String, String) {
+        (
+            format!("{}:{{{name}}}:s", self.prefix),
+            format!("{}:{{{name}}}:w", self.prefix),
+        )
+    }
+
+    fn set_healthy(&self, healthy: bool, detail: &str) {
+        if self.healthy.swap(healthy, Ordering::AcqRel) != healthy {
+            let message = if healthy {
+                "Redis reachable: breakers share the fleet's state again".to_owned()
+            } else {
+                format!(
+                    "Redis unreachable ({detail}): breakers decide locally with the same thresholds"
+                )
+            };
+            if healthy {
+                tracing::info!(prefix = %self.prefix, "{message}");
+            } else {
+                tracing::warn!(prefix = %self.prefix, "{message}");
+            }
+            notifier::emit("", EventKind::StoreHealth { healthy, message });
+        }
+    }
+}
+
+async fn connect(inner: &Inner) -> redis::RedisResult<MultiplexedConnection> {
+    let cfg = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT));
+    inner
+        .client
+        .get_multiplexed_async_connection_with_config(&cfg)
+        .await
+}
+
+async fn sync_loop(inner: Arc<Inner>, ready: std::sync::mpsc::Sender<()>) {
+    let mut ready = Some(ready);
+    loop {
+        let mut con = match connect(&inner).await {
+            Ok(c) => c,
+            Err(e) => {
+                inner.set_healthy(false, &redact(&e.to_string()));
+                ready.take();
+                tokio::time::sleep(RECONNECT_EVERY).await;
+                continue;
+            }
+        };
+        inner.set_healthy(true, "");
+        if let Some(r) = ready.take() {
+            let _ = r.send(());
+        }
+        loop {
+            if let Err(e) = flush_all(&inner, &mut con).await {
+                inner.set_healthy(false, &redact(&e.to_string()));
+                break;
+            }
+            inner.set_healthy(true, "");
+            let _ = tokio::time::timeout(FLUSH_EVERY, inner.wake.notified()).await;
+        }
+        tokio::time::sleep(RECONNECT_EVERY).await;
+    }
+}
+
+/// One `RECORD` per breaker. A connection error ends the round (and the connection); a script
+/// error about one breaker's data is reported and the others go on.
+async fn flush_all(inner: &Inner, con: &mut MultiplexedConnection) -> redis::RedisResult<()> {
+    let names: Vec<&'static str> = lock(&inner.entries).keys().copied().collect();
+    for name in names {
+        let Some((handle, successes, failures, fleet_gen, synced)) =
+            lock(&inner.entries).get(name).map(|e| {
+                let c = e.handle.counters();
+                (
+                    e.handle,
+                    c.successes.saturating_sub(e.sent_successes),
+                    c.failures.saturating_sub(e.sent_failures),
+                    e.fleet_gen.clone(),
+                    e.synced.clone(),
+                )
+            })
+        else {
+            continue;
+        };
+        let b = handle.breaker();
+        let verdict = b.take_local_event();
+        let cfg = b.config();
+        let local_remaining = handle.retry_after().map_or(0, |d| d.as_millis().max(1));
+        let (s_key, w_key) = inner.keys(name);
+        let mut inv = inner.record.prepare_invoke();
+        inv.key(&s_key)
+            .key(&w_key)
+            .arg(successes)
+            .arg(failures)
+            .arg(verdict)
+            .arg((cfg.window.as_millis() / 8).max(1))
+            .arg(cfg.threshold)
+            .arg(cfg.failure_rate.unwrap_or(0))
+            .arg(cfg.min_calls)
+            .arg(cfg.open_for.as_millis().max(1))
+            .arg(cfg.max_open_for.as_millis().max(1))
+            .arg(&inner.channel)
+            .arg(name)
+            .arg(local_remaining)
+            .arg(b.opens_in_row())
+            .arg(fleet_gen.load(Ordering::Acquire));
+        let reply: redis::RedisResult<(String, u64, u64, String, u32)> =
+            match tokio::time::timeout(RESPONSE_TIMEOUT, inv.invoke_async(con)).await {
+                Ok(r) => r,
+                Err(_) => return Err(timeout_error()),
+            };
+        match reply {
+            Ok(r) => {
+                let unflushed = {
+                    let mut entries = lock(&inner.entries);
+                    let e = entries.get_mut(name);
+                    let now_failures = handle.counters().failures;
+                    if let Some(e) = e {
+                        e.sent_successes += successes;
+                        e.sent_failures += failures;
+                        now_failures > e.sent_failures
+                    } else {
+                        false
+                    }
+                };
+                apply(name, &handle, &fleet_gen, parse_reply(&r), unflushed);
+                synced.store(true, Ordering::Release);
+            }
+            Err(e) if is_connection_error(&e) => {
+                // Put the verdict back: it is sent with the next flush.
+                if verdict != 0 {
+                    b.restore_local_event(verdict);
+                }
+                return Err(e);
+            }
+            Err(e) => {
+                if verdict != 0 {
+                    b.restore_local_event(verdict);
+                }
+                let message = format!("Redis refused breaker data: {}", redact(&e.to_string()));
+                tracing::error!(breaker = name, "{message}");
+                notifier::emit(handle.name(), EventKind::StoreError { message });
+                synced.store(true, Ordering::Release);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn timeout_error() -> redis::RedisError {
+    redis::RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "Redis did not answer in time",
+    ))
+}
+
+fn is_connection_error(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()
+}
+
+fn parse_reply(r: &(String, u64, u64, String, u32)) -> Option<(FleetState, u64)> {
+    let state = match r.0.as_str() {
+        "closed" => State::Closed,
+        "open" => State::Open,
+        "half_open" => State::HalfOpen,
+        _ => return None,
+    };
+    let forced = match r.3.as_str() {
+        "" => None,
+        "open" => Some(Forced::Open),
+        "closed" => Some(Forced::Closed),
+        _ => return None,
+    };
+    Some((
+        FleetState {
+            state,
+            forced,
+            remaining: Duration::from_millis(r.2),
+            opens_in_row: r.4,
+        },
+        r.1,
+    ))
+}
+
+fn apply(
+    name: &str,
+    handle: &Handle,
+    fleet_gen: &AtomicU64,
+    fleet: Option<(FleetState, u64)>,
+    unflushed: bool,
+) {
+    let Some((fleet, generation)) = fleet else {
+        let message = "Redis replied with a state this version does not know".to_owned();
+        tracing::error!(breaker = name, "{message}");
+        notifier::emit(handle.name(), EventKind::StoreError { message });
+        return;
+    };
+    // Generations only go forward: older news (a delayed message) is ignored.
+    if fleet_gen.fetch_max(generation, Ordering::AcqRel) > generation {
+        return;
+    }
+    handle.breaker().apply_fleet(fleet, unflushed);
+}
+
+/// Applies every state change published by any instance.
+async fn subscribe_loop(inner: Arc<Inner>) {
+    use futures_util::StreamExt as _;
+    loop {
+        let pubsub = async {
+            let mut ps = inner.client.get_async_pubsub().await?;
+            ps.subscribe(&inner.channel).await?;
+            redis::RedisResult::Ok(ps)
+        };
+        let ps = match tokio::time::timeout(CONNECT_TIMEOUT * 2, pubsub).await {
+            Ok(Ok(ps)) => ps,
+            _ => {
+                tokio::time::sleep(RECONNECT_EVERY).await;
+                continue;
+            }
+        };
+        // Anything published while we were away is in Redis: resynchronise with a flush now.
+        inner.wake.notify_one();
+        let mut messages = ps.into_on_message();
+        while let Some(msg) = messages.next().await {
+            let Ok(payload) = msg.get_payload::<String>() else {
+                continue;
+            };
+            handle_message(&inner, &payload);
+        }
+        tokio::time::sleep(RECONNECT_EVERY).await;
+    }
+}
+
+/// `name|state|generation|remaining_ms|forced|opens`; the name may itself contain `|`.
+fn handle_message(inner: &Inner, payload: &str) {
+    let mut parts = payload.rsplitn(6, '|');
+    let (Some(opens), Some(forced), Some(remaining), Some(generation), Some(state), Some(name)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        tracing::warn!(%payload, "ignoring a malformed breaker message");
+        return;
+    };
+    let (Ok(generation), Ok(remaining), Ok(opens)) =
+        (generation.parse(), remaining.parse(), opens.parse())
+    else {
+        tracing::warn!(%payload, "ignoring a malformed breaker message");
+        return;
+    };
+    let found = lock(&inner.entries)
+        .get(name)
+        .map(|e| (e.handle, e.fleet_gen.clone(), e.sent_failures));
+    let Some((handle, fleet_gen, sent_failures)) = found else {
+        return;
+    };
+    let unflushed = handle.counters().failures > sent_failures;
+    let fleet = parse_reply(&(
+        state.to_owned(),
+        generation,
+        remaining,
+        forced.to_owned(),
+        opens,
+    ));
+    apply(name, &handle, &fleet_gen, fleet, unflushed);
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Removes a password from a message that may quote a URL.
+fn redact(s: &str) -> String {
+    match (s.find("://"), s.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &s[..scheme], &s[at..]),
+        _ => s.to_owned(),
+    }
+}
+
+impl Store for RedisStore {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Redis
+    }
+
+    fn attach(&self, breaker: Handle) {
+        let inner = self.inner.clone();
+        let synced = Arc::new(AtomicBool::new(false));
+        {
+            let c = breaker.counters();
+            lock(&inner.entries).insert(
+                breaker.name(),
+                Entry {
+                    handle: breaker,
+                    sent_successes: c.successes,
+                    sent_failures: c.failures,
+                    fleet_gen: Arc::new(AtomicU64::new(0)),
+                    synced: synced.clone(),
+                },
+            );
+        }
+        let waker = inner.clone();
+        breaker
+            .breaker()
+            .set_store_waker(Box::new(move || waker.wake.notify_one()));
+        inner.wake.notify_one();
+        // A new instance learns the fleet's state before its first call is decided, within a
+        // bounded wait (none when Redis is known to be down).
+        if inner.healthy.load(Ordering::Acquire) {
+            let start = std::time::Instant::now();
+            while !synced.load(Ordering::Acquire) && start.elapsed() < FIRST_SYNC_BUDGET {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
+    fn command(
+        &self,
+        breaker: Handle,
+        command: Command,
+    ) -> StoreFuture<'_, Result<(), StoreError>> {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let name = breaker.name();
+            let forced = match command {
+                Command::ForceOpen => "open",
+                Command::ForceClosed => "closed",
+                Command::Reset => "",
+            };
+            let fleet_gen = lock(&inner.entries).get(name).map(|e| e.fleet_gen.clone());
+            let seen = fleet_gen.as_ref().map_or(0, |g| g.load(Ordering::Acquire));
+            let task_inner = inner.clone();
+            let task = inner.rt.spawn(async move {
+                let mut con = connect(&task_inner).await?;
+                let (s_key, w_key) = task_inner.keys(name);
+                let mut inv = task_inner.force.prepare_invoke();
+                inv.key(&s_key)
+                    .key(&w_key)
+                    .arg(forced)
+                    .arg(&task_inner.channel)
+                    .arg(name)
+                    .arg(seen);
+                inv.invoke_async::<(String, u64, u64, String, u32)>(&mut con)
+                    .await
+            });
+            let reply = tokio::time::timeout(Duration::from_secs(2), task)
+                .await
+                .map_err(|_| StoreError::new("Redis did not answer within 2s"))?
+                .map_err(|e| StoreError::new(format!("Redis task failed: {e}")))?
+                .map_err(|e| StoreError::new(format!("Redis: {}", redact(&e.to_string()))))?;
+            let generation = fleet_gen.unwrap_or_else(|| Arc::new(AtomicU64::new(0)));
+            apply(name, &breaker, &generation, parse_reply(&reply), false);
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_passwords() {
+        assert_eq!(
+            redact("cannot reach redis://user:secret@host:6379/0"),
+            "cannot reach redis://***@host:6379/0"
+        );
+        assert_eq!(redact("plain message"), "plain message");
+    }
+
+    #[test]
+    fn messages_parse_names_with_separators() {
+        let r = parse_reply(&("open".into(), 3, 1500, String::new(), 2)).unwrap();
+        assert_eq!(r.0.state, State::Open);
+        assert_eq!(r.0.remaining, Duration::from_millis(1500));
+        assert_eq!(r.1, 3);
+        assert!(parse_reply(&("ajar".into(), 3, 0, String::new(), 0)).is_none());
+        assert!(parse_reply(&("open".into(), 3, 0, "maybe".into(), 0)).is_none());
+    }
+}

@@ -1,0 +1,251 @@
+//! `store = "redis"` across real OS processes sharing a real `redis-server` started by the test.
+//!
+//! The parent only orchestrates: it starts Redis and re-runs this test binary as child
+//! processes (the `fleet_child` entry, with `FLEET_ROLE` set), each one an instance of the
+//! application with `BREAKER_REDIS_URL` pointing at the test's server.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use breaker_runtime::{EventKind, State, breaker, circuit_breaker};
+use breaker_tests::{Recorder, RedisServer, TestError};
+
+const ROLE: &str = "FLEET_ROLE";
+const NAME: &str = "fleet.daum";
+
+#[circuit_breaker(
+    name = "fleet.daum",
+    threshold = 3,
+    window = "60s",
+    open_for = "30s",
+    store = "redis"
+)]
+async fn daum(fail: bool) -> Result<u32, TestError> {
+    if fail {
+        Err(TestError::Down("daum"))
+    } else {
+        Ok(1)
+    }
+}
+
+fn unix_micros() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros()
+}
+
+/// One instance of the application, in its own process.
+struct Instance {
+    child: Child,
+    out: BufReader<ChildStdout>,
+}
+
+impl Instance {
+    fn spawn(redis: &RedisServer, role: &str) -> Instance {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "fleet_child", "--nocapture", "--test-threads=1"])
+            .env(ROLE, role)
+            .env("BREAKER_REDIS_URL", redis.url())
+            .env("BREAKER_KEY_PREFIX", "fleet-test")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        Instance { child, out }
+    }
+
+    /// The next line starting with `tag`, and the rest of it.
+    fn expect(&mut self, tag: &str) -> String {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = self.out.read_line(&mut line).unwrap();
+            assert!(n > 0, "instance ended before printing `{tag}`");
+            // libtest may print `test fleet_child ... ` on the same line first.
+            if let Some(at) = line.find(&format!("@{tag}")) {
+                return line[at + tag.len() + 1..].trim().to_owned();
+            }
+        }
+    }
+
+    fn finish(mut self) {
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "instance failed: {status}");
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The child entry point: does nothing unless run by a parent test with `FLEET_ROLE` set.
+#[test]
+fn fleet_child() {
+    let Ok(role) = std::env::var(ROLE) else {
+        return;
+    };
+    let rec = Recorder::install();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        match role.as_str() {
+            // Joins, then waits to see the fleet open the breaker.
+            "watch" => {
+                assert_eq!(daum(false).await, Ok(1));
+                println!("@ready");
+                let h = breaker(NAME).unwrap();
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while h.state() != State::Open {
+                    assert!(std::time::Instant::now() < deadline, "never saw OPEN");
+                    tokio::task::yield_now().await;
+                }
+                println!("@open {}", unix_micros());
+                assert!(daum(false).await.unwrap_err().is_open());
+            }
+            // Fails until the breaker opens here, then stays up while the flush goes out.
+            "trip" => {
+                for _ in 0..3 {
+                    assert_eq!(daum(true).await, Err(TestError::Down("daum")));
+                }
+                println!("@tripped {}", unix_micros());
+                assert_eq!(breaker(NAME).unwrap().state(), State::Open);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            // A new instance must start OPEN: its very first call is rejected.
+            "expect-open" => {
+                assert!(
+                    daum(false).await.unwrap_err().is_open(),
+                    "first call admitted"
+                );
+                println!("@rejected");
+            }
+            "expect-closed" => {
+                assert_eq!(daum(false).await, Ok(1));
+                println!("@admitted");
+            }
+            "force-open" => {
+                assert_eq!(daum(false).await, Ok(1));
+                breaker(NAME).unwrap().force_open().await.unwrap();
+                println!("@forced");
+            }
+            "reset" => {
+                let _ = daum(false).await;
+                breaker(NAME).unwrap().reset().await.unwrap();
+                println!("@reset");
+            }
+            // Open here and stay up while Redis is restarted empty.
+            "hold-open" => {
+                for _ in 0..3 {
+                    let _ = daum(true).await;
+                }
+                assert_eq!(breaker(NAME).unwrap().state(), State::Open);
+                println!("@open");
+                tokio::time::sleep(Duration::from_secs(4)).await;
+                assert_eq!(breaker(NAME).unwrap().state(), State::Open);
+            }
+            // Garbage under the breaker's key: an error event, calls go on.
+            "malformed" => {
+                for _ in 0..20 {
+                    assert_eq!(daum(false).await, Ok(1));
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                let errors = rec
+                    .events(NAME)
+                    .into_iter()
+                    .filter(|e| matches!(e, EventKind::StoreError { .. }))
+                    .count();
+                assert!(errors > 0, "no StoreError event");
+                println!("@reported {errors}");
+            }
+            other => panic!("unknown role {other}"),
+        }
+    });
+}
+
+#[test]
+fn trip_in_one_process_rejects_in_the_others() {
+    let redis = RedisServer::start();
+    let mut watchers: Vec<_> = (0..3).map(|_| Instance::spawn(&redis, "watch")).collect();
+    for w in &mut watchers {
+        w.expect("ready");
+    }
+    let mut tripper = Instance::spawn(&redis, "trip");
+    let tripped: u128 = tripper.expect("tripped").parse().unwrap();
+    let mut lags = Vec::new();
+    for w in &mut watchers {
+        let seen: u128 = w.expect("open").parse().unwrap();
+        lags.push(seen.saturating_sub(tripped));
+    }
+    println!("propagation to 3 instances (µs): {lags:?}");
+    for lag in &lags {
+        assert!(*lag < 1_000_000, "an instance took {lag} µs to see OPEN");
+    }
+    tripper.finish();
+    for w in watchers {
+        w.finish();
+    }
+    // An instance started now learns the state before its first call.
+    Instance::spawn(&redis, "expect-open").finish();
+}
+
+#[test]
+fn operator_commands_reach_every_instance_and_persist() {
+    let redis = RedisServer::start();
+    let mut watcher = Instance::spawn(&redis, "watch");
+    watcher.expect("ready");
+    let mut admin = Instance::spawn(&redis, "force-open");
+    admin.expect("forced");
+    watcher.expect("open");
+    admin.finish();
+    watcher.finish();
+    // Forced open holds for instances started later...
+    Instance::spawn(&redis, "expect-open").finish();
+    // ...until a reset.
+    Instance::spawn(&redis, "reset").finish();
+    Instance::spawn(&redis, "expect-closed").finish();
+}
+
+#[test]
+fn redis_restarted_empty_while_open_elsewhere_converges_on_open() {
+    let mut redis = RedisServer::start();
+    let port = redis.port();
+    let mut holder = Instance::spawn(&redis, "hold-open");
+    holder.expect("open");
+    std::thread::sleep(Duration::from_millis(300));
+    redis.kill();
+    drop(redis);
+    let redis = RedisServer::start_on(port);
+    // The instance that is OPEN writes its state back within a flush or two of reconnecting.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let key = format!("HGET fleet-test:{{{NAME}}}:s state");
+    while redis.command(&key).as_deref() != Some("$4") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the OPEN state was not written back"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Instance::spawn(&redis, "expect-open").finish();
+    holder.finish();
+}
+
+#[test]
+fn malformed_data_under_the_key_is_reported_and_calls_go_on() {
+    let redis = RedisServer::start();
+    assert_eq!(
+        redis
+            .command(&format!("HSET fleet-test:{{{NAME}}}:s state ajar"))
+            .as_deref(),
+        Some(":1")
+    );
+    let mut i = Instance::spawn(&redis, "malformed");
+    i.expect("reported");
+    i.finish();
+}
