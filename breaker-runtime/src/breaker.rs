@@ -47,6 +47,8 @@ pub struct Breaker {
     /// A verdict for a shared store to report (`LOCAL_*`).
     local_event: std::sync::atomic::AtomicU8,
     store_waker: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// HALF_OPEN probe leases held from a shared store.
+    fleet: Mutex<FleetProbes>,
     clock: Arc<dyn Clock>,
     origin: Instant,
 }
@@ -108,6 +110,7 @@ impl Breaker {
             plain: config.slow_call.is_none() && config.failure_rate.is_none(),
             local_event: std::sync::atomic::AtomicU8::new(0),
             store_waker: std::sync::OnceLock::new(),
+            fleet: Mutex::new(FleetProbes::default()),
             clock,
             origin,
         }
@@ -164,6 +167,27 @@ impl Breaker {
 
     /// A probe's verdict reached on this instance is news for a shared store.
     fn note_local_transition(&self, t: &Transition) {
+        if t.from == State::HalfOpen {
+            // Leases held for probes of the episode that just ended: a lease that ran out is a
+            // failed probe, the others have no verdict.
+            let outcome = if t.reason == Reason::ProbeExpired {
+                ProbeOutcome::Failed
+            } else {
+                ProbeOutcome::Abandoned
+            };
+            let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
+            let held: Vec<_> = f.in_use.drain().map(|(_, t)| t).collect();
+            f.work
+                .results
+                .extend(held.into_iter().map(|t| (t, outcome)));
+            f.granted.clear();
+            if f.gate {
+                // The fleet judges probes: RELEASE carries the verdicts.
+                drop(f);
+                self.wake_store();
+                return;
+            }
+        }
         let event = match (t.from, t.to, t.reason) {
             (_, _, Reason::Fleet) => return,
             (State::HalfOpen, State::Closed, _) => LOCAL_PROBE_OK,
@@ -185,6 +209,77 @@ impl Breaker {
     /// the previous call (`LOCAL_*`, 0 for none).
     pub fn take_local_event(&self) -> u8 {
         self.local_event.swap(0, Ordering::AcqRel)
+    }
+
+    fn fleet_lease_for(&self, lease: u64) -> bool {
+        let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
+        if !f.gate {
+            return true;
+        }
+        match f.granted.pop() {
+            Some(token) => {
+                f.in_use.insert(lease, token);
+                true
+            }
+            None => {
+                f.work.wanted = true;
+                false
+            }
+        }
+    }
+
+    /// Reports how the probe holding local lease `lease` ended, if it held a fleet lease.
+    fn fleet_report(&self, ticket: u64, outcome: ProbeOutcome) {
+        if ticket & PROBE == 0 {
+            return;
+        }
+        let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(token) = f.in_use.remove(&(ticket & !PROBE)) {
+            f.work.results.push((token, outcome));
+            drop(f);
+            self.wake_store();
+        }
+    }
+
+    /// For shared stores: turns fleet-wide probing on (the store is reachable) or off (probing
+    /// goes on locally). Turning it off abandons the leases held.
+    pub fn set_fleet_gate(&self, on: bool) {
+        let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
+        if f.gate == on {
+            return;
+        }
+        f.gate = on;
+        if !on {
+            f.granted.clear();
+            let held: Vec<_> = f.in_use.drain().map(|(_, t)| t).collect();
+            f.work
+                .results
+                .extend(held.into_iter().map(|t| (t, ProbeOutcome::Abandoned)));
+        }
+        drop(f);
+        self.update(|m, _| {
+            m.set_fleet_probes(on);
+            ((), None)
+        });
+    }
+
+    /// For shared stores: a probe lease granted by the fleet.
+    pub fn grant_probe(&self, token: String) {
+        let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
+        if f.gate {
+            f.granted.push(token);
+        }
+    }
+
+    /// For shared stores: the probe work accumulated since the last call.
+    pub fn take_probe_work(&self) -> ProbeWork {
+        std::mem::take(
+            &mut self
+                .fleet
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .work,
+        )
     }
 
     /// For shared stores: puts back a verdict that could not be delivered (unless a newer one
@@ -260,7 +355,20 @@ impl Breaker {
         } else {
             match self.update(|m, now| m.acquire(now)) {
                 Admit::Call { generation } => Ok(generation),
-                Admit::Probe { lease, .. } => Ok(PROBE | lease),
+                Admit::Probe { lease, .. } if self.fleet_lease_for(lease) => Ok(PROBE | lease),
+                Admit::Probe { lease, .. } => {
+                    // HALF_OPEN across the fleet: no lease held here yet. Give the local slot
+                    // back, ask the store for a lease, and reject this call.
+                    self.update(|m, _| {
+                        m.on_cancel(Ticket {
+                            generation: m.generation(),
+                            lease: Some(lease),
+                        });
+                        ((), None)
+                    });
+                    self.wake_store();
+                    Err(Some(dur_nanos(FLEET_PROBE_RETRY)))
+                }
                 Admit::Reject { retry_after } => Err(retry_after.map(dur_nanos)),
             }
         };
@@ -342,6 +450,7 @@ impl Breaker {
         if let Some(kind) = kind {
             self.counters.add(kind);
         }
+        self.fleet_report(ticket, ProbeOutcome::Failed);
         let rate = self.config.failure_rate.is_some();
         self.update(|m, now| {
             let successes = if rate {
@@ -373,6 +482,7 @@ impl Breaker {
                 .add_window_success(rate_epoch(self.config.window, self.now()));
         }
         if ticket & PROBE != 0 {
+            self.fleet_report(ticket, ProbeOutcome::Succeeded);
             self.update(|m, now| {
                 let t = Self::ticket(m, ticket);
                 ((), m.on_success(now, t))
@@ -388,6 +498,7 @@ impl Breaker {
             return;
         }
         self.counters.add(Count::Cancelled);
+        self.fleet_report(ticket, ProbeOutcome::Abandoned);
         if ticket & PROBE != 0 {
             self.update(|m, _| {
                 let t = Self::ticket(m, ticket);
@@ -468,6 +579,35 @@ impl Breaker {
     }
 }
 
+/// How a probe held under a fleet lease ended.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeOutcome {
+    /// The probe succeeded.
+    Succeeded,
+    /// The probe failed (or its lease ran out).
+    Failed,
+    /// The probe's future was dropped: no verdict.
+    Abandoned,
+}
+
+/// Work for a shared store about fleet probe leases.
+#[derive(Debug, Default)]
+pub struct ProbeWork {
+    /// A call found HALF_OPEN without a lease here: ask the fleet for one.
+    pub wanted: bool,
+    /// Leases to give back, with their verdict.
+    pub results: Vec<(String, ProbeOutcome)>,
+}
+
+#[derive(Debug, Default)]
+struct FleetProbes {
+    gate: bool,
+    granted: Vec<String>,
+    in_use: std::collections::HashMap<u64, String>,
+    work: ProbeWork,
+}
+
 /// A local verdict for a shared store: a probe succeeded (the breaker closed here).
 pub const LOCAL_PROBE_OK: u8 = 1;
 /// A local verdict for a shared store: a probe failed (the breaker re-opened here).
@@ -489,6 +629,9 @@ impl Rejected {
         (self.0 != HELD_OPEN).then(|| Duration::from_nanos(self.0))
     }
 }
+
+/// How soon a call rejected for want of a fleet probe lease may try again.
+const FLEET_PROBE_RETRY: Duration = Duration::from_millis(50);
 
 /// Marks a probe's ticket (the rest is the lease id); a normal call's ticket is its generation.
 const PROBE: u64 = 1 << 63;

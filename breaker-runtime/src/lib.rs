@@ -47,7 +47,10 @@ mod timeout;
 #[doc(hidden)]
 pub mod __private;
 
-pub use breaker::{Breaker, CounterSnapshot, LOCAL_PROBE_FAILED, LOCAL_PROBE_OK, LOCAL_TRIP};
+pub use breaker::{
+    Breaker, CounterSnapshot, LOCAL_PROBE_FAILED, LOCAL_PROBE_OK, LOCAL_TRIP, ProbeOutcome,
+    ProbeWork,
+};
 pub use clock::{Clock, TokioClock};
 pub use config::{
     Config, ConfigError, MAX_DURATION, MAX_HALF_OPEN_PROBES, MAX_THRESHOLD, SETTINGS, StoreKind,

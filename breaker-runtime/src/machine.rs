@@ -186,6 +186,9 @@ pub struct Machine {
     probe_successes: u32,
     next_lease: u64,
     rng: u64,
+    /// Probes are admitted and judged by the fleet (a shared store): a local probe success
+    /// frees its lease but does not close; the fleet's verdict arrives through `apply_fleet`.
+    fleet_probes: bool,
 }
 
 impl Machine {
@@ -208,6 +211,7 @@ impl Machine {
             next_lease: 1,
             // xorshift must not start at zero.
             rng: seed | 1,
+            fleet_probes: false,
         }
     }
 
@@ -331,7 +335,7 @@ impl Machine {
     /// outside the machine (it is the hot path).
     pub fn on_success(&mut self, now: Nanos, ticket: Ticket) -> Option<Transition> {
         let lease = ticket.lease?;
-        if !self.take_lease(ticket, lease) {
+        if !self.take_lease(ticket, lease) || self.fleet_probes {
             return None;
         }
         self.probe_successes += 1;
@@ -452,6 +456,11 @@ impl Machine {
             }
             _ => None,
         }
+    }
+
+    /// Hands the verdict on probes to the fleet (see the field's doc), or takes it back.
+    pub fn set_fleet_probes(&mut self, on: bool) {
+        self.fleet_probes = on;
     }
 
     /// Consecutive openings without a close (drives the backoff).

@@ -23,8 +23,13 @@
 //! `<prefix>:{name}:s` (hash: `state gen open_until forced opens`) and `<prefix>:{name}:w` (hash:
 //! the fleet window, in eighths of `window`).
 //!
-//! Not yet here (see the README): the fleet-wide HALF_OPEN probe budget (probes are limited per
-//! instance today), Redis Cluster, and the multi-process fault suite.
+//! - **HALF_OPEN across the fleet**: at most `half_open_probes` probes in flight over all
+//!   instances, as leases in `<prefix>:{name}:p` (a sorted set scored by expiry). A call that
+//!   finds HALF_OPEN without a lease here is rejected (served by its fallback) and the store asks
+//!   for one at once; the next call probes. A lease that runs out (its holder crashed or hung) is
+//!   a failed probe and its late report is ignored. While Redis is down, probing is local.
+//!
+//! Not yet here (see the README): Redis Cluster and part of the fault suite.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -76,6 +81,16 @@ local function remaining()
   if state == 'open' and open_until > now then return open_until - now end
   return 0
 end
+local function open_for(open_ms, max_open_ms, n)
+  local d = open_ms
+  for _ = 2, n do d = math.min(d * 2, max_open_ms) end
+  return math.min(d, max_open_ms)
+end
+local function start_half_open()
+  state = 'half_open'
+  redis.call('HSET', KEYS[1], 'probe_ok', 0)
+  redis.call('DEL', KEYS[3])
+end
 local function save_and_publish(channel, name)
   gen = gen + 1
   redis.call('HSET', KEYS[1], 'state', state, 'gen', gen, 'open_until', open_until, 'forced', forced, 'opens', opens)
@@ -92,11 +107,6 @@ local bucket_ms, threshold, rate = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumbe
 local min_calls, open_ms, max_open_ms = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local channel, name = ARGV[10], ARGV[11]
 local local_remaining, local_opens, seen_gen = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
-local function open_for(n)
-  local d = open_ms
-  for _ = 2, n do d = math.min(d * 2, max_open_ms) end
-  return math.min(d, max_open_ms)
-end
 if not exists then
   -- Redis lost the breaker (restarted empty): generations go on from what the instance saw,
   -- and an instance that is OPEN writes its state back so the fleet converges on OPEN.
@@ -108,7 +118,14 @@ if not exists then
 end
 if forced == '' then
   if state == 'open' and now >= open_until then
-    state = 'half_open'
+    start_half_open()
+    save_and_publish(channel, name)
+  end
+  if state == 'half_open' and redis.call('ZCOUNT', KEYS[3], '-inf', now) > 0 then
+    -- A probe lease ran out (its holder crashed or hung): a failed probe.
+    state, opens = 'open', opens + 1
+    open_until = now + open_for(open_ms, max_open_ms, opens)
+    redis.call('DEL', KEYS[3])
     save_and_publish(channel, name)
   end
   if state == 'half_open' and verdict == 1 then
@@ -117,7 +134,7 @@ if forced == '' then
     save_and_publish(channel, name)
   elseif state == 'half_open' and verdict == 2 then
     state, opens = 'open', opens + 1
-    open_until = now + open_for(opens)
+    open_until = now + open_for(open_ms, max_open_ms, opens)
     save_and_publish(channel, name)
   elseif state == 'closed' and succ + fail > 0 then
     local bucket = math.floor(now / bucket_ms)
@@ -137,7 +154,7 @@ if forced == '' then
     end
     if f >= threshold or (rate > 0 and tot >= min_calls and f * 100 >= rate * tot) then
       state, opens = 'open', 1
-      open_until = now + open_for(1)
+      open_until = now + open_for(open_ms, max_open_ms, 1)
       redis.call('DEL', KEYS[2])
       save_and_publish(channel, name)
     end
@@ -155,10 +172,65 @@ if forced == 'open' then
   state = 'open'
 elseif forced == 'closed' or forced == '' then
   state, opens, open_until = 'closed', 0, 0
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[2], KEYS[3])
 end
 save_and_publish(ARGV[2], ARGV[3])
 return {state, gen, remaining(), forced, opens}
+"#;
+
+/// KEYS: state, window, probes. ARGV: probe limit, lease ms, token, channel, name, open ms,
+/// max open ms. Grants a HALF_OPEN probe lease if fewer than `limit` are out (counting probes
+/// that already succeeded in this episode). A lease that ran out is a failed probe.
+const ACQUIRE: &str = r#"
+local limit, lease_ms, token = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local channel, name = ARGV[4], ARGV[5]
+local open_ms, max_open_ms = tonumber(ARGV[6]), tonumber(ARGV[7])
+local function reply(granted) return {granted, state, gen, remaining(), forced, opens} end
+if forced ~= '' then return reply(0) end
+if state == 'open' and now >= open_until then
+  start_half_open()
+  save_and_publish(channel, name)
+end
+if state ~= 'half_open' then return reply(0) end
+if redis.call('ZCOUNT', KEYS[3], '-inf', now) > 0 then
+  state, opens = 'open', opens + 1
+  open_until = now + open_for(open_ms, max_open_ms, opens)
+  redis.call('DEL', KEYS[3])
+  save_and_publish(channel, name)
+  return reply(0)
+end
+local ok = tonumber(redis.call('HGET', KEYS[1], 'probe_ok') or '0') or 0
+if redis.call('ZCARD', KEYS[3]) + ok >= limit then return reply(0) end
+redis.call('ZADD', KEYS[3], now + lease_ms, token)
+redis.call('PEXPIRE', KEYS[3], lease_ms * 2 + 1000)
+return reply(1)
+"#;
+
+/// KEYS: state, window, probes. ARGV: token, outcome (1 succeeded, 0 failed, 2 abandoned),
+/// probe limit, channel, name, open ms, max open ms. A lease that is no longer held (it ran
+/// out, or belongs to an earlier episode) is ignored.
+const RELEASE: &str = r#"
+local token, outcome, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local channel, name = ARGV[4], ARGV[5]
+local open_ms, max_open_ms = tonumber(ARGV[6]), tonumber(ARGV[7])
+local function reply(held) return {held, state, gen, remaining(), forced, opens} end
+if redis.call('ZREM', KEYS[3], token) == 0 then return reply(0) end
+if forced ~= '' or state ~= 'half_open' then return reply(1) end
+if outcome == 1 then
+  local ok = redis.call('HINCRBY', KEYS[1], 'probe_ok', 1)
+  if ok >= limit then
+    state, opens = 'closed', 0
+    redis.call('HSET', KEYS[1], 'probe_ok', 0)
+    redis.call('DEL', KEYS[2], KEYS[3])
+    save_and_publish(channel, name)
+  end
+elseif outcome == 0 then
+  state, opens = 'open', opens + 1
+  open_until = now + open_for(open_ms, max_open_ms, opens)
+  redis.call('DEL', KEYS[3])
+  save_and_publish(channel, name)
+end
+return reply(1)
 "#;
 
 /// A breaker attached to the store, with what has been sent of its counters.
@@ -181,6 +253,9 @@ struct Inner {
     rt: tokio::runtime::Handle,
     record: Script,
     force: Script,
+    acquire: Script,
+    release: Script,
+    tokens: AtomicU64,
 }
 
 /// The Redis store. Build it with [`RedisStore::connect`] (or set [`ENV_REDIS_URL`]) and install
@@ -252,6 +327,9 @@ impl RedisStore {
             rt,
             record: Script::new(&format!("{PROLOGUE}{RECORD}")),
             force: Script::new(&format!("{PROLOGUE}{FORCE}")),
+            acquire: Script::new(&format!("{PROLOGUE}{ACQUIRE}")),
+            release: Script::new(&format!("{PROLOGUE}{RELEASE}")),
+            tokens: AtomicU64::new(0),
         });
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         inner.rt.spawn(sync_loop(inner.clone(), ready_tx));
@@ -280,15 +358,16 @@ impl RedisStore {
 }
 
 impl Inner {
-    fn keys(&self, name: &str) -> (String, String) {
-        (
-            format!("{}:{{{name}}}:s", self.prefix),
-            format!("{}:{{{name}}}:w", self.prefix),
-        )
+    fn keys(&self, name: &str) -> [String; 3] {
+        ["s", "w", "p"].map(|k| format!("{}:{{{name}}}:{k}", self.prefix))
     }
 
     fn set_healthy(&self, healthy: bool, detail: &str) {
         if self.healthy.swap(healthy, Ordering::AcqRel) != healthy {
+            // Probes are judged by the fleet while Redis answers, locally while it does not.
+            for e in lock(&self.entries).values() {
+                e.handle.breaker().set_fleet_gate(healthy);
+            }
             let message = if healthy {
                 "Redis reachable: breakers share the fleet's state again".to_owned()
             } else {
@@ -367,10 +446,11 @@ async fn flush_all(inner: &Inner, con: &mut MultiplexedConnection) -> redis::Red
         let verdict = b.take_local_event();
         let cfg = b.config();
         let local_remaining = handle.retry_after().map_or(0, |d| d.as_millis().max(1));
-        let (s_key, w_key) = inner.keys(name);
+        let keys = inner.keys(name);
         let mut inv = inner.record.prepare_invoke();
-        inv.key(&s_key)
-            .key(&w_key)
+        inv.key(&keys[0])
+            .key(&keys[1])
+            .key(&keys[2])
             .arg(successes)
             .arg(failures)
             .arg(verdict)
@@ -404,8 +484,11 @@ async fn flush_all(inner: &Inner, con: &mut MultiplexedConnection) -> redis::Red
                         false
                     }
                 };
-                apply(name, &handle, &fleet_gen, parse_reply(&r), unflushed);
+                let fleet = parse_reply(&r);
+                let half_open = fleet.is_some_and(|(f, _)| f.state == State::HalfOpen);
+                apply(name, &handle, &fleet_gen, fleet, unflushed);
                 synced.store(true, Ordering::Release);
+                probe_work(inner, con, name, &handle, &fleet_gen, &keys, half_open).await?;
             }
             Err(e) if is_connection_error(&e) => {
                 // Put the verdict back: it is sent with the next flush.
@@ -426,6 +509,83 @@ async fn flush_all(inner: &Inner, con: &mut MultiplexedConnection) -> redis::Red
         }
     }
     Ok(())
+}
+
+/// Gives back the leases of finished probes and asks for one when a call wanted to probe.
+async fn probe_work(
+    inner: &Inner,
+    con: &mut MultiplexedConnection,
+    name: &'static str,
+    handle: &Handle,
+    fleet_gen: &AtomicU64,
+    keys: &[String; 3],
+    half_open: bool,
+) -> redis::RedisResult<()> {
+    let b = handle.breaker();
+    let work = b.take_probe_work();
+    let cfg = b.config();
+    let limit = cfg.half_open_probes;
+    let open_ms = cfg.open_for.as_millis().max(1);
+    let max_open_ms = cfg.max_open_for.as_millis().max(1);
+    for (token, outcome) in work.results {
+        let outcome = match outcome {
+            crate::ProbeOutcome::Succeeded => 1,
+            crate::ProbeOutcome::Failed => 0,
+            _ => 2,
+        };
+        let mut inv = inner.release.prepare_invoke();
+        inv.key(&keys[0]).key(&keys[1]).key(&keys[2]);
+        inv.arg(&token)
+            .arg(outcome)
+            .arg(limit)
+            .arg(&inner.channel)
+            .arg(name);
+        inv.arg(open_ms).arg(max_open_ms);
+        let r: (i64, String, u64, u64, String, u32) = bounded(inv.invoke_async(con)).await?;
+        apply(
+            name,
+            handle,
+            fleet_gen,
+            parse_reply(&(r.1, r.2, r.3, r.4, r.5)),
+            false,
+        );
+    }
+    if work.wanted && half_open {
+        let token = format!(
+            "{}-{}",
+            std::process::id(),
+            inner.tokens.fetch_add(1, Ordering::Relaxed)
+        );
+        let lease_ms = cfg.probe_lease().as_millis().max(1);
+        let mut inv = inner.acquire.prepare_invoke();
+        inv.key(&keys[0]).key(&keys[1]).key(&keys[2]);
+        inv.arg(limit)
+            .arg(lease_ms)
+            .arg(&token)
+            .arg(&inner.channel)
+            .arg(name);
+        inv.arg(open_ms).arg(max_open_ms);
+        let r: (i64, String, u64, u64, String, u32) = bounded(inv.invoke_async(con)).await?;
+        apply(
+            name,
+            handle,
+            fleet_gen,
+            parse_reply(&(r.1, r.2, r.3, r.4, r.5)),
+            false,
+        );
+        if r.0 == 1 {
+            b.grant_probe(token);
+        }
+    }
+    Ok(())
+}
+
+async fn bounded<T>(
+    f: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    tokio::time::timeout(RESPONSE_TIMEOUT, f)
+        .await
+        .unwrap_or_else(|_| Err(timeout_error()))
 }
 
 fn timeout_error() -> redis::RedisError {
@@ -586,6 +746,9 @@ impl Store for RedisStore {
         breaker
             .breaker()
             .set_store_waker(Box::new(move || waker.wake.notify_one()));
+        breaker
+            .breaker()
+            .set_fleet_gate(inner.healthy.load(Ordering::Acquire));
         inner.wake.notify_one();
         // A new instance learns the fleet's state before its first call is decided, within a
         // bounded wait (none when Redis is known to be down).
@@ -615,10 +778,11 @@ impl Store for RedisStore {
             let task_inner = inner.clone();
             let task = inner.rt.spawn(async move {
                 let mut con = connect(&task_inner).await?;
-                let (s_key, w_key) = task_inner.keys(name);
+                let keys = task_inner.keys(name);
                 let mut inv = task_inner.force.prepare_invoke();
-                inv.key(&s_key)
-                    .key(&w_key)
+                inv.key(&keys[0])
+                    .key(&keys[1])
+                    .key(&keys[2])
                     .arg(forced)
                     .arg(&task_inner.channel)
                     .arg(name)

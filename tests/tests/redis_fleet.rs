@@ -29,6 +29,27 @@ async fn daum(fail: bool) -> Result<u32, TestError> {
     }
 }
 
+#[circuit_breaker(
+    name = "fleet.probe",
+    threshold = 1,
+    open_for = "1s",
+    half_open_probes = 2,
+    store = "redis"
+)]
+async fn probed(fail: bool) -> Result<u32, TestError> {
+    if fail {
+        return Err(TestError::Down("probe"));
+    }
+    if breaker("fleet.probe").map(|h| h.state()) == Some(State::HalfOpen) {
+        println!("@probe {}", std::process::id());
+        if std::env::var_os("FLEET_HANG_PROBES").is_some() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    Ok(1)
+}
+
 fn unix_micros() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -44,16 +65,37 @@ struct Instance {
 
 impl Instance {
     fn spawn(redis: &RedisServer, role: &str) -> Instance {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "fleet_child", "--nocapture", "--test-threads=1"])
+        Self::spawn_with(redis, role, &[])
+    }
+
+    fn spawn_with(redis: &RedisServer, role: &str, env: &[(&str, &str)]) -> Instance {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", "fleet_child", "--nocapture", "--test-threads=1"])
             .env(ROLE, role)
             .env("BREAKER_REDIS_URL", redis.url())
             .env("BREAKER_KEY_PREFIX", "fleet-test")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stdout(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
         let out = BufReader::new(child.stdout.take().unwrap());
         Instance { child, out }
+    }
+
+    /// Every line up to the one with `@tag`.
+    fn drain_until(&mut self, tag: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            let n = self.out.read_line(&mut line).unwrap();
+            assert!(n > 0, "instance ended before printing `{tag}`: {lines:?}");
+            let done = line.contains(&format!("@{tag}"));
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
     }
 
     /// The next line starting with `tag`, and the rest of it.
@@ -164,6 +206,37 @@ fn fleet_child() {
                 assert!(errors > 0, "no StoreError event");
                 println!("@reported {errors}");
             }
+            // Waits for the breaker to open, then calls until it has been closed again for a
+            // while; every call that runs while HALF_OPEN prints `@probe`.
+            "probe-race" => {
+                // Joining while HALF_OPEN, the first call may be rejected: that is fine here.
+                let _ = probed(false).await;
+                println!("@ready");
+                let h = breaker("fleet.probe").unwrap();
+                let deadline = std::time::Instant::now() + Duration::from_secs(20);
+                while h.state() == State::Closed {
+                    assert!(std::time::Instant::now() < deadline, "never saw OPEN");
+                    tokio::task::yield_now().await;
+                }
+                let mut closed_since = None;
+                while closed_since
+                    .is_none_or(|t: std::time::Instant| t.elapsed() < Duration::from_millis(500))
+                {
+                    assert!(std::time::Instant::now() < deadline, "never closed again");
+                    let _ = probed(false).await;
+                    match (h.state(), closed_since) {
+                        (State::Closed, None) => closed_since = Some(std::time::Instant::now()),
+                        (State::Closed, Some(_)) => {}
+                        _ => closed_since = None,
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                println!("@closed");
+            }
+            "probe-trip" => {
+                assert_eq!(probed(true).await, Err(TestError::Down("probe")));
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
             other => panic!("unknown role {other}"),
         }
     });
@@ -248,4 +321,51 @@ fn malformed_data_under_the_key_is_reported_and_calls_go_on() {
     let mut i = Instance::spawn(&redis, "malformed");
     i.expect("reported");
     i.finish();
+}
+
+#[test]
+fn fleet_wide_probe_limit_holds_with_8_processes_racing() {
+    let redis = RedisServer::start();
+    let mut racers: Vec<_> = (0..8)
+        .map(|_| Instance::spawn(&redis, "probe-race"))
+        .collect();
+    for r in &mut racers {
+        r.expect("ready");
+    }
+    Instance::spawn(&redis, "probe-trip").finish();
+    let mut probes = 0;
+    for r in &mut racers {
+        let out = r.drain_until("closed");
+        probes += out.iter().filter(|l| l.contains("@probe")).count();
+    }
+    for r in racers {
+        r.finish();
+    }
+    assert_eq!(
+        probes, 2,
+        "probe calls across the fleet (half_open_probes = 2)"
+    );
+}
+
+#[test]
+fn killing_a_process_mid_probe_does_not_wedge_half_open() {
+    let redis = RedisServer::start();
+    // An instance whose probes hang forever takes a probe lease, and is killed holding it.
+    let mut hanger = Instance::spawn_with(&redis, "probe-race", &[("FLEET_HANG_PROBES", "1")]);
+    hanger.expect("ready");
+    Instance::spawn(&redis, "probe-trip").finish();
+    let _ = hanger.expect("probe");
+    let _ = hanger.child.kill();
+    drop(hanger);
+    // Its lease runs out (1 s, the open period, as there is no timeout): a failed probe; the
+    // breaker re-opens, half-opens again, and the other instances' probes close it.
+    let mut racers: Vec<_> = (0..3)
+        .map(|_| Instance::spawn(&redis, "probe-race"))
+        .collect();
+    for r in &mut racers {
+        let _ = r.drain_until("closed");
+    }
+    for r in racers {
+        r.finish();
+    }
 }
