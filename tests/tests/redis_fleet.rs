@@ -237,6 +237,31 @@ fn fleet_child() {
                 assert_eq!(probed(true).await, Err(TestError::Down("probe")));
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
+            // Calls for 4 s while the parent breaks Redis; reports errors, the slowest call and
+            // the store's health events.
+            "steady" => {
+                println!("@ready");
+                let mut errors = 0;
+                let mut slowest = Duration::ZERO;
+                let end = std::time::Instant::now() + Duration::from_secs(4);
+                while std::time::Instant::now() < end {
+                    let t = std::time::Instant::now();
+                    if daum(false).await.is_err() {
+                        errors += 1;
+                    }
+                    slowest = slowest.max(t.elapsed());
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                let health: Vec<bool> = rec
+                    .events("")
+                    .into_iter()
+                    .filter_map(|e| match e {
+                        EventKind::StoreHealth { healthy, .. } => Some(healthy),
+                        _ => None,
+                    })
+                    .collect();
+                println!("@done {errors} {} {health:?}", slowest.as_micros());
+            }
             other => panic!("unknown role {other}"),
         }
     });
@@ -368,4 +393,65 @@ fn killing_a_process_mid_probe_does_not_wedge_half_open() {
     for r in racers {
         r.finish();
     }
+}
+
+/// Parses `@done <errors> <slowest µs> <health events>`.
+fn steady_report(i: &mut Instance) -> (u32, u128, String) {
+    let done = i.expect("done");
+    let mut parts = done.splitn(3, ' ');
+    let errors = parts.next().unwrap().parse().unwrap();
+    let slowest = parts.next().unwrap().parse().unwrap();
+    (errors, slowest, parts.next().unwrap_or_default().to_owned())
+}
+
+#[test]
+fn redis_killed_and_restarted_mid_run_fails_no_call() {
+    let mut redis = RedisServer::start();
+    let port = redis.port();
+    let mut app = Instance::spawn(&redis, "steady");
+    app.expect("ready");
+    std::thread::sleep(Duration::from_millis(800));
+    redis.kill();
+    drop(redis);
+    std::thread::sleep(Duration::from_millis(1000));
+    let redis = RedisServer::start_on(port);
+    let (errors, slowest, health) = steady_report(&mut app);
+    app.finish();
+    assert_eq!(errors, 0, "calls failed because Redis went away");
+    assert!(slowest < 100_000, "a call waited {slowest} µs");
+    // Connected, lost (local mode), connected again: each switch is an event.
+    assert!(health.ends_with("[true, false, true]"), "{health}");
+    drop(redis);
+}
+
+#[test]
+fn redis_stopped_longer_than_the_budget_never_holds_a_call() {
+    let redis = RedisServer::start();
+    let mut app = Instance::spawn(&redis, "steady");
+    app.expect("ready");
+    std::thread::sleep(Duration::from_millis(800));
+    let pid = redis.pid().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        Command::new("kill")
+            .args(["-CONT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (errors, slowest, health) = steady_report(&mut app);
+    app.finish();
+    assert_eq!(errors, 0);
+    assert!(
+        slowest < 100_000,
+        "a call waited {slowest} µs while Redis was stopped"
+    );
+    assert!(health.ends_with("[true, false, true]"), "{health}");
 }
