@@ -66,7 +66,7 @@ pub use registry::{ENV_OVERRIDES, Handle, Runtime, RuntimeBuilder, breaker, brea
 pub use store::{Command, MemoryStore, Store, StoreError, StoreFuture};
 
 #[cfg(feature = "redis")]
-pub use redis_store::{ENV_KEY_PREFIX, ENV_REDIS_URL, RedisStore};
+pub use redis_store::{ENV_KEY_PREFIX, ENV_REDIS_CLUSTER, ENV_REDIS_URL, RedisStore};
 
 #[cfg(feature = "macros")]
 pub use breaker_macros::circuit_breaker;

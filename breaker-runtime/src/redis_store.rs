@@ -29,15 +29,18 @@
 //!   for one at once; the next call probes. A lease that runs out (its holder crashed or hung) is
 //!   a failed probe and its late report is ignored. While Redis is down, probing is local.
 //!
-//! Not yet here (see the README): Redis Cluster and part of the fault suite.
+//! - **Redis Cluster** (`BREAKER_REDIS_CLUSTER`): a breaker's keys share the hash tag `{name}`,
+//!   so its scripts are single-slot; classic `PUBLISH` reaches every node's subscribers.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, Script};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, RedisFuture, Script, Value};
 use tokio::sync::Notify;
 
 use crate::config::{ConfigError, StoreKind};
@@ -51,6 +54,49 @@ use crate::store::{Command, Store, StoreError, StoreFuture};
 pub const ENV_REDIS_URL: &str = "BREAKER_REDIS_URL";
 /// Prefix of every key and channel (default `breaker`).
 pub const ENV_KEY_PREFIX: &str = "BREAKER_KEY_PREFIX";
+/// Comma-separated node URLs of a Redis Cluster (`redis://h1:7000,redis://h2:7001`); used
+/// instead of [`ENV_REDIS_URL`] when set.
+pub const ENV_REDIS_CLUSTER: &str = "BREAKER_REDIS_CLUSTER";
+
+/// One Redis, or a Redis Cluster.
+enum Backend {
+    Single(Client),
+    Cluster(Vec<String>),
+}
+
+/// A connection to either.
+enum Conn {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
 
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
@@ -246,7 +292,7 @@ struct Entry {
 struct Inner {
     prefix: String,
     channel: String,
-    client: Client,
+    backend: Backend,
     entries: Mutex<HashMap<&'static str, Entry>>,
     wake: Notify,
     healthy: AtomicBool,
@@ -283,18 +329,42 @@ impl RedisStore {
     /// # Errors
     /// A malformed URL or prefix, or a thread that cannot be started.
     pub fn connect(url: &str, prefix: &str) -> Result<RedisStore, ConfigError> {
-        if prefix.is_empty() || prefix.contains(char::is_whitespace) {
-            return Err(ConfigError::new(
-                ENV_KEY_PREFIX,
-                "must be non-empty and without spaces",
-            ));
-        }
         let client = Client::open(url).map_err(|e| {
             ConfigError::new(
                 ENV_REDIS_URL,
                 format!("is not a Redis URL: {}", redact(&e.to_string())),
             )
         })?;
+        Self::start(Backend::Single(client), prefix)
+    }
+
+    /// As [`RedisStore::connect`], for a Redis Cluster given by some of its nodes' URLs.
+    ///
+    /// # Errors
+    /// A malformed URL or prefix, or a thread that cannot be started.
+    pub fn connect_cluster(urls: &[&str], prefix: &str) -> Result<RedisStore, ConfigError> {
+        if urls.is_empty() {
+            return Err(ConfigError::new(ENV_REDIS_CLUSTER, "lists no node"));
+        }
+        ClusterClient::new(urls.to_vec()).map_err(|e| {
+            ConfigError::new(
+                ENV_REDIS_CLUSTER,
+                format!("is not a list of Redis URLs: {}", redact(&e.to_string())),
+            )
+        })?;
+        Self::start(
+            Backend::Cluster(urls.iter().map(|u| (*u).to_owned()).collect()),
+            prefix,
+        )
+    }
+
+    fn start(backend: Backend, prefix: &str) -> Result<RedisStore, ConfigError> {
+        if prefix.is_empty() || prefix.contains(char::is_whitespace) {
+            return Err(ConfigError::new(
+                ENV_KEY_PREFIX,
+                "must be non-empty and without spaces",
+            ));
+        }
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("breaker-redis".into())
@@ -320,7 +390,7 @@ impl RedisStore {
         let inner = Arc::new(Inner {
             prefix: prefix.to_owned(),
             channel: format!("{prefix}:events"),
-            client,
+            backend,
             entries: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             healthy: AtomicBool::new(false),
@@ -343,10 +413,18 @@ impl RedisStore {
     /// # Errors
     /// As [`RedisStore::connect`].
     pub fn from_env() -> Result<Option<RedisStore>, ConfigError> {
+        let prefix = std::env::var(ENV_KEY_PREFIX).unwrap_or_else(|_| "breaker".to_owned());
+        if let Ok(nodes) = std::env::var(ENV_REDIS_CLUSTER) {
+            let urls: Vec<&str> = nodes
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .collect();
+            return RedisStore::connect_cluster(&urls, &prefix).map(Some);
+        }
         let Ok(url) = std::env::var(ENV_REDIS_URL) else {
             return Ok(None);
         };
-        let prefix = std::env::var(ENV_KEY_PREFIX).unwrap_or_else(|_| "breaker".to_owned());
         RedisStore::connect(&url, &prefix).map(Some)
     }
 
@@ -385,14 +463,25 @@ impl Inner {
     }
 }
 
-async fn connect(inner: &Inner) -> redis::RedisResult<MultiplexedConnection> {
-    let cfg = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_response_timeout(Some(RESPONSE_TIMEOUT));
-    inner
-        .client
-        .get_multiplexed_async_connection_with_config(&cfg)
-        .await
+async fn connect(inner: &Inner) -> redis::RedisResult<Conn> {
+    match &inner.backend {
+        Backend::Single(client) => {
+            let cfg = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                .set_response_timeout(Some(RESPONSE_TIMEOUT));
+            client
+                .get_multiplexed_async_connection_with_config(&cfg)
+                .await
+                .map(Conn::Single)
+        }
+        Backend::Cluster(urls) => {
+            let client = redis::cluster::ClusterClientBuilder::new(urls.clone())
+                .connection_timeout(CONNECT_TIMEOUT)
+                .response_timeout(RESPONSE_TIMEOUT)
+                .build()?;
+            client.get_async_connection().await.map(Conn::Cluster)
+        }
+    }
 }
 
 async fn sync_loop(inner: Arc<Inner>, ready: std::sync::mpsc::Sender<()>) {
@@ -425,7 +514,7 @@ async fn sync_loop(inner: Arc<Inner>, ready: std::sync::mpsc::Sender<()>) {
 
 /// One `RECORD` per breaker. A connection error ends the round (and the connection); a script
 /// error about one breaker's data is reported and the others go on.
-async fn flush_all(inner: &Inner, con: &mut MultiplexedConnection) -> redis::RedisResult<()> {
+async fn flush_all(inner: &Inner, con: &mut Conn) -> redis::RedisResult<()> {
     let names: Vec<&'static str> = lock(&inner.entries).keys().copied().collect();
     for name in names {
         let Some((handle, successes, failures, fleet_gen, synced)) =
@@ -514,7 +603,7 @@ async fn flush_all(inner: &Inner, con: &mut MultiplexedConnection) -> redis::Red
 /// Gives back the leases of finished probes and asks for one when a call wanted to probe.
 async fn probe_work(
     inner: &Inner,
-    con: &mut MultiplexedConnection,
+    con: &mut Conn,
     name: &'static str,
     handle: &Handle,
     fleet_gen: &AtomicU64,
@@ -645,31 +734,70 @@ fn apply(
 
 /// Applies every state change published by any instance.
 async fn subscribe_loop(inner: Arc<Inner>) {
-    use futures_util::StreamExt as _;
     loop {
-        let pubsub = async {
-            let mut ps = inner.client.get_async_pubsub().await?;
-            ps.subscribe(&inner.channel).await?;
-            redis::RedisResult::Ok(ps)
+        let ended = match &inner.backend {
+            Backend::Single(client) => subscribe_single(&inner, client).await,
+            Backend::Cluster(urls) => subscribe_cluster(&inner, urls).await,
         };
-        let ps = match tokio::time::timeout(CONNECT_TIMEOUT * 2, pubsub).await {
-            Ok(Ok(ps)) => ps,
-            _ => {
-                tokio::time::sleep(RECONNECT_EVERY).await;
-                continue;
-            }
-        };
-        // Anything published while we were away is in Redis: resynchronise with a flush now.
-        inner.wake.notify_one();
-        let mut messages = ps.into_on_message();
-        while let Some(msg) = messages.next().await {
-            let Ok(payload) = msg.get_payload::<String>() else {
-                continue;
-            };
-            handle_message(&inner, &payload);
+        if let Err(e) = ended {
+            tracing::debug!(error = %redact(&e.to_string()), "breaker subscription lost");
         }
         tokio::time::sleep(RECONNECT_EVERY).await;
     }
+}
+
+async fn subscribe_single(inner: &Inner, client: &Client) -> redis::RedisResult<()> {
+    use futures_util::StreamExt as _;
+    let subscribed = async {
+        let mut ps = client.get_async_pubsub().await?;
+        ps.subscribe(&inner.channel).await?;
+        redis::RedisResult::Ok(ps)
+    };
+    let ps = tokio::time::timeout(CONNECT_TIMEOUT * 2, subscribed)
+        .await
+        .unwrap_or_else(|_| Err(timeout_error()))?;
+    // Anything published while we were away is in Redis: resynchronise with a flush now.
+    inner.wake.notify_one();
+    let mut messages = ps.into_on_message();
+    while let Some(msg) = messages.next().await {
+        if let Ok(payload) = msg.get_payload::<String>() {
+            handle_message(inner, &payload);
+        }
+    }
+    Ok(())
+}
+
+/// Cluster: classic `PUBLISH` is broadcast over the cluster bus, so one subscription on any
+/// node hears every breaker; messages arrive as RESP3 pushes.
+async fn subscribe_cluster(inner: &Inner, urls: &[String]) -> redis::RedisResult<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<redis::PushInfo>();
+    let client = redis::cluster::ClusterClientBuilder::new(urls.to_vec())
+        .use_protocol(redis::ProtocolVersion::RESP3)
+        .push_sender(tx)
+        .connection_timeout(CONNECT_TIMEOUT)
+        .response_timeout(RESPONSE_TIMEOUT)
+        .build()?;
+    let subscribed = async {
+        let mut con = client.get_async_connection().await?;
+        con.subscribe(&inner.channel).await?;
+        redis::RedisResult::Ok(con)
+    };
+    let _con = tokio::time::timeout(CONNECT_TIMEOUT * 4, subscribed)
+        .await
+        .unwrap_or_else(|_| Err(timeout_error()))?;
+    inner.wake.notify_one();
+    while let Some(push) = rx.recv().await {
+        match push.kind {
+            redis::PushKind::Message => {
+                if let Some(Value::BulkString(b)) = push.data.get(1) {
+                    handle_message(inner, &String::from_utf8_lossy(b));
+                }
+            }
+            redis::PushKind::Subscribe => inner.wake.notify_one(),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// `name|state|generation|remaining_ms|forced|opens`; the name may itself contain `|`.

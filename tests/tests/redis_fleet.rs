@@ -9,7 +9,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use breaker_runtime::{EventKind, State, breaker, circuit_breaker};
-use breaker_tests::{Recorder, RedisServer, TestError};
+use breaker_tests::{Recorder, RedisCluster, RedisServer, TestError};
 
 const ROLE: &str = "FLEET_ROLE";
 const NAME: &str = "fleet.daum";
@@ -69,10 +69,21 @@ impl Instance {
     }
 
     fn spawn_with(redis: &RedisServer, role: &str, env: &[(&str, &str)]) -> Instance {
+        let url = redis.url();
+        let mut all = vec![("BREAKER_REDIS_URL", url.as_str())];
+        all.extend_from_slice(env);
+        Self::spawn_env(role, &all)
+    }
+
+    fn spawn_cluster(cluster: &RedisCluster, role: &str) -> Instance {
+        let urls = cluster.urls();
+        Self::spawn_env(role, &[("BREAKER_REDIS_CLUSTER", urls.as_str())])
+    }
+
+    fn spawn_env(role: &str, env: &[(&str, &str)]) -> Instance {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
         cmd.args(["--exact", "fleet_child", "--nocapture", "--test-threads=1"])
             .env(ROLE, role)
-            .env("BREAKER_REDIS_URL", redis.url())
             .env("BREAKER_KEY_PREFIX", "fleet-test")
             .stdout(Stdio::piped());
         for (k, v) in env {
@@ -454,4 +465,49 @@ fn redis_stopped_longer_than_the_budget_never_holds_a_call() {
         "a call waited {slowest} µs while Redis was stopped"
     );
     assert!(health.ends_with("[true, false, true]"), "{health}");
+}
+
+#[test]
+fn cluster_trip_propagates_and_probe_limit_holds() {
+    let cluster = RedisCluster::start();
+    let mut watchers: Vec<_> = (0..2)
+        .map(|_| Instance::spawn_cluster(&cluster, "watch"))
+        .collect();
+    for w in &mut watchers {
+        w.expect("ready");
+    }
+    let mut tripper = Instance::spawn_cluster(&cluster, "trip");
+    let tripped: u128 = tripper.expect("tripped").parse().unwrap();
+    for w in &mut watchers {
+        let seen: u128 = w.expect("open").parse().unwrap();
+        assert!(
+            seen.saturating_sub(tripped) < 1_000_000,
+            "slow propagation on the cluster"
+        );
+    }
+    tripper.finish();
+    for w in watchers {
+        w.finish();
+    }
+    Instance::spawn_cluster(&cluster, "expect-open").finish();
+    // The fleet-wide probe budget on the cluster.
+    let mut racers: Vec<_> = (0..4)
+        .map(|_| Instance::spawn_cluster(&cluster, "probe-race"))
+        .collect();
+    for r in &mut racers {
+        r.expect("ready");
+    }
+    Instance::spawn_cluster(&cluster, "probe-trip").finish();
+    let mut probes = 0;
+    for r in &mut racers {
+        probes += r
+            .drain_until("closed")
+            .iter()
+            .filter(|l| l.contains("@probe"))
+            .count();
+    }
+    for r in racers {
+        r.finish();
+    }
+    assert_eq!(probes, 2);
 }
