@@ -50,6 +50,51 @@ async fn probed(fail: bool) -> Result<u32, TestError> {
     Ok(1)
 }
 
+#[circuit_breaker(name = "conformance", threshold = 2, open_for = "1s", store = "redis")]
+async fn conformance(fail: bool) -> Result<u32, TestError> {
+    if fail {
+        Err(TestError::Down("conformance"))
+    } else {
+        Ok(1)
+    }
+}
+
+/// The store-conformance scenario: the same steps and expectations whatever serves
+/// `store = "redis"` (memory when no Redis is configured, one Redis, a cluster).
+async fn conformance_scenario() {
+    let h = breaker("conformance").unwrap();
+    // Trip at the threshold; an open breaker rejects without calling.
+    assert_eq!(conformance(true).await, Err(TestError::Down("conformance")));
+    assert_eq!(h.state(), State::Closed);
+    assert_eq!(conformance(true).await, Err(TestError::Down("conformance")));
+    assert_eq!(h.state(), State::Open);
+    assert!(conformance(false).await.unwrap_err().is_open());
+    // After open_for, probes close it (a fleet lease may take one rejected call).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while h.state() != State::Closed {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never closed: {:?}",
+            h.state()
+        );
+        let _ = conformance(false).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Operator commands.
+    h.force_open().await.unwrap();
+    assert_eq!(h.state(), State::Open);
+    assert!(conformance(false).await.unwrap_err().is_open());
+    h.force_closed().await.unwrap();
+    for _ in 0..5 {
+        let _ = conformance(true).await;
+    }
+    assert_eq!(h.state(), State::Closed, "forced closed never trips");
+    h.reset().await.unwrap();
+    assert_eq!(h.forced(), None);
+    assert_eq!(conformance(false).await, Ok(1));
+}
+
 fn unix_micros() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -272,6 +317,10 @@ fn fleet_child() {
                     })
                     .collect();
                 println!("@done {errors} {} {health:?}", slowest.as_micros());
+            }
+            "conformance" => {
+                conformance_scenario().await;
+                println!("@conformant");
             }
             other => panic!("unknown role {other}"),
         }
@@ -510,4 +559,20 @@ fn cluster_trip_propagates_and_probe_limit_holds() {
         r.finish();
     }
     assert_eq!(probes, 2);
+}
+
+#[test]
+fn store_conformance_memory_single_redis_and_cluster() {
+    // Memory: no Redis configured, `store = "redis"` breakers keep their state in the process.
+    let mut memory = Instance::spawn_env("conformance", &[]);
+    memory.expect("conformant");
+    memory.finish();
+    let redis = RedisServer::start();
+    let mut single = Instance::spawn(&redis, "conformance");
+    single.expect("conformant");
+    single.finish();
+    let cluster = RedisCluster::start();
+    let mut clustered = Instance::spawn_cluster(&cluster, "conformance");
+    clustered.expect("conformant");
+    clustered.finish();
 }
