@@ -296,6 +296,8 @@ struct Inner {
     entries: Mutex<HashMap<&'static str, Entry>>,
     wake: Notify,
     healthy: AtomicBool,
+    /// Whether the store has reported its health yet (so a Redis down at start is reported).
+    health_known: AtomicBool,
     rt: tokio::runtime::Handle,
     record: Script,
     force: Script,
@@ -394,6 +396,7 @@ impl RedisStore {
             entries: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             healthy: AtomicBool::new(false),
+            health_known: AtomicBool::new(false),
             rt,
             record: Script::new(&format!("{PROLOGUE}{RECORD}")),
             force: Script::new(&format!("{PROLOGUE}{FORCE}")),
@@ -441,7 +444,9 @@ impl Inner {
     }
 
     fn set_healthy(&self, healthy: bool, detail: &str) {
-        if self.healthy.swap(healthy, Ordering::AcqRel) != healthy {
+        let changed = self.healthy.swap(healthy, Ordering::AcqRel) != healthy;
+        let first = !self.health_known.swap(true, Ordering::AcqRel);
+        if changed || first {
             // Probes are judged by the fleet while Redis answers, locally while it does not.
             for e in lock(&self.entries).values() {
                 e.handle.breaker().set_fleet_gate(healthy);

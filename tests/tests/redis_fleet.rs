@@ -576,3 +576,22 @@ fn store_conformance_memory_single_redis_and_cluster() {
     clustered.expect("conformant");
     clustered.finish();
 }
+
+#[test]
+fn redis_down_at_start_then_up_fails_no_call() {
+    let port = breaker_tests::free_port();
+    let mut app = Instance::spawn_env(
+        "steady",
+        &[("BREAKER_REDIS_URL", &format!("redis://127.0.0.1:{port}/"))],
+    );
+    app.expect("ready");
+    std::thread::sleep(Duration::from_millis(1000));
+    let redis = RedisServer::start_on(port);
+    let (errors, slowest, health) = steady_report(&mut app);
+    app.finish();
+    assert_eq!(errors, 0);
+    assert!(slowest < 100_000, "a call waited {slowest} µs");
+    // Local mode from the start (reported), then shared once Redis is up.
+    assert_eq!(health, "[false, true]");
+    drop(redis);
+}
