@@ -49,8 +49,8 @@ use crate::notifier::{self, EventKind};
 use crate::registry::Handle;
 use crate::store::{Command, Store, StoreError, StoreFuture};
 
-/// `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS): the Redis every instance
-/// shares.
+/// `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS, with the `tls` feature): the
+/// Redis every instance shares.
 pub const ENV_REDIS_URL: &str = "BREAKER_REDIS_URL";
 /// Prefix of every key and channel (default `breaker`).
 pub const ENV_KEY_PREFIX: &str = "BREAKER_KEY_PREFIX";
@@ -331,6 +331,12 @@ impl RedisStore {
     /// # Errors
     /// A malformed URL or prefix, or a thread that cannot be started.
     pub fn connect(url: &str, prefix: &str) -> Result<RedisStore, ConfigError> {
+        if url.starts_with("rediss://") && cfg!(not(feature = "tls")) {
+            return Err(ConfigError::new(
+                ENV_REDIS_URL,
+                "is a `rediss://` (TLS) URL: enable the `tls` feature of `breaker-runtime`",
+            ));
+        }
         let client = Client::open(url).map_err(|e| {
             ConfigError::new(
                 ENV_REDIS_URL,

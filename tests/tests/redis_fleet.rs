@@ -595,3 +595,105 @@ fn redis_down_at_start_then_up_fails_no_call() {
     assert_eq!(health, "[false, true]");
     drop(redis);
 }
+
+/// A CA and a server certificate for 127.0.0.1, made with the `openssl` command.
+fn tls_certs(dir: &std::path::Path) -> [String; 3] {
+    let run = |args: &[&str]| {
+        let ok = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl (apt-get install openssl)")
+            .success();
+        assert!(ok, "openssl {args:?} failed");
+    };
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=breaker-test-ca",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    ["ca.crt", "server.crt", "server.key"].map(|f| dir.join(f).display().to_string())
+}
+
+#[test]
+fn tls_and_password_in_the_url() {
+    let dir = std::env::temp_dir().join(format!("breaker-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let [ca, crt, key] = tls_certs(&dir);
+    let tls_port = breaker_tests::free_port().to_string();
+    let redis = RedisServer::start_with(
+        breaker_tests::free_port(),
+        &[
+            "--tls-port",
+            &tls_port,
+            "--tls-cert-file",
+            &crt,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &ca,
+            "--tls-auth-clients",
+            "no",
+            "--requirepass",
+            "s3cret",
+        ],
+    );
+    let url = format!("rediss://:s3cret@127.0.0.1:{tls_port}/");
+    let env = [
+        ("BREAKER_REDIS_URL", url.as_str()),
+        ("SSL_CERT_FILE", ca.as_str()),
+    ];
+    // Propagation needs the shared state: it only works if TLS and the password do.
+    let mut watcher = Instance::spawn_env("watch", &env);
+    watcher.expect("ready");
+    let mut tripper = Instance::spawn_env("trip", &env);
+    tripper.expect("tripped");
+    watcher.expect("open");
+    tripper.finish();
+    watcher.finish();
+    Instance::spawn_env("expect-open", &env).finish();
+    drop(redis);
+    let _ = std::fs::remove_dir_all(&dir);
+}
