@@ -60,7 +60,7 @@ pub const ENV_REDIS_CLUSTER: &str = "BREAKER_REDIS_CLUSTER";
 
 /// One Redis, or a Redis Cluster.
 enum Backend {
-    Single(Client),
+    Single(Box<Client>),
     Cluster(Vec<String>),
 }
 
@@ -343,7 +343,7 @@ impl RedisStore {
                 format!("is not a Redis URL: {}", redact(&e.to_string())),
             )
         })?;
-        Self::start(Backend::Single(client), prefix)
+        Self::start(Backend::Single(Box::new(client)), prefix)
     }
 
     /// As [`RedisStore::connect`], for a Redis Cluster given by some of its nodes' URLs.
