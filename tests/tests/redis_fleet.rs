@@ -115,21 +115,31 @@ impl Instance {
 
     fn spawn_with(redis: &RedisServer, role: &str, env: &[(&str, &str)]) -> Instance {
         let url = redis.url();
-        let mut all = vec![("BREAKER_REDIS_URL", url.as_str())];
+        // Each test has its own server, and its own key prefix too.
+        let prefix = format!("fleet-{}", redis.port());
+        let mut all = vec![
+            ("BREAKER_REDIS_URL", url.as_str()),
+            ("BREAKER_KEY_PREFIX", &prefix),
+        ];
         all.extend_from_slice(env);
         Self::spawn_env(role, &all)
     }
 
     fn spawn_cluster(cluster: &RedisCluster, role: &str) -> Instance {
         let urls = cluster.urls();
-        Self::spawn_env(role, &[("BREAKER_REDIS_CLUSTER", urls.as_str())])
+        Self::spawn_env(
+            role,
+            &[
+                ("BREAKER_REDIS_CLUSTER", urls.as_str()),
+                ("BREAKER_KEY_PREFIX", "fleet-cluster"),
+            ],
+        )
     }
 
     fn spawn_env(role: &str, env: &[(&str, &str)]) -> Instance {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
         cmd.args(["--exact", "fleet_child", "--nocapture", "--test-threads=1"])
             .env(ROLE, role)
-            .env("BREAKER_KEY_PREFIX", "fleet-test")
             .stdout(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
@@ -382,7 +392,7 @@ fn redis_restarted_empty_while_open_elsewhere_converges_on_open() {
     let redis = RedisServer::start_on(port);
     // The instance that is OPEN writes its state back within a flush or two of reconnecting.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let key = format!("HGET fleet-test:{{{NAME}}}:s state");
+    let key = format!("HGET fleet-{port}:{{{NAME}}}:s state");
     while redis.command(&key).as_deref() != Some("$4") {
         assert!(
             std::time::Instant::now() < deadline,
@@ -399,7 +409,10 @@ fn malformed_data_under_the_key_is_reported_and_calls_go_on() {
     let redis = RedisServer::start();
     assert_eq!(
         redis
-            .command(&format!("HSET fleet-test:{{{NAME}}}:s state ajar"))
+            .command(&format!(
+                "HSET fleet-{}:{{{NAME}}}:s state ajar",
+                redis.port()
+            ))
             .as_deref(),
         Some(":1")
     );
