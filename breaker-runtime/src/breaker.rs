@@ -180,7 +180,10 @@ impl Breaker {
             f.work
                 .results
                 .extend(held.into_iter().map(|t| (t, outcome)));
-            f.granted.clear();
+            let unused: Vec<_> = f.granted.drain(..).map(|(t, _)| t).collect();
+            f.work
+                .results
+                .extend(unused.into_iter().map(|t| (t, ProbeOutcome::Abandoned)));
             if f.gate {
                 // The fleet judges probes: RELEASE carries the verdicts.
                 drop(f);
@@ -188,11 +191,11 @@ impl Breaker {
                 return;
             }
         }
-        let event = match (t.from, t.to, t.reason) {
-            (_, _, Reason::Fleet) => return,
-            (State::HalfOpen, State::Closed, _) => LOCAL_PROBE_OK,
-            (State::HalfOpen, State::Open, _) => LOCAL_PROBE_FAILED,
-            (State::Closed, State::Open, _) => LOCAL_TRIP,
+        // Only verdicts on the provider: operator commands and fleet news are not.
+        let event = match t.reason {
+            Reason::ProbesSucceeded => LOCAL_PROBE_OK,
+            Reason::ProbeFailed | Reason::ProbeExpired => LOCAL_PROBE_FAILED,
+            Reason::Threshold { .. } | Reason::FailureRate { .. } => LOCAL_TRIP,
             _ => return,
         };
         self.local_event.store(event, Ordering::Release);
@@ -217,12 +220,19 @@ impl Breaker {
             return true;
         }
         match f.granted.pop() {
-            Some(token) => {
+            Some((token, _)) => {
                 f.in_use.insert(lease, token);
                 true
             }
             None => {
+                // Wake the store only for the first call that wants a lease since the last
+                // flush: a busy HALF_OPEN must not turn into a storm of requests.
+                let first = !f.work.wanted;
                 f.work.wanted = true;
+                drop(f);
+                if first {
+                    self.wake_store();
+                }
                 false
             }
         }
@@ -250,7 +260,10 @@ impl Breaker {
         }
         f.gate = on;
         if !on {
-            f.granted.clear();
+            let unused: Vec<_> = f.granted.drain(..).map(|(t, _)| t).collect();
+            f.work
+                .results
+                .extend(unused.into_iter().map(|t| (t, ProbeOutcome::Abandoned)));
             let held: Vec<_> = f.in_use.drain().map(|(_, t)| t).collect();
             f.work
                 .results
@@ -266,20 +279,41 @@ impl Breaker {
     /// For shared stores: a probe lease granted by the fleet.
     pub fn grant_probe(&self, token: String) {
         let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
-        if f.gate {
-            f.granted.push(token);
+        if f.gate && self.published_state() == State::HalfOpen {
+            f.granted.push((token, std::time::Instant::now()));
+        } else {
+            // Not probing here any more: give it back at once rather than let it expire (an
+            // expired lease counts as a failed probe).
+            f.work.results.push((token, ProbeOutcome::Abandoned));
         }
     }
 
-    /// For shared stores: the probe work accumulated since the last call.
-    pub fn take_probe_work(&self) -> ProbeWork {
-        std::mem::take(
-            &mut self
-                .fleet
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .work,
-        )
+    /// For shared stores: the probe work accumulated since the last call. A granted lease no
+    /// call has used within `unused_after` is handed back (as abandoned), so an idle instance
+    /// does not sit on the fleet's probe budget or let it expire as a failure.
+    pub fn take_probe_work(&self, unused_after: Duration) -> ProbeWork {
+        let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        let (stale, fresh): (Vec<_>, Vec<_>) = f
+            .granted
+            .drain(..)
+            .partition(|(_, at)| now.duration_since(*at) >= unused_after);
+        f.granted = fresh;
+        f.work
+            .results
+            .extend(stale.into_iter().map(|(t, _)| (t, ProbeOutcome::Abandoned)));
+        std::mem::take(&mut f.work)
+    }
+
+    /// For shared stores: puts back probe results that could not be delivered.
+    pub fn restore_probe_results(&self, results: Vec<(String, ProbeOutcome)>) {
+        if results.is_empty() {
+            return;
+        }
+        let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
+        let newer = std::mem::take(&mut f.work.results);
+        f.work.results = results;
+        f.work.results.extend(newer);
     }
 
     /// For shared stores: puts back a verdict that could not be delivered (unless a newer one
@@ -366,7 +400,6 @@ impl Breaker {
                         });
                         ((), None)
                     });
-                    self.wake_store();
                     Err(Some(dur_nanos(FLEET_PROBE_RETRY)))
                 }
                 Admit::Reject { retry_after } => Err(retry_after.map(dur_nanos)),
@@ -603,7 +636,7 @@ pub struct ProbeWork {
 #[derive(Debug, Default)]
 struct FleetProbes {
     gate: bool,
-    granted: Vec<String>,
+    granted: Vec<(String, std::time::Instant)>,
     in_use: std::collections::HashMap<u64, String>,
     work: ProbeWork,
 }

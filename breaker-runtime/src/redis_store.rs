@@ -102,6 +102,9 @@ const FLUSH_EVERY: Duration = Duration::from_millis(50);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(200);
 const RECONNECT_EVERY: Duration = Duration::from_millis(250);
+/// The fleet lease outlives the local one by this much, so a probe that ends just in time can
+/// still report before Redis counts it as expired.
+const LEASE_SLACK: Duration = Duration::from_secs(1);
 /// How long a new breaker waits for the fleet's state before its first call is decided.
 const FIRST_SYNC_BUDGET: Duration = Duration::from_millis(300);
 
@@ -123,6 +126,13 @@ local opens = tonumber(h[5] or '0')
 if gen == nil or open_until == nil or opens == nil or (forced ~= '' and forced ~= 'open' and forced ~= 'closed') then
   return redis.error_reply('BREAKER_MALFORMED numeric or forced field of ' .. KEYS[1])
 end
+-- Every script's last argument is the highest generation the instance has seen: after Redis lost
+-- the breaker, generations go on from there rather than restart.
+local seen_gen = tonumber(ARGV[#ARGV]) or 0
+if seen_gen > gen then
+  gen = seen_gen
+  redis.call('HSET', KEYS[1], 'gen', gen)
+end
 local function remaining()
   if state == 'open' and open_until > now then return open_until - now end
   return 0
@@ -131,6 +141,11 @@ local function open_for(open_ms, max_open_ms, n)
   local d = open_ms
   for _ = 2, n do d = math.min(d * 2, max_open_ms) end
   return math.min(d, max_open_ms)
+end
+local function reopen(open_ms, max_open_ms)
+  state, opens = 'open', opens + 1
+  open_until = now + open_for(open_ms, max_open_ms, opens)
+  redis.call('DEL', KEYS[3])
 end
 local function start_half_open()
   state = 'half_open'
@@ -144,21 +159,30 @@ local function save_and_publish(channel, name)
 end
 "#;
 
-/// KEYS: state hash, window hash. ARGV: successes, failures, local verdict (0 none, 1 probe ok,
-/// 2 probe failed, 3 local trip), bucket ms, threshold, rate percent (0 off), min calls,
-/// open ms, max open ms, channel, name, local remaining open ms, local opens, last seen gen.
+/// KEYS: state hash, window hash, probes. ARGV: successes, failures, local verdict (0 none,
+/// 1 probe ok, 2 probe failed, 3 local trip), bucket ms, threshold, rate percent (0 off), min
+/// calls, open ms, max open ms, channel, name, local remaining open ms, local opens, local state
+/// (`closed`, `open`, `half_open`), local forced (`open`, `closed`, empty), last seen gen.
 const RECORD: &str = r#"
 local succ, fail, verdict = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local bucket_ms, threshold, rate = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local min_calls, open_ms, max_open_ms = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local channel, name = ARGV[10], ARGV[11]
-local local_remaining, local_opens, seen_gen = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
+local local_remaining, local_opens = tonumber(ARGV[12]), tonumber(ARGV[13])
+local local_state, local_forced = ARGV[14], ARGV[15]
 if not exists then
-  -- Redis lost the breaker (restarted empty): generations go on from what the instance saw,
-  -- and an instance that is OPEN writes its state back so the fleet converges on OPEN.
-  gen = math.max(gen, seen_gen)
-  if local_remaining > 0 then
+  -- Redis lost the breaker (restarted empty): an instance that is forced, OPEN or HALF_OPEN
+  -- writes its state back so the fleet converges on it (generations went on above).
+  if local_forced == 'open' or local_forced == 'closed' then
+    forced = local_forced
+    state = (forced == 'open') and 'open' or 'closed'
+    save_and_publish(channel, name)
+  elseif local_remaining > 0 then
     state, opens, open_until = 'open', math.max(local_opens, 1), now + local_remaining
+    save_and_publish(channel, name)
+  elseif local_state == 'half_open' then
+    opens = math.max(local_opens, 1)
+    start_half_open()
     save_and_publish(channel, name)
   end
 end
@@ -169,9 +193,7 @@ if forced == '' then
   end
   if state == 'half_open' and redis.call('ZCOUNT', KEYS[3], '-inf', now) > 0 then
     -- A probe lease ran out (its holder crashed or hung): a failed probe.
-    state, opens = 'open', opens + 1
-    open_until = now + open_for(open_ms, max_open_ms, opens)
-    redis.call('DEL', KEYS[3])
+    reopen(open_ms, max_open_ms)
     save_and_publish(channel, name)
   end
   if state == 'half_open' and verdict == 1 then
@@ -179,8 +201,7 @@ if forced == '' then
     redis.call('DEL', KEYS[2])
     save_and_publish(channel, name)
   elseif state == 'half_open' and verdict == 2 then
-    state, opens = 'open', opens + 1
-    open_until = now + open_for(open_ms, max_open_ms, opens)
+    reopen(open_ms, max_open_ms)
     save_and_publish(channel, name)
   elseif state == 'closed' and succ + fail > 0 then
     local bucket = math.floor(now / bucket_ms)
@@ -213,7 +234,6 @@ return {state, gen, remaining(), forced, opens}
 /// name, last seen gen.
 const FORCE: &str = r#"
 forced = ARGV[1]
-gen = math.max(gen, tonumber(ARGV[4]))
 if forced == 'open' then
   state = 'open'
 elseif forced == 'closed' or forced == '' then
@@ -225,7 +245,7 @@ return {state, gen, remaining(), forced, opens}
 "#;
 
 /// KEYS: state, window, probes. ARGV: probe limit, lease ms, token, channel, name, open ms,
-/// max open ms. Grants a HALF_OPEN probe lease if fewer than `limit` are out (counting probes
+/// max open ms, last seen gen. Grants a HALF_OPEN probe lease if fewer than `limit` are out (counting probes
 /// that already succeeded in this episode). A lease that ran out is a failed probe.
 const ACQUIRE: &str = r#"
 local limit, lease_ms, token = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
@@ -239,9 +259,7 @@ if state == 'open' and now >= open_until then
 end
 if state ~= 'half_open' then return reply(0) end
 if redis.call('ZCOUNT', KEYS[3], '-inf', now) > 0 then
-  state, opens = 'open', opens + 1
-  open_until = now + open_for(open_ms, max_open_ms, opens)
-  redis.call('DEL', KEYS[3])
+  reopen(open_ms, max_open_ms)
   save_and_publish(channel, name)
   return reply(0)
 end
@@ -253,7 +271,7 @@ return reply(1)
 "#;
 
 /// KEYS: state, window, probes. ARGV: token, outcome (1 succeeded, 0 failed, 2 abandoned),
-/// probe limit, channel, name, open ms, max open ms. A lease that is no longer held (it ran
+/// probe limit, channel, name, open ms, max open ms, last seen gen. A lease that is no longer held (it ran
 /// out, or belongs to an earlier episode) is ignored.
 const RELEASE: &str = r#"
 local token, outcome, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -271,9 +289,7 @@ if outcome == 1 then
     save_and_publish(channel, name)
   end
 elseif outcome == 0 then
-  state, opens = 'open', opens + 1
-  open_until = now + open_for(open_ms, max_open_ms, opens)
-  redis.call('DEL', KEYS[3])
+  reopen(open_ms, max_open_ms)
   save_and_publish(channel, name)
 end
 return reply(1)
@@ -287,6 +303,10 @@ struct Entry {
     /// Highest fleet generation applied.
     fleet_gen: Arc<AtomicU64>,
     synced: Arc<AtomicBool>,
+    /// A denied lease request is not repeated before this (no request storm in HALF_OPEN).
+    next_acquire: std::time::Instant,
+    /// Redis refused this breaker's data on the last flush (reported once, not every flush).
+    refused: bool,
 }
 
 struct Inner {
@@ -303,6 +323,8 @@ struct Inner {
     force: Script,
     acquire: Script,
     release: Script,
+    /// Random per process: lease tokens must differ across hosts (every container's pid is 1).
+    nonce: String,
     tokens: AtomicU64,
 }
 
@@ -408,6 +430,7 @@ impl RedisStore {
             force: Script::new(&format!("{PROLOGUE}{FORCE}")),
             acquire: Script::new(&format!("{PROLOGUE}{ACQUIRE}")),
             release: Script::new(&format!("{PROLOGUE}{RELEASE}")),
+            nonce: process_nonce(),
             tokens: AtomicU64::new(0),
         });
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -464,11 +487,7 @@ impl Inner {
                     "Redis unreachable ({detail}): breakers decide locally with the same thresholds"
                 )
             };
-            if healthy {
-                tracing::info!(prefix = %self.prefix, "{message}");
-            } else {
-                tracing::warn!(prefix = %self.prefix, "{message}");
-            }
+            tracing::warn!(prefix = %self.prefix, "{message}");
             notifier::emit("", EventKind::StoreHealth { healthy, message });
         }
     }
@@ -508,6 +527,13 @@ async fn sync_loop(inner: Arc<Inner>, ready: std::sync::mpsc::Sender<()>) {
             }
         };
         inner.set_healthy(true, "");
+        // What happened while Redis was away was judged locally: sending those counts now would
+        // land a whole outage in one bucket of the fleet window.
+        for e in lock(&inner.entries).values_mut() {
+            let c = e.handle.counters();
+            e.sent_successes = c.successes;
+            e.sent_failures = c.failures;
+        }
         if let Some(r) = ready.take() {
             let _ = r.send(());
         }
@@ -564,6 +590,16 @@ async fn flush_all(inner: &Inner, con: &mut Conn) -> redis::RedisResult<()> {
             .arg(name)
             .arg(local_remaining)
             .arg(b.opens_in_row())
+            .arg(match b.published_state() {
+                State::Open => "open",
+                State::HalfOpen => "half_open",
+                _ => "closed",
+            })
+            .arg(match b.forced() {
+                Some(Forced::Open) => "open",
+                Some(Forced::Closed) => "closed",
+                _ => "",
+            })
             .arg(fleet_gen.load(Ordering::Acquire));
         let reply: redis::RedisResult<(String, u64, u64, String, u32)> =
             match tokio::time::timeout(RESPONSE_TIMEOUT, inv.invoke_async(con)).await {
@@ -572,18 +608,24 @@ async fn flush_all(inner: &Inner, con: &mut Conn) -> redis::RedisResult<()> {
             };
         match reply {
             Ok(r) => {
-                let unflushed = {
+                let (unflushed, was_refused) = {
                     let mut entries = lock(&inner.entries);
                     let e = entries.get_mut(name);
                     let now_failures = handle.counters().failures;
                     if let Some(e) = e {
                         e.sent_successes += successes;
                         e.sent_failures += failures;
-                        now_failures > e.sent_failures
+                        (
+                            now_failures > e.sent_failures,
+                            std::mem::replace(&mut e.refused, false),
+                        )
                     } else {
-                        false
+                        (false, false)
                     }
                 };
+                if was_refused {
+                    b.set_fleet_gate(inner.healthy.load(Ordering::Acquire));
+                }
                 let fleet = parse_reply(&r);
                 let half_open = fleet.is_some_and(|(f, _)| f.state == State::HalfOpen);
                 apply(name, &handle, &fleet_gen, fleet, unflushed);
@@ -601,14 +643,27 @@ async fn flush_all(inner: &Inner, con: &mut Conn) -> redis::RedisResult<()> {
                 if verdict != 0 {
                     b.restore_local_event(verdict);
                 }
-                let message = format!("Redis refused breaker data: {}", redact(&e.to_string()));
-                tracing::error!(breaker = name, "{message}");
-                notifier::emit(handle.name(), EventKind::StoreError { message });
+                refused(inner, name, &handle, &e);
                 synced.store(true, Ordering::Release);
             }
         }
     }
     Ok(())
+}
+
+/// Redis refused this breaker's data (malformed or foreign data under its keys, a read-only
+/// replica, out of memory...): reported once, and the breaker decides locally (probes too) until
+/// Redis accepts its data again.
+fn refused(inner: &Inner, name: &'static str, handle: &Handle, e: &redis::RedisError) {
+    let first = lock(&inner.entries)
+        .get_mut(name)
+        .is_some_and(|en| !std::mem::replace(&mut en.refused, true));
+    if first {
+        handle.breaker().set_fleet_gate(false);
+        let message = format!("Redis refused breaker data: {}", redact(&e.to_string()));
+        tracing::error!(breaker = name, "{message}");
+        notifier::emit(handle.name(), EventKind::StoreError { message });
+    }
 }
 
 /// Gives back the leases of finished probes and asks for one when a call wanted to probe.
@@ -622,13 +677,15 @@ async fn probe_work(
     half_open: bool,
 ) -> redis::RedisResult<()> {
     let b = handle.breaker();
-    let work = b.take_probe_work();
+    // Given back well before the fleet lease (probe lease + slack) could expire as a failure.
+    let work = b.take_probe_work((b.config().probe_lease() + LEASE_SLACK) / 2);
     let cfg = b.config();
     let limit = cfg.half_open_probes;
     let open_ms = cfg.open_for.as_millis().max(1);
     let max_open_ms = cfg.max_open_for.as_millis().max(1);
-    for (token, outcome) in work.results {
-        let outcome = match outcome {
+    let mut results = work.results.into_iter();
+    while let Some((token, outcome)) = results.next() {
+        let code = match outcome {
             crate::ProbeOutcome::Succeeded => 1,
             crate::ProbeOutcome::Failed => 0,
             _ => 2,
@@ -636,27 +693,38 @@ async fn probe_work(
         let mut inv = inner.release.prepare_invoke();
         inv.key(&keys[0]).key(&keys[1]).key(&keys[2]);
         inv.arg(&token)
-            .arg(outcome)
+            .arg(code)
             .arg(limit)
             .arg(&inner.channel)
             .arg(name);
-        inv.arg(open_ms).arg(max_open_ms);
-        let r: (i64, String, u64, u64, String, u32) = bounded(inv.invoke_async(con)).await?;
-        apply(
-            name,
-            handle,
-            fleet_gen,
-            parse_reply(&(r.1, r.2, r.3, r.4, r.5)),
-            false,
-        );
+        inv.arg(open_ms)
+            .arg(max_open_ms)
+            .arg(fleet_gen.load(Ordering::Acquire));
+        match bounded(inv.invoke_async::<Granted>(con)).await {
+            Ok(r) => apply(name, handle, fleet_gen, r.fleet(), false),
+            Err(e) => {
+                // Not delivered: keep it (and the rest) for the next flush.
+                let mut rest = vec![(token, outcome)];
+                rest.extend(results);
+                b.restore_probe_results(rest);
+                if is_connection_error(&e) {
+                    return Err(e);
+                }
+                refused(inner, name, handle, &e);
+                return Ok(());
+            }
+        }
     }
-    if work.wanted && half_open {
+    let due = lock(&inner.entries)
+        .get(name)
+        .is_some_and(|e| std::time::Instant::now() >= e.next_acquire);
+    if work.wanted && half_open && due {
         let token = format!(
             "{}-{}",
-            std::process::id(),
+            inner.nonce,
             inner.tokens.fetch_add(1, Ordering::Relaxed)
         );
-        let lease_ms = cfg.probe_lease().as_millis().max(1);
+        let lease_ms = (cfg.probe_lease() + LEASE_SLACK).as_millis();
         let mut inv = inner.acquire.prepare_invoke();
         inv.key(&keys[0]).key(&keys[1]).key(&keys[2]);
         inv.arg(limit)
@@ -664,20 +732,52 @@ async fn probe_work(
             .arg(&token)
             .arg(&inner.channel)
             .arg(name);
-        inv.arg(open_ms).arg(max_open_ms);
-        let r: (i64, String, u64, u64, String, u32) = bounded(inv.invoke_async(con)).await?;
-        apply(
-            name,
-            handle,
-            fleet_gen,
-            parse_reply(&(r.1, r.2, r.3, r.4, r.5)),
-            false,
-        );
-        if r.0 == 1 {
-            b.grant_probe(token);
+        inv.arg(open_ms)
+            .arg(max_open_ms)
+            .arg(fleet_gen.load(Ordering::Acquire));
+        match bounded(inv.invoke_async::<Granted>(con)).await {
+            Ok(r) => {
+                apply(name, handle, fleet_gen, r.fleet(), false);
+                if r.granted {
+                    b.grant_probe(token);
+                } else if let Some(e) = lock(&inner.entries).get_mut(name) {
+                    e.next_acquire = std::time::Instant::now() + FLUSH_EVERY;
+                }
+            }
+            Err(e) if is_connection_error(&e) => return Err(e),
+            Err(e) => refused(inner, name, handle, &e),
         }
     }
     Ok(())
+}
+
+/// The reply of `ACQUIRE` and `RELEASE`: a flag, then the state.
+struct Granted {
+    granted: bool,
+    state: (String, u64, u64, String, u32),
+}
+
+impl Granted {
+    fn fleet(&self) -> Option<(FleetState, u64)> {
+        parse_reply(&self.state)
+    }
+}
+
+impl redis::FromRedisValue for Granted {
+    fn from_redis_value(v: Value) -> Result<Self, redis::ParsingError> {
+        let (flag, state, generation, remaining, forced, opens): (
+            i64,
+            String,
+            u64,
+            u64,
+            String,
+            u32,
+        ) = redis::FromRedisValue::from_redis_value(v)?;
+        Ok(Granted {
+            granted: flag == 1,
+            state: (state, generation, remaining, forced, opens),
+        })
+    }
 }
 
 async fn bounded<T>(
@@ -848,6 +948,24 @@ fn handle_message(inner: &Inner, payload: &str) {
     apply(name, &handle, &fleet_gen, fleet, unflushed);
 }
 
+/// 128 random bits from the standard library's per-process hash keys, the clock and the pid.
+fn process_nonce() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut words = [0u64; 2];
+    for (i, w) in words.iter_mut().enumerate() {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(i);
+        h.write_u32(std::process::id());
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        *w = h.finish();
+    }
+    format!("{:016x}{:016x}", words[0], words[1])
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -878,6 +996,8 @@ impl Store for RedisStore {
                     sent_failures: c.failures,
                     fleet_gen: Arc::new(AtomicU64::new(0)),
                     synced: synced.clone(),
+                    next_acquire: std::time::Instant::now(),
+                    refused: false,
                 },
             );
         }
@@ -915,23 +1035,27 @@ impl Store for RedisStore {
             let fleet_gen = lock(&inner.entries).get(name).map(|e| e.fleet_gen.clone());
             let seen = fleet_gen.as_ref().map_or(0, |g| g.load(Ordering::Acquire));
             let task_inner = inner.clone();
+            // Timed on the store's own runtime: this future may be awaited on any executor.
             let task = inner.rt.spawn(async move {
-                let mut con = connect(&task_inner).await?;
-                let keys = task_inner.keys(name);
-                let mut inv = task_inner.force.prepare_invoke();
-                inv.key(&keys[0])
-                    .key(&keys[1])
-                    .key(&keys[2])
-                    .arg(forced)
-                    .arg(&task_inner.channel)
-                    .arg(name)
-                    .arg(seen);
-                inv.invoke_async::<(String, u64, u64, String, u32)>(&mut con)
-                    .await
-            });
-            let reply = tokio::time::timeout(Duration::from_secs(2), task)
+                tokio::time::timeout(Duration::from_secs(2), async {
+                    let mut con = connect(&task_inner).await?;
+                    let keys = task_inner.keys(name);
+                    let mut inv = task_inner.force.prepare_invoke();
+                    inv.key(&keys[0])
+                        .key(&keys[1])
+                        .key(&keys[2])
+                        .arg(forced)
+                        .arg(&task_inner.channel)
+                        .arg(name)
+                        .arg(seen);
+                    inv.invoke_async::<(String, u64, u64, String, u32)>(&mut con)
+                        .await
+                })
                 .await
-                .map_err(|_| StoreError::new("Redis did not answer within 2s"))?
+                .unwrap_or_else(|_| Err(timeout_error()))
+            });
+            let reply = task
+                .await
                 .map_err(|e| StoreError::new(format!("Redis task failed: {e}")))?
                 .map_err(|e| StoreError::new(format!("Redis: {}", redact(&e.to_string()))))?;
             let generation = fleet_gen.unwrap_or_else(|| Arc::new(AtomicU64::new(0)));
