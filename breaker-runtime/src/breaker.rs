@@ -330,8 +330,20 @@ impl Breaker {
     }
 
     /// For shared stores: adopts the fleet's state (see [`Machine::apply_fleet`]).
-    pub fn apply_fleet(&self, fleet: FleetState, unflushed_failures: bool) {
-        self.update(|m, now| ((), m.apply_fleet(now, fleet, unflushed_failures)));
+    pub fn apply_fleet(&self, fleet: FleetState, generation: u64, unflushed_failures: bool) {
+        self.update(|m, now| {
+            (
+                (),
+                m.apply_fleet(now, fleet, generation, unflushed_failures),
+            )
+        });
+    }
+
+    /// For shared stores: the highest fleet generation applied (sent back to the store so
+    /// generations never go backwards).
+    #[must_use]
+    pub fn fleet_generation(&self) -> u64 {
+        self.machine().fleet_generation()
     }
 
     /// Consecutive openings without a close (drives the backoff).

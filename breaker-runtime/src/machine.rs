@@ -189,6 +189,8 @@ pub struct Machine {
     /// Probes are admitted and judged by the fleet (a shared store): a local probe success
     /// frees its lease but does not close; the fleet's verdict arrives through `apply_fleet`.
     fleet_probes: bool,
+    /// The highest fleet generation applied: older fleet news is ignored.
+    fleet_generation: u64,
 }
 
 impl Machine {
@@ -212,6 +214,7 @@ impl Machine {
             // xorshift must not start at zero.
             rng: seed | 1,
             fleet_probes: false,
+            fleet_generation: 0,
         }
     }
 
@@ -422,10 +425,21 @@ impl Machine {
         &mut self,
         now: Nanos,
         fleet: FleetState,
+        generation: u64,
         unflushed_failures: bool,
     ) -> Option<Transition> {
+        // Fleet news arrives by two paths (flush replies, published messages): an older
+        // generation than one already applied is stale.
+        if generation < self.fleet_generation {
+            return None;
+        }
+        self.fleet_generation = generation;
         if fleet.forced != self.forced {
-            return self.force(now, fleet.forced);
+            let forced = self.force(now, fleet.forced);
+            if self.forced.is_some() {
+                return forced;
+            }
+            // Reset by the fleet: its state (applied below) is the one to report.
         }
         if self.forced.is_some() {
             return None;
@@ -456,6 +470,12 @@ impl Machine {
             }
             _ => None,
         }
+    }
+
+    /// The highest fleet generation applied.
+    #[must_use]
+    pub fn fleet_generation(&self) -> u64 {
+        self.fleet_generation
     }
 
     /// Hands the verdict on probes to the fleet (see the field's doc), or takes it back.
@@ -737,5 +757,49 @@ mod tests {
         m.force(1, None);
         assert!(m.on_failure(2, old, 0).is_none());
         assert_eq!(m.state(), State::Closed);
+    }
+
+    #[test]
+    fn fleet_news_older_than_what_was_applied_is_ignored() {
+        let mut m = Machine::new(cfg(), 1);
+        let open = FleetState {
+            state: State::Open,
+            forced: None,
+            remaining: Duration::from_secs(5),
+            opens_in_row: 1,
+        };
+        let closed = FleetState {
+            state: State::Closed,
+            remaining: Duration::ZERO,
+            ..open
+        };
+        assert_eq!(m.apply_fleet(0, open, 7, false).unwrap().to, State::Open);
+        assert!(
+            m.apply_fleet(0, closed, 6, false).is_none(),
+            "stale news applied"
+        );
+        assert_eq!(m.state(), State::Open);
+        // A reply that has not counted this instance's latest failures does not close it.
+        assert!(m.apply_fleet(0, closed, 8, true).is_none());
+        assert_eq!(
+            m.apply_fleet(0, closed, 9, false).unwrap().to,
+            State::Closed
+        );
+    }
+
+    #[test]
+    fn fleet_reset_of_a_forced_breaker_applies_the_fleet_state() {
+        let mut m = Machine::new(cfg(), 1);
+        m.force(0, Some(Forced::Open));
+        let open = FleetState {
+            state: State::Open,
+            forced: None,
+            remaining: Duration::from_secs(5),
+            opens_in_row: 1,
+        };
+        m.apply_fleet(0, open, 3, false);
+        assert_eq!(m.forced(), None);
+        assert_eq!(m.state(), State::Open);
+        assert_eq!(m.open_until(), 5 * S);
     }
 }

@@ -300,8 +300,6 @@ struct Entry {
     handle: Handle,
     sent_successes: u64,
     sent_failures: u64,
-    /// Highest fleet generation applied.
-    fleet_gen: Arc<AtomicU64>,
     synced: Arc<AtomicBool>,
     /// A denied lease request is not repeated before this (no request storm in HALF_OPEN).
     next_acquire: std::time::Instant,
@@ -554,18 +552,15 @@ async fn sync_loop(inner: Arc<Inner>, ready: std::sync::mpsc::Sender<()>) {
 async fn flush_all(inner: &Inner, con: &mut Conn) -> redis::RedisResult<()> {
     let names: Vec<&'static str> = lock(&inner.entries).keys().copied().collect();
     for name in names {
-        let Some((handle, successes, failures, fleet_gen, synced)) =
-            lock(&inner.entries).get(name).map(|e| {
-                let c = e.handle.counters();
-                (
-                    e.handle,
-                    c.successes.saturating_sub(e.sent_successes),
-                    c.failures.saturating_sub(e.sent_failures),
-                    e.fleet_gen.clone(),
-                    e.synced.clone(),
-                )
-            })
-        else {
+        let Some((handle, successes, failures, synced)) = lock(&inner.entries).get(name).map(|e| {
+            let c = e.handle.counters();
+            (
+                e.handle,
+                c.successes.saturating_sub(e.sent_successes),
+                c.failures.saturating_sub(e.sent_failures),
+                e.synced.clone(),
+            )
+        }) else {
             continue;
         };
         let b = handle.breaker();
@@ -600,7 +595,7 @@ async fn flush_all(inner: &Inner, con: &mut Conn) -> redis::RedisResult<()> {
                 Some(Forced::Closed) => "closed",
                 _ => "",
             })
-            .arg(fleet_gen.load(Ordering::Acquire));
+            .arg(handle.breaker().fleet_generation());
         let reply: redis::RedisResult<(String, u64, u64, String, u32)> =
             match tokio::time::timeout(RESPONSE_TIMEOUT, inv.invoke_async(con)).await {
                 Ok(r) => r,
@@ -628,9 +623,9 @@ async fn flush_all(inner: &Inner, con: &mut Conn) -> redis::RedisResult<()> {
                 }
                 let fleet = parse_reply(&r);
                 let half_open = fleet.is_some_and(|(f, _)| f.state == State::HalfOpen);
-                apply(name, &handle, &fleet_gen, fleet, unflushed);
+                apply(name, &handle, fleet, unflushed);
                 synced.store(true, Ordering::Release);
-                probe_work(inner, con, name, &handle, &fleet_gen, &keys, half_open).await?;
+                probe_work(inner, con, name, &handle, &keys, half_open).await?;
             }
             Err(e) if is_connection_error(&e) => {
                 // Put the verdict back: it is sent with the next flush.
@@ -672,7 +667,6 @@ async fn probe_work(
     con: &mut Conn,
     name: &'static str,
     handle: &Handle,
-    fleet_gen: &AtomicU64,
     keys: &[String; 3],
     half_open: bool,
 ) -> redis::RedisResult<()> {
@@ -699,9 +693,9 @@ async fn probe_work(
             .arg(name);
         inv.arg(open_ms)
             .arg(max_open_ms)
-            .arg(fleet_gen.load(Ordering::Acquire));
+            .arg(handle.breaker().fleet_generation());
         match bounded(inv.invoke_async::<Granted>(con)).await {
-            Ok(r) => apply(name, handle, fleet_gen, r.fleet(), false),
+            Ok(r) => apply(name, handle, r.fleet(), false),
             Err(e) => {
                 // Not delivered: keep it (and the rest) for the next flush.
                 let mut rest = vec![(token, outcome)];
@@ -734,10 +728,10 @@ async fn probe_work(
             .arg(name);
         inv.arg(open_ms)
             .arg(max_open_ms)
-            .arg(fleet_gen.load(Ordering::Acquire));
+            .arg(handle.breaker().fleet_generation());
         match bounded(inv.invoke_async::<Granted>(con)).await {
             Ok(r) => {
-                apply(name, handle, fleet_gen, r.fleet(), false);
+                apply(name, handle, r.fleet(), false);
                 if r.granted {
                     b.grant_probe(token);
                 } else if let Some(e) = lock(&inner.entries).get_mut(name) {
@@ -823,24 +817,15 @@ fn parse_reply(r: &(String, u64, u64, String, u32)) -> Option<(FleetState, u64)>
     ))
 }
 
-fn apply(
-    name: &str,
-    handle: &Handle,
-    fleet_gen: &AtomicU64,
-    fleet: Option<(FleetState, u64)>,
-    unflushed: bool,
-) {
+fn apply(name: &str, handle: &Handle, fleet: Option<(FleetState, u64)>, unflushed: bool) {
     let Some((fleet, generation)) = fleet else {
         let message = "Redis replied with a state this version does not know".to_owned();
         tracing::error!(breaker = name, "{message}");
         notifier::emit(handle.name(), EventKind::StoreError { message });
         return;
     };
-    // Generations only go forward: older news (a delayed message) is ignored.
-    if fleet_gen.fetch_max(generation, Ordering::AcqRel) > generation {
-        return;
-    }
-    handle.breaker().apply_fleet(fleet, unflushed);
+    // Stale news (an older generation) is dropped under the machine's lock.
+    handle.breaker().apply_fleet(fleet, generation, unflushed);
 }
 
 /// Applies every state change published by any instance.
@@ -933,8 +918,8 @@ fn handle_message(inner: &Inner, payload: &str) {
     };
     let found = lock(&inner.entries)
         .get(name)
-        .map(|e| (e.handle, e.fleet_gen.clone(), e.sent_failures));
-    let Some((handle, fleet_gen, sent_failures)) = found else {
+        .map(|e| (e.handle, e.sent_failures));
+    let Some((handle, sent_failures)) = found else {
         return;
     };
     let unflushed = handle.counters().failures > sent_failures;
@@ -945,7 +930,7 @@ fn handle_message(inner: &Inner, payload: &str) {
         forced.to_owned(),
         opens,
     ));
-    apply(name, &handle, &fleet_gen, fleet, unflushed);
+    apply(name, &handle, fleet, unflushed);
 }
 
 /// 128 random bits from the standard library's per-process hash keys, the clock and the pid.
@@ -994,7 +979,6 @@ impl Store for RedisStore {
                     handle: breaker,
                     sent_successes: c.successes,
                     sent_failures: c.failures,
-                    fleet_gen: Arc::new(AtomicU64::new(0)),
                     synced: synced.clone(),
                     next_acquire: std::time::Instant::now(),
                     refused: false,
@@ -1032,8 +1016,7 @@ impl Store for RedisStore {
                 Command::ForceClosed => "closed",
                 Command::Reset => "",
             };
-            let fleet_gen = lock(&inner.entries).get(name).map(|e| e.fleet_gen.clone());
-            let seen = fleet_gen.as_ref().map_or(0, |g| g.load(Ordering::Acquire));
+            let seen = breaker.breaker().fleet_generation();
             let task_inner = inner.clone();
             // Timed on the store's own runtime: this future may be awaited on any executor.
             let task = inner.rt.spawn(async move {
@@ -1058,8 +1041,7 @@ impl Store for RedisStore {
                 .await
                 .map_err(|e| StoreError::new(format!("Redis task failed: {e}")))?
                 .map_err(|e| StoreError::new(format!("Redis: {}", redact(&e.to_string()))))?;
-            let generation = fleet_gen.unwrap_or_else(|| Arc::new(AtomicU64::new(0)));
-            apply(name, &breaker, &generation, parse_reply(&reply), false);
+            apply(name, &breaker, parse_reply(&reply), false);
             Ok(())
         })
     }
