@@ -374,6 +374,34 @@ fn fleet_child() {
                 }
                 println!("@recovered");
             }
+            // Open while Redis is up; once Redis is gone, HALF_OPEN probing runs locally.
+            "local-probe" => {
+                let _ = probed(true).await;
+                let h = breaker("fleet.probe").unwrap();
+                assert_eq!(h.state(), State::Open);
+                println!("@open");
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                loop {
+                    let down = rec
+                        .events("")
+                        .iter()
+                        .any(|e| matches!(e, EventKind::StoreHealth { healthy: false, .. }));
+                    if down {
+                        break;
+                    }
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "Redis never went away"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                while h.state() != State::Closed {
+                    assert!(std::time::Instant::now() < deadline, "no local probing");
+                    let _ = probed(false).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                println!("@recovered");
+            }
             other => panic!("unknown role {other}"),
         }
     });
@@ -780,6 +808,16 @@ fn forced_state_survives_redis_restarting_empty() {
 fn slow_traffic_still_recovers_through_fleet_probes() {
     let redis = RedisServer::start();
     let mut i = Instance::spawn(&redis, "slow-recovery");
+    i.expect("recovered");
+    i.finish();
+}
+
+#[test]
+fn half_open_probing_runs_locally_while_redis_is_down() {
+    let mut redis = RedisServer::start();
+    let mut i = Instance::spawn(&redis, "local-probe");
+    i.expect("open");
+    redis.kill();
     i.expect("recovered");
     i.finish();
 }
