@@ -597,10 +597,7 @@ async fn flush_all(inner: &Inner, con: &mut Conn) -> redis::RedisResult<()> {
             })
             .arg(handle.breaker().fleet_generation());
         let reply: redis::RedisResult<(String, u64, u64, String, u32)> =
-            match tokio::time::timeout(RESPONSE_TIMEOUT, inv.invoke_async(con)).await {
-                Ok(r) => r,
-                Err(_) => return Err(timeout_error()),
-            };
+            bounded(RESPONSE_TIMEOUT, inv.invoke_async(con)).await;
         match reply {
             Ok(r) => {
                 let (unflushed, was_refused) = {
@@ -694,7 +691,7 @@ async fn probe_work(
         inv.arg(open_ms)
             .arg(max_open_ms)
             .arg(handle.breaker().fleet_generation());
-        match bounded(inv.invoke_async::<Granted>(con)).await {
+        match bounded(RESPONSE_TIMEOUT, inv.invoke_async::<Granted>(con)).await {
             Ok(r) => apply(name, handle, r.fleet(), false),
             Err(e) => {
                 // Not delivered: keep it (and the rest) for the next flush.
@@ -729,7 +726,7 @@ async fn probe_work(
         inv.arg(open_ms)
             .arg(max_open_ms)
             .arg(handle.breaker().fleet_generation());
-        match bounded(inv.invoke_async::<Granted>(con)).await {
+        match bounded(RESPONSE_TIMEOUT, inv.invoke_async::<Granted>(con)).await {
             Ok(r) => {
                 apply(name, handle, r.fleet(), false);
                 if r.granted {
@@ -774,10 +771,12 @@ impl redis::FromRedisValue for Granted {
     }
 }
 
+/// `f`, or a timeout error after `limit`: no Redis request is awaited without a bound.
 async fn bounded<T>(
+    limit: Duration,
     f: impl std::future::Future<Output = redis::RedisResult<T>>,
 ) -> redis::RedisResult<T> {
-    tokio::time::timeout(RESPONSE_TIMEOUT, f)
+    tokio::time::timeout(limit, f)
         .await
         .unwrap_or_else(|_| Err(timeout_error()))
 }
@@ -849,9 +848,7 @@ async fn subscribe_single(inner: &Inner, client: &Client) -> redis::RedisResult<
         ps.subscribe(&inner.channel).await?;
         redis::RedisResult::Ok(ps)
     };
-    let ps = tokio::time::timeout(CONNECT_TIMEOUT * 2, subscribed)
-        .await
-        .unwrap_or_else(|_| Err(timeout_error()))?;
+    let ps = bounded(CONNECT_TIMEOUT * 2, subscribed).await?;
     // Anything published while we were away is in Redis: resynchronise with a flush now.
     inner.wake.notify_one();
     let mut messages = ps.into_on_message();
@@ -878,9 +875,7 @@ async fn subscribe_cluster(inner: &Inner, urls: &[String]) -> redis::RedisResult
         con.subscribe(&inner.channel).await?;
         redis::RedisResult::Ok(con)
     };
-    let _con = tokio::time::timeout(CONNECT_TIMEOUT * 4, subscribed)
-        .await
-        .unwrap_or_else(|_| Err(timeout_error()))?;
+    let _con = bounded(CONNECT_TIMEOUT * 4, subscribed).await?;
     inner.wake.notify_one();
     while let Some(push) = rx.recv().await {
         match push.kind {
@@ -1020,7 +1015,7 @@ impl Store for RedisStore {
             let task_inner = inner.clone();
             // Timed on the store's own runtime: this future may be awaited on any executor.
             let task = inner.rt.spawn(async move {
-                tokio::time::timeout(Duration::from_secs(2), async {
+                bounded(Duration::from_secs(2), async {
                     let mut con = connect(&task_inner).await?;
                     let keys = task_inner.keys(name);
                     let mut inv = task_inner.force.prepare_invoke();
@@ -1035,7 +1030,6 @@ impl Store for RedisStore {
                         .await
                 })
                 .await
-                .unwrap_or_else(|_| Err(timeout_error()))
             });
             let reply = task
                 .await
