@@ -552,15 +552,22 @@ async fn sync_loop(inner: Arc<Inner>, ready: std::sync::mpsc::Sender<()>) {
 async fn flush_all(inner: &Inner, con: &mut Conn) -> redis::RedisResult<()> {
     let names: Vec<&'static str> = lock(&inner.entries).keys().copied().collect();
     for name in names {
-        let Some((handle, successes, failures, synced)) = lock(&inner.entries).get(name).map(|e| {
-            let c = e.handle.counters();
-            (
-                e.handle,
-                c.successes.saturating_sub(e.sent_successes),
-                c.failures.saturating_sub(e.sent_failures),
-                e.synced.clone(),
-            )
-        }) else {
+        let Some((handle, successes, failures, synced)) =
+            lock(&inner.entries).get_mut(name).map(|e| {
+                let c = e.handle.counters();
+                if e.handle.forced().is_some() {
+                    // Outcomes under an operator's forced state do not count for the fleet.
+                    e.sent_successes = c.successes;
+                    e.sent_failures = c.failures;
+                }
+                (
+                    e.handle,
+                    c.successes.saturating_sub(e.sent_successes),
+                    c.failures.saturating_sub(e.sent_failures),
+                    e.synced.clone(),
+                )
+            })
+        else {
             continue;
         };
         let b = handle.breaker();
@@ -1035,6 +1042,12 @@ impl Store for RedisStore {
                 .await
                 .map_err(|e| StoreError::new(format!("Redis task failed: {e}")))?
                 .map_err(|e| StoreError::new(format!("Redis: {}", redact(&e.to_string()))))?;
+            // Outcomes counted before the command belong to the state it replaced.
+            if let Some(e) = lock(&inner.entries).get_mut(name) {
+                let c = breaker.counters();
+                e.sent_successes = c.successes;
+                e.sent_failures = c.failures;
+            }
             apply(name, &breaker, parse_reply(&reply), false);
             Ok(())
         })
