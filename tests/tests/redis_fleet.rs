@@ -12,6 +12,15 @@ use breaker_runtime::{EventKind, State, breaker, circuit_breaker};
 use breaker_tests::{Recorder, RedisCluster, RedisServer, TestError};
 
 const ROLE: &str = "FLEET_ROLE";
+
+/// The parent tests run one at a time: each starts servers and several processes, and their
+/// latency bounds are about the store, not about a machine saturated by the other tests.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 const NAME: &str = "fleet.daum";
 
 #[circuit_breaker(
@@ -227,7 +236,7 @@ fn fleet_child() {
                 let deadline = std::time::Instant::now() + Duration::from_secs(10);
                 while h.state() != State::Open {
                     assert!(std::time::Instant::now() < deadline, "never saw OPEN");
-                    tokio::task::yield_now().await;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
                 }
                 println!("@open {}", unix_micros());
                 assert!(daum(false).await.unwrap_err().is_open());
@@ -297,7 +306,7 @@ fn fleet_child() {
                 let deadline = std::time::Instant::now() + Duration::from_secs(20);
                 while h.state() == State::Closed {
                     assert!(std::time::Instant::now() < deadline, "never saw OPEN");
-                    tokio::task::yield_now().await;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
                 }
                 let mut closed_since = None;
                 while closed_since
@@ -409,6 +418,7 @@ fn fleet_child() {
 
 #[test]
 fn trip_in_one_process_rejects_in_the_others() {
+    let _serial = serial();
     let redis = RedisServer::start();
     let mut watchers: Vec<_> = (0..3).map(|_| Instance::spawn(&redis, "watch")).collect();
     for w in &mut watchers {
@@ -436,6 +446,7 @@ fn trip_in_one_process_rejects_in_the_others() {
 
 #[test]
 fn operator_commands_reach_every_instance_and_persist() {
+    let _serial = serial();
     let redis = RedisServer::start();
     let mut watcher = Instance::spawn(&redis, "watch");
     watcher.expect("ready");
@@ -453,6 +464,7 @@ fn operator_commands_reach_every_instance_and_persist() {
 
 #[test]
 fn redis_restarted_empty_while_open_elsewhere_converges_on_open() {
+    let _serial = serial();
     let mut redis = RedisServer::start();
     let port = redis.port();
     let mut holder = Instance::spawn(&redis, "hold-open");
@@ -477,6 +489,7 @@ fn redis_restarted_empty_while_open_elsewhere_converges_on_open() {
 
 #[test]
 fn malformed_data_under_the_key_is_reported_and_calls_go_on() {
+    let _serial = serial();
     let redis = RedisServer::start();
     assert_eq!(
         redis
@@ -494,6 +507,7 @@ fn malformed_data_under_the_key_is_reported_and_calls_go_on() {
 
 #[test]
 fn fleet_wide_probe_limit_holds_with_8_processes_racing() {
+    let _serial = serial();
     let redis = RedisServer::start();
     let mut racers: Vec<_> = (0..8)
         .map(|_| Instance::spawn(&redis, "probe-race"))
@@ -518,6 +532,7 @@ fn fleet_wide_probe_limit_holds_with_8_processes_racing() {
 
 #[test]
 fn killing_a_process_mid_probe_does_not_wedge_half_open() {
+    let _serial = serial();
     let redis = RedisServer::start();
     // An instance whose probes hang forever takes a probe lease, and is killed holding it.
     let mut hanger = Instance::spawn_with(&redis, "probe-race", &[("FLEET_HANG_PROBES", "1")]);
@@ -550,6 +565,7 @@ fn steady_report(i: &mut Instance) -> (u32, u128, String) {
 
 #[test]
 fn redis_killed_and_restarted_mid_run_fails_no_call() {
+    let _serial = serial();
     let mut redis = RedisServer::start();
     let port = redis.port();
     let mut app = Instance::spawn(&redis, "steady");
@@ -570,6 +586,7 @@ fn redis_killed_and_restarted_mid_run_fails_no_call() {
 
 #[test]
 fn redis_stopped_longer_than_the_budget_never_holds_a_call() {
+    let _serial = serial();
     let redis = RedisServer::start();
     let mut app = Instance::spawn(&redis, "steady");
     app.expect("ready");
@@ -602,6 +619,7 @@ fn redis_stopped_longer_than_the_budget_never_holds_a_call() {
 
 #[test]
 fn cluster_trip_propagates_and_probe_limit_holds() {
+    let _serial = serial();
     let cluster = RedisCluster::start();
     let mut watchers: Vec<_> = (0..2)
         .map(|_| Instance::spawn_cluster(&cluster, "watch"))
@@ -647,6 +665,7 @@ fn cluster_trip_propagates_and_probe_limit_holds() {
 
 #[test]
 fn store_conformance_memory_single_redis_and_cluster() {
+    let _serial = serial();
     // Memory: no Redis configured, `store = "redis"` breakers keep their state in the process.
     let mut memory = Instance::spawn_env("conformance", &[]);
     memory.expect("conformant");
@@ -663,6 +682,7 @@ fn store_conformance_memory_single_redis_and_cluster() {
 
 #[test]
 fn redis_down_at_start_then_up_fails_no_call() {
+    let _serial = serial();
     let port = breaker_tests::free_port();
     let mut app = Instance::spawn_env(
         "steady",
@@ -743,6 +763,7 @@ fn tls_certs(dir: &std::path::Path) -> [String; 3] {
 
 #[test]
 fn tls_and_password_in_the_url() {
+    let _serial = serial();
     let dir = std::env::temp_dir().join(format!("breaker-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let [ca, crt, key] = tls_certs(&dir);
@@ -784,6 +805,7 @@ fn tls_and_password_in_the_url() {
 
 #[test]
 fn forced_state_survives_redis_restarting_empty() {
+    let _serial = serial();
     let mut redis = RedisServer::start();
     let port = redis.port();
     let mut holder = Instance::spawn(&redis, "hold-forced");
@@ -806,6 +828,7 @@ fn forced_state_survives_redis_restarting_empty() {
 
 #[test]
 fn slow_traffic_still_recovers_through_fleet_probes() {
+    let _serial = serial();
     let redis = RedisServer::start();
     let mut i = Instance::spawn(&redis, "slow-recovery");
     i.expect("recovered");
@@ -814,6 +837,7 @@ fn slow_traffic_still_recovers_through_fleet_probes() {
 
 #[test]
 fn half_open_probing_runs_locally_while_redis_is_down() {
+    let _serial = serial();
     let mut redis = RedisServer::start();
     let mut i = Instance::spawn(&redis, "local-probe");
     i.expect("open");
