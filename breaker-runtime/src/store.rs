@@ -2,9 +2,9 @@
 //!
 //! Every breaker keeps a local machine that decides each call (the hot path never waits on a
 //! store). A store is the seam through which that local state is shared and steered: operator
-//! commands go through it so a shared store can apply them to every instance; the Redis store of
-//! the next issue also feeds the local machine the fleet's view. [`MemoryStore`] keeps state in
-//! the process and applies commands at once.
+//! commands go through it so a shared store can apply them to every instance; the Redis store
+//! (`RedisStore`, feature `redis`) also feeds the local machine the fleet's view. [`MemoryStore`]
+//! keeps state in the process and applies commands at once.
 
 use std::fmt;
 use std::future::Future;
