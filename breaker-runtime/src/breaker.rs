@@ -151,6 +151,8 @@ impl Breaker {
         };
         if let Some(t) = transition {
             self.note_local_transition(&t);
+            #[cfg(feature = "metrics")]
+            crate::metrics_export::transition(self.name, &t);
             notifier::emit(
                 self.name,
                 EventKind::Transition {

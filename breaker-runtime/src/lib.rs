@@ -37,6 +37,8 @@ mod config;
 mod counters;
 mod error;
 pub mod machine;
+#[cfg(feature = "metrics")]
+pub mod metrics_export;
 mod notifier;
 #[cfg(feature = "redis")]
 mod redis_store;

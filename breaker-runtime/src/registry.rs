@@ -291,6 +291,7 @@ impl Runtime {
     #[must_use]
     pub fn builder() -> RuntimeBuilder {
         RuntimeBuilder {
+            metrics_interval: Duration::from_secs(1),
             clock: Arc::new(TokioClock),
             notifiers: Vec::new(),
             redis: None,
@@ -302,6 +303,7 @@ impl Runtime {
 /// Builds the runtime settings; see [`Runtime`].
 #[derive(Debug)]
 pub struct RuntimeBuilder {
+    metrics_interval: Duration,
     clock: Arc<dyn Clock>,
     notifiers: Vec<Arc<dyn Notifier>>,
     redis: Option<Arc<dyn Store>>,
@@ -309,6 +311,13 @@ pub struct RuntimeBuilder {
 }
 
 impl RuntimeBuilder {
+    /// How often the `metrics` feature publishes every breaker's counters (default 1 s).
+    #[must_use]
+    pub fn metrics_interval(mut self, every: Duration) -> Self {
+        self.metrics_interval = every.max(Duration::from_millis(10));
+        self
+    }
+
     /// The clock breakers read (default: [`TokioClock`]).
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -394,6 +403,8 @@ impl RuntimeBuilder {
         for n in self.notifiers {
             notifier::add_notifier(n);
         }
+        #[cfg(feature = "metrics")]
+        crate::metrics_export::start(self.metrics_interval);
         Settings {
             clock: self.clock,
             memory: Arc::new(MemoryStore),
