@@ -24,9 +24,7 @@
 
 use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::{Arc, Barrier};
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use breaker_runtime::{BreakerError, circuit_breaker};
@@ -34,17 +32,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::futures::CircuitBreaker as _;
 use recloser::{AsyncRecloser, Recloser};
 
-#[derive(Debug)]
-pub enum E {
-    Down,
-    Breaker(BreakerError),
-}
+mod common;
 
-impl From<BreakerError> for E {
-    fn from(e: BreakerError) -> Self {
-        E::Breaker(e)
-    }
-}
+use common::{E, poll_once};
 
 /// The call every contestant wraps.
 async fn bare(x: u64) -> Result<u64, E> {
@@ -86,17 +76,6 @@ async fn breaker_no_timeout(x: u64) -> Result<u64, E> {
 #[circuit_breaker(timeout = "3s")]
 async fn breaker_timeout(x: u64) -> Result<u64, E> {
     Ok(black_box(x))
-}
-
-/// Polls a future once, pinned on the stack, with a no-op waker. Every future in this file
-/// completes on its first poll.
-#[inline(always)]
-fn poll_once<F: Future>(f: F) -> F::Output {
-    let f = pin!(f);
-    match f.poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("a benchmarked future returned Pending"),
-    }
 }
 
 type Failsafe = failsafe::StateMachine<

@@ -12,29 +12,18 @@
 
 #![allow(missing_docs, unreachable_pub)]
 
-use std::future::Future;
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Write};
-use std::pin::pin;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use breaker_runtime::{BreakerError, RedisStore, Runtime, State, breaker, circuit_breaker};
+use breaker_runtime::{RedisStore, Runtime, State, breaker, circuit_breaker};
 use criterion::Criterion;
 
-#[derive(Debug)]
-pub enum E {
-    Down,
-    Breaker(BreakerError),
-}
+mod common;
 
-impl From<BreakerError> for E {
-    fn from(e: BreakerError) -> Self {
-        E::Breaker(e)
-    }
-}
+use common::{E, poll_once};
 
 #[circuit_breaker(name = "bench.memory")]
 async fn memory(x: u64) -> Result<u64, E> {
@@ -49,15 +38,6 @@ async fn shared(x: u64) -> Result<u64, E> {
 #[circuit_breaker(name = "bench.trip", threshold = 1, open_for = "1h", store = "redis")]
 async fn trip(fail: bool) -> Result<u64, E> {
     if fail { Err(E::Down) } else { Ok(1) }
-}
-
-#[inline(always)]
-fn poll_once<F: Future>(f: F) -> F::Output {
-    let f = pin!(f);
-    match f.poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("a benchmarked future returned Pending"),
-    }
 }
 
 fn unix_micros() -> u128 {

@@ -15,25 +15,15 @@
 
 #![allow(missing_docs)]
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use allocation_counter::{AllocationInfo, measure};
 use breaker_runtime::{BreakerError, circuit_breaker};
 
-#[derive(Debug)]
-pub enum E {
-    Down,
-    Breaker(BreakerError),
-}
+#[path = "../benches/common/mod.rs"]
+mod common;
 
-impl From<BreakerError> for E {
-    fn from(e: BreakerError) -> Self {
-        E::Breaker(e)
-    }
-}
+use common::{E, poll_once as now};
 
 fn outcome(fail: bool) -> Result<u64, E> {
     if fail { Err(E::Down) } else { Ok(1) }
@@ -68,14 +58,6 @@ async fn filling(fail: bool) -> Result<u64, E> {
 async fn hangs() -> Result<u64, E> {
     std::future::pending::<()>().await;
     Ok(1)
-}
-
-/// Polls once with a no-op waker; every future polled here is ready at once.
-fn now<F: Future>(f: F) -> F::Output {
-    match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("future was not ready on its first poll"),
-    }
 }
 
 /// Runs `call` `warmup` times, then counts the allocations of `calls` more calls.
