@@ -66,6 +66,57 @@ pub enum EventKind {
         /// What was wrong.
         message: String,
     },
+    /// Something the team must hear about at once: raised **once for the whole fleet** per
+    /// transition (by the instance whose write to the shared store made it; in memory mode, by
+    /// the process). The built-in `webhook` and `telegram` notifiers deliver these and
+    /// [`EventKind::StoreHealth`].
+    Alert(Alert),
+}
+
+/// What an [`EventKind::Alert`] is about.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertKind {
+    /// The breaker opened (from CLOSED): calls go to the fallback, if any.
+    Opened,
+    /// The breaker closed again after being OPEN or HALF_OPEN.
+    Recovered,
+    /// A call went through the whole chain and the last provider failed too: the breaker served
+    /// its fallback and the fallback returned an error. Raised once per episode (again only
+    /// after the fallback succeeded or the breaker recovered).
+    ChainFailed,
+}
+
+impl AlertKind {
+    /// `opened`, `recovered` or `chain_failed`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Opened => "opened",
+            AlertKind::Recovered => "recovered",
+            AlertKind::ChainFailed => "chain_failed",
+        }
+    }
+}
+
+/// An alert: a breaker opened, recovered, or its whole chain failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// What happened.
+    pub kind: AlertKind,
+    /// The fleet's state before.
+    pub from: State,
+    /// The fleet's state after.
+    pub to: State,
+    /// Failures that opened the breaker (the fleet's count in the window, when shared), or 0.
+    pub failures: u64,
+    /// The last error this instance saw from the function (or from the fallback, for
+    /// [`AlertKind::ChainFailed`]), as its `Display` (else `Debug`) form.
+    pub last_error: Option<String>,
+    /// The fallback that now serves the calls, as written in the attribute.
+    pub fallback: Option<&'static str>,
+    /// The operator's forced state after the change, if the change was an operator's.
+    pub forced: Option<Forced>,
 }
 
 /// One notification.
@@ -77,6 +128,9 @@ pub struct Event {
     pub at: SystemTime,
     /// What happened.
     pub kind: EventKind,
+    /// Whether the event was caused by injected faults (`BREAKER_FAULTS`, `breakerctl inject`)
+    /// rather than by the provider.
+    pub injected: bool,
 }
 
 /// A hook that receives breaker events.
@@ -131,6 +185,20 @@ impl Notifier for TracingNotifier {
             }
             EventKind::StoreError { message } => {
                 tracing::error!(breaker, %message, "circuit breaker store error");
+            }
+            EventKind::Alert(a) => {
+                let injected = event.injected;
+                tracing::warn!(
+                    breaker,
+                    kind = a.kind.as_str(),
+                    from = %a.from,
+                    to = %a.to,
+                    failures = a.failures,
+                    last_error = a.last_error.as_deref().unwrap_or(""),
+                    fallback = a.fallback.unwrap_or(""),
+                    injected,
+                    "circuit breaker alert"
+                );
             }
         }
     }
@@ -191,10 +259,15 @@ pub fn flush_notifications(timeout: Duration) -> bool {
 }
 
 pub(crate) fn emit(breaker: &'static str, kind: EventKind) {
+    emit_event(breaker, kind, false);
+}
+
+pub(crate) fn emit_event(breaker: &'static str, kind: EventKind, injected: bool) {
     let event = Event {
         breaker,
         at: SystemTime::now(),
         kind,
+        injected,
     };
     if !send(Msg::Event(event), false) {
         DROPPED.fetch_add(1, Ordering::Relaxed);

@@ -129,6 +129,10 @@ end
 -- Every script's last argument is the highest generation the instance has seen: after Redis lost
 -- the breaker, generations go on from there rather than restart.
 local seen_gen = tonumber(ARGV[#ARGV]) or 0
+-- The one before: 1 when the caller is an instance, which sends the alerts of the transitions its
+-- own call makes; 0 for an operator's tool, whose alerts the instances claim (CLAIM).
+local claim = ARGV[#ARGV - 1] == '1'
+local prev_saved, alert, fleet_failures = state, '', 0
 if seen_gen > gen then
   gen = seen_gen
   redis.call('HSET', KEYS[1], 'gen', gen)
@@ -152,10 +156,40 @@ local function start_half_open()
   redis.call('HSET', KEYS[1], 'probe_ok', 0)
   redis.call('DEL', KEYS[3])
 end
-local function save_and_publish(channel, name)
+-- A transition from CLOSED to OPEN is `opened`, one to CLOSED from elsewhere `recovered`: the
+-- fleet's alerts, each recorded once (alert_gen / alert_kind) and sent by whoever claims it
+-- (alert_sent). `quiet` restores a state Redis lost: no alert.
+local function save_and_publish(channel, name, quiet)
   gen = gen + 1
+  local kind, claimed = '', 0
+  if quiet then
+    kind = ''
+  elseif prev_saved == 'closed' and state == 'open' then
+    kind = 'opened'
+  elseif prev_saved ~= 'closed' and state == 'closed' then
+    kind = 'recovered'
+  end
+  prev_saved = state
+  if kind ~= '' then
+    redis.call('HSET', KEYS[1], 'alert_gen', gen, 'alert_kind', kind)
+    if claim then
+      redis.call('HSET', KEYS[1], 'alert_sent', gen)
+      claimed, alert = 1, kind
+    end
+  end
+  if state == 'closed' then redis.call('HDEL', KEYS[1], 'chain_failed') end
   redis.call('HSET', KEYS[1], 'state', state, 'gen', gen, 'open_until', open_until, 'forced', forced, 'opens', opens)
-  redis.call('PUBLISH', channel, name .. '|' .. state .. '|' .. gen .. '|' .. remaining() .. '|' .. forced .. '|' .. opens)
+  redis.call('PUBLISH', channel, name .. '|' .. state .. '|' .. gen .. '|' .. remaining() .. '|' .. forced .. '|' .. opens .. '|' .. kind .. '|' .. claimed)
+end
+-- What every reply ends with: the alert this call must send ('' for none), the fleet's failures
+-- in the window when it opened, and the control generation (the instance re-reads its controls
+-- when it changed).
+local function tail(...)
+  local r = {...}
+  r[#r + 1] = alert
+  r[#r + 1] = fleet_failures
+  r[#r + 1] = tonumber(redis.call('HGET', KEYS[1], 'cgen') or '0') or 0
+  return r
 end
 "#;
 
@@ -176,14 +210,14 @@ if not exists then
   if local_forced == 'open' or local_forced == 'closed' then
     forced = local_forced
     state = (forced == 'open') and 'open' or 'closed'
-    save_and_publish(channel, name)
+    save_and_publish(channel, name, true)
   elseif local_remaining > 0 then
     state, opens, open_until = 'open', math.max(local_opens, 1), now + local_remaining
-    save_and_publish(channel, name)
+    save_and_publish(channel, name, true)
   elseif local_state == 'half_open' then
     opens = math.max(local_opens, 1)
     start_half_open()
-    save_and_publish(channel, name)
+    save_and_publish(channel, name, true)
   end
 end
 if forced == '' then
@@ -220,6 +254,7 @@ if forced == '' then
       else tot = tot + n end
     end
     if f >= threshold or (rate > 0 and tot >= min_calls and f * 100 >= rate * tot) then
+      fleet_failures = f
       state, opens = 'open', 1
       open_until = now + open_for(open_ms, max_open_ms, 1)
       redis.call('DEL', KEYS[2])
@@ -227,11 +262,12 @@ if forced == '' then
     end
   end
 end
-return {state, gen, remaining(), forced, opens}
+return tail(state, gen, remaining(), forced, opens)
 "#;
 
 /// KEYS: state hash, window hash. ARGV: forced (`open`, `closed`, or empty to reset), channel,
-/// name, last seen gen.
+/// name, claim (1 from an instance, 0 from an operator's tool), last seen gen. A reset also
+/// clears the swap.
 const FORCE: &str = r#"
 forced = ARGV[1]
 if forced == 'open' then
@@ -240,8 +276,12 @@ elseif forced == 'closed' or forced == '' then
   state, opens, open_until = 'closed', 0, 0
   redis.call('DEL', KEYS[2], KEYS[3])
 end
+if forced == '' and redis.call('HGET', KEYS[1], 'swapped') == '1' then
+  redis.call('HSET', KEYS[1], 'swapped', '0')
+  redis.call('HINCRBY', KEYS[1], 'cgen', 1)
+end
 save_and_publish(ARGV[2], ARGV[3])
-return {state, gen, remaining(), forced, opens}
+return tail(state, gen, remaining(), forced, opens)
 "#;
 
 /// KEYS: state, window, probes. ARGV: probe limit, lease ms, token, channel, name, open ms,
@@ -251,7 +291,7 @@ const ACQUIRE: &str = r#"
 local limit, lease_ms, token = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local channel, name = ARGV[4], ARGV[5]
 local open_ms, max_open_ms = tonumber(ARGV[6]), tonumber(ARGV[7])
-local function reply(granted) return {granted, state, gen, remaining(), forced, opens} end
+local function reply(granted) return tail(granted, state, gen, remaining(), forced, opens) end
 if forced ~= '' then return reply(0) end
 if state == 'open' and now >= open_until then
   start_half_open()
@@ -277,7 +317,7 @@ const RELEASE: &str = r#"
 local token, outcome, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local channel, name = ARGV[4], ARGV[5]
 local open_ms, max_open_ms = tonumber(ARGV[6]), tonumber(ARGV[7])
-local function reply(held) return {held, state, gen, remaining(), forced, opens} end
+local function reply(held) return tail(held, state, gen, remaining(), forced, opens) end
 if redis.call('ZREM', KEYS[3], token) == 0 then return reply(0) end
 if forced ~= '' or state ~= 'half_open' then return reply(1) end
 if outcome == 1 then
@@ -293,6 +333,64 @@ elseif outcome == 0 then
   save_and_publish(channel, name)
 end
 return reply(1)
+"#;
+
+/// KEYS: state hash. ARGV: gen. Claims the alert of the transition to `gen` when an operator's
+/// tool made it: 1 for the one instance that must send it, 0 for the others.
+pub(crate) const CLAIM: &str = r#"
+local g = ARGV[1]
+if redis.call('HGET', KEYS[1], 'alert_gen') == g and redis.call('HGET', KEYS[1], 'alert_sent') ~= g then
+  redis.call('HSET', KEYS[1], 'alert_sent', g)
+  return 1
+end
+return 0
+"#;
+
+/// Reads a breaker's controls with Redis's clock. KEYS: state hash. Replies `{swapped (0/1),
+/// fault, fault ms left, notice, notice ms left, cgen}`; a time left of 0 means "until cleared",
+/// and an expired fault or notice reads as none.
+pub(crate) const READ_CONTROLS: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local c = redis.call('HMGET', KEYS[1], 'swapped', 'fault', 'fault_until', 'notice', 'notice_until', 'cgen')
+local function left(u)
+  u = tonumber(u or '0') or 0
+  if u == 0 then return 0 end
+  if u <= now then return -1 end
+  return u - now
+end
+local fault, fault_left = c[2] or '', left(c[3])
+if fault_left < 0 then fault, fault_left = '', 0 end
+local notice, notice_left = c[4] or '', left(c[5])
+if notice_left < 0 then notice, notice_left = '', 0 end
+return {(c[1] == '1') and 1 or 0, fault, fault_left, notice, notice_left, tonumber(c[6] or '0') or 0}
+"#;
+
+/// Changes one control of a breaker, for every instance. KEYS: state hash. ARGV: op (`swap`,
+/// `fault`, `notice`), value (`swap`: `1`, `0` or `toggle`; `fault`: a fault in its canonical
+/// form or empty to clear; `notice`: the text or empty), ms until it expires (0: until
+/// cleared), controls channel, name. Bumps `cgen`, publishes the name on the controls channel,
+/// and replies as [`READ_CONTROLS`].
+pub(crate) const WRITE_CONTROL: &str = r#"
+local t0 = redis.call('TIME')
+local now0 = tonumber(t0[1]) * 1000 + math.floor(tonumber(t0[2]) / 1000)
+local op, value, for_ms = ARGV[1], ARGV[2], tonumber(ARGV[3]) or 0
+local until_ms = 0
+if for_ms > 0 and value ~= '' then until_ms = now0 + for_ms end
+if op == 'swap' then
+  if value == 'toggle' then
+    value = (redis.call('HGET', KEYS[1], 'swapped') == '1') and '0' or '1'
+  end
+  redis.call('HSET', KEYS[1], 'swapped', value)
+elseif op == 'fault' then
+  redis.call('HSET', KEYS[1], 'fault', value, 'fault_until', until_ms)
+elseif op == 'notice' then
+  redis.call('HSET', KEYS[1], 'notice', value, 'notice_until', until_ms)
+else
+  return redis.error_reply('BREAKER_BAD_OP ' .. op)
+end
+redis.call('HINCRBY', KEYS[1], 'cgen', 1)
+redis.call('PUBLISH', ARGV[4], ARGV[5])
 "#;
 
 /// A breaker attached to the store, with what has been sent of its counters.
