@@ -93,6 +93,13 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
         None => (quote!(), quote!(::core::option::Option::None)),
     };
     let (classify_check, classify_arg) = classify;
+    // Describes a failure for alerts (`Display`, else `Debug`, else the type's name), called
+    // only on failures.
+    let describe = if ret_has_impl {
+        quote!(#rt::describe_opaque)
+    } else {
+        quote!(#rt::describer!(<#ret as #rt::BreakerResult>::Error))
+    };
 
     let rebinds = params.iter().filter_map(|p| p.rebind.as_ref());
     let keeps = params.iter().filter_map(|p| {
@@ -149,37 +156,95 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
 
     // Every check of the return type names it in a turbofish, so rustc reports a failed bound
     // once, on the return type as written.
-    let (on_reject, on_failed, on_timeout) = match &s.fallback {
+    // With a fallback: every fallback result is checked (an error there means the whole chain
+    // failed), and a swapped breaker (`breakerctl swap`) calls the fallback first, then the
+    // function through this breaker if the fallback failed.
+    let (on_reject, on_failed, on_timeout, swapped_arm, swapped_slot) = match &s.fallback {
         Some(fb) => {
             let originals = params.iter().map(|p| &p.outer);
             let kept = params.iter().map(|p| match &p.keep {
                 Some((name, _)) => quote!(#name),
                 None => p.outer.clone(),
             });
+            let cloned = params.iter().map(|p| {
+                let outer = &p.outer;
+                match &p.keep {
+                    Some((_, span)) => quote_spanned!(*span=> #rt::clone_arg(&#outer)),
+                    None => p.outer.clone(),
+                }
+            });
             let call_orig = quote_spanned!(fb.span()=> #rt::fallback_output::<#ret_tf, _>(#fb(#(#originals),*).await));
             let call_kept = quote_spanned!(fb.span()=> #rt::fallback_output::<#ret_tf, _>(#fb(#(#kept),*).await));
+            let call_cloned = quote_spanned!(fb.span()=> #rt::fallback_output::<#ret_tf, _>(#fb(#(#cloned),*).await));
             (
                 quote! {
-                    let _ = __breaker_rejected;
-                    __breaker.note_fallback(#rt::FallbackReason::Rejected);
-                    return #call_orig;
+                    __breaker.note_fallback_for(__breaker_rejected);
+                    let __breaker_fb = #call_orig;
+                    __breaker.fallback_result(&__breaker_fb, __breaker_describe);
+                    return __breaker_fb;
+                },
+                quote! {
+                    match __breaker_swapped_first {
+                        ::core::option::Option::Some(__breaker_first) => {
+                            // Swapped: the fallback failed first, now the function too.
+                            ::core::mem::drop(__breaker_first);
+                            __breaker.fallback_result(&__breaker_result, __breaker_describe);
+                            __breaker_result
+                        }
+                        ::core::option::Option::None => {
+                            ::core::mem::drop(__breaker_result);
+                            __breaker.note_fallback(#rt::FallbackReason::Failed);
+                            let __breaker_fb = #call_kept;
+                            __breaker.fallback_result(&__breaker_fb, __breaker_describe);
+                            __breaker_fb
+                        }
+                    }
                 },
                 quote! {{
-                    ::core::mem::drop(__breaker_result);
-                    __breaker.note_fallback(#rt::FallbackReason::Failed);
-                    #call_kept
-                }},
-                quote! {{
                     let _ = __breaker_permit.timed_out();
-                    __breaker.note_fallback(#rt::FallbackReason::TimedOut);
-                    #call_kept
+                    match __breaker_swapped_first {
+                        ::core::option::Option::Some(__breaker_first) => {
+                            __breaker.fallback_result(&__breaker_first, __breaker_describe);
+                            __breaker_first
+                        }
+                        ::core::option::Option::None => {
+                            __breaker.note_fallback(#rt::FallbackReason::TimedOut);
+                            let __breaker_fb = #call_kept;
+                            __breaker.fallback_result(&__breaker_fb, __breaker_describe);
+                            __breaker_fb
+                        }
+                    }
                 }},
+                quote! {
+                    ::core::result::Result::Err(__breaker_rejected) if __breaker_rejected.is_swapped() => {
+                        let __breaker_first = #call_cloned;
+                        if !#rt::is_err(&__breaker_first) {
+                            return __breaker_first;
+                        }
+                        match __breaker.admit_primary() {
+                            ::core::result::Result::Ok(__breaker_permit) => {
+                                __breaker_swapped_first = ::core::option::Option::Some(__breaker_first);
+                                __breaker_permit
+                            }
+                            ::core::result::Result::Err(_) => {
+                                __breaker.fallback_result(&__breaker_first, __breaker_describe);
+                                return __breaker_first;
+                            }
+                        }
+                    }
+                },
+                quote! {
+                    #[allow(unused_mut)]
+                    let mut __breaker_swapped_first = ::core::option::Option::None;
+                },
             )
         }
         None => (
             quote!(return #rt::reject::<#ret_tf>(__breaker.rejection(__breaker_rejected));),
             quote!(__breaker_result),
             quote!(#rt::reject::<#ret_tf>(__breaker_permit.timed_out())),
+            quote!(),
+            quote!(),
         ),
     };
     // Without a fallback, `reject::<#ret>` checks this too.
@@ -192,9 +257,9 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     // Without a declared `timeout` the body is awaited as it is: no timer slot in the future
     // (a `Sleep` is 112 bytes, moved wherever the future is moved).
     let run = if s.timeout.is_some() {
-        quote!(#rt::MaybeTimeout::new(#body, __breaker.timeout()).await)
+        quote!(#rt::MaybeTimeout::new(#body, __breaker.timeout(), __breaker_permit.injected_delay()).await)
     } else {
-        quote!(::core::option::Option::Some(#rt::Guarded::new(#body).await))
+        quote!(::core::option::Option::Some(#rt::Guarded::new(#body, __breaker_permit.injected_delay()).await))
     };
     let require_redis = s
         .store
@@ -204,22 +269,32 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
             let span = st.span;
             quote_spanned!(span=> #rt::require_redis!();)
         });
+    let fallback_name = match &s.fallback {
+        Some(fb) => {
+            let text = quote!(#fb).to_string().replace(' ', "");
+            quote!(::core::option::Option::Some(#text))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     let new_body = quote! {{
         #require_redis
-        static __BREAKER_SITE: #rt::Site = #rt::Site::new(#site_name, #explicit, #config);
+        static __BREAKER_SITE: #rt::Site = #rt::Site::new(#site_name, #explicit, #config, #fallback_name);
         #register
         #assert_result
         #classify_check
+        let __breaker_describe = #describe;
         let __breaker = #get_breaker;
+        #swapped_slot
         let __breaker_permit = match __breaker.admit() {
             ::core::result::Result::Ok(__breaker_permit) => __breaker_permit,
+            #swapped_arm
             ::core::result::Result::Err(__breaker_rejected) => { #on_reject }
         };
         #(#keeps)*
         let __breaker_started = __breaker.started();
         match #run {
             ::core::option::Option::Some(__breaker_result) => {
-                if __breaker_permit.settle::<#ret_tf>(&__breaker_result, #classify_arg, __breaker_started) {
+                if __breaker_permit.settle::<#ret_tf>(&__breaker_result, #classify_arg, __breaker_started, __breaker_describe) {
                     #on_failed
                 } else {
                     __breaker_result

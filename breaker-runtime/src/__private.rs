@@ -11,6 +11,13 @@ use crate::error::BreakerError;
 pub use crate::notifier::FallbackReason;
 pub use crate::timeout::{Guarded, MaybeTimeout};
 
+/// The Lua scripts of the Redis store, for operator tools (`breakerctl`) that must change the
+/// fleet's state exactly as instances do. See the Redis store's module documentation.
+#[cfg(feature = "redis")]
+pub mod scripts {
+    pub use crate::redis_store::{force_script, read_controls_script, write_control_script};
+}
+
 /// Every annotated function's site, collected at link time so [`crate::breakers`] lists
 /// breakers from program start, before their first call.
 #[linkme::distributed_slice]
@@ -23,6 +30,7 @@ pub struct Site {
     name: Option<&'static str>,
     explicit: bool,
     config: Config,
+    fallback: Option<&'static str>,
     breaker: OnceLock<&'static Breaker>,
     /// For a method named after `Self`: the type the first breaker was made for, and the
     /// breakers of other types (a trait's default method is one function for every `Self`).
@@ -34,11 +42,17 @@ impl Site {
     /// `name` is `None` when it depends on `Self` (a method without an explicit name): it is
     /// then computed at the first call, by [`Site::get_for`].
     #[must_use]
-    pub const fn new(name: Option<&'static str>, explicit: bool, config: Config) -> Self {
+    pub const fn new(
+        name: Option<&'static str>,
+        explicit: bool,
+        config: Config,
+        fallback: Option<&'static str>,
+    ) -> Self {
         Site {
             name,
             explicit,
             config,
+            fallback,
             breaker: OnceLock::new(),
             first_type: OnceLock::new(),
             other_types: RwLock::new(Vec::new()),
@@ -108,6 +122,7 @@ impl Site {
             self.config,
             std::ptr::from_ref(self) as usize,
             self.explicit,
+            self.fallback,
         )
     }
 }
@@ -259,3 +274,73 @@ macro_rules! __breaker_require_redis {
 }
 
 pub use crate::__breaker_require_redis as require_redis;
+
+/// Whether a result is an error (the swapped order tries the primary after a failing fallback).
+#[inline]
+pub fn is_err<R: BreakerResult>(r: &R) -> bool {
+    r.err_ref().is_some()
+}
+
+/// Describes an error for alerts: its `Display` form, else its `Debug` form, else its type's
+/// name. Picked at the expansion site by autoref: `(&&Describe(e)).describe()`.
+#[derive(Debug)]
+pub struct Describe<'a, T: ?Sized>(pub &'a T);
+
+/// See [`Describe`].
+pub trait DescribeDisplay {
+    /// Writes the description into `out`.
+    fn describe(&self, out: &mut String);
+}
+
+impl<T: std::fmt::Display + ?Sized> DescribeDisplay for &&Describe<'_, T> {
+    fn describe(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let _ = write!(out, "{}", self.0);
+    }
+}
+
+/// See [`Describe`].
+pub trait DescribeDebug {
+    /// Writes the description into `out`.
+    fn describe(&self, out: &mut String);
+}
+
+impl<T: std::fmt::Debug + ?Sized> DescribeDebug for &Describe<'_, T> {
+    fn describe(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let _ = write!(out, "{:?}", self.0);
+    }
+}
+
+/// See [`Describe`].
+pub trait DescribeOther {
+    /// Writes the description into `out`.
+    fn describe(&self, out: &mut String);
+}
+
+impl<T: ?Sized> DescribeOther for Describe<'_, T> {
+    fn describe(&self, out: &mut String) {
+        out.push_str(std::any::type_name::<T>());
+    }
+}
+
+/// The describer of an error type that cannot be named here (an `impl Trait` return type).
+pub fn describe_opaque<E>(_: &E, out: &mut String) {
+    out.push_str(std::any::type_name::<E>());
+}
+
+/// Expands to a `fn(&E, &mut String)` describing errors of the concrete type `E`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __breaker_describer {
+    ($e:ty) => {{
+        #[allow(unused_imports)]
+        use $crate::__private::{DescribeDebug as _, DescribeDisplay as _, DescribeOther as _};
+        let f: fn(&$e, &mut ::std::string::String) = |e: &$e, out: &mut ::std::string::String| {
+            (&&$crate::__private::Describe(e)).describe(out)
+        };
+        f
+    }};
+}
+
+pub use crate::__breaker_describer as describer;

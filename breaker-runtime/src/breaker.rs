@@ -16,11 +16,12 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::counters::{Count, Counters};
 use crate::error::BreakerError;
+use crate::fault::Fault;
 use crate::machine::{
     Admit, FleetState, Forced, Machine, Nanos, Reason, State, Ticket, Transition, dur_nanos,
     rate_epoch,
 };
-use crate::notifier::{self, CALL_EVENTS, EventKind, FallbackReason};
+use crate::notifier::{self, Alert, AlertKind, CALL_EVENTS, EventKind, FallbackReason};
 
 const MODE_MASK: u64 = 0b11;
 const MODE_CLOSED: u64 = 0;
@@ -30,13 +31,16 @@ const FORCED_SHIFT: u32 = 2;
 const FORCED_MASK: u64 = 0b11 << FORCED_SHIFT;
 const FORCED_OPEN: u64 = 1 << FORCED_SHIFT;
 const FORCED_CLOSED: u64 = 2 << FORCED_SHIFT;
-const GENERATION_SHIFT: u32 = 4;
+/// A fault is injected or the breaker is swapped: every call takes the slow path.
+const CONTROLLED: u64 = 1 << 4;
+const GENERATION_SHIFT: u32 = 5;
 
 /// A circuit breaker. Reached through [`crate::Handle`]; generated code uses it directly.
 pub struct Breaker {
     name: &'static str,
     config: Config,
-    /// `generation << 4 | forced << 2 | mode`, published after every change of the machine.
+    /// `generation << 5 | controlled << 4 | forced << 2 | mode`, published after every change of
+    /// the machine or the controls.
     word: AtomicU64,
     /// End of OPEN in clock nanoseconds, published before `word`.
     open_until: AtomicU64,
@@ -51,7 +55,53 @@ pub struct Breaker {
     fleet: Mutex<FleetProbes>,
     clock: Arc<dyn Clock>,
     origin: Instant,
+    /// The fallback, as written in the attribute.
+    fallback: Option<&'static str>,
+    /// Swap, injected faults, notice; the last error seen (for alerts).
+    controls: Mutex<Controls>,
+    /// The fallback failed and that has not been reported yet (for a shared store to claim), or
+    /// has been (`CHAIN_REPORTED`).
+    chain: std::sync::atomic::AtomicU8,
+    /// xorshift state for `error:P` faults.
+    rng: AtomicU64,
+    /// Mirrors [`Controls::controlled`] for [`Breaker::publish`].
+    controlled: std::sync::atomic::AtomicBool,
 }
+
+/// An operator's or QA's controls of one breaker.
+#[derive(Debug, Default)]
+struct Controls {
+    swapped: bool,
+    /// From the fleet (`breakerctl inject`), with its end in clock nanoseconds.
+    fleet_fault: Option<(Fault, Option<Nanos>)>,
+    /// From `BREAKER_FAULTS` or [`Breaker::set_local_fault`].
+    local_fault: Option<Fault>,
+    notice: Option<(Arc<str>, Option<Nanos>)>,
+    /// The current episode (from opening to closing) began while a fault was injected.
+    episode_injected: bool,
+    /// The last failure, described (empty: none yet). Rewritten in place: no allocation once
+    /// its capacity fits.
+    last_error: String,
+    /// The fallback's error when the whole chain failed.
+    chain_error: String,
+}
+
+impl Controls {
+    fn fault(&self, now: Nanos) -> Option<Fault> {
+        match self.fleet_fault {
+            Some((f, until)) if until.is_none_or(|u| now < u) => Some(f),
+            _ => self.local_fault,
+        }
+    }
+
+    fn controlled(&self, now: Nanos, has_fallback: bool) -> bool {
+        (self.swapped && has_fallback) || self.fault(now).is_some()
+    }
+}
+
+const CHAIN_OK: u8 = 0;
+const CHAIN_PENDING: u8 = 1;
+const CHAIN_REPORTED: u8 = 2;
 
 impl std::fmt::Debug for Breaker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -88,7 +138,12 @@ pub struct CounterSnapshot {
 }
 
 impl Breaker {
-    pub(crate) fn new(name: &'static str, config: Config, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(
+        name: &'static str,
+        config: Config,
+        fallback: Option<&'static str>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let seed = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         }) ^ u64::from(std::process::id());
@@ -113,7 +168,18 @@ impl Breaker {
             fleet: Mutex::new(FleetProbes::default()),
             clock,
             origin,
+            fallback,
+            controls: Mutex::new(Controls::default()),
+            chain: std::sync::atomic::AtomicU8::new(CHAIN_OK),
+            rng: AtomicU64::new(seed | 1),
+            controlled: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The fallback, as written in the attribute (`None` without one).
+    #[must_use]
+    pub fn fallback(&self) -> Option<&'static str> {
+        self.fallback
     }
 
     /// The breaker's name.
@@ -153,7 +219,8 @@ impl Breaker {
             self.note_local_transition(&t);
             #[cfg(feature = "metrics")]
             crate::metrics_export::transition(self.name, &t);
-            notifier::emit(
+            let injected = self.note_episode(&t);
+            notifier::emit_event(
                 self.name,
                 EventKind::Transition {
                     from: t.from,
@@ -162,9 +229,87 @@ impl Breaker {
                     open_for: t.open_for,
                     forced,
                 },
+                injected,
             );
+            // With a shared store reachable, the fleet's alerts are the store's to raise (once
+            // for the fleet); otherwise this process is its own fleet.
+            if !self.fleet_gate_on()
+                && let Some(kind) = alert_kind(t.from, t.to)
+            {
+                let failures = match t.reason {
+                    Reason::Threshold { failures } => u64::from(failures),
+                    Reason::FailureRate { failures, .. } => failures,
+                    _ => 0,
+                };
+                self.raise_alert(kind, t.from, t.to, failures, forced, injected);
+            }
         }
         out
+    }
+
+    /// Whether the episode this transition belongs to was caused by injected faults (and
+    /// remembers it until the breaker closes).
+    fn note_episode(&self, t: &Transition) -> bool {
+        let now = self.now();
+        let mut c = self.controls();
+        let injected = c.episode_injected || c.fault(now).is_some();
+        if t.from == State::Closed && t.to != State::Closed {
+            c.episode_injected = c.fault(now).is_some();
+        } else if t.to == State::Closed {
+            c.episode_injected = false;
+            self.chain.store(CHAIN_OK, Ordering::Release);
+        }
+        injected
+    }
+
+    /// Raises an alert about this breaker (for shared stores: the one the fleet's write made).
+    pub fn raise_alert(
+        &self,
+        kind: AlertKind,
+        from: State,
+        to: State,
+        failures: u64,
+        forced: Option<Forced>,
+        injected: bool,
+    ) {
+        let last_error = match kind {
+            AlertKind::ChainFailed => Some(self.controls().chain_error.clone()),
+            AlertKind::Opened => Some(self.controls().last_error.clone()),
+            _ => None,
+        }
+        .filter(|e| !e.is_empty());
+        notifier::emit_event(
+            self.name,
+            EventKind::Alert(Alert {
+                kind,
+                from,
+                to,
+                failures,
+                last_error,
+                fallback: self.fallback,
+                forced,
+            }),
+            injected,
+        );
+    }
+
+    /// Whether faults are injected now, or the current episode began with them.
+    #[must_use]
+    pub fn injected(&self) -> bool {
+        let now = self.now();
+        let c = self.controls();
+        c.episode_injected || c.fault(now).is_some()
+    }
+
+    fn fleet_gate_on(&self) -> bool {
+        self.fleet
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .gate
+    }
+
+    fn controls(&self) -> MutexGuard<'_, Controls> {
+        self.controls.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A probe's verdict reached on this instance is news for a shared store.
@@ -246,7 +391,7 @@ impl Breaker {
             return;
         }
         let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(token) = f.in_use.remove(&(ticket & !PROBE)) {
+        if let Some(token) = f.in_use.remove(&(ticket & !(PROBE | INJECT))) {
             f.work.results.push((token, outcome));
             drop(f);
             self.wake_store();
@@ -354,6 +499,78 @@ impl Breaker {
         self.machine().opens_in_row()
     }
 
+    /// Swaps the breaker (its fallback is called first, the function second) or restores the
+    /// order. Applies to this process; [`crate::Handle::swap`] goes through the store.
+    pub fn set_swapped(&self, on: bool) {
+        self.controls().swapped = on;
+        self.refresh_controlled();
+    }
+
+    /// Whether the breaker is swapped.
+    #[must_use]
+    pub fn swapped(&self) -> bool {
+        self.controls().swapped
+    }
+
+    /// A fault injected by the fleet (`breakerctl inject`), for `for_` (or until cleared).
+    pub fn set_fleet_fault(&self, fault: Option<Fault>, for_: Option<Duration>) {
+        let now = self.now();
+        let until = for_.map(|d| now.saturating_add(dur_nanos(d)));
+        self.controls().fleet_fault = fault.map(|f| (f, until));
+        self.refresh_controlled();
+    }
+
+    /// A fault injected in this process only (`BREAKER_FAULTS`); a fleet fault takes precedence.
+    pub fn set_local_fault(&self, fault: Option<Fault>) {
+        self.controls().local_fault = fault;
+        self.refresh_controlled();
+    }
+
+    /// The fault injected now, if any.
+    #[must_use]
+    pub fn fault(&self) -> Option<Fault> {
+        let now = self.now();
+        self.controls().fault(now)
+    }
+
+    /// Time left of a fleet fault that expires.
+    #[must_use]
+    pub fn fault_remaining(&self) -> Option<Duration> {
+        let now = self.now();
+        match self.controls().fleet_fault {
+            Some((_, Some(until))) if until > now => Some(Duration::from_nanos(until - now)),
+            _ => None,
+        }
+    }
+
+    /// Sets (or clears) the user-facing notice, for `for_` (or until cleared).
+    pub fn set_notice(&self, text: Option<&str>, for_: Option<Duration>) {
+        let now = self.now();
+        let until = for_.map(|d| now.saturating_add(dur_nanos(d)));
+        self.controls().notice = text
+            .filter(|t| !t.is_empty())
+            .map(|t| (Arc::from(t), until));
+    }
+
+    /// The user-facing notice, if one is set and has not expired.
+    #[must_use]
+    pub fn notice(&self) -> Option<Arc<str>> {
+        let now = self.now();
+        match &self.controls().notice {
+            Some((text, until)) if until.is_none_or(|u| now < u) => Some(text.clone()),
+            _ => None,
+        }
+    }
+
+    /// Re-publishes the hot path's word after a change of controls.
+    fn refresh_controlled(&self) {
+        let now = self.now();
+        let on = self.controls().controlled(now, self.fallback.is_some());
+        if self.controlled.swap(on, Ordering::AcqRel) != on {
+            self.update(|_, _| ((), None));
+        }
+    }
+
     fn publish(&self, m: &Machine) {
         let mode = match m.state() {
             State::Closed => MODE_CLOSED,
@@ -365,9 +582,14 @@ impl Breaker {
             Some(Forced::Open) => FORCED_OPEN,
             Some(Forced::Closed) => FORCED_CLOSED,
         };
+        let controlled = if self.controlled.load(Ordering::Acquire) {
+            CONTROLLED
+        } else {
+            0
+        };
         self.open_until.store(m.open_until(), Ordering::Release);
         self.word.store(
-            (m.generation() << GENERATION_SHIFT) | forced | mode,
+            (m.generation() << GENERATION_SHIFT) | controlled | forced | mode,
             Ordering::Release,
         );
     }
@@ -381,17 +603,108 @@ impl Breaker {
     #[inline]
     pub fn admit(&'static self) -> Result<Permit, Rejected> {
         let w = self.word.load(Ordering::Acquire);
-        if w & MODE_MASK == MODE_CLOSED {
+        if w & (MODE_MASK | CONTROLLED) == 0 {
             return Ok(Permit {
                 breaker: self,
                 ticket: w >> GENERATION_SHIFT,
             });
         }
-        self.admit_slow(w)
+        self.admit_slow(w, false)
+    }
+
+    /// Admission of the primary itself while the breaker is swapped (its fallback, called
+    /// first, failed).
+    ///
+    /// # Errors
+    /// As [`Breaker::admit`].
+    pub fn admit_primary(&'static self) -> Result<Permit, Rejected> {
+        let w = self.word.load(Ordering::Acquire);
+        self.admit_slow(w, true)
     }
 
     #[inline(never)]
-    fn admit_slow(&'static self, w: u64) -> Result<Permit, Rejected> {
+    fn admit_slow(&'static self, w: u64, primary: bool) -> Result<Permit, Rejected> {
+        if w & CONTROLLED == 0 {
+            return self.admit_state(w);
+        }
+        let now = self.now();
+        let (swapped, fault) = {
+            let c = self.controls();
+            (c.swapped && self.fallback.is_some(), c.fault(now))
+        };
+        if fault.is_none() && !swapped {
+            // A fault that ran out: back to the fast path.
+            self.refresh_controlled();
+            return self.admit_state(w & !CONTROLLED);
+        }
+        if swapped && !primary {
+            return Err(Rejected(SWAPPED));
+        }
+        if fault == Some(Fault::Open) {
+            return Err(self.rejected(Some(INJECTED_OPEN)));
+        }
+        let permit = self.admit_state(w & !CONTROLLED)?;
+        match fault {
+            Some(Fault::Error { rate }) if self.roll(rate) => {
+                self.note_error_text(format_args!("injected fault: error"));
+                let ticket = permit.into_ticket();
+                self.failed(ticket, None);
+                Err(Rejected(INJECTED_ERROR))
+            }
+            Some(Fault::Timeout) if self.config.timeout.is_none() => {
+                self.note_error_text(format_args!("injected fault: timeout"));
+                let ticket = permit.into_ticket();
+                self.failed(ticket, Some(Count::Timeouts));
+                Err(Rejected(INJECTED_TIMEOUT))
+            }
+            Some(Fault::Timeout | Fault::Delay(_)) => Ok(Permit {
+                breaker: self,
+                ticket: permit.into_ticket() | INJECT,
+            }),
+            _ => Ok(permit),
+        }
+    }
+
+    /// `true` with probability `rate`.
+    fn roll(&self, rate: f64) -> bool {
+        if rate >= 1.0 {
+            return true;
+        }
+        // xorshift64*: races between threads only lose randomness, never correctness.
+        let mut x = self.rng.load(Ordering::Relaxed);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.store(x, Ordering::Relaxed);
+        let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11;
+        #[allow(clippy::cast_precision_loss)]
+        let u = r as f64 / (1u64 << 53) as f64;
+        u < rate
+    }
+
+    /// A rejection, counted, with `code` or the time until OPEN ends.
+    fn rejected(&self, code: Option<u64>) -> Rejected {
+        self.counters.add(Count::Rejections);
+        let r = Rejected(code.unwrap_or(HELD_OPEN));
+        if CALL_EVENTS.load(Ordering::Relaxed) {
+            notifier::emit_event(
+                self.name,
+                EventKind::Rejected {
+                    retry_after: r.retry_after(),
+                },
+                self.injected(),
+            );
+        }
+        r
+    }
+
+    fn admit_state(&'static self, w: u64) -> Result<Permit, Rejected> {
+        if w & MODE_MASK == MODE_CLOSED && w & FORCED_MASK != FORCED_OPEN {
+            return Ok(Permit {
+                breaker: self,
+                ticket: w >> GENERATION_SHIFT,
+            });
+        }
         let decided = if w & FORCED_MASK == FORCED_OPEN {
             Err(None)
         } else if w & MODE_MASK == MODE_OPEN
@@ -424,19 +737,7 @@ impl Breaker {
                 breaker: self,
                 ticket,
             }),
-            Err(retry_after) => {
-                self.counters.add(Count::Rejections);
-                let r = Rejected(retry_after.unwrap_or(HELD_OPEN));
-                if CALL_EVENTS.load(Ordering::Relaxed) {
-                    notifier::emit(
-                        self.name,
-                        EventKind::Rejected {
-                            retry_after: r.retry_after(),
-                        },
-                    );
-                }
-                Err(r)
-            }
+            Err(retry_after) => Err(self.rejected(Some(retry_after.unwrap_or(HELD_OPEN)))),
         }
     }
 
@@ -444,10 +745,117 @@ impl Breaker {
     #[cold]
     #[must_use]
     pub fn rejection(&self, rejected: Rejected) -> BreakerError {
-        BreakerError::Open {
-            breaker: self.name,
-            retry_after: rejected.retry_after(),
+        match rejected.0 {
+            INJECTED_ERROR => BreakerError::Injected { breaker: self.name },
+            INJECTED_TIMEOUT => BreakerError::Timeout {
+                breaker: self.name,
+                after: Duration::ZERO,
+            },
+            _ => BreakerError::Open {
+                breaker: self.name,
+                retry_after: rejected.retry_after(),
+            },
         }
+    }
+
+    /// Counts a call served by the fallback after [`Breaker::admit`] refused it.
+    #[cold]
+    pub fn note_fallback_for(&self, rejected: Rejected) {
+        self.note_fallback(match rejected.0 {
+            INJECTED_ERROR => FallbackReason::Failed,
+            INJECTED_TIMEOUT => FallbackReason::TimedOut,
+            _ => FallbackReason::Rejected,
+        });
+    }
+
+    /// After a fallback ran: an error means the whole chain failed (alerted once per episode);
+    /// a success ends such an episode.
+    #[inline]
+    pub fn fallback_result<R: BreakerResult>(
+        &self,
+        result: &R,
+        describe: fn(&R::Error, &mut String),
+    ) {
+        match result.err_ref() {
+            Some(e) => self.chain_failed(describe, e),
+            None => {
+                if self.chain.load(Ordering::Relaxed) != CHAIN_OK {
+                    self.chain.store(CHAIN_OK, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn chain_failed<E>(&self, describe: fn(&E, &mut String), error: &E) {
+        if self
+            .chain
+            .compare_exchange(CHAIN_OK, CHAIN_PENDING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return;
+        }
+        {
+            let mut c = self.controls();
+            c.chain_error.clear();
+            describe(error, &mut c.chain_error);
+        }
+        if self.fleet_gate_on() {
+            // The fleet decides who alerts: the store claims it.
+            self.wake_store();
+        } else {
+            self.chain.store(CHAIN_REPORTED, Ordering::Release);
+            let state = self.published_state();
+            self.raise_alert(
+                AlertKind::ChainFailed,
+                state,
+                state,
+                0,
+                self.forced(),
+                self.injected(),
+            );
+        }
+    }
+
+    /// For shared stores: a chain failure to claim for the fleet (then reported), if any.
+    pub fn take_chain_failure(&self) -> bool {
+        self.chain
+            .compare_exchange(
+                CHAIN_PENDING,
+                CHAIN_REPORTED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// For shared stores: whether the chain works again after a reported failure.
+    #[must_use]
+    pub fn chain_ok(&self) -> bool {
+        self.chain.load(Ordering::Acquire) == CHAIN_OK
+    }
+
+    /// Records the description of the last failure, for alerts.
+    #[cold]
+    #[inline(never)]
+    pub fn note_error<E>(&self, describe: fn(&E, &mut String), error: &E) {
+        let mut c = self.controls();
+        c.last_error.clear();
+        describe(error, &mut c.last_error);
+    }
+
+    fn note_error_text(&self, text: std::fmt::Arguments<'_>) {
+        use std::fmt::Write as _;
+        let mut c = self.controls();
+        c.last_error.clear();
+        let _ = c.last_error.write_fmt(text);
+    }
+
+    /// The last failure this instance saw, described.
+    #[must_use]
+    pub fn last_error(&self) -> Option<String> {
+        Some(self.controls().last_error.clone()).filter(|e| !e.is_empty())
     }
 
     /// The call's `timeout`.
@@ -464,6 +872,18 @@ impl Breaker {
         self.config.slow_call.map(|_| self.clock.now())
     }
 
+    #[cold]
+    #[inline(never)]
+    fn injected_sleep(&self) -> Option<std::pin::Pin<Box<tokio::time::Sleep>>> {
+        let wait = match self.fault()? {
+            Fault::Delay(d) => d,
+            // Longer than any `timeout`: the call's own timeout ends it, the function never runs.
+            Fault::Timeout => Duration::from_secs(86_400 * 365),
+            _ => return None,
+        };
+        Some(Box::pin(tokio::time::sleep(wait)))
+    }
+
     /// Counts a call served by the fallback.
     pub fn note_fallback(&self, reason: FallbackReason) {
         self.counters.add(Count::Fallbacks);
@@ -476,7 +896,7 @@ impl Breaker {
     fn ticket(m: &Machine, ticket: u64) -> Ticket {
         if ticket & PROBE == 0 {
             Ticket {
-                generation: ticket,
+                generation: ticket & !INJECT,
                 lease: None,
             }
         } else {
@@ -484,7 +904,7 @@ impl Breaker {
             // transition), so the lease id alone identifies a live probe.
             Ticket {
                 generation: m.generation(),
-                lease: Some(ticket & !PROBE),
+                lease: Some(ticket & !(PROBE | INJECT)),
             }
         }
     }
@@ -519,8 +939,10 @@ impl Breaker {
             return self.failed(ticket, None);
         }
         if let (Some(limit), Some(started)) = (self.config.slow_call, started)
-            && self.clock.now().saturating_duration_since(started) > limit
+            && let took = self.clock.now().saturating_duration_since(started)
+            && took > limit
         {
+            self.note_error_text(format_args!("slow call: took {took:?}, over {limit:?}"));
             return self.failed(ticket, Some(Count::SlowCalls));
         }
         self.counters.add(Count::Successes);
@@ -541,6 +963,7 @@ impl Breaker {
     #[inline(never)]
     fn dropped(&self, ticket: u64) {
         if std::thread::panicking() && crate::timeout::take_body_panicked() {
+            self.note_error_text(format_args!("the call panicked"));
             self.failed(ticket, Some(Count::Panics));
             return;
         }
@@ -669,11 +1092,26 @@ pub struct Rejected(u64);
 
 const HELD_OPEN: u64 = u64::MAX;
 
+/// Rejection codes above any real wait: the breaker is swapped (call the fallback first), or a
+/// fault was injected.
+const SWAPPED: u64 = u64::MAX - 1;
+const INJECTED_ERROR: u64 = u64::MAX - 2;
+const INJECTED_TIMEOUT: u64 = u64::MAX - 3;
+const INJECTED_OPEN: u64 = u64::MAX - 4;
+
 impl Rejected {
-    /// When a call may be admitted again; `None` while an operator holds the breaker open.
+    /// When a call may be admitted again; `None` while an operator holds the breaker open (or
+    /// for an injected fault).
     #[must_use]
     pub fn retry_after(self) -> Option<Duration> {
-        (self.0 != HELD_OPEN).then(|| Duration::from_nanos(self.0))
+        (self.0 < INJECTED_OPEN).then(|| Duration::from_nanos(self.0))
+    }
+
+    /// The breaker is swapped: the fallback is to be called first.
+    #[inline]
+    #[must_use]
+    pub fn is_swapped(self) -> bool {
+        self.0 == SWAPPED
     }
 }
 
@@ -682,6 +1120,8 @@ const FLEET_PROBE_RETRY: Duration = Duration::from_millis(50);
 
 /// Marks a probe's ticket (the rest is the lease id); a normal call's ticket is its generation.
 const PROBE: u64 = 1 << 63;
+/// Marks a ticket whose call waits for an injected delay (or an injected timeout) first.
+const INJECT: u64 = 1 << 62;
 
 /// Permission to run one call: 16 bytes, so it travels in registers. Settling it records the
 /// outcome; dropping it unsettled (the call's future was dropped, or it panicked) counts a
@@ -703,11 +1143,18 @@ impl Permit {
         result: &R,
         failure_if: Option<fn(&R::Error) -> bool>,
         started: Option<Instant>,
+        describe: fn(&R::Error, &mut String),
     ) -> bool {
         let (b, ticket) = (self.breaker, self.ticket);
         std::mem::forget(self);
         let failed = match result.err_ref() {
-            Some(e) => failure_if.is_none_or(|f| f(e)),
+            Some(e) => {
+                let failed = failure_if.is_none_or(|f| f(e));
+                if failed {
+                    b.note_error(describe, e);
+                }
+                failed
+            }
             None => false,
         };
         if !failed && b.plain && ticket & PROBE == 0 {
@@ -718,16 +1165,36 @@ impl Permit {
         failed
     }
 
+    /// The permit's ticket; the permit is consumed without being settled.
+    fn into_ticket(self) -> u64 {
+        let ticket = self.ticket;
+        std::mem::forget(self);
+        ticket
+    }
+
+    /// An injected delay to wait before the call runs (`None`, at the cost of one bit test,
+    /// unless a `delay` or `timeout` fault is injected).
+    #[inline]
+    #[must_use]
+    pub fn injected_delay(&self) -> Option<std::pin::Pin<Box<tokio::time::Sleep>>> {
+        if self.ticket & INJECT == 0 {
+            return None;
+        }
+        self.breaker.injected_sleep()
+    }
+
     /// Records that the call was abandoned after `timeout`; returns the error to report.
     #[cold]
     #[must_use]
     pub fn timed_out(self) -> BreakerError {
         let (b, ticket) = (self.breaker, self.ticket);
         std::mem::forget(self);
+        let after = b.config.timeout.unwrap_or_default();
+        b.note_error_text(format_args!("timed out after {after:?}"));
         b.failed(ticket, Some(Count::Timeouts));
         BreakerError::Timeout {
             breaker: b.name,
-            after: b.config.timeout.unwrap_or_default(),
+            after,
         }
     }
 }
@@ -736,5 +1203,16 @@ impl Drop for Permit {
     #[inline]
     fn drop(&mut self) {
         self.breaker.dropped(self.ticket);
+    }
+}
+
+/// The alert a change of state raises, if any: CLOSED to OPEN is `opened`, anything to CLOSED
+/// `recovered`; HALF_OPEN is logged, not alerted.
+#[must_use]
+pub(crate) fn alert_kind(from: State, to: State) -> Option<AlertKind> {
+    match (from, to) {
+        (State::Closed, State::Open) => Some(AlertKind::Opened),
+        (State::Open | State::HalfOpen, State::Closed) => Some(AlertKind::Recovered),
+        _ => None,
     }
 }

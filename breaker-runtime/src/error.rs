@@ -17,7 +17,14 @@ pub enum BreakerError {
         /// When a call may be admitted again; `None` while an operator holds it open.
         retry_after: Option<Duration>,
     },
-    /// The call did not finish within the breaker's `timeout` and was abandoned.
+    /// A fault injected by QA (`BREAKER_FAULTS`, `breakerctl inject ... error`) failed the call
+    /// without calling the function.
+    Injected {
+        /// The breaker's name.
+        breaker: &'static str,
+    },
+    /// The call did not finish within the breaker's `timeout` and was abandoned (or an injected
+    /// `timeout` fault failed it: `after` is then the breaker's `timeout`, or zero without one).
     Timeout {
         /// The breaker's name.
         breaker: &'static str,
@@ -31,7 +38,9 @@ impl BreakerError {
     #[must_use]
     pub fn breaker(&self) -> &'static str {
         match self {
-            BreakerError::Open { breaker, .. } | BreakerError::Timeout { breaker, .. } => breaker,
+            BreakerError::Open { breaker, .. }
+            | BreakerError::Timeout { breaker, .. }
+            | BreakerError::Injected { breaker } => breaker,
         }
     }
 }
@@ -47,6 +56,12 @@ impl fmt::Display for BreakerError {
                 breaker,
                 retry_after: None,
             } => write!(f, "circuit breaker `{breaker}` is held open by an operator"),
+            BreakerError::Injected { breaker } => {
+                write!(
+                    f,
+                    "call through circuit breaker `{breaker}` failed by an injected fault"
+                )
+            }
             BreakerError::Timeout { breaker, after } => {
                 write!(
                     f,

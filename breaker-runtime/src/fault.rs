@@ -53,7 +53,8 @@ impl fmt::Display for FaultError {
 
 impl std::error::Error for FaultError {}
 
-const FORMS: &str = "expected `error`, `error:P` (0 < P <= 1), `delay:D` (e.g. `delay:2s`), `timeout` or `open`";
+const FORMS: &str =
+    "expected `error`, `error:P` (0 < P <= 1), `delay:D` (e.g. `delay:2s`), `timeout` or `open`";
 
 impl FromStr for Fault {
     type Err = FaultError;
@@ -171,7 +172,8 @@ mod tests {
 
     #[test]
     fn a_list_keeps_good_entries_and_reports_bad_ones() {
-        let (good, bad) = parse_fault_list("daum=error:0.5, juso=delay:2s,kakao=open,x=boom,,=open,y");
+        let (good, bad) =
+            parse_fault_list("daum=error:0.5, juso=delay:2s,kakao=open,x=boom,,=open,y");
         assert_eq!(
             good,
             [

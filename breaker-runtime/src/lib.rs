@@ -31,11 +31,14 @@
 //! [`Notifier`]s hear of transitions on their own thread; a [`Store`] shares state (memory by
 //! default). See the README for the full attribute reference and the semantics.
 
+#[cfg(any(feature = "webhook", feature = "telegram"))]
+mod alert_http;
 mod breaker;
 mod clock;
 mod config;
 mod counters;
 mod error;
+mod fault;
 pub mod machine;
 #[cfg(feature = "metrics")]
 pub mod metrics_export;
@@ -49,6 +52,12 @@ mod timeout;
 #[doc(hidden)]
 pub mod __private;
 
+#[cfg(feature = "telegram")]
+pub use alert_http::TelegramNotifier;
+#[cfg(feature = "webhook")]
+pub use alert_http::WebhookNotifier;
+#[cfg(any(feature = "webhook", feature = "telegram"))]
+pub use alert_http::{ENV_TELEGRAM_API, ENV_TELEGRAM_CHAT, ENV_TELEGRAM_TOKEN, ENV_WEBHOOK_URL};
 pub use breaker::{
     Breaker, CounterSnapshot, LOCAL_PROBE_FAILED, LOCAL_PROBE_OK, LOCAL_TRIP, ProbeOutcome,
     ProbeWork,
@@ -59,13 +68,14 @@ pub use config::{
     parse_duration,
 };
 pub use error::BreakerError;
+pub use fault::{ENV_FAULTS, Fault, FaultError, parse_fault_list};
 pub use machine::{FleetState, Forced, Reason, State, Transition};
 pub use notifier::{
-    Event, EventKind, FallbackReason, Notifier, TracingNotifier, add_notifier, dropped_events,
-    flush_notifications,
+    Alert, AlertKind, Event, EventKind, FallbackReason, Notifier, TracingNotifier, add_notifier,
+    dropped_events, flush_notifications,
 };
-pub use registry::{ENV_OVERRIDES, Handle, Runtime, RuntimeBuilder, breaker, breakers};
-pub use store::{Command, MemoryStore, Store, StoreError, StoreFuture};
+pub use registry::{ENV_OVERRIDES, Handle, Runtime, RuntimeBuilder, breaker, breakers, notice};
+pub use store::{Command, Control, MemoryStore, Store, StoreError, StoreFuture};
 
 #[cfg(feature = "redis")]
 pub use redis_store::{ENV_KEY_PREFIX, ENV_REDIS_CLUSTER, ENV_REDIS_URL, RedisStore};

@@ -44,10 +44,12 @@ use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, RedisFuture, Script, V
 use tokio::sync::Notify;
 
 use crate::config::{ConfigError, StoreKind};
+use crate::fault::Fault;
 use crate::machine::{FleetState, Forced, State};
+use crate::notifier::AlertKind;
 use crate::notifier::{self, EventKind};
 use crate::registry::Handle;
-use crate::store::{Command, Store, StoreError, StoreFuture};
+use crate::store::{Command, Control, Store, StoreError, StoreFuture};
 
 /// `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS, with the `tls` feature): the
 /// Redis every instance shares.
@@ -132,7 +134,7 @@ local seen_gen = tonumber(ARGV[#ARGV]) or 0
 -- The one before: 1 when the caller is an instance, which sends the alerts of the transitions its
 -- own call makes; 0 for an operator's tool, whose alerts the instances claim (CLAIM).
 local claim = ARGV[#ARGV - 1] == '1'
-local prev_saved, alert, fleet_failures = state, '', 0
+local prev_saved, alert, alert_from, fleet_failures = state, '', '', 0
 if seen_gen > gen then
   gen = seen_gen
   redis.call('HSET', KEYS[1], 'gen', gen)
@@ -161,7 +163,7 @@ end
 -- (alert_sent). `quiet` restores a state Redis lost: no alert.
 local function save_and_publish(channel, name, quiet)
   gen = gen + 1
-  local kind, claimed = '', 0
+  local kind, claimed, before = '', 0, prev_saved
   if quiet then
     kind = ''
   elseif prev_saved == 'closed' and state == 'open' then
@@ -174,7 +176,7 @@ local function save_and_publish(channel, name, quiet)
     redis.call('HSET', KEYS[1], 'alert_gen', gen, 'alert_kind', kind)
     if claim then
       redis.call('HSET', KEYS[1], 'alert_sent', gen)
-      claimed, alert = 1, kind
+      claimed, alert, alert_from = 1, kind, before
     end
   end
   if state == 'closed' then redis.call('HDEL', KEYS[1], 'chain_failed') end
@@ -187,6 +189,7 @@ end
 local function tail(...)
   local r = {...}
   r[#r + 1] = alert
+  r[#r + 1] = alert_from
   r[#r + 1] = fleet_failures
   r[#r + 1] = tonumber(redis.call('HGET', KEYS[1], 'cgen') or '0') or 0
   return r
@@ -335,6 +338,20 @@ end
 return reply(1)
 "#;
 
+/// KEYS: instances. ARGV: instance id. Notes that this instance has the breaker now (Redis
+/// clock); forgets instances silent for a minute.
+const HEARTBEAT: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)
+redis.call('PEXPIRE', KEYS[1], 120000)
+return 1
+"#;
+
+/// How often an instance tells Redis it has a breaker (`<prefix>:{name}:i`, `<prefix>:breakers`).
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+
 /// KEYS: state hash. ARGV: gen. Claims the alert of the transition to `gen` when an operator's
 /// tool made it: 1 for the one instance that must send it, 0 for the others.
 pub(crate) const CLAIM: &str = r#"
@@ -393,6 +410,25 @@ redis.call('HINCRBY', KEYS[1], 'cgen', 1)
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 "#;
 
+/// `FORCE`, whole: KEYS state, window, probes; ARGV forced (`open`, `closed`, empty to reset),
+/// events channel, name, claim (`0` from an operator's tool), last seen generation (`0`).
+#[must_use]
+pub fn force_script() -> String {
+    format!("{PROLOGUE}{FORCE}")
+}
+
+/// `WRITE_CONTROL`, whole: see its constant.
+#[must_use]
+pub fn write_control_script() -> String {
+    format!("{WRITE_CONTROL}{READ_CONTROLS}")
+}
+
+/// `READ_CONTROLS`, whole.
+#[must_use]
+pub fn read_controls_script() -> String {
+    READ_CONTROLS.to_owned()
+}
+
 /// A breaker attached to the store, with what has been sent of its counters.
 struct Entry {
     handle: Handle,
@@ -403,6 +439,15 @@ struct Entry {
     next_acquire: std::time::Instant,
     /// Redis refused this breaker's data on the last flush (reported once, not every flush).
     refused: bool,
+    /// The control generation last read (`None`: never).
+    cgen: Option<u64>,
+    /// A control message arrived: read the controls at the next flush.
+    controls_stale: bool,
+    /// Alerts of operator-made transitions to claim: (generation, kind).
+    claims: Vec<(u64, String)>,
+    /// This instance set the fleet's `chain_failed` flag (cleared when the chain works again).
+    chain_flagged: bool,
+    next_heartbeat: std::time::Instant,
 }
 
 struct Inner {
@@ -419,6 +464,13 @@ struct Inner {
     force: Script,
     acquire: Script,
     release: Script,
+    claim: Script,
+    heartbeat: Script,
+    read_controls: Script,
+    write_control: Script,
+    controls_channel: String,
+    /// `host:pid:nonce`, in `<prefix>:{name}:i`.
+    instance: String,
     /// Random per process: lease tokens must differ across hosts (every container's pid is 1).
     nonce: String,
     tokens: AtomicU64,
@@ -513,6 +565,7 @@ impl RedisStore {
             .recv()
             .map_err(|e| ConfigError::new("redis", e.to_string()))?
             .map_err(|e| ConfigError::new("redis", format!("cannot start its runtime: {e}")))?;
+        let nonce = process_nonce();
         let inner = Arc::new(Inner {
             prefix: prefix.to_owned(),
             channel: format!("{prefix}:events"),
@@ -526,7 +579,13 @@ impl RedisStore {
             force: Script::new(&format!("{PROLOGUE}{FORCE}")),
             acquire: Script::new(&format!("{PROLOGUE}{ACQUIRE}")),
             release: Script::new(&format!("{PROLOGUE}{RELEASE}")),
-            nonce: process_nonce(),
+            claim: Script::new(CLAIM),
+            heartbeat: Script::new(HEARTBEAT),
+            read_controls: Script::new(READ_CONTROLS),
+            write_control: Script::new(&write_control_script()),
+            controls_channel: format!("{prefix}:controls"),
+            instance: format!("{}:{}:{}", hostname(), std::process::id(), &nonce[..8]),
+            nonce,
             tokens: AtomicU64::new(0),
         });
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -700,8 +759,9 @@ async fn flush_all(inner: &Inner, con: &mut Conn) -> redis::RedisResult<()> {
                 Some(Forced::Closed) => "closed",
                 _ => "",
             })
+            .arg(1)
             .arg(handle.breaker().fleet_generation());
-        let reply: redis::RedisResult<(String, u64, u64, String, u32)> =
+        let reply: redis::RedisResult<Reply> =
             bounded(RESPONSE_TIMEOUT, inv.invoke_async(con)).await;
         match reply {
             Ok(r) => {
@@ -723,11 +783,20 @@ async fn flush_all(inner: &Inner, con: &mut Conn) -> redis::RedisResult<()> {
                 if was_refused {
                     b.set_fleet_gate(inner.healthy.load(Ordering::Acquire));
                 }
-                let fleet = parse_reply(&r);
+                let fleet = r.fleet();
                 let half_open = fleet.is_some_and(|(f, _)| f.state == State::HalfOpen);
                 apply(name, &handle, fleet, unflushed);
+                alert_from_reply(&handle, &r);
+                if lock(&inner.entries)
+                    .get(name)
+                    .is_some_and(|e| e.cgen.is_none())
+                {
+                    // A new breaker learns its controls before its first call is decided.
+                    read_controls(inner, con, name, &handle, &keys[0]).await?;
+                }
                 synced.store(true, Ordering::Release);
                 probe_work(inner, con, name, &handle, &keys, half_open).await?;
+                housekeeping(inner, con, name, &handle, &keys, r.cgen).await?;
             }
             Err(e) if is_connection_error(&e) => {
                 // Put the verdict back: it is sent with the next flush.
@@ -795,9 +864,13 @@ async fn probe_work(
             .arg(name);
         inv.arg(open_ms)
             .arg(max_open_ms)
+            .arg(1)
             .arg(handle.breaker().fleet_generation());
         match bounded(RESPONSE_TIMEOUT, inv.invoke_async::<Granted>(con)).await {
-            Ok(r) => apply(name, handle, r.fleet(), false),
+            Ok(r) => {
+                apply(name, handle, r.reply.fleet(), false);
+                alert_from_reply(handle, &r.reply);
+            }
             Err(e) => {
                 // Not delivered: keep it (and the rest) for the next flush.
                 let mut rest = vec![(token, outcome)];
@@ -830,10 +903,12 @@ async fn probe_work(
             .arg(name);
         inv.arg(open_ms)
             .arg(max_open_ms)
+            .arg(1)
             .arg(handle.breaker().fleet_generation());
         match bounded(RESPONSE_TIMEOUT, inv.invoke_async::<Granted>(con)).await {
             Ok(r) => {
-                apply(name, handle, r.fleet(), false);
+                apply(name, handle, r.reply.fleet(), false);
+                alert_from_reply(handle, &r.reply);
                 if r.granted {
                     b.grant_probe(token);
                 } else if let Some(e) = lock(&inner.entries).get_mut(name) {
@@ -847,33 +922,251 @@ async fn probe_work(
     Ok(())
 }
 
-/// The reply of `ACQUIRE` and `RELEASE`: a flag, then the state.
-struct Granted {
-    granted: bool,
+/// The reply of `RECORD` and `FORCE`: the fleet's state, the alert this call must send, the
+/// fleet's failures when it opened, and the control generation.
+struct Reply {
     state: (String, u64, u64, String, u32),
+    alert: String,
+    alert_from: String,
+    failures: u64,
+    cgen: u64,
 }
 
-impl Granted {
+type ReplyTuple = (String, u64, u64, String, u32, String, String, u64, u64);
+
+impl Reply {
     fn fleet(&self) -> Option<(FleetState, u64)> {
         parse_reply(&self.state)
     }
+
+    fn from_tuple(t: ReplyTuple) -> Reply {
+        let (state, generation, remaining, forced, opens, alert, alert_from, failures, cgen) = t;
+        Reply {
+            state: (state, generation, remaining, forced, opens),
+            alert,
+            alert_from,
+            failures,
+            cgen,
+        }
+    }
+}
+
+impl redis::FromRedisValue for Reply {
+    fn from_redis_value(v: Value) -> Result<Self, redis::ParsingError> {
+        Ok(Reply::from_tuple(redis::FromRedisValue::from_redis_value(
+            v,
+        )?))
+    }
+}
+
+/// The reply of `ACQUIRE` and `RELEASE`: a flag, then as [`Reply`].
+struct Granted {
+    granted: bool,
+    reply: Reply,
 }
 
 impl redis::FromRedisValue for Granted {
     fn from_redis_value(v: Value) -> Result<Self, redis::ParsingError> {
-        let (flag, state, generation, remaining, forced, opens): (
+        let (flag, state, generation, remaining, forced, opens, alert, alert_from, failures, cgen): (
             i64,
             String,
             u64,
             u64,
             String,
             u32,
+            String,
+            String,
+            u64,
+            u64,
         ) = redis::FromRedisValue::from_redis_value(v)?;
         Ok(Granted {
             granted: flag == 1,
-            state: (state, generation, remaining, forced, opens),
+            reply: Reply::from_tuple((
+                state, generation, remaining, forced, opens, alert, alert_from, failures, cgen,
+            )),
         })
     }
+}
+
+fn parse_state(s: &str) -> Option<State> {
+    match s {
+        "closed" => Some(State::Closed),
+        "open" => Some(State::Open),
+        "half_open" => Some(State::HalfOpen),
+        _ => None,
+    }
+}
+
+/// Sends the alert a script reply says this instance must send (its call made the transition).
+fn alert_from_reply(handle: &Handle, r: &Reply) {
+    let (Some(kind), Some((fleet, _))) = (alert_of(&r.alert), r.fleet()) else {
+        return;
+    };
+    let from = parse_state(&r.alert_from).unwrap_or(match kind {
+        AlertKind::Opened => State::Closed,
+        _ => State::Open,
+    });
+    let b = handle.breaker();
+    b.raise_alert(
+        kind,
+        from,
+        fleet.state,
+        r.failures,
+        fleet.forced,
+        b.injected(),
+    );
+}
+
+fn alert_of(s: &str) -> Option<AlertKind> {
+    match s {
+        "opened" => Some(AlertKind::Opened),
+        "recovered" => Some(AlertKind::Recovered),
+        _ => None,
+    }
+}
+
+/// Reads the breaker's controls (swap, fault, notice) and applies them here.
+async fn read_controls(
+    inner: &Inner,
+    con: &mut Conn,
+    name: &'static str,
+    handle: &Handle,
+    key: &str,
+) -> redis::RedisResult<()> {
+    let reply: redis::RedisResult<ControlsReply> = bounded(
+        RESPONSE_TIMEOUT,
+        inner.read_controls.key(key).invoke_async(con),
+    )
+    .await;
+    match reply {
+        Ok(c) => {
+            apply_controls(handle, &c);
+            if let Some(e) = lock(&inner.entries).get_mut(name) {
+                e.cgen = Some(c.5);
+            }
+            Ok(())
+        }
+        Err(e) if is_connection_error(&e) => Err(e),
+        Err(e) => {
+            refused(inner, name, handle, &e);
+            Ok(())
+        }
+    }
+}
+
+/// `{swapped, fault, fault ms left, notice, notice ms left, cgen}`.
+type ControlsReply = (i64, String, u64, String, u64, u64);
+
+fn apply_controls(handle: &Handle, c: &ControlsReply) {
+    let b = handle.breaker();
+    let left = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms));
+    b.set_swapped(c.0 == 1);
+    let fault = if c.1.is_empty() {
+        None
+    } else {
+        match c.1.parse::<Fault>() {
+            Ok(f) => Some(f),
+            Err(e) => {
+                let message = format!("Redis holds a malformed fault for this breaker: {e}");
+                tracing::error!(breaker = handle.name(), "{message}");
+                notifier::emit(handle.name(), EventKind::StoreError { message });
+                None
+            }
+        }
+    };
+    b.set_fleet_fault(fault, left(c.2));
+    b.set_notice(Some(c.3.as_str()), left(c.4));
+}
+
+/// The rest of a flush: the heartbeat, alerts to claim, the chain's flag, and the controls.
+async fn housekeeping(
+    inner: &Inner,
+    con: &mut Conn,
+    name: &'static str,
+    handle: &Handle,
+    keys: &[String; 3],
+    cgen: u64,
+) -> redis::RedisResult<()> {
+    let b = handle.breaker();
+    let (heartbeat, claims, stale, clear_chain) = {
+        let mut entries = lock(&inner.entries);
+        let Some(e) = entries.get_mut(name) else {
+            return Ok(());
+        };
+        let now = std::time::Instant::now();
+        let heartbeat = now >= e.next_heartbeat;
+        if heartbeat {
+            e.next_heartbeat = now + HEARTBEAT_EVERY;
+        }
+        let stale = std::mem::take(&mut e.controls_stale) || e.cgen != Some(cgen);
+        let clear_chain = e.chain_flagged && b.chain_ok();
+        (heartbeat, std::mem::take(&mut e.claims), stale, clear_chain)
+    };
+    if heartbeat {
+        let instances = format!("{}:{{{name}}}:i", inner.prefix);
+        let r: redis::RedisResult<i64> = bounded(
+            RESPONSE_TIMEOUT,
+            inner
+                .heartbeat
+                .key(&instances)
+                .arg(&inner.instance)
+                .invoke_async(con),
+        )
+        .await;
+        r?;
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(format!("{}:breakers", inner.prefix))
+            .arg(name)
+            .arg(b.fallback().unwrap_or(""));
+        bounded(RESPONSE_TIMEOUT, cmd.query_async::<i64>(con)).await?;
+    }
+    for (generation, kind) in claims {
+        let won: i64 = bounded(
+            RESPONSE_TIMEOUT,
+            inner.claim.key(&keys[0]).arg(generation).invoke_async(con),
+        )
+        .await?;
+        if won == 1
+            && let Some(kind) = alert_of(&kind)
+        {
+            let state = b.published_state();
+            let from = match kind {
+                AlertKind::Opened => State::Closed,
+                _ => State::Open,
+            };
+            b.raise_alert(kind, from, state, 0, b.forced(), b.injected());
+        }
+    }
+    if b.take_chain_failure() {
+        let mut cmd = redis::cmd("HSETNX");
+        cmd.arg(&keys[0]).arg("chain_failed").arg(1);
+        let won: i64 = bounded(RESPONSE_TIMEOUT, cmd.query_async(con)).await?;
+        if let Some(e) = lock(&inner.entries).get_mut(name) {
+            e.chain_flagged = true;
+        }
+        if won == 1 {
+            let state = b.published_state();
+            b.raise_alert(
+                AlertKind::ChainFailed,
+                state,
+                state,
+                0,
+                b.forced(),
+                b.injected(),
+            );
+        }
+    } else if clear_chain {
+        let mut cmd = redis::cmd("HDEL");
+        cmd.arg(&keys[0]).arg("chain_failed");
+        bounded(RESPONSE_TIMEOUT, cmd.query_async::<i64>(con)).await?;
+        if let Some(e) = lock(&inner.entries).get_mut(name) {
+            e.chain_flagged = false;
+        }
+    }
+    if stale {
+        read_controls(inner, con, name, handle, &keys[0]).await?;
+    }
+    Ok(())
 }
 
 /// `f`, or a timeout error after `limit`: no Redis request is awaited without a bound.
@@ -950,7 +1243,8 @@ async fn subscribe_single(inner: &Inner, client: &Client) -> redis::RedisResult<
     use futures_util::StreamExt as _;
     let subscribed = async {
         let mut ps = client.get_async_pubsub().await?;
-        ps.subscribe(&inner.channel).await?;
+        ps.subscribe(&[&inner.channel, &inner.controls_channel])
+            .await?;
         redis::RedisResult::Ok(ps)
     };
     let ps = bounded(CONNECT_TIMEOUT * 2, subscribed).await?;
@@ -959,7 +1253,7 @@ async fn subscribe_single(inner: &Inner, client: &Client) -> redis::RedisResult<
     let mut messages = ps.into_on_message();
     while let Some(msg) = messages.next().await {
         if let Ok(payload) = msg.get_payload::<String>() {
-            handle_message(inner, &payload);
+            handle_any(inner, msg.get_channel_name(), &payload);
         }
     }
     Ok(())
@@ -977,7 +1271,8 @@ async fn subscribe_cluster(inner: &Inner, urls: &[String]) -> redis::RedisResult
         .build()?;
     let subscribed = async {
         let mut con = client.get_async_connection().await?;
-        con.subscribe(&inner.channel).await?;
+        con.subscribe(&[&inner.channel, &inner.controls_channel])
+            .await?;
         redis::RedisResult::Ok(con)
     };
     let _con = bounded(CONNECT_TIMEOUT * 4, subscribed).await?;
@@ -985,8 +1280,14 @@ async fn subscribe_cluster(inner: &Inner, urls: &[String]) -> redis::RedisResult
     while let Some(push) = rx.recv().await {
         match push.kind {
             redis::PushKind::Message => {
-                if let Some(Value::BulkString(b)) = push.data.get(1) {
-                    handle_message(inner, &String::from_utf8_lossy(b));
+                if let (Some(Value::BulkString(c)), Some(Value::BulkString(b))) =
+                    (push.data.first(), push.data.get(1))
+                {
+                    handle_any(
+                        inner,
+                        &String::from_utf8_lossy(c),
+                        &String::from_utf8_lossy(b),
+                    );
                 }
             }
             redis::PushKind::Subscribe => inner.wake.notify_one(),
@@ -996,17 +1297,43 @@ async fn subscribe_cluster(inner: &Inner, urls: &[String]) -> redis::RedisResult
     Ok(())
 }
 
-/// `name|state|generation|remaining_ms|forced|opens`; the name may itself contain `|`.
+/// A message on either channel: the controls channel carries a breaker's name (re-read its
+/// controls); the events channel a state change.
+fn handle_any(inner: &Inner, channel: &str, payload: &str) {
+    if channel == inner.controls_channel {
+        if let Some(e) = lock(&inner.entries).get_mut(payload) {
+            e.controls_stale = true;
+        }
+        inner.wake.notify_one();
+    } else {
+        handle_message(inner, payload);
+    }
+}
+
+/// `name|state|generation|remaining_ms|forced|opens|alert|claimed`; the name may itself contain
+/// `|`. An alert nobody claimed (an operator's tool made the change) is claimed at the next flush.
 fn handle_message(inner: &Inner, payload: &str) {
-    let mut parts = payload.rsplitn(6, '|');
-    let (Some(opens), Some(forced), Some(remaining), Some(generation), Some(state), Some(name)) = (
+    let mut parts = payload.rsplitn(8, '|');
+    let (
+        Some(claimed),
+        Some(alert),
+        Some(opens),
+        Some(forced),
+        Some(remaining),
+        Some(generation),
+        Some(state),
+        Some(name),
+    ) = (
         parts.next(),
         parts.next(),
         parts.next(),
         parts.next(),
         parts.next(),
         parts.next(),
-    ) else {
+        parts.next(),
+        parts.next(),
+    )
+    else {
         tracing::warn!(%payload, "ignoring a malformed breaker message");
         return;
     };
@@ -1016,9 +1343,13 @@ fn handle_message(inner: &Inner, payload: &str) {
         tracing::warn!(%payload, "ignoring a malformed breaker message");
         return;
     };
-    let found = lock(&inner.entries)
-        .get(name)
-        .map(|e| (e.handle, e.sent_failures));
+    let found = lock(&inner.entries).get_mut(name).map(|e| {
+        if !alert.is_empty() && claimed == "0" {
+            e.claims.push((generation, alert.to_owned()));
+            inner.wake.notify_one();
+        }
+        (e.handle, e.sent_failures)
+    });
     let Some((handle, sent_failures)) = found else {
         return;
     };
@@ -1082,6 +1413,11 @@ impl Store for RedisStore {
                     synced: synced.clone(),
                     next_acquire: std::time::Instant::now(),
                     refused: false,
+                    cgen: None,
+                    controls_stale: false,
+                    claims: Vec::new(),
+                    chain_flagged: false,
+                    next_heartbeat: std::time::Instant::now(),
                 },
             );
         }
@@ -1130,9 +1466,9 @@ impl Store for RedisStore {
                         .arg(forced)
                         .arg(&task_inner.channel)
                         .arg(name)
+                        .arg(1)
                         .arg(seen);
-                    inv.invoke_async::<(String, u64, u64, String, u32)>(&mut con)
-                        .await
+                    inv.invoke_async::<Reply>(&mut con).await
                 })
                 .await
             });
@@ -1146,10 +1482,71 @@ impl Store for RedisStore {
                 e.sent_successes = c.successes;
                 e.sent_failures = c.failures;
             }
-            apply(name, &breaker, parse_reply(&reply), false);
+            apply(name, &breaker, reply.fleet(), false);
+            alert_from_reply(&breaker, &reply);
             Ok(())
         })
     }
+
+    fn control(
+        &self,
+        breaker: Handle,
+        control: Control,
+    ) -> StoreFuture<'_, Result<(), StoreError>> {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let name = breaker.name();
+            let ms = |d: &Option<Duration>| d.map_or(0, |d| d.as_millis().max(1));
+            let (op, value, for_ms) = match &control {
+                Control::Swap(on) => ("swap", if *on { "1" } else { "0" }.to_owned(), 0),
+                Control::Fault(f, for_) => (
+                    "fault",
+                    f.map(|f| f.to_string()).unwrap_or_default(),
+                    ms(for_),
+                ),
+                Control::Notice(text, for_) => {
+                    ("notice", text.clone().unwrap_or_default(), ms(for_))
+                }
+            };
+            let task_inner = inner.clone();
+            let task = inner.rt.spawn(async move {
+                bounded(Duration::from_secs(2), async {
+                    let mut con = connect(&task_inner).await?;
+                    let keys = task_inner.keys(name);
+                    task_inner
+                        .write_control
+                        .key(&keys[0])
+                        .arg(op)
+                        .arg(value)
+                        .arg(for_ms)
+                        .arg(&task_inner.controls_channel)
+                        .arg(name)
+                        .invoke_async::<ControlsReply>(&mut con)
+                        .await
+                })
+                .await
+            });
+            let reply = task
+                .await
+                .map_err(|e| StoreError::new(format!("Redis task failed: {e}")))?
+                .map_err(|e| StoreError::new(format!("Redis: {}", redact(&e.to_string()))))?;
+            apply_controls(&breaker, &reply);
+            if let Some(e) = lock(&inner.entries).get_mut(name) {
+                e.cgen = Some(reply.5);
+            }
+            Ok(())
+        })
+    }
+}
+
+/// This machine's name, for instance ids.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 #[cfg(test)]

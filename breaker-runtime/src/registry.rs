@@ -9,9 +9,10 @@ use std::time::Duration;
 use crate::breaker::{Breaker, CounterSnapshot};
 use crate::clock::{Clock, TokioClock};
 use crate::config::{Config, ConfigError, StoreKind};
+use crate::fault::{ENV_FAULTS, Fault, parse_fault_list};
 use crate::machine::{Forced, State};
 use crate::notifier::{self, EventKind, Notifier};
-use crate::store::{Command, MemoryStore, Store, StoreError};
+use crate::store::{Command, Control, MemoryStore, Store, StoreError};
 
 /// Environment variable with per-breaker configuration overrides:
 /// `BREAKER_OVERRIDES="daum.threshold=10,daum.open_for=1m"`.
@@ -100,6 +101,79 @@ impl Handle {
         self.command(Command::Reset).await
     }
 
+    /// Swaps the breaker (`true`: its fallback is called first and the function becomes the
+    /// fallback's fallback, through this breaker) or restores the order (`false`), on every
+    /// instance sharing its store.
+    ///
+    /// # Errors
+    /// When the breaker has no fallback, or its store cannot carry out the command.
+    pub async fn swap(&self, swapped: bool) -> Result<(), StoreError> {
+        if self.breaker.fallback().is_none() {
+            return Err(StoreError::new(format!(
+                "breaker `{}` has no fallback to swap with",
+                self.name()
+            )));
+        }
+        self.control(Control::Swap(swapped)).await
+    }
+
+    /// Injects `fault` (or clears the injected fault with `None`) for `for_` (or until cleared),
+    /// on every instance sharing the breaker's store.
+    ///
+    /// # Errors
+    /// When the breaker's store cannot carry out the command.
+    pub async fn inject(
+        &self,
+        fault: Option<Fault>,
+        for_: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        self.control(Control::Fault(fault, for_)).await
+    }
+
+    /// Sets the user-facing notice (or clears it with `None`) for `for_` (or until cleared), on
+    /// every instance sharing the breaker's store; read it with [`notice`].
+    ///
+    /// # Errors
+    /// When the breaker's store cannot carry out the command.
+    pub async fn set_notice(
+        &self,
+        text: Option<String>,
+        for_: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        self.control(Control::Notice(text, for_)).await
+    }
+
+    /// Whether the breaker is swapped.
+    #[must_use]
+    pub fn swapped(&self) -> bool {
+        self.breaker.swapped()
+    }
+
+    /// The fault injected now, if any.
+    #[must_use]
+    pub fn fault(&self) -> Option<Fault> {
+        self.breaker.fault()
+    }
+
+    /// The user-facing notice, if set.
+    #[must_use]
+    pub fn notice(&self) -> Option<String> {
+        self.breaker.notice().map(|n| n.to_string())
+    }
+
+    /// The fallback, as written in the attribute.
+    #[must_use]
+    pub fn fallback(&self) -> Option<&'static str> {
+        self.breaker.fallback()
+    }
+
+    async fn control(&self, control: Control) -> Result<(), StoreError> {
+        settings()
+            .store(self.breaker.config().store)
+            .control(*self, control)
+            .await
+    }
+
     async fn command(&self, command: Command) -> Result<(), StoreError> {
         settings()
             .store(self.breaker.config().store)
@@ -118,6 +192,14 @@ impl Handle {
     pub fn apply_local(&self, command: Command) {
         self.breaker.apply(command.forced());
     }
+}
+
+/// The user-facing notice an operator set for breaker `name` (`breakerctl notice`), to show
+/// users while everything behind it is down; `None` when none is set or the process has no such
+/// breaker.
+#[must_use]
+pub fn notice(name: &str) -> Option<String> {
+    breaker(name).and_then(|h| h.notice())
 }
 
 /// The breaker named `name`, if this process has one.
@@ -162,6 +244,7 @@ pub(crate) fn get_or_create(
     declared: Config,
     site: usize,
     explicit: bool,
+    fallback: Option<&'static str>,
 ) -> &'static Breaker {
     let settings = settings();
     let mut reg = registry();
@@ -217,8 +300,12 @@ pub(crate) fn get_or_create(
     let breaker: &'static Breaker = Box::leak(Box::new(Breaker::new(
         name,
         config,
+        fallback,
         Arc::clone(&settings.clock),
     )));
+    if let Some(fault) = settings.faults.get(name) {
+        breaker.set_local_fault(Some(*fault));
+    }
     reg.insert(
         name,
         Entry {
@@ -239,6 +326,7 @@ pub(crate) struct Settings {
     memory: Arc<dyn Store>,
     redis: Option<Arc<dyn Store>>,
     overrides: HashMap<String, Vec<(String, String)>>,
+    faults: HashMap<String, Fault>,
 }
 
 impl Settings {
@@ -255,6 +343,13 @@ static SETTINGS: OnceLock<Settings> = OnceLock::new();
 fn settings() -> &'static Settings {
     SETTINGS.get_or_init(|| {
         let mut b = Runtime::builder();
+        if let Ok(raw) = std::env::var(ENV_FAULTS) {
+            let (good, bad) = parse_fault_list(&raw);
+            b.faults.extend(good);
+            for message in bad {
+                notifier::emit("", EventKind::ConfigRejected { message });
+            }
+        }
         if let Ok(raw) = std::env::var(ENV_OVERRIDES) {
             for err in b.add_overrides(&raw) {
                 notifier::emit(
@@ -296,6 +391,7 @@ impl Runtime {
             notifiers: Vec::new(),
             redis: None,
             overrides: HashMap::new(),
+            faults: HashMap::new(),
         }
     }
 }
@@ -308,9 +404,33 @@ pub struct RuntimeBuilder {
     notifiers: Vec<Arc<dyn Notifier>>,
     redis: Option<Arc<dyn Store>>,
     overrides: HashMap<String, Vec<(String, String)>>,
+    faults: HashMap<String, Fault>,
 }
 
 impl RuntimeBuilder {
+    /// Injects `fault` into breaker `name`'s calls in this process (as `BREAKER_FAULTS` does).
+    #[must_use]
+    pub fn fault(mut self, name: &str, fault: Fault) -> Self {
+        self.faults.insert(name.to_owned(), fault);
+        self
+    }
+
+    /// Reads `BREAKER_FAULTS`.
+    ///
+    /// # Errors
+    /// Every malformed entry, in one error; nothing is applied then.
+    pub fn faults_from_env(mut self) -> Result<Self, ConfigError> {
+        let Ok(raw) = std::env::var(ENV_FAULTS) else {
+            return Ok(self);
+        };
+        let (good, bad) = parse_fault_list(&raw);
+        if !bad.is_empty() {
+            return Err(ConfigError::new(ENV_FAULTS, bad.join("; ")));
+        }
+        self.faults.extend(good);
+        Ok(self)
+    }
+
     /// How often the `metrics` feature publishes every breaker's counters (default 1 s).
     #[must_use]
     pub fn metrics_interval(mut self, every: Duration) -> Self {
@@ -410,6 +530,7 @@ impl RuntimeBuilder {
             memory: Arc::new(MemoryStore),
             redis: self.redis,
             overrides: self.overrides,
+            faults: self.faults,
         }
     }
 

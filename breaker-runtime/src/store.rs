@@ -9,8 +9,10 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use crate::config::StoreKind;
+use crate::fault::Fault;
 use crate::machine::Forced;
 use crate::registry::Handle;
 
@@ -35,6 +37,30 @@ impl Command {
             Command::ForceOpen => Some(Forced::Open),
             Command::ForceClosed => Some(Forced::Closed),
             Command::Reset => None,
+        }
+    }
+}
+
+/// An operator's or QA's control of a breaker, beside its state.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Control {
+    /// Call the fallback first (`true`) or restore the order (`false`).
+    Swap(bool),
+    /// Inject a fault (or clear it), for a while (or until cleared).
+    Fault(Option<Fault>, Option<Duration>),
+    /// Set the user-facing notice (or clear it), for a while (or until cleared).
+    Notice(Option<String>, Option<Duration>),
+}
+
+impl Control {
+    /// Applies the control to this process's breaker.
+    pub(crate) fn apply_local(&self, breaker: &Handle) {
+        let b = breaker.breaker();
+        match self {
+            Control::Swap(on) => b.set_swapped(*on),
+            Control::Fault(f, for_) => b.set_fleet_fault(*f, *for_),
+            Control::Notice(text, for_) => b.set_notice(text.as_deref(), *for_),
         }
     }
 }
@@ -75,6 +101,17 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Carries out an operator command for `breaker` (for a shared store: on every instance).
     fn command(&self, breaker: Handle, command: Command)
     -> StoreFuture<'_, Result<(), StoreError>>;
+
+    /// Carries out a [`Control`] for `breaker` (for a shared store: on every instance). The
+    /// default applies it to this process only.
+    fn control(
+        &self,
+        breaker: Handle,
+        control: Control,
+    ) -> StoreFuture<'_, Result<(), StoreError>> {
+        control.apply_local(&breaker);
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// Process-local state: the default.

@@ -21,6 +21,31 @@ use std::time::Duration;
 use tokio::task::Unconstrained;
 use tokio::time::Sleep;
 
+/// An injected delay (`BREAKER_FAULTS`, `breakerctl inject`): boxed, so a call without one
+/// carries a null pointer, not a 112-byte timer.
+pub(crate) type Delay = Option<Pin<Box<Sleep>>>;
+
+/// Waits out an injected delay, if any: `Pending` until it elapsed.
+#[inline]
+fn poll_delay(delay: &mut Delay, cx: &mut Context<'_>) -> Poll<()> {
+    if delay.is_none() {
+        return Poll::Ready(());
+    }
+    poll_delay_slow(delay, cx)
+}
+
+#[cold]
+#[inline(never)]
+fn poll_delay_slow(delay: &mut Delay, cx: &mut Context<'_>) -> Poll<()> {
+    if let Some(d) = delay
+        && d.as_mut().poll(cx).is_pending()
+    {
+        return Poll::Pending;
+    }
+    *delay = None;
+    Poll::Ready(())
+}
+
 thread_local! {
     static BODY_PANICKED: Cell<bool> = const { Cell::new(false) };
 }
@@ -53,13 +78,14 @@ pin_project_lite::pin_project! {
     pub struct Guarded<F> {
         #[pin]
         call: F,
+        delay: Delay,
     }
 }
 
 impl<F> Guarded<F> {
-    /// Wraps `call`.
-    pub fn new(call: F) -> Self {
-        Guarded { call }
+    /// Wraps `call`, run after `delay` (an injected fault) if any.
+    pub fn new(call: F, delay: Delay) -> Self {
+        Guarded { call, delay }
     }
 }
 
@@ -68,7 +94,11 @@ impl<F: Future> Future for Guarded<F> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        poll_noting_panic(self.project().call, cx)
+        let this = self.project();
+        if poll_delay(this.delay, cx).is_pending() {
+            return Poll::Pending;
+        }
+        poll_noting_panic(this.call, cx)
     }
 }
 
@@ -80,6 +110,7 @@ pin_project_lite::pin_project! {
         #[pin]
         sleep: Option<Unconstrained<Sleep>>,
         after: Option<Duration>,
+        delay: Delay,
     }
 }
 
@@ -93,12 +124,14 @@ impl<F> std::fmt::Debug for MaybeTimeout<F> {
 }
 
 impl<F> MaybeTimeout<F> {
-    /// Runs `call`, abandoning it after `after` if given.
-    pub fn new(call: F, after: Option<Duration>) -> Self {
+    /// Runs `call` (after `delay`, an injected fault, if any), abandoning it after `after` if
+    /// given.
+    pub fn new(call: F, after: Option<Duration>, delay: Delay) -> Self {
         MaybeTimeout {
             call,
             sleep: None,
             after,
+            delay,
         }
     }
 }
@@ -109,7 +142,9 @@ impl<F: Future> Future for MaybeTimeout<F> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Poll::Ready(v) = poll_noting_panic(this.call, cx) {
+        if poll_delay(this.delay, cx).is_ready()
+            && let Poll::Ready(v) = poll_noting_panic(this.call, cx)
+        {
             return Poll::Ready(Some(v));
         }
         match *this.after {
