@@ -283,3 +283,102 @@ fn cluster_ok(port: u16) -> bool {
     let n = s.read(&mut buf).unwrap_or(0);
     String::from_utf8_lossy(&buf[..n]).contains("cluster_state:ok")
 }
+
+/// One request an [`HttpReceiver`] received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// `POST`, `GET`...
+    pub method: String,
+    /// The path, with its query.
+    pub path: String,
+    /// The body, as text.
+    pub body: String,
+}
+
+/// A real HTTP/1.1 server on a free loopback port that records every request and answers
+/// `200 {"ok":true}`: the stand-in for a webhook receiver and for the Telegram Bot API.
+#[derive(Debug)]
+pub struct HttpReceiver {
+    port: u16,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+impl HttpReceiver {
+    /// Starts the server on its own threads (they end with the test process).
+    pub fn start() -> HttpReceiver {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let port = listener.local_addr().unwrap().port();
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = received.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let sink = sink.clone();
+                std::thread::spawn(move || serve_http(stream, &sink));
+            }
+        });
+        HttpReceiver { port, received }
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Every request so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.received
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+fn serve_http(mut stream: std::net::TcpStream, sink: &std::sync::Mutex<Vec<Received>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let Ok(clone) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(clone);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let (Some(method), Some(path)) = (parts.next(), parts.next()) else {
+            return;
+        };
+        let (method, path) = (method.to_owned(), path.to_owned());
+        let mut length = 0usize;
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        sink.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Received {
+                method,
+                path,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            });
+        let reply = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{\"ok\":true}";
+        if stream.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+    }
+}

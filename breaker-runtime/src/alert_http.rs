@@ -11,7 +11,8 @@
 //! (`dropped()`). The worker sends one request at a time, each with a 2 s connect timeout and a
 //! 5 s overall timeout; it retries server errors (5xx), 429, timeouts and connection failures
 //! with exponential backoff (200 ms doubling, at most 10 s, honouring `Retry-After`, at most 6
-//! attempts), does not retry other answers, and logs and counts (`failed()`) what it gave up on.
+//! attempts), does not retry other answers (nor follow redirects), and logs and counts
+//! (`failed()`) what it gave up on.
 //!
 //! Secrets never reach a log line, an error or `Debug` output: the Telegram token is replaced by
 //! `<redacted>` everywhere, and so are the path and query of a webhook URL (which often carry a
@@ -69,7 +70,6 @@ const REDACTED: &str = "<redacted>";
 /// [`ENV_TELEGRAM_API`]) a [`TelegramNotifier`]. Empty variables count as unset. A malformed
 /// value, a token without a chat (or the reverse), or a variable whose feature is not compiled
 /// in is an error; the notifiers that are well configured are returned all the same.
-#[allow(dead_code)] // Called by the registry once it is wired.
 pub(crate) fn from_env() -> (Vec<Arc<dyn Notifier>>, Vec<ConfigError>) {
     from_vars(|key| std::env::var(key).ok())
 }
@@ -147,26 +147,25 @@ fn from_vars(get: impl Fn(&str) -> Option<String>) -> (Vec<Arc<dyn Notifier>>, V
 /// | `breaker` | the breaker's name; `null` for a store event not tied to one breaker |
 /// | `kind` | `opened`, `recovered`, `chain_failed`, `store_down` or `store_up` |
 /// | `from`, `to` | `closed`, `open` or `half_open`; `null` for store events |
-/// | `failures` | failures that opened the breaker (0 when not counted); `null` for store events |
+/// | `failures` | failures that opened the breaker (0 if not counted); `null` for store events |
 /// | `last_error` | the last error seen (for `chain_failed`: the fallback's), or `null` |
 /// | `fallback` | the fallback now serving calls, as written in the attribute, or `null` |
 /// | `forced` | `open` or `closed` when an operator forced the change, else `null` |
 /// | `detail` | for store events, what the store reported; else `null` |
-/// | `timestamp` | when it happened, RFC 3339 in UTC with milliseconds (`2026-03-21T09:30:00.125Z`) |
+/// | `timestamp` | when, as RFC 3339 in UTC with milliseconds (`2026-03-21T09:30:00.125Z`) |
 /// | `timestamp_ms` | the same, as milliseconds since the Unix epoch |
 /// | `injected` | whether injected faults caused it (see [`Event::injected`]) |
 /// | `instance` | `hostname:pid` of the process that sent it |
 /// | `message` | a short human text, the one [`TelegramNotifier`] sends |
 /// | `text` | the same text again, so Slack- and Mattermost-style incoming webhooks show it |
 ///
-///
 /// Delivery is off the call path: [`Notifier::notify`] only queues the event for this
 /// notifier's own worker thread (1024 at most; more are dropped and counted, see `dropped`) and
 /// returns. The worker sends one request at a time (2 s connect timeout, 5 s in all), retries
 /// 5xx, 429 (honouring `Retry-After`), timeouts and connection failures with exponential backoff
-/// (200 ms doubling, at most 10 s; 6 attempts in all), does not retry other answers, and logs
-/// and counts (`failed`) what it gave up on. Only [`EventKind::Alert`] and
-/// [`EventKind::StoreHealth`] events are sent; the others are ignored.
+/// (200 ms doubling, at most 10 s; 6 attempts in all), does not retry other answers (redirects
+/// are not followed), and logs and counts (`failed`) what it gave up on. Only
+/// [`EventKind::Alert`] and [`EventKind::StoreHealth`] events are sent; the others are ignored.
 #[cfg(feature = "webhook")]
 pub struct WebhookNotifier {
     delivery: Delivery,
@@ -270,9 +269,9 @@ impl Notifier for WebhookNotifier {
 /// notifier's own worker thread (1024 at most; more are dropped and counted, see `dropped`) and
 /// returns. The worker sends one request at a time (2 s connect timeout, 5 s in all), retries
 /// 5xx, 429 (honouring `Retry-After`), timeouts and connection failures with exponential backoff
-/// (200 ms doubling, at most 10 s; 6 attempts in all), does not retry other answers, and logs
-/// and counts (`failed`) what it gave up on. Only [`EventKind::Alert`] and
-/// [`EventKind::StoreHealth`] events are sent; the others are ignored.
+/// (200 ms doubling, at most 10 s; 6 attempts in all), does not retry other answers (redirects
+/// are not followed), and logs and counts (`failed`) what it gave up on. Only
+/// [`EventKind::Alert`] and [`EventKind::StoreHealth`] events are sent; the others are ignored.
 #[cfg(feature = "telegram")]
 pub struct TelegramNotifier {
     token: String,
@@ -768,6 +767,9 @@ fn run(rx: &Receiver<Msg>, target: &Target, stats: &Stats) {
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
         .user_agent(concat!("breaker-runtime/", env!("CARGO_PKG_VERSION")))
+        // A redirect would be logged with its URLs (secrets included) and turns a POST into a
+        // GET on 301/302: receivers are expected to answer where they are configured.
+        .redirect(reqwest::redirect::Policy::none())
         .build();
     let client = match client {
         Ok(c) => Some(c),

@@ -222,9 +222,23 @@ pub fn add_notifier(notifier: Arc<dyn Notifier>) {
     let mut list = NOTIFIERS
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if DEFAULT_INSTALLED.swap(false, Ordering::AcqRel) {
-        list.clear();
+    if DEFAULT_INSTALLED.swap(false, Ordering::AcqRel) && !list.is_empty() {
+        // The default is the first one; notifiers the environment configured stay.
+        list.remove(0);
     }
+    list.push(notifier);
+    CALL_EVENTS.store(
+        list.iter().any(|n| n.wants_call_events()),
+        Ordering::Release,
+    );
+}
+
+/// Adds a notifier without replacing the default one (for notifiers the environment configures).
+#[cfg(any(feature = "webhook", feature = "telegram"))]
+pub(crate) fn add_notifier_keeping_default(notifier: Arc<dyn Notifier>) {
+    let mut list = NOTIFIERS
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     list.push(notifier);
     CALL_EVENTS.store(
         list.iter().any(|n| n.wants_call_events()),

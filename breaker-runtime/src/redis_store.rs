@@ -207,9 +207,10 @@ local min_calls, open_ms, max_open_ms = tonumber(ARGV[7]), tonumber(ARGV[8]), to
 local channel, name = ARGV[10], ARGV[11]
 local local_remaining, local_opens = tonumber(ARGV[12]), tonumber(ARGV[13])
 local local_state, local_forced = ARGV[14], ARGV[15]
-if not exists then
-  -- Redis lost the breaker (restarted empty): an instance that is forced, OPEN or HALF_OPEN
-  -- writes its state back so the fleet converges on it (generations went on above).
+if not exists and seen_gen > 0 then
+  -- Redis lost the breaker (restarted empty; the instance has seen fleet state before): an
+  -- instance that is forced, OPEN or HALF_OPEN writes its state back so the fleet converges on
+  -- it (generations went on above). A breaker Redis never had starts from its counts instead.
   if local_forced == 'open' or local_forced == 'closed' then
     forced = local_forced
     state = (forced == 'open') and 'open' or 'closed'
@@ -242,6 +243,8 @@ if forced == '' then
     save_and_publish(channel, name)
   elseif state == 'closed' and succ + fail > 0 then
     local bucket = math.floor(now / bucket_ms)
+    -- For operators' tools, which read the window without knowing its length.
+    redis.call('HSET', KEYS[1], 'bucket_ms', bucket_ms)
     if fail > 0 then redis.call('HINCRBY', KEYS[2], bucket .. ':f', fail) end
     redis.call('HINCRBY', KEYS[2], bucket .. ':t', succ + fail)
     redis.call('PEXPIRE', KEYS[2], bucket_ms * 9)
@@ -282,6 +285,8 @@ end
 if forced == '' and redis.call('HGET', KEYS[1], 'swapped') == '1' then
   redis.call('HSET', KEYS[1], 'swapped', '0')
   redis.call('HINCRBY', KEYS[1], 'cgen', 1)
+  local controls = string.gsub(ARGV[2], ':events$', ':controls')
+  redis.call('PUBLISH', controls, ARGV[3])
 end
 save_and_publish(ARGV[2], ARGV[3])
 return tail(state, gen, remaining(), forced, opens)
@@ -630,6 +635,14 @@ impl Inner {
     fn set_healthy(&self, healthy: bool, detail: &str) {
         let changed = self.healthy.swap(healthy, Ordering::AcqRel) != healthy;
         let first = !self.health_known.swap(true, Ordering::AcqRel);
+        if first && healthy {
+            // Reachable from the start: news for the log, not for the team's alerts.
+            for e in lock(&self.entries).values() {
+                e.handle.breaker().set_fleet_gate(true);
+            }
+            tracing::info!(prefix = %self.prefix, "Redis reachable: breakers share the fleet's state");
+            return;
+        }
         if changed || first {
             // Probes are judged by the fleet while Redis answers, locally while it does not.
             for e in lock(&self.entries).values() {

@@ -523,6 +523,26 @@ impl RuntimeBuilder {
         for n in self.notifiers {
             notifier::add_notifier(n);
         }
+        // Alert notifiers configured by the environment (`BREAKER_WEBHOOK_URL`,
+        // `BREAKER_TELEGRAM_*`) come in addition to the others: no code needed.
+        #[cfg(any(feature = "webhook", feature = "telegram"))]
+        {
+            let (notifiers, errors) = crate::alert_http::from_env();
+            if !notifiers.is_empty() {
+                notifier::install_default();
+                for n in notifiers {
+                    notifier::add_notifier_keeping_default(n);
+                }
+            }
+            for e in errors {
+                notifier::emit(
+                    "",
+                    EventKind::ConfigRejected {
+                        message: e.to_string(),
+                    },
+                );
+            }
+        }
         #[cfg(feature = "metrics")]
         crate::metrics_export::start(self.metrics_interval);
         Settings {

@@ -1,0 +1,529 @@
+//! `breakerctl`: the operator's command line for Redis-backed breakers. See `breakerctl --help`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use breakerctl::{
+    Admin, AdminError, AuditEntry, BreakerStatus, Controls, Fault, Forced, Target, WatchItem,
+    format_ms, format_unix_ms,
+};
+use clap::{Parser, Subcommand};
+use futures_util::StreamExt as _;
+
+/// Operate the circuit breakers a fleet shares through Redis.
+#[derive(Debug, Parser)]
+#[command(name = "breakerctl", version, about, long_about = None)]
+struct Cli {
+    /// Redis URL, `redis://[user:password@]host:port[/db]` (several, comma-separated: a
+    /// cluster). Default: $BREAKER_REDIS_URL, else the nodes in $BREAKER_REDIS_CLUSTER
+    #[arg(long, global = true, value_name = "URL")]
+    redis: Option<String>,
+    /// Key prefix. Default: $BREAKER_KEY_PREFIX, else `breaker`
+    #[arg(long, global = true, value_name = "P")]
+    prefix: Option<String>,
+    /// Machine-readable output (JSON; one object per line for `watch`)
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Every breaker an instance has reported, with its fleet state and controls
+    List,
+    /// One breaker in detail
+    Status {
+        /// The breaker's name
+        name: String,
+    },
+    /// Force a breaker OPEN on every instance (calls rejected; the fallback serves)
+    Open(Target1),
+    /// Force a breaker CLOSED on every instance (calls run whatever fails; it never trips)
+    Close(Target1),
+    /// Clear the forced mode (and the swap): back to CLOSED with cleared counts
+    Reset(Target1),
+    /// Toggle the swap: calls go straight to the fallback, or back to the function
+    Swap(Target1),
+    /// Inject a fault into every instance's calls (QA), or clear it
+    Inject {
+        /// The breaker's name
+        name: String,
+        /// `error`, `error:P` (0 < P <= 1), `delay:D` (e.g. `delay:2s`), `timeout` or `open`
+        #[arg(
+            value_name = "FAULT",
+            value_parser = parse_fault,
+            required_unless_present = "clear",
+            conflicts_with = "clear"
+        )]
+        fault: Option<Fault>,
+        /// How long the fault lasts (`30s`, `10m`, `2h`)
+        #[arg(
+            long = "for",
+            value_name = "D",
+            value_parser = parse_duration,
+            default_value = "10m",
+            conflicts_with = "clear"
+        )]
+        duration: Duration,
+        /// Remove the fault
+        #[arg(long)]
+        clear: bool,
+        /// Act even if no instance has reported this breaker
+        #[arg(long)]
+        force: bool,
+    },
+    /// Post a notice shown to users while the breaker is affected, or clear it
+    Notice {
+        /// The breaker's name
+        name: String,
+        /// The notice
+        #[arg(
+            value_name = "TEXT",
+            value_parser = parse_text,
+            required_unless_present = "clear",
+            conflicts_with = "clear"
+        )]
+        text: Option<String>,
+        /// How long the notice stays (default: until cleared)
+        #[arg(long = "for", value_name = "D", value_parser = parse_duration, conflicts_with = "clear")]
+        duration: Option<Duration>,
+        /// Remove the notice
+        #[arg(long)]
+        clear: bool,
+        /// Act even if no instance has reported this breaker
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print every state and control change live, until interrupted
+    Watch,
+    /// The latest operator actions, newest first
+    Audit {
+        /// How many entries
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        limit: usize,
+    },
+}
+
+/// The name of the breaker a state-changing command acts on.
+#[derive(Debug, clap::Args)]
+struct Target1 {
+    /// The breaker's name
+    name: String,
+    /// Act even if no instance has reported this breaker
+    #[arg(long)]
+    force: bool,
+}
+
+fn parse_fault(s: &str) -> Result<Fault, String> {
+    s.parse::<Fault>().map_err(|e| e.to_string())
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    breaker_runtime::parse_duration(s)
+}
+
+fn parse_text(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("a notice needs some text (use --clear to remove one)".to_owned())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("breakerctl: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("breakerctl: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), AdminError> {
+    let target = match cli.redis {
+        Some(url) if url.contains(',') => Target::cluster(&url),
+        Some(url) => Target::Single(url),
+        None => Target::from_env()?,
+    };
+    let prefix = cli
+        .prefix
+        .or_else(|| {
+            std::env::var(breaker_runtime::ENV_KEY_PREFIX)
+                .ok()
+                .filter(|p| !p.is_empty())
+        })
+        .unwrap_or_else(|| "breaker".to_owned());
+    let admin = Admin::connect(target, &prefix).await?;
+    let json = cli.json;
+    match cli.command {
+        Command::List => {
+            let all = admin.list().await?;
+            if json {
+                print_json(&all);
+            } else if all.is_empty() {
+                println!("no breaker has been reported under the prefix `{prefix}`");
+            } else {
+                print!("{}", list_table(&all));
+            }
+        }
+        Command::Status { name } => {
+            let s = admin.status(&name).await?;
+            if json {
+                print_json(&s);
+            } else {
+                print!("{}", status_block(&s));
+            }
+        }
+        Command::Open(t) => {
+            let s = admin.force(&t.name, Some(Forced::Open), t.force).await?;
+            changed(json, &s, "forced OPEN on every instance");
+        }
+        Command::Close(t) => {
+            let s = admin.force(&t.name, Some(Forced::Closed), t.force).await?;
+            changed(json, &s, "forced CLOSED on every instance");
+        }
+        Command::Reset(t) => {
+            let s = admin.force(&t.name, None, t.force).await?;
+            changed(
+                json,
+                &s,
+                "forced mode cleared: CLOSED with cleared counts, not swapped",
+            );
+        }
+        Command::Swap(t) => {
+            let s = admin.swap(&t.name, t.force).await?;
+            let what = match (&s.fallback, s.controls.swapped) {
+                (Some(f), true) => format!("swapped: calls go to the fallback `{f}`"),
+                (None, true) => "swapped: calls go to the fallback".to_owned(),
+                (_, false) => "not swapped: calls go to the breaker's function".to_owned(),
+            };
+            changed(json, &s, &what);
+        }
+        Command::Inject {
+            name,
+            fault,
+            duration,
+            clear: _,
+            force,
+        } => {
+            let s = admin.inject(&name, fault, duration, force).await?;
+            let what = match fault {
+                Some(f) => format!("fault `{f}` injected for {}", format_ms(ms(duration))),
+                None => "fault cleared".to_owned(),
+            };
+            changed(json, &s, &what);
+        }
+        Command::Notice {
+            name,
+            text,
+            duration,
+            clear: _,
+            force,
+        } => {
+            let s = admin
+                .notice(&name, text.as_deref(), duration, force)
+                .await?;
+            let what = match (text.is_some(), duration) {
+                (false, _) => "notice cleared".to_owned(),
+                (true, Some(d)) => format!("notice posted for {}", format_ms(ms(d))),
+                (true, None) => "notice posted until cleared".to_owned(),
+            };
+            changed(json, &s, &what);
+        }
+        Command::Watch => watch(&admin, json).await?,
+        Command::Audit { limit } => {
+            let entries = admin.audit(limit).await?;
+            if json {
+                let v: Vec<serde_json::Value> = entries
+                    .iter()
+                    .map(|e| match e {
+                        Ok(e) => serde_json::to_value(e).unwrap_or_default(),
+                        Err(raw) => serde_json::json!({ "unreadable": raw }),
+                    })
+                    .collect();
+                print_json(&v);
+            } else if entries.is_empty() {
+                println!("no operator action recorded under the prefix `{prefix}`");
+            } else {
+                print!("{}", audit_table(&entries));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn print_json<T: serde::Serialize>(v: &T) {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("breakerctl: error: cannot encode JSON: {e}"),
+    }
+}
+
+/// After a change: what was done, then the breaker as it is now.
+fn changed(json: bool, s: &BreakerStatus, what: &str) {
+    if json {
+        print_json(s);
+    } else {
+        println!("{}: {what}", s.name);
+        println!();
+        print!("{}", status_block(s));
+    }
+}
+
+async fn watch(admin: &Admin, json: bool) -> Result<(), AdminError> {
+    let mut stream = admin.watch().await?;
+    eprintln!(
+        "watching {p}:events and {p}:controls on {} (Ctrl-C to stop)",
+        admin.target().display(),
+        p = admin.prefix()
+    );
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(item) if json => match serde_json::to_string(&item) {
+                Ok(line) => println!("{line}"),
+                Err(e) => eprintln!("breakerctl: warning: cannot encode JSON: {e}"),
+            },
+            Ok(item) => println!("{}", watch_line(&item)),
+            Err(e) => eprintln!("breakerctl: warning: {e}"),
+        }
+    }
+    Err(AdminError::Unreachable {
+        target: admin.target().display(),
+        detail: "the subscription was lost".to_owned(),
+    })
+}
+
+fn watch_line(item: &WatchItem) -> String {
+    match item {
+        WatchItem::Event(e) => {
+            let mut line = format!(
+                "{}  {}  {}",
+                format_unix_ms(e.at_ms),
+                e.breaker,
+                e.state.to_uppercase()
+            );
+            if e.open_ms_left > 0 {
+                line += &format!(" ({} left)", format_ms(e.open_ms_left));
+            }
+            line += &format!("  gen {}", e.generation);
+            if let Some(f) = &e.forced {
+                line += &format!("  forced {f}");
+            }
+            if let Some(a) = &e.alert {
+                line += &format!("  alert {a}");
+            }
+            line
+        }
+        WatchItem::Controls(c) => format!(
+            "{}  {}  controls  {}",
+            format_unix_ms(c.at_ms),
+            c.breaker,
+            controls_inline(&c.controls)
+        ),
+    }
+}
+
+fn left(ms_left: Option<u64>) -> String {
+    match ms_left {
+        Some(ms) => format!("{} left", format_ms(ms)),
+        None => "until cleared".to_owned(),
+    }
+}
+
+fn controls_inline(c: &Controls) -> String {
+    let swapped = if c.swapped { "swapped" } else { "not swapped" };
+    let fault = match &c.fault {
+        Some(f) => format!("fault {f} ({})", left(c.fault_ms_left)),
+        None => "no fault".to_owned(),
+    };
+    let notice = match &c.notice {
+        Some(n) => format!("notice {n:?} ({})", left(c.notice_ms_left)),
+        None => "no notice".to_owned(),
+    };
+    format!("{swapped}, {fault}, {notice}")
+}
+
+fn state_text(s: &BreakerStatus) -> String {
+    let mut t = s.state.to_uppercase();
+    if s.open_ms_left > 0 {
+        t += &format!(" ({} left)", format_ms(s.open_ms_left));
+    } else if s.probe_due {
+        t += " (probe due)";
+    }
+    t
+}
+
+fn status_block(s: &BreakerStatus) -> String {
+    let mut rows: Vec<(&str, String)> = vec![("breaker", s.name.clone())];
+    rows.push(("state", state_text(s)));
+    rows.push((
+        "forced",
+        s.forced.clone().unwrap_or_else(|| "no".to_owned()),
+    ));
+    rows.push((
+        "fallback",
+        match (&s.fallback, s.known) {
+            (Some(f), _) => f.clone(),
+            (None, true) => "none".to_owned(),
+            (None, false) => "unknown (no instance has reported this breaker)".to_owned(),
+        },
+    ));
+    rows.push((
+        "window",
+        format!(
+            "{} failures / {} calls (fleet)",
+            s.window_failures, s.window_calls
+        ),
+    ));
+    rows.push(("gen", s.generation.to_string()));
+    rows.push(("opens", s.opens.to_string()));
+    rows.push((
+        "swapped",
+        if s.controls.swapped { "yes" } else { "no" }.to_owned(),
+    ));
+    rows.push((
+        "fault",
+        match &s.controls.fault {
+            Some(f) => format!("{f} ({})", left(s.controls.fault_ms_left)),
+            None => "none".to_owned(),
+        },
+    ));
+    rows.push((
+        "notice",
+        match &s.controls.notice {
+            Some(n) => format!("{n:?} ({})", left(s.controls.notice_ms_left)),
+            None => "none".to_owned(),
+        },
+    ));
+    rows.push((
+        "instances",
+        if s.instances.is_empty() {
+            "none seen in the last 10 s".to_owned()
+        } else {
+            format!(
+                "{} seen in the last 10 s: {}",
+                s.instances.len(),
+                s.instances.join(", ")
+            )
+        },
+    ));
+    let mut out = String::new();
+    for (k, v) in rows {
+        out += &format!("{k:<10} {v}\n");
+    }
+    out
+}
+
+fn short(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let cut: String = s.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+fn list_table(all: &[BreakerStatus]) -> String {
+    let header = [
+        "BREAKER",
+        "STATE",
+        "FAILS/CALLS",
+        "FORCED",
+        "SWAPPED",
+        "FAULT",
+        "NOTICE",
+        "SEEN",
+    ];
+    let rows: Vec<[String; 8]> = all
+        .iter()
+        .map(|s| {
+            [
+                s.name.clone(),
+                state_text(s),
+                format!("{}/{}", s.window_failures, s.window_calls),
+                s.forced.clone().unwrap_or_else(|| "-".to_owned()),
+                if s.controls.swapped { "yes" } else { "no" }.to_owned(),
+                match &s.controls.fault {
+                    Some(f) => match s.controls.fault_ms_left {
+                        Some(ms) => format!("{f} ({})", format_ms(ms)),
+                        None => f.clone(),
+                    },
+                    None => "-".to_owned(),
+                },
+                match &s.controls.notice {
+                    Some(n) => short(&format!("{n:?}"), 32),
+                    None => "-".to_owned(),
+                },
+                s.instances.len().to_string(),
+            ]
+        })
+        .collect();
+    table(&header, &rows)
+}
+
+fn audit_table(entries: &[Result<AuditEntry, String>]) -> String {
+    let header = ["AT (UTC)", "WHO", "COMMAND", "BREAKER", "DETAIL"];
+    let rows: Vec<[String; 5]> = entries
+        .iter()
+        .map(|e| match e {
+            Ok(e) => [
+                format_unix_ms(e.at_ms),
+                e.who.clone(),
+                e.command.clone(),
+                e.breaker.clone(),
+                e.detail.clone(),
+            ],
+            Err(raw) => [
+                "?".to_owned(),
+                "?".to_owned(),
+                "?".to_owned(),
+                "?".to_owned(),
+                format!("unreadable entry: {}", short(raw, 80)),
+            ],
+        })
+        .collect();
+    table(&header, &rows)
+}
+
+/// Left-aligned columns, two spaces apart; the last column is not padded.
+fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(|h| h.chars().count());
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == N {
+                out += c;
+            } else {
+                out += &format!("{c:<w$}  ", w = widths[i]);
+            }
+        }
+        out.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for r in rows {
+        out += &line(r.iter().map(String::as_str).collect());
+    }
+    out
+}

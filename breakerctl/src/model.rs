@@ -1,0 +1,200 @@
+//! What the operations return: plain data, `serde::Serialize` for `--json` and web front ends.
+
+use serde::{Deserialize, Serialize};
+
+/// One breaker's fleet state and controls, as Redis holds them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BreakerStatus {
+    /// The breaker's name.
+    pub name: String,
+    /// Whether some instance has reported it (it is a field of `<prefix>:breakers`).
+    pub known: bool,
+    /// Its fallback as written in the attribute, `None` when it has none (or is unknown).
+    pub fallback: Option<String>,
+    /// `closed`, `open` or `half_open`, as stored. A stored `open` whose time is up becomes
+    /// `half_open` at the next call of any instance; [`BreakerStatus::probe_due`] says so.
+    pub state: String,
+    /// Whether the breaker is `open` with its time up, so the next call will probe.
+    pub probe_due: bool,
+    /// Generation: bumps on every state change (`gen` in JSON).
+    #[serde(rename = "gen")]
+    pub generation: u64,
+    /// Consecutive openings (each one doubles the time OPEN lasts, up to its maximum).
+    pub opens: u64,
+    /// Milliseconds OPEN has left (0 when not open), on Redis's clock.
+    pub open_ms_left: u64,
+    /// The operator's forced mode: `open`, `closed`, or `None`.
+    pub forced: Option<String>,
+    /// Failures in the fleet's sliding window.
+    pub window_failures: u64,
+    /// All calls in the fleet's sliding window.
+    pub window_calls: u64,
+    /// Swap, fault and notice.
+    pub controls: Controls,
+    /// Instances whose heartbeat for this breaker is less than 10 s old, sorted.
+    pub instances: Vec<String>,
+    /// Redis's clock when this was read (Unix milliseconds).
+    pub redis_time_ms: u64,
+}
+
+/// A breaker's operator controls, on Redis's clock. An expired fault or notice reads as none.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Controls {
+    /// Calls go straight to the fallback.
+    pub swapped: bool,
+    /// The injected fault in its canonical form (`error:0.5`, `delay:2000ms`, ...), if any.
+    pub fault: Option<String>,
+    /// Milliseconds the fault has left; `None` when there is no fault or it holds until cleared.
+    pub fault_ms_left: Option<u64>,
+    /// The notice users are shown, if any.
+    pub notice: Option<String>,
+    /// Milliseconds the notice has left; `None` when there is none or it holds until cleared.
+    pub notice_ms_left: Option<u64>,
+    /// Control generation: bumps on every control change.
+    pub cgen: u64,
+}
+
+impl Controls {
+    /// From the `READ_CONTROLS` / `WRITE_CONTROL` reply
+    /// `{swapped, fault, fault_ms_left, notice, notice_ms_left, cgen}` (ms left 0 = no expiry).
+    #[must_use]
+    pub(crate) fn from_reply(r: (i64, String, u64, String, u64, u64)) -> Controls {
+        let (swapped, fault, fault_left, notice, notice_left, cgen) = r;
+        let left = |present: bool, ms: u64| (present && ms > 0).then_some(ms);
+        Controls {
+            swapped: swapped == 1,
+            fault_ms_left: left(!fault.is_empty(), fault_left),
+            fault: (!fault.is_empty()).then_some(fault),
+            notice_ms_left: left(!notice.is_empty(), notice_left),
+            notice: (!notice.is_empty()).then_some(notice),
+            cgen,
+        }
+    }
+}
+
+/// One entry of `<prefix>:audit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When (Unix milliseconds, the operator's clock).
+    pub at_ms: u64,
+    /// Who: `user@host`, or the front end's name for its user.
+    pub who: String,
+    /// `open`, `close`, `reset`, `swap`, `inject` or `notice`.
+    pub command: String,
+    /// The breaker.
+    pub breaker: String,
+    /// What was done, in words.
+    pub detail: String,
+}
+
+/// What `watch` sees: a state change or a control change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WatchItem {
+    /// A fleet state change, from `<prefix>:events`.
+    Event(FleetEvent),
+    /// A control change, from `<prefix>:controls`, with the controls read back.
+    Controls(ControlsChange),
+}
+
+/// A message of `<prefix>:events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FleetEvent {
+    /// When it was received (Unix milliseconds, this machine's clock).
+    pub at_ms: u64,
+    /// The breaker.
+    pub breaker: String,
+    /// Its new state: `closed`, `open` or `half_open`.
+    pub state: String,
+    /// The new generation (`gen` in JSON).
+    #[serde(rename = "gen")]
+    pub generation: u64,
+    /// Milliseconds OPEN lasts from now (0 unless open).
+    pub open_ms_left: u64,
+    /// Forced mode: `open`, `closed` or `None`.
+    pub forced: Option<String>,
+    /// Consecutive openings.
+    pub opens: u64,
+    /// `opened` or `recovered` when the change raises an alert.
+    pub alert: Option<String>,
+    /// Whether the instance that made the change sent the alert itself.
+    pub claimed: bool,
+}
+
+impl FleetEvent {
+    /// Parses `N|state|gen|remaining_ms|forced|opens|alert|claimed` (the name may contain `|`).
+    #[must_use]
+    pub fn parse(payload: &str, at_ms: u64) -> Option<FleetEvent> {
+        let mut p = payload.rsplitn(8, '|');
+        let claimed = p.next()?;
+        let alert = p.next()?;
+        let opens = p.next()?.parse().ok()?;
+        let forced = p.next()?;
+        let open_ms_left = p.next()?.parse().ok()?;
+        let generation = p.next()?.parse().ok()?;
+        let state = p.next()?;
+        let breaker = p.next()?;
+        if !matches!(state, "closed" | "open" | "half_open")
+            || !matches!(forced, "" | "open" | "closed")
+        {
+            return None;
+        }
+        let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        Some(FleetEvent {
+            at_ms,
+            breaker: breaker.to_owned(),
+            state: state.to_owned(),
+            generation,
+            open_ms_left,
+            forced: opt(forced),
+            opens,
+            alert: opt(alert),
+            claimed: claimed == "1",
+        })
+    }
+}
+
+/// A message of `<prefix>:controls`, with the breaker's controls as they are now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ControlsChange {
+    /// When it was received (Unix milliseconds, this machine's clock).
+    pub at_ms: u64,
+    /// The breaker.
+    pub breaker: String,
+    /// Its controls, read back after the message.
+    pub controls: Controls,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_parse_names_with_separators() {
+        let e = FleetEvent::parse("a|b|open|7|1500|open|2|opened|0", 5).unwrap();
+        assert_eq!(e.breaker, "a|b");
+        assert_eq!(e.state, "open");
+        assert_eq!(e.generation, 7);
+        assert_eq!(e.open_ms_left, 1500);
+        assert_eq!(e.forced.as_deref(), Some("open"));
+        assert_eq!(e.opens, 2);
+        assert_eq!(e.alert.as_deref(), Some("opened"));
+        assert!(!e.claimed);
+        let e = FleetEvent::parse("daum|closed|8|0||0||1", 5).unwrap();
+        assert_eq!((e.forced, e.alert, e.claimed), (None, None, true));
+        assert!(FleetEvent::parse("daum|ajar|8|0||0||1", 5).is_none());
+        assert!(FleetEvent::parse("daum|closed|x|0||0||1", 5).is_none());
+        assert!(FleetEvent::parse("closed|8|0||0||1", 5).is_none());
+    }
+
+    #[test]
+    fn controls_read_no_expiry_as_none() {
+        let c = Controls::from_reply((1, "error:0.5".into(), 0, "down".into(), 900, 3));
+        assert!(c.swapped);
+        assert_eq!(c.fault.as_deref(), Some("error:0.5"));
+        assert_eq!(c.fault_ms_left, None);
+        assert_eq!(c.notice_ms_left, Some(900));
+        let c = Controls::from_reply((0, String::new(), 0, String::new(), 0, 0));
+        assert_eq!(c, Controls::default());
+    }
+}

@@ -1,0 +1,141 @@
+//! Small formatting helpers shared by the binary and other front ends.
+
+/// `450ms`, `2.5s`, `1m30s`, `2h5m`, `3d4h`: a short human form of a number of milliseconds.
+#[must_use]
+pub fn format_ms(ms: u64) -> String {
+    const S: u64 = 1000;
+    const M: u64 = 60 * S;
+    const H: u64 = 60 * M;
+    const D: u64 = 24 * H;
+    match ms {
+        0..S => format!("{ms}ms"),
+        S..M if ms.is_multiple_of(S) => format!("{}s", ms / S),
+        S..M => format!("{}.{}s", ms / S, (ms % S) / 100),
+        M..H => with_rest(ms / M, "m", (ms % M) / S, "s"),
+        H..D => with_rest(ms / H, "h", (ms % H) / M, "m"),
+        _ => with_rest(ms / D, "d", (ms % D) / H, "h"),
+    }
+}
+
+fn with_rest(big: u64, big_unit: &str, small: u64, small_unit: &str) -> String {
+    if small == 0 {
+        format!("{big}{big_unit}")
+    } else {
+        format!("{big}{big_unit}{small}{small_unit}")
+    }
+}
+
+/// `2025-06-01 12:34:56.789Z`: a Unix time in milliseconds, in UTC.
+#[must_use]
+pub fn format_unix_ms(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        y,
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
+}
+
+/// Hides the password of every URL in `s`: `redis://user:secret@host` becomes
+/// `redis://user:***@host`, `redis://:secret@host` becomes `redis://:***@host`.
+#[must_use]
+pub fn redact(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(scheme) = rest.find("://") {
+        let (head, tail) = rest.split_at(scheme + 3);
+        out.push_str(head);
+        // The authority ends at the first '/', whitespace or ',' (a cluster list).
+        let end = tail
+            .find(|c: char| c == '/' || c == ',' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                match userinfo.find(':') {
+                    Some(colon) => {
+                        out.push_str(&userinfo[..=colon]);
+                        out.push_str("***");
+                    }
+                    // `redis://secret@host`: a lone userinfo may be a password.
+                    None => out.push_str("***"),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(format_ms(0), "0ms");
+        assert_eq!(format_ms(450), "450ms");
+        assert_eq!(format_ms(2000), "2s");
+        assert_eq!(format_ms(2500), "2.5s");
+        assert_eq!(format_ms(90_000), "1m30s");
+        assert_eq!(format_ms(600_000), "10m");
+        assert_eq!(format_ms(3_600_000 + 5 * 60_000), "1h5m");
+        assert_eq!(format_ms(2 * 86_400_000 + 3_600_000), "2d1h");
+    }
+
+    #[test]
+    fn unix_times_are_utc_dates() {
+        assert_eq!(format_unix_ms(0), "1970-01-01 00:00:00.000Z");
+        assert_eq!(format_unix_ms(951_782_400_000), "2000-02-29 00:00:00.000Z");
+        assert_eq!(
+            format_unix_ms(1_748_781_296_789),
+            "2025-06-01 12:34:56.789Z"
+        );
+    }
+
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(
+            redact("redis://user:secret@h:6379/0"),
+            "redis://user:***@h:6379/0"
+        );
+        assert_eq!(redact("redis://:secret@h:6379"), "redis://:***@h:6379");
+        assert_eq!(redact("redis://secret@h"), "redis://***@h");
+        assert_eq!(redact("redis://h:6379/"), "redis://h:6379/");
+        assert_eq!(
+            redact("redis://a:x@h1:7000,redis://b:y@h2:7001"),
+            "redis://a:***@h1:7000,redis://b:***@h2:7001"
+        );
+        assert_eq!(
+            redact("cannot reach redis://u:p@host: refused"),
+            "cannot reach redis://u:***@host: refused"
+        );
+    }
+}

@@ -1,0 +1,1051 @@
+//! `breakerctl` run as a process against a `redis-server` of the test's own (no mocks). Where a
+//! test needs "an instance reported this breaker" it seeds Redis as an instance would:
+//! `HSET <prefix>:breakers` and the runtime's `FORCE` script.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use breaker_runtime::__private::scripts;
+use redis::Commands as _;
+use serde_json::Value as Json;
+
+const P: &str = "t";
+
+/// A `redis-server` on a free loopback port, killed (by its pid) when dropped.
+struct RedisServer {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        Self::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> RedisServer {
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("breakerctl-redis-{port}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir for redis-server");
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
+            .arg(&dir)
+            .args(extra)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start redis-server ({e}): install it with `apt-get install redis-server`")
+            });
+        let server = RedisServer { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+            || redis::Client::open(server.url())
+                .and_then(|c| c.get_connection())
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+                .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on {port} did not start"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn con(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// The breakerctl binary with a clean environment: no BREAKER_* variables, USER=tester.
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_breakerctl"));
+    for v in [
+        "BREAKER_REDIS_URL",
+        "BREAKER_REDIS_CLUSTER",
+        "BREAKER_KEY_PREFIX",
+        "LOGNAME",
+    ] {
+        c.env_remove(v);
+    }
+    c.env("USER", "tester");
+    c
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    fn json(&self) -> Json {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn output(mut c: Command) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = c.output().expect("run breakerctl");
+    Run {
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// `breakerctl --redis <url> --prefix t <args>`.
+fn ctl(r: &RedisServer, args: &[&str]) -> Run {
+    let mut c = bin();
+    c.args(["--redis", &r.url(), "--prefix", P]).args(args);
+    output(c)
+}
+
+fn ok(r: &RedisServer, args: &[&str]) -> Run {
+    let run = ctl(r, args);
+    assert!(run.ok(), "breakerctl {args:?} failed: {run:?}");
+    run
+}
+
+fn fails(r: &RedisServer, args: &[&str]) -> Run {
+    let run = ctl(r, args);
+    assert!(!run.ok(), "breakerctl {args:?} should fail: {run:?}");
+    assert!(
+        run.code.is_some_and(|c| c != 0),
+        "must exit non-zero, not by a signal: {run:?}"
+    );
+    run
+}
+
+fn key(name: &str, kind: &str) -> String {
+    format!("{P}:{{{name}}}:{kind}")
+}
+
+/// What an instance writes when it attaches a breaker.
+fn report(con: &mut redis::Connection, name: &str, fallback: &str) {
+    let _: () = con.hset(format!("{P}:breakers"), name, fallback).unwrap();
+}
+
+/// The runtime's FORCE script, as an instance runs it.
+fn force(con: &mut redis::Connection, name: &str, mode: &str) {
+    let _: redis::Value = redis::Script::new(&scripts::force_script())
+        .key(key(name, "s"))
+        .key(key(name, "w"))
+        .key(key(name, "p"))
+        .arg(mode)
+        .arg(format!("{P}:events"))
+        .arg(name)
+        .arg(1)
+        .arg(0)
+        .invoke(con)
+        .unwrap();
+}
+
+fn redis_now_ms(con: &mut redis::Connection) -> u64 {
+    let (s, us): (u64, u64) = redis::cmd("TIME").query(con).unwrap();
+    s * 1000 + us / 1000
+}
+
+fn field(con: &mut redis::Connection, name: &str, f: &str) -> Option<String> {
+    con.hget(key(name, "s"), f).unwrap()
+}
+
+fn audit(con: &mut redis::Connection) -> Vec<Json> {
+    let raw: Vec<String> = con.lrange(format!("{P}:audit"), 0, -1).unwrap();
+    raw.iter()
+        .map(|r| serde_json::from_str(r).unwrap_or_else(|e| panic!("audit entry {r}: {e}")))
+        .collect()
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .expect("a hostname")
+}
+
+/// A fleet with `daum` (fallback `juso`) and `juso` (none) reported, both CLOSED.
+fn fleet() -> (RedisServer, redis::Connection) {
+    let r = RedisServer::start();
+    let mut con = r.con();
+    report(&mut con, "daum", "juso");
+    report(&mut con, "juso", "");
+    force(&mut con, "daum", "");
+    force(&mut con, "juso", "");
+    (r, con)
+}
+
+fn line_of<'a>(text: &'a str, start: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.starts_with(start))
+        .unwrap_or_else(|| panic!("no line starting with {start:?} in\n{text}"))
+}
+
+#[test]
+fn list_shows_state_window_controls_and_instances() {
+    let (r, mut con) = fleet();
+    report(&mut con, "kakao", "juso");
+    force(&mut con, "daum", "open");
+    ok(&r, &["inject", "daum", "error:0.5", "--for", "1m"]);
+    ok(&r, &["notice", "daum", "Address search is slow"]);
+    let now = redis_now_ms(&mut con);
+    // kakao: OPEN by the fleet (not forced) for 30 s more.
+    let _: () = con
+        .hset_multiple(
+            key("kakao", "s"),
+            &[("state", "open"), ("gen", "7"), ("opens", "2")],
+        )
+        .unwrap();
+    let _: () = con
+        .hset(key("kakao", "s"), "open_until", now + 30_000)
+        .unwrap();
+    // daum's window: 2 s buckets (a 16 s window), written just now (RECORD sets it to expire
+    // 9 buckets after each write); one bucket is too old to count.
+    let cur = now / 2000;
+    for (b, f, t) in [(cur, 2, 5), (cur - 3, 1, 1), (cur - 20, 7, 7)] {
+        let _: () = con.hset(key("daum", "w"), format!("{b}:f"), f).unwrap();
+        let _: () = con.hset(key("daum", "w"), format!("{b}:t"), t).unwrap();
+    }
+    let _: () = con.pexpire(key("daum", "w"), 18_000).unwrap();
+    // Two instances of daum: one heartbeating, one silent for a minute.
+    let _: () = con.zadd(key("daum", "i"), "web1:11:aaaaaaaa", now).unwrap();
+    let _: () = con
+        .zadd(key("daum", "i"), "web2:12:bbbbbbbb", now - 60_000)
+        .unwrap();
+
+    let run = ok(&r, &["list"]);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{run:?}");
+    assert!(
+        lines[0].starts_with("BREAKER") && lines[0].contains("FAILS/CALLS"),
+        "{run:?}"
+    );
+    let daum: Vec<&str> = line_of(&run.stdout, "daum ").split_whitespace().collect();
+    assert_eq!(&daum[..5], ["daum", "OPEN", "3/6", "open", "no"], "{run:?}");
+    assert_eq!(daum[5], "error:0.5", "{run:?}");
+    assert_eq!(daum.last(), Some(&"1"), "one instance seen: {run:?}");
+    assert!(line_of(&run.stdout, "daum ").contains("\"Address search is slow\""));
+    let kakao = line_of(&run.stdout, "kakao ");
+    assert!(
+        kakao.contains("OPEN (") && kakao.contains("s left)"),
+        "{run:?}"
+    );
+    let juso: Vec<&str> = line_of(&run.stdout, "juso ").split_whitespace().collect();
+    assert_eq!(juso, ["juso", "CLOSED", "0/0", "-", "no", "-", "-", "0"]);
+
+    let all = ok(&r, &["list", "--json"]).json();
+    let all = all.as_array().unwrap();
+    let names: Vec<&str> = all.iter().map(|b| b["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["daum", "juso", "kakao"]);
+    let d = &all[0];
+    assert_eq!(d["state"], "open");
+    assert_eq!(d["forced"], "open");
+    assert_eq!(d["fallback"], "juso");
+    assert_eq!(
+        (d["window_failures"].as_u64(), d["window_calls"].as_u64()),
+        (Some(3), Some(6))
+    );
+    assert_eq!(d["instances"], serde_json::json!(["web1:11:aaaaaaaa"]));
+    assert_eq!(d["controls"]["fault"], "error:0.5");
+    let left = d["controls"]["fault_ms_left"].as_u64().unwrap();
+    assert!(left > 50_000 && left <= 60_000, "{d}");
+    assert_eq!(d["controls"]["notice"], "Address search is slow");
+    assert_eq!(d["controls"]["notice_ms_left"], Json::Null, "until cleared");
+    assert_eq!(all[1]["fallback"], Json::Null);
+    assert_eq!(all[1]["state"], "closed");
+    let k = &all[2];
+    assert_eq!(
+        (k["state"].as_str(), k["forced"].as_str()),
+        (Some("open"), None)
+    );
+    assert_eq!((k["gen"].as_u64(), k["opens"].as_u64()), (Some(7), Some(2)));
+    let left = k["open_ms_left"].as_u64().unwrap();
+    assert!(left > 20_000 && left <= 30_000, "{k}");
+}
+
+#[test]
+fn list_of_an_empty_prefix_says_so() {
+    let r = RedisServer::start();
+    let run = ok(&r, &["list"]);
+    assert!(
+        run.stdout
+            .contains("no breaker has been reported under the prefix `t`"),
+        "{run:?}"
+    );
+    assert_eq!(ok(&r, &["list", "--json"]).json(), serde_json::json!([]));
+}
+
+#[test]
+fn status_shows_one_breaker_and_suggests_near_names() {
+    let (r, mut con) = fleet();
+    force(&mut con, "daum", "open");
+    let now = redis_now_ms(&mut con);
+    let _: () = con.zadd(key("daum", "i"), "web1:11:aaaaaaaa", now).unwrap();
+    let _: () = con
+        .zadd(key("daum", "i"), "web3:13:cccccccc", now - 1000)
+        .unwrap();
+    let gen_now: u64 = field(&mut con, "daum", "gen").unwrap().parse().unwrap();
+
+    let run = ok(&r, &["status", "daum"]);
+    assert_eq!(
+        line_of(&run.stdout, "state").split_whitespace().nth(1),
+        Some("OPEN")
+    );
+    assert!(
+        line_of(&run.stdout, "fallback").ends_with("juso"),
+        "{run:?}"
+    );
+    assert!(line_of(&run.stdout, "forced").ends_with("open"), "{run:?}");
+    assert!(
+        line_of(&run.stdout, "gen").ends_with(&format!(" {gen_now}")),
+        "{run:?}"
+    );
+    assert!(
+        line_of(&run.stdout, "instances")
+            .contains("2 seen in the last 10 s: web1:11:aaaaaaaa, web3:13:cccccccc"),
+        "{run:?}"
+    );
+    let j = ok(&r, &["status", "daum", "--json"]).json();
+    assert_eq!(j["gen"].as_u64(), Some(gen_now));
+    assert_eq!(j["known"], true);
+    assert_eq!(j["instances"].as_array().unwrap().len(), 2);
+
+    let run = fails(&r, &["status", "daun"]);
+    assert!(run.stderr.contains("unknown breaker `daun`"), "{run:?}");
+    assert!(run.stderr.contains("did you mean `daum`?"), "{run:?}");
+    assert!(run.stdout.is_empty(), "{run:?}");
+    let run = fails(&r, &["status", "jsuo", "--json"]);
+    assert!(run.stderr.contains("did you mean `juso`?"), "{run:?}");
+}
+
+#[test]
+fn open_close_and_reset_run_the_force_script_and_are_audited() {
+    let (r, mut con) = fleet();
+    let gen0: u64 = field(&mut con, "daum", "gen").unwrap().parse().unwrap();
+
+    let run = ok(&r, &["open", "daum"]);
+    assert!(run.stdout.starts_with("daum: forced OPEN"), "{run:?}");
+    assert_eq!(
+        line_of(&run.stdout, "state").split_whitespace().nth(1),
+        Some("OPEN")
+    );
+    assert_eq!(field(&mut con, "daum", "state").as_deref(), Some("open"));
+    assert_eq!(field(&mut con, "daum", "forced").as_deref(), Some("open"));
+    assert_eq!(field(&mut con, "daum", "gen"), Some((gen0 + 1).to_string()));
+
+    let j = ok(&r, &["close", "daum", "--json"]).json();
+    assert_eq!(
+        (j["state"].as_str(), j["forced"].as_str()),
+        (Some("closed"), Some("closed"))
+    );
+    assert_eq!(j["gen"].as_u64(), Some(gen0 + 2));
+    assert_eq!(field(&mut con, "daum", "forced").as_deref(), Some("closed"));
+
+    // Reset clears the forced mode and the swap.
+    ok(&r, &["swap", "daum"]);
+    assert_eq!(field(&mut con, "daum", "swapped").as_deref(), Some("1"));
+    let j = ok(&r, &["reset", "daum", "--json"]).json();
+    assert_eq!(
+        (j["state"].as_str(), &j["forced"]),
+        (Some("closed"), &Json::Null)
+    );
+    assert_eq!(j["controls"]["swapped"], false);
+    assert_eq!(field(&mut con, "daum", "forced").as_deref(), Some(""));
+    assert_eq!(field(&mut con, "daum", "swapped").as_deref(), Some("0"));
+
+    let entries = audit(&mut con);
+    let commands: Vec<&str> = entries
+        .iter()
+        .map(|e| e["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(commands, ["reset", "swap", "close", "open"], "newest first");
+    let who = format!("tester@{}", hostname());
+    for e in &entries {
+        assert_eq!(e["who"], who.as_str());
+        assert_eq!(e["breaker"], "daum");
+        assert!(e["detail"].as_str().is_some_and(|d| !d.is_empty()));
+        let at = e["at_ms"].as_u64().unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert!(at <= now && now - at < 60_000, "{e}");
+    }
+    assert_eq!(entries[3]["detail"], "forced open");
+}
+
+#[test]
+fn who_falls_back_to_logname_then_unknown() {
+    let (r, mut con) = fleet();
+    let mut c = bin();
+    c.env_remove("USER").env("LOGNAME", "ops");
+    c.args(["--redis", &r.url(), "--prefix", P, "open", "daum"]);
+    assert!(output(c).ok());
+    let mut c = bin();
+    c.env_remove("USER");
+    c.args(["--redis", &r.url(), "--prefix", P, "close", "daum"]);
+    assert!(output(c).ok());
+    let entries = audit(&mut con);
+    let host = hostname();
+    assert_eq!(entries[1]["who"], format!("ops@{host}").as_str());
+    assert_eq!(entries[0]["who"], format!("unknown@{host}").as_str());
+}
+
+#[test]
+fn changes_refuse_unknown_names_unless_forced() {
+    let (r, mut con) = fleet();
+    for args in [
+        &["open", "daun"][..],
+        &["close", "daun"],
+        &["reset", "daun"],
+        &["swap", "daun"],
+        &["inject", "daun", "error"],
+        &["inject", "daun", "--clear"],
+        &["notice", "daun", "down"],
+        &["notice", "daun", "--clear"],
+    ] {
+        let run = fails(&r, args);
+        assert!(
+            run.stderr.contains("unknown breaker `daun`"),
+            "{args:?}: {run:?}"
+        );
+        assert!(
+            run.stderr.contains("did you mean `daum`?"),
+            "{args:?}: {run:?}"
+        );
+        assert!(run.stderr.contains("--force"), "{args:?}: {run:?}");
+    }
+    let exists: bool = con.exists(key("daun", "s")).unwrap();
+    assert!(!exists, "nothing was written for the unknown name");
+    assert!(audit(&mut con).is_empty());
+
+    let run = ok(&r, &["open", "daun", "--force"]);
+    assert!(
+        run.stdout
+            .contains("unknown (no instance has reported this breaker)"),
+        "{run:?}"
+    );
+    assert_eq!(field(&mut con, "daun", "forced").as_deref(), Some("open"));
+    ok(&r, &["inject", "--force", "daun", "timeout"]);
+    assert_eq!(field(&mut con, "daun", "fault").as_deref(), Some("timeout"));
+    let entries = audit(&mut con);
+    assert_eq!(entries.len(), 2);
+    assert!(
+        entries[1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("never reported by an instance"),
+        "{entries:?}"
+    );
+    // Known names never need --force, and --force on them changes nothing about the result.
+    ok(&r, &["open", "daum", "--force"]);
+    assert_eq!(field(&mut con, "daum", "forced").as_deref(), Some("open"));
+}
+
+#[test]
+fn swap_toggles_and_refuses_a_breaker_without_fallback() {
+    let (r, mut con) = fleet();
+    let run = ok(&r, &["swap", "daum"]);
+    assert!(
+        run.stdout
+            .starts_with("daum: swapped: calls go to the fallback `juso`"),
+        "{run:?}"
+    );
+    assert!(line_of(&run.stdout, "swapped").ends_with("yes"));
+    assert_eq!(field(&mut con, "daum", "swapped").as_deref(), Some("1"));
+    let j = ok(&r, &["swap", "daum", "--json"]).json();
+    assert_eq!(j["controls"]["swapped"], false);
+    assert_eq!(field(&mut con, "daum", "swapped").as_deref(), Some("0"));
+    let run = ok(&r, &["swap", "daum"]);
+    assert_eq!(
+        field(&mut con, "daum", "swapped").as_deref(),
+        Some("1"),
+        "{run:?}"
+    );
+
+    let run = fails(&r, &["swap", "juso"]);
+    assert!(run.stderr.contains("`juso` has no fallback"), "{run:?}");
+    assert_eq!(field(&mut con, "juso", "swapped"), None);
+    let run = fails(&r, &["swap", "juso", "--force"]);
+    assert!(run.stderr.contains("has no fallback"), "{run:?}");
+    let details: Vec<String> = audit(&mut con)
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(details.len(), 3);
+    assert!(details[0].starts_with("swapped") && details[1].starts_with("unswapped"));
+}
+
+#[test]
+fn inject_writes_the_canonical_fault_for_a_time() {
+    let (r, mut con) = fleet();
+    let run = ok(&r, &["inject", "daum", "error:0.50", "--for", "30s"]);
+    assert!(
+        run.stdout
+            .starts_with("daum: fault `error:0.5` injected for 30s"),
+        "{run:?}"
+    );
+    let now = redis_now_ms(&mut con);
+    assert_eq!(
+        field(&mut con, "daum", "fault").as_deref(),
+        Some("error:0.5")
+    );
+    let until: u64 = field(&mut con, "daum", "fault_until")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        until > now + 25_000 && until <= now + 30_000,
+        "{until} vs {now}"
+    );
+
+    // Default: 10 minutes. The canonical form of a delay is in ms.
+    let j = ok(&r, &["inject", "daum", "delay:2s", "--json"]).json();
+    assert_eq!(j["controls"]["fault"], "delay:2000ms");
+    let left = j["controls"]["fault_ms_left"].as_u64().unwrap();
+    assert!(left > 590_000 && left <= 600_000, "{j}");
+    assert_eq!(
+        field(&mut con, "daum", "fault").as_deref(),
+        Some("delay:2000ms")
+    );
+
+    let cgen = field(&mut con, "daum", "cgen");
+    for (args, needle) in [
+        (
+            &["inject", "daum", "explode"][..],
+            "`explode` is not a fault",
+        ),
+        (&["inject", "daum", "error:1.5"], "at most 1"),
+        (&["inject", "daum", "delay:2"], "no unit"),
+        (&["inject", "daum", "timeout:3s"], "takes no argument"),
+        (
+            &["inject", "daum", "open", "--for", "soon"],
+            "not a duration",
+        ),
+        (&["inject", "daum"], "required"),
+        (
+            &["inject", "daum", "error", "--clear"],
+            "cannot be used with",
+        ),
+    ] {
+        let run = fails(&r, args);
+        assert!(run.stderr.contains(needle), "{args:?}: {run:?}");
+    }
+    assert_eq!(field(&mut con, "daum", "cgen"), cgen, "nothing written");
+    assert_eq!(
+        field(&mut con, "daum", "fault").as_deref(),
+        Some("delay:2000ms")
+    );
+
+    let run = ok(&r, &["inject", "daum", "--clear"]);
+    assert!(run.stdout.starts_with("daum: fault cleared"), "{run:?}");
+    assert!(line_of(&run.stdout, "fault").ends_with("none"), "{run:?}");
+    assert_eq!(field(&mut con, "daum", "fault").as_deref(), Some(""));
+    let details: Vec<String> = audit(&mut con)
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        details,
+        ["fault cleared", "delay:2000ms for 10m", "error:0.5 for 30s"]
+    );
+}
+
+#[test]
+fn notice_posts_until_cleared_or_for_a_time() {
+    let (r, mut con) = fleet();
+    let run = ok(
+        &r,
+        &[
+            "notice",
+            "daum",
+            "Address search is slow; retry in a minute",
+        ],
+    );
+    assert!(
+        run.stdout.starts_with("daum: notice posted until cleared"),
+        "{run:?}"
+    );
+    assert_eq!(
+        field(&mut con, "daum", "notice").as_deref(),
+        Some("Address search is slow; retry in a minute")
+    );
+    assert_eq!(
+        field(&mut con, "daum", "notice_until").as_deref(),
+        Some("0")
+    );
+
+    let j = ok(
+        &r,
+        &["notice", "daum", "Back soon", "--for", "1h", "--json"],
+    )
+    .json();
+    assert_eq!(j["controls"]["notice"], "Back soon");
+    let left = j["controls"]["notice_ms_left"].as_u64().unwrap();
+    assert!(left > 3_590_000 && left <= 3_600_000, "{j}");
+    let now = redis_now_ms(&mut con);
+    let until: u64 = field(&mut con, "daum", "notice_until")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(until > now + 3_590_000 && until <= now + 3_600_000);
+
+    for (args, needle) in [
+        (&["notice", "daum", ""][..], "a notice needs some text"),
+        (&["notice", "daum", "   "], "a notice needs some text"),
+        (&["notice", "daum"], "required"),
+        (&["notice", "daum", "x", "--for", "0s"], "zero"),
+        (&["notice", "daum", "x", "--clear"], "cannot be used with"),
+    ] {
+        let run = fails(&r, args);
+        assert!(run.stderr.contains(needle), "{args:?}: {run:?}");
+    }
+    assert_eq!(
+        field(&mut con, "daum", "notice").as_deref(),
+        Some("Back soon")
+    );
+
+    ok(&r, &["notice", "daum", "--clear"]);
+    assert_eq!(field(&mut con, "daum", "notice").as_deref(), Some(""));
+    let details: Vec<String> = audit(&mut con)
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        details,
+        [
+            "notice cleared",
+            "\"Back soon\" for 1h",
+            "\"Address search is slow; retry in a minute\" until cleared"
+        ]
+    );
+}
+
+#[test]
+fn global_flags_work_before_or_after_the_subcommand_and_from_the_environment() {
+    let (r, mut con) = fleet();
+    let after = output({
+        let mut c = bin();
+        c.args(["open", "daum", "--json", "--prefix", P, "--redis", &r.url()]);
+        c
+    });
+    assert!(after.ok(), "{after:?}");
+    assert_eq!(after.json()["forced"], "open");
+
+    let env = output({
+        let mut c = bin();
+        c.env("BREAKER_REDIS_URL", r.url())
+            .env("BREAKER_KEY_PREFIX", P)
+            .args(["status", "daum", "--json"]);
+        c
+    });
+    assert!(env.ok(), "{env:?}");
+    assert_eq!(env.json()["forced"], "open");
+
+    // A flag beats the environment; the default prefix is `breaker`.
+    let _: () = con.hset("breaker:breakers", "other", "").unwrap();
+    let default = output({
+        let mut c = bin();
+        c.env("BREAKER_REDIS_URL", "redis://127.0.0.1:1/").args([
+            "list",
+            "--redis",
+            &r.url(),
+            "--json",
+        ]);
+        c
+    });
+    assert!(default.ok(), "{default:?}");
+    let names: Vec<String> = default
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["other"]);
+
+    let none = output({
+        let mut c = bin();
+        c.arg("list");
+        c
+    });
+    assert!(!none.ok());
+    assert!(none.stderr.contains("no Redis given"), "{none:?}");
+}
+
+#[test]
+fn an_unreachable_redis_fails_fast_naming_the_url_without_its_password() {
+    // Nothing listens on port 1 (a free port from the OS could be taken by a parallel test).
+    let port = 1;
+    let url = format!("redis://admin:hunter2@127.0.0.1:{port}/");
+    for args in [&["list"][..], &["open", "daum"], &["watch"]] {
+        let start = Instant::now();
+        let run = output({
+            let mut c = bin();
+            c.args(["--redis", &url]).args(args);
+            c
+        });
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{args:?} took {:?}",
+            start.elapsed()
+        );
+        assert!(run.code.is_some_and(|c| c != 0), "{run:?}");
+        assert!(
+            run.stderr.contains(&format!(
+                "cannot reach Redis at redis://admin:***@127.0.0.1:{port}/"
+            )),
+            "{run:?}"
+        );
+        assert!(!run.stderr.contains("hunter2"), "{run:?}");
+    }
+}
+
+#[test]
+fn a_redis_that_does_not_answer_times_out() {
+    // SIGSTOPped: the port accepts, nothing answers.
+    let r = RedisServer::start();
+    let pid = r.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let start = Instant::now();
+    let run = ctl(&r, &["list"]);
+    let took = start.elapsed();
+    assert!(
+        Command::new("kill")
+            .args(["-CONT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    assert!(!run.ok(), "{run:?}");
+    assert!(
+        run.stderr
+            .contains(&format!("cannot reach Redis at {}", r.url())),
+        "{run:?}"
+    );
+}
+
+/// Lines of a child's pipe, through a thread, so reads can time out.
+fn lines(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// A running `breakerctl watch`, killed (by its pid) when dropped.
+struct Watch {
+    child: Child,
+    out: mpsc::Receiver<String>,
+}
+
+impl Watch {
+    fn start(r: &RedisServer, json: bool) -> Watch {
+        let mut c = bin();
+        c.args(["--redis", &r.url(), "--prefix", P, "watch"]);
+        if json {
+            c.arg("--json");
+        }
+        let mut child = c
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn breakerctl watch");
+        let out = lines(child.stdout.take().unwrap());
+        let err = lines(child.stderr.take().unwrap());
+        // Subscribed once it says so.
+        let first = err
+            .recv_timeout(Duration::from_secs(10))
+            .expect("watch says it is watching");
+        assert!(
+            first.starts_with("watching t:events and t:controls"),
+            "{first}"
+        );
+        Watch { child, out }
+    }
+
+    fn next(&self) -> String {
+        self.out
+            .recv_timeout(Duration::from_secs(10))
+            .expect("watch printed a line within 10 s")
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn watch_prints_a_line_per_change() {
+    let (r, _con) = fleet();
+    let w = Watch::start(&r, false);
+    ok(&r, &["open", "daum"]);
+    let line = w.next();
+    assert!(line.contains("  daum  OPEN  gen "), "{line}");
+    assert!(line.contains("forced open"), "{line}");
+    assert!(line.contains("alert opened"), "{line}");
+    ok(&r, &["inject", "daum", "error:0.25", "--for", "1m"]);
+    let line = w.next();
+    assert!(
+        line.contains("  daum  controls  not swapped, fault error:0.25 ("),
+        "{line}"
+    );
+    assert!(line.contains("no notice"), "{line}");
+    ok(&r, &["reset", "daum"]);
+    let line = w.next();
+    assert!(line.contains("  daum  CLOSED  gen "), "{line}");
+    assert!(!line.contains("forced"), "{line}");
+
+    let wj = Watch::start(&r, true);
+    ok(&r, &["close", "daum"]);
+    for w in [&w, &wj] {
+        let line = w.next();
+        if std::ptr::eq(w, &wj) {
+            let j: Json = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            assert_eq!(j["kind"], "event");
+            assert_eq!(
+                (j["breaker"].as_str(), j["state"].as_str()),
+                (Some("daum"), Some("closed"))
+            );
+            assert_eq!(j["forced"], "closed");
+            assert!(j["gen"].as_u64().is_some_and(|g| g >= 4), "{j}");
+        } else {
+            assert!(
+                line.contains("daum  CLOSED") && line.contains("forced closed"),
+                "{line}"
+            );
+        }
+    }
+    ok(&r, &["notice", "daum", "down", "--for", "5m"]);
+    let j: Json = serde_json::from_str(&wj.next()).unwrap();
+    assert_eq!(j["kind"], "controls");
+    assert_eq!(j["controls"]["notice"], "down");
+    assert_eq!(j["controls"]["fault"], "error:0.25");
+}
+
+#[test]
+fn audit_lists_newest_first_keeps_1000_and_shows_unreadable_entries() {
+    let (r, mut con) = fleet();
+    let filler: Vec<String> = (0..1000)
+        .map(|i| {
+            serde_json::json!({"at_ms": i, "who": "old@host", "command": "open", "breaker": "daum", "detail": "old"})
+                .to_string()
+        })
+        .collect();
+    let _: () = con.rpush(format!("{P}:audit"), &filler).unwrap();
+    ok(&r, &["open", "daum"]);
+    ok(&r, &["swap", "daum"]);
+    let len: usize = con.llen(format!("{P}:audit")).unwrap();
+    assert_eq!(len, 1000, "trimmed to 1000");
+
+    let j = ok(&r, &["audit", "--limit", "3", "--json"]).json();
+    let j = j.as_array().unwrap();
+    assert_eq!(j.len(), 3);
+    assert_eq!(j[0]["command"], "swap");
+    assert_eq!(j[1]["command"], "open");
+    assert_eq!(j[2]["who"], "old@host");
+
+    let run = ok(&r, &["audit"]);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 21, "a header and the default 20: {run:?}");
+    assert!(lines[0].starts_with("AT (UTC)") && lines[0].contains("DETAIL"));
+    assert!(
+        lines[1].contains(&format!("tester@{}", hostname())) && lines[1].contains("swap"),
+        "{run:?}"
+    );
+    assert!(lines[1].contains("swapped: calls go to `juso`"), "{run:?}");
+
+    let _: () = con.lpush(format!("{P}:audit"), "not json").unwrap();
+    let run = ok(&r, &["audit", "--limit", "1"]);
+    assert!(run.stdout.contains("unreadable entry: not json"), "{run:?}");
+    let j = ok(&r, &["audit", "--limit", "1", "--json"]).json();
+    assert_eq!(j[0]["unreadable"], "not json");
+}
+
+/// A 3-node Redis Cluster of the test's own.
+fn cluster() -> Vec<RedisServer> {
+    let nodes: Vec<RedisServer> = (0..3)
+        .map(|_| {
+            RedisServer::start_with(&[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+            ])
+        })
+        .collect();
+    let addrs: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect();
+    let status = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addrs)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| {
+            panic!("cannot run redis-cli ({e}): install it with `apt-get install redis-tools`")
+        });
+    assert!(status.success(), "redis-cli --cluster create failed");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for n in &nodes {
+        loop {
+            let info: Option<String> = redis::cmd("CLUSTER").arg("INFO").query(&mut n.con()).ok();
+            if info.is_some_and(|i| i.contains("cluster_state:ok")) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "cluster did not form");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    nodes
+}
+
+#[test]
+fn a_cluster_works_from_the_environment() {
+    let nodes = cluster();
+    let urls: Vec<String> = nodes.iter().map(RedisServer::url).collect();
+    let client = redis::cluster::ClusterClient::new(urls.clone()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    // Names chosen to land on different nodes' slots.
+    for name in ["daum", "juso", "kakao", "naver"] {
+        let _: () = con.hset(format!("{P}:breakers"), name, "juso").unwrap();
+    }
+    let run_env = |args: &[&str]| {
+        let mut c = bin();
+        c.env("BREAKER_REDIS_CLUSTER", urls.join(","))
+            .env("BREAKER_KEY_PREFIX", P)
+            .args(args);
+        output(c)
+    };
+    let mut c = bin();
+    c.env("BREAKER_REDIS_CLUSTER", urls.join(","))
+        .env("BREAKER_KEY_PREFIX", P)
+        .args(["watch", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let out = lines(child.stdout.take().unwrap());
+    let err = lines(child.stderr.take().unwrap());
+    let first = err.recv_timeout(Duration::from_secs(10)).expect("watching");
+    assert!(first.starts_with("watching t:events"), "{first}");
+
+    for name in ["daum", "kakao", "naver"] {
+        let run = run_env(&["open", name, "--json"]);
+        assert!(run.ok(), "{run:?}");
+        assert_eq!(run.json()["forced"], "open");
+        let forced: String = con.hget(key(name, "s"), "forced").unwrap();
+        assert_eq!(forced, "open");
+    }
+    let run = run_env(&["inject", "juso", "open"]);
+    assert!(run.ok(), "{run:?}");
+    let all = run_env(&["list", "--json"]);
+    assert!(all.ok(), "{all:?}");
+    let forced: Vec<Json> = all
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["forced"].clone())
+        .collect();
+    assert_eq!(
+        forced,
+        [
+            serde_json::json!("open"),
+            Json::Null,
+            serde_json::json!("open"),
+            serde_json::json!("open")
+        ]
+    );
+
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let line = out
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a watch line");
+        let j: Json = serde_json::from_str(&line).unwrap();
+        seen.push((
+            j["kind"].as_str().unwrap().to_owned(),
+            j["breaker"].as_str().unwrap().to_owned(),
+        ));
+    }
+    seen.sort();
+    let expect: Vec<(String, String)> = [
+        ("controls", "juso"),
+        ("event", "daum"),
+        ("event", "kakao"),
+        ("event", "naver"),
+    ]
+    .iter()
+    .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+    .collect();
+    assert_eq!(seen, expect);
+    let audit: Vec<String> = con.lrange(format!("{P}:audit"), 0, -1).unwrap();
+    assert_eq!(audit.len(), 4);
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -1,0 +1,283 @@
+//! Alerts reach the team exactly once per fleet transition, whatever the number of instances:
+//! real `redis-server`, instances as OS processes (this test binary re-run with `ALERT_ROLE`),
+//! and a real HTTP server standing in for the webhook receiver and the Telegram Bot API.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use breaker_runtime::circuit_breaker;
+use breaker_tests::{HttpReceiver, RedisServer, TestError};
+
+const ROLE: &str = "ALERT_ROLE";
+const DIR: &str = "ALERT_DIR";
+const TOKEN: &str = "123456:test-token-never-logged";
+
+fn flag(name: &str) -> bool {
+    std::env::var_os(DIR).is_some_and(|d| Path::new(&d).join(name).exists())
+}
+
+#[circuit_breaker(
+    name = "alerts.daum",
+    fallback = juso,
+    threshold = 3,
+    window = "10s",
+    open_for = "1s",
+    store = "redis"
+)]
+async fn daum(q: u32) -> Result<u32, TestError> {
+    if flag("daum-down") {
+        Err(TestError::Down("daum"))
+    } else {
+        Ok(q)
+    }
+}
+
+async fn juso(q: u32) -> Result<u32, TestError> {
+    if flag("juso-down") {
+        Err(TestError::Down("juso"))
+    } else {
+        Ok(q + 1000)
+    }
+}
+
+/// The instance: calls every 5 ms until the parent creates `stop`.
+#[test]
+fn alert_child() {
+    let Ok(role) = std::env::var(ROLE) else {
+        return;
+    };
+    assert_eq!(role, "instance");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let _ = daum(1).await;
+        println!("@ready");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !flag("stop") && Instant::now() < deadline {
+            let _ = daum(1).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    assert!(breaker_runtime::flush_notifications(Duration::from_secs(5)));
+    // Give the HTTP delivery threads time to finish what they hold.
+    std::thread::sleep(Duration::from_millis(500));
+}
+
+struct Fleet {
+    children: Vec<Child>,
+    dir: PathBuf,
+}
+
+impl Fleet {
+    fn start(n: usize, redis: &RedisServer, hooks: &HttpReceiver, tag: &str) -> Fleet {
+        let dir = std::env::temp_dir().join(format!("breaker-alerts-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let exe = std::env::current_exe().unwrap();
+        let mut children = Vec::new();
+        for _ in 0..n {
+            let child = Command::new(&exe)
+                .args(["--exact", "alert_child", "--nocapture", "--test-threads=1"])
+                .env(ROLE, "instance")
+                .env(DIR, &dir)
+                .env("BREAKER_REDIS_URL", redis.url())
+                .env("BREAKER_KEY_PREFIX", format!("alerts-{tag}"))
+                .env("BREAKER_WEBHOOK_URL", hooks.url(&format!("/hook/{tag}")))
+                .env("BREAKER_TELEGRAM_TOKEN", TOKEN)
+                .env("BREAKER_TELEGRAM_CHAT", "-10042")
+                .env("BREAKER_TELEGRAM_API", hooks.url(&format!("/tg/{tag}")))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            children.push(child);
+        }
+        for c in &mut children {
+            wait_for_line(c, "@ready");
+        }
+        Fleet { children, dir }
+    }
+
+    fn set(&self, name: &str, on: bool) {
+        let p = self.dir.join(name);
+        if on {
+            std::fs::write(p, b"").unwrap();
+        } else {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+
+    fn stop(mut self) -> String {
+        self.set("stop", true);
+        let mut logs = String::new();
+        for c in &mut self.children {
+            let out = std::mem::replace(c, Command::new("true").spawn().unwrap())
+                .wait_with_output()
+                .unwrap();
+            logs.push_str(&String::from_utf8_lossy(&out.stdout));
+            logs.push_str(&String::from_utf8_lossy(&out.stderr));
+            assert!(out.status.success(), "instance failed:\n{logs}");
+        }
+        logs
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn wait_for_line(child: &mut Child, tag: &str) {
+    use std::io::{BufRead, BufReader, Read};
+    let stdout = child.stdout.take().unwrap();
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        line.clear();
+        assert!(Instant::now() < deadline, "instance never printed {tag}");
+        if reader.read_line(&mut line).unwrap() == 0 {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("instance exited before {tag}:\n{err}");
+        }
+        if line.contains(tag) {
+            break;
+        }
+    }
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        let _ = reader.read_to_string(&mut sink);
+    });
+}
+
+/// Webhook `kind`s received under `/hook/<tag>`, and Telegram texts under `/tg/<tag>`.
+fn alerts(hooks: &HttpReceiver, tag: &str) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    let mut webhook = Vec::new();
+    let mut telegram = Vec::new();
+    for r in hooks.received() {
+        let body: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+        if r.path == format!("/hook/{tag}") {
+            webhook.push(body);
+        } else if r.path == format!("/tg/{tag}/bot{TOKEN}/sendMessage") {
+            telegram.push(body);
+        }
+    }
+    (webhook, telegram)
+}
+
+fn count(webhook: &[serde_json::Value], kind: &str) -> usize {
+    webhook.iter().filter(|b| b["kind"] == kind).count()
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool, hooks: &HttpReceiver) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !f() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; received: {:#?}",
+            hooks.received()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One scenario: the primary fails (opened), then its fallback too (chain failed), then both
+/// recover (recovered). Returns the webhook bodies and Telegram messages received.
+fn scenario(
+    n: usize,
+    redis: &RedisServer,
+    hooks: &HttpReceiver,
+) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    let tag = format!("n{n}");
+    let fleet = Fleet::start(n, redis, hooks, &tag);
+    // Startup is not news: nothing is alerted.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(alerts(hooks, &tag).0.len(), 0, "alerts at startup");
+
+    fleet.set("daum-down", true);
+    wait_until(
+        "the opened alert",
+        || count(&alerts(hooks, &tag).0, "opened") >= 1,
+        hooks,
+    );
+    fleet.set("juso-down", true);
+    wait_until(
+        "the chain_failed alert",
+        || count(&alerts(hooks, &tag).0, "chain_failed") >= 1,
+        hooks,
+    );
+    // Let every instance see failing fallbacks for a while: still one alert.
+    std::thread::sleep(Duration::from_millis(800));
+    fleet.set("juso-down", false);
+    fleet.set("daum-down", false);
+    wait_until(
+        "the recovered alert",
+        || count(&alerts(hooks, &tag).0, "recovered") >= 1,
+        hooks,
+    );
+    // Time for duplicates to show up, if there were any.
+    std::thread::sleep(Duration::from_millis(1500));
+    let logs = fleet.stop();
+    assert!(
+        !logs.contains(TOKEN),
+        "the Telegram token leaked into the logs"
+    );
+    alerts(hooks, &tag)
+}
+
+#[test]
+fn one_alert_per_fleet_transition_with_4_instances_as_with_1() {
+    if std::env::var_os(ROLE).is_some() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let hooks = HttpReceiver::start();
+    for n in [1, 4] {
+        let (webhook, telegram) = scenario(n, &redis, &hooks);
+        let kinds: Vec<_> = webhook.iter().map(|b| b["kind"].clone()).collect();
+        assert_eq!(count(&webhook, "opened"), 1, "{n} instances: {kinds:?}");
+        assert_eq!(
+            count(&webhook, "chain_failed"),
+            1,
+            "{n} instances: {kinds:?}"
+        );
+        assert_eq!(count(&webhook, "recovered"), 1, "{n} instances: {kinds:?}");
+        assert_eq!(webhook.len(), 3, "{n} instances: {kinds:?}");
+        assert_eq!(telegram.len(), 3, "{n} instances: {telegram:?}");
+        let opened = webhook.iter().find(|b| b["kind"] == "opened").unwrap();
+        assert_eq!(opened["breaker"], "alerts.daum");
+        assert_eq!(opened["from"], "closed");
+        assert_eq!(opened["to"], "open");
+        assert_eq!(opened["fallback"], "juso");
+        assert_eq!(opened["injected"], false);
+        assert!(opened["failures"].as_u64().unwrap() >= 3, "{opened}");
+        assert!(
+            opened["last_error"].as_str().unwrap().contains("daum"),
+            "{opened}"
+        );
+        let chain = webhook
+            .iter()
+            .find(|b| b["kind"] == "chain_failed")
+            .unwrap();
+        assert!(
+            chain["last_error"].as_str().unwrap().contains("juso"),
+            "{chain}"
+        );
+        for t in &telegram {
+            assert_eq!(t["chat_id"], -10042, "numeric chat ids are sent as numbers");
+            assert!(t["text"].as_str().unwrap().contains("alerts.daum"), "{t}");
+        }
+    }
+}
