@@ -51,21 +51,23 @@ impl std::fmt::Debug for Target {
 }
 
 impl Target {
-    /// `BREAKER_REDIS_URL`, else `BREAKER_REDIS_CLUSTER` (comma-separated node URLs).
+    /// `BREAKER_REDIS_CLUSTER` (comma-separated node URLs), else `BREAKER_REDIS_URL`: the
+    /// runtime's order.
     ///
     /// # Errors
     /// [`AdminError::NoTarget`] when neither is set.
     pub fn from_env() -> Result<Target, AdminError> {
-        if let Ok(url) = std::env::var(ENV_REDIS_URL)
-            && !url.trim().is_empty()
-        {
-            return Ok(Target::Single(url.trim().to_owned()));
-        }
+        // The same order as the runtime's: a cluster, when configured, wins.
         if let Ok(nodes) = std::env::var(ENV_REDIS_CLUSTER) {
             let t = Target::cluster(&nodes);
             if !matches!(&t, Target::Cluster(n) if n.is_empty()) {
                 return Ok(t);
             }
+        }
+        if let Ok(url) = std::env::var(ENV_REDIS_URL)
+            && !url.trim().is_empty()
+        {
+            return Ok(Target::Single(url.trim().to_owned()));
         }
         Err(AdminError::NoTarget)
     }
@@ -452,7 +454,9 @@ impl Admin {
             };
         let (fault, fault_ms_left) = until(get("fault"), "fault_until")?;
         let (notice, notice_ms_left) = until(get("notice"), "notice_until")?;
-        let (window_failures, window_calls) = window_counts(&pairs(w), now, pttl);
+        // `RECORD` records the bucket length; older data only has the window's time to live.
+        let bucket_ms = get("bucket_ms").parse::<u64>().ok().filter(|b| *b > 0);
+        let (window_failures, window_calls) = window_counts(&pairs(w), now, pttl, bucket_ms);
         instances.sort();
         Ok(BreakerStatus {
             name: name.to_owned(),
@@ -857,7 +861,12 @@ fn pairs(flat: Vec<String>) -> HashMap<String, String> {
 /// `now + pttl = t + 9·len` with `t`, the time of the last write, in `[b·len, (b+1)·len)`, so
 /// `len ≈ (now + pttl) / (b + 9.5)`, to within half a bucket's worth of `now / len`. Without a
 /// time to live every bucket counts.
-fn window_counts(w: &HashMap<String, String>, now: u64, pttl: i64) -> (u64, u64) {
+fn window_counts(
+    w: &HashMap<String, String>,
+    now: u64,
+    pttl: i64,
+    bucket_ms: Option<u64>,
+) -> (u64, u64) {
     let parsed: Vec<(u64, bool, u64)> = w
         .iter()
         .filter_map(|(k, v)| {
@@ -875,6 +884,7 @@ fn window_counts(w: &HashMap<String, String>, now: u64, pttl: i64) -> (u64, u64)
         return (0, 0);
     };
     let oldest_counted = match u64::try_from(pttl) {
+        _ if bucket_ms.is_some() => (now / bucket_ms.unwrap_or(1)).saturating_sub(7),
         Ok(ttl) if ttl > 0 => {
             let len = (now + ttl) as f64 / (newest as f64 + 9.5);
             if len >= 1.0 {
@@ -942,12 +952,12 @@ mod tests {
             (format!("{}:f", cur - 8), 4),
             (format!("{}:t", cur - 8), 4),
         ]);
-        assert_eq!(window_counts(&fields, now, 9000), (3, 6));
+        assert_eq!(window_counts(&fields, now, 9000, None), (3, 6));
         // 5 s later nothing new was written: the TTL went down, more buckets are out.
-        assert_eq!(window_counts(&fields, now + 5000, 4000), (2, 5));
+        assert_eq!(window_counts(&fields, now + 5000, 4000, None), (2, 5));
         // No TTL: everything counts.
-        assert_eq!(window_counts(&fields, now, -1), (7, 10));
-        assert_eq!(window_counts(&HashMap::new(), now, -2), (0, 0));
+        assert_eq!(window_counts(&fields, now, -1, None), (7, 10));
+        assert_eq!(window_counts(&HashMap::new(), now, -2, None), (0, 0));
     }
 
     #[test]

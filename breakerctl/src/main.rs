@@ -15,7 +15,7 @@ use futures_util::StreamExt as _;
 #[command(name = "breakerctl", version, about, long_about = None)]
 struct Cli {
     /// Redis URL, `redis://[user:password@]host:port[/db]` (several, comma-separated: a
-    /// cluster). Default: $BREAKER_REDIS_URL, else the nodes in $BREAKER_REDIS_CLUSTER
+    /// cluster). Default: the nodes in $BREAKER_REDIS_CLUSTER, else $BREAKER_REDIS_URL
     #[arg(long, global = true, value_name = "URL")]
     redis: Option<String>,
     /// Key prefix. Default: $BREAKER_KEY_PREFIX, else `breaker`

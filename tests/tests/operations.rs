@@ -724,6 +724,24 @@ async fn alert_open_fallback() -> Result<u32, OpsError> {
     Ok(2)
 }
 
+/// The alerts of `breaker` without their `last_error`, and the `last_error`s, apart: the
+/// tests check the alerts' structure first and the descriptions last.
+fn alerts_split(rec: &Recorder, breaker: &str) -> (Vec<Alert>, Vec<Option<String>>) {
+    let all = alerts(rec, breaker);
+    let errors = all.iter().map(|a| a.last_error.clone()).collect();
+    let shapes = all
+        .into_iter()
+        .map(|a| Alert {
+            last_error: None,
+            ..a
+        })
+        .collect();
+    (shapes, errors)
+}
+
+// BUG: the last assertion fails: `last_error` must be the error's `Display` text
+// ("alert_open is down"); the runtime gives its `Debug` text (`Down("alert_open")`) for every
+// error type that implements both. See `display_is_preferred_to_debug_in_alerts`.
 #[tokio::test(start_paused = true)]
 async fn opening_and_recovery_raise_one_alert_each() {
     let rec = Recorder::install();
@@ -740,11 +758,11 @@ async fn opening_and_recovery_raise_one_alert_each() {
         from: State::Closed,
         to: State::Open,
         failures: 3,
-        last_error: Some("alert_open is down".into()),
+        last_error: None, // checked apart, below
         fallback: Some("alert_open_fallback"),
         forced: None,
     };
-    assert_eq!(alerts(&rec, "ops.alert_open"), [opened.clone()]);
+    assert_eq!(alerts_split(&rec, "ops.alert_open").0, [opened.clone()]);
 
     // HALF_OPEN, and back to OPEN from there: transitions, no alerts.
     advance(Duration::from_secs(10)).await;
@@ -759,14 +777,14 @@ async fn opening_and_recovery_raise_one_alert_each() {
             (State::HalfOpen, State::Open),
         ]
     );
-    assert_eq!(alerts(&rec, "ops.alert_open"), [opened.clone()]);
+    assert_eq!(alerts_split(&rec, "ops.alert_open").0, [opened.clone()]);
 
     // Recovery: two successful probes close it.
     ALERT_UP.store(true, SeqCst);
     advance(h.retry_after().unwrap()).await;
     assert_eq!(alert_open_target().await, Ok(1));
     assert_eq!(h.state(), State::HalfOpen);
-    assert_eq!(alerts(&rec, "ops.alert_open"), [opened.clone()]);
+    assert_eq!(alerts_split(&rec, "ops.alert_open").0, [opened.clone()]);
     assert_eq!(alert_open_target().await, Ok(1));
     assert_eq!(h.state(), State::Closed);
     let recovered = Alert {
@@ -778,7 +796,9 @@ async fn opening_and_recovery_raise_one_alert_each() {
         fallback: Some("alert_open_fallback"),
         forced: None,
     };
-    assert_eq!(alerts(&rec, "ops.alert_open"), [opened, recovered]);
+    let (shapes, errors) = alerts_split(&rec, "ops.alert_open");
+    assert_eq!(shapes, [opened, recovered]);
+    assert_eq!(errors, [Some("alert_open is down".to_owned()), None]);
 }
 
 #[circuit_breaker(name = "ops.alert_forced", threshold = 5)]
@@ -830,6 +850,9 @@ async fn chain_fallback() -> Result<u32, OpsError> {
     }
 }
 
+// BUG: the last assertion fails: the ChainFailed alert's `last_error` must be the fallback
+// error's `Display` text ("chain fallback is down"); the runtime gives its `Debug` text
+// (`Down("chain fallback")`). See `display_is_preferred_to_debug_in_alerts`.
 #[tokio::test(start_paused = true)]
 async fn failing_fallback_alerts_once_until_it_succeeds_again() {
     let rec = Recorder::install();
@@ -838,32 +861,41 @@ async fn failing_fallback_alerts_once_until_it_succeeds_again() {
         from: State::Closed,
         to: State::Closed,
         failures: 0,
-        last_error: Some("chain fallback is down".into()),
+        last_error: None, // checked apart, below
         fallback: Some("chain_fallback"),
         forced: None,
     };
     assert_eq!(chain_target().await, Err(OpsError::Down("chain fallback")));
-    assert_eq!(alerts(&rec, "ops.chain"), [chain_failed.clone()]);
+    assert_eq!(alerts_split(&rec, "ops.chain").0, [chain_failed.clone()]);
     for _ in 0..5 {
         assert_eq!(chain_target().await, Err(OpsError::Down("chain fallback")));
     }
     assert_eq!(
-        alerts(&rec, "ops.chain"),
+        alerts_split(&rec, "ops.chain").0,
         [chain_failed.clone()],
         "one alert per episode"
     );
     CHAIN_FALLBACK_UP.store(true, SeqCst);
     assert_eq!(chain_target().await, Ok(9));
-    assert_eq!(alerts(&rec, "ops.chain"), [chain_failed.clone()]);
+    assert_eq!(alerts_split(&rec, "ops.chain").0, [chain_failed.clone()]);
     CHAIN_FALLBACK_UP.store(false, SeqCst);
     assert_eq!(chain_target().await, Err(OpsError::Down("chain fallback")));
     assert_eq!(chain_target().await, Err(OpsError::Down("chain fallback")));
+    let (shapes, errors) = alerts_split(&rec, "ops.chain");
     assert_eq!(
-        alerts(&rec, "ops.chain"),
+        shapes,
         [chain_failed.clone(), chain_failed],
         "a new episode after the fallback succeeded"
     );
     assert_eq!(handle("ops.chain").counters().failures, 9);
+    assert_eq!(
+        errors,
+        [
+            Some("chain fallback is down".to_owned()),
+            Some("chain fallback is down".to_owned())
+        ],
+        "the fallback's error, by its Display form"
+    );
 }
 
 #[circuit_breaker(name = "ops.alert_debug", threshold = 1)]
@@ -896,4 +928,102 @@ async fn timeout_is_described_in_the_alert() {
     assert_eq!(got[0].kind, AlertKind::Opened);
     assert_eq!(got[0].failures, 1);
     assert_eq!(got[0].last_error.as_deref(), Some("timed out after 1s"));
+}
+
+/// An error type with both forms, telling them apart.
+#[derive(Debug)]
+struct BothForms;
+
+impl fmt::Display for BothForms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the display form")
+    }
+}
+
+impl From<BreakerError> for BothForms {
+    fn from(_: BreakerError) -> Self {
+        BothForms
+    }
+}
+
+#[circuit_breaker(name = "ops.alert_display", threshold = 1)]
+async fn alert_display_target() -> Result<(), BothForms> {
+    Err(BothForms)
+}
+
+// BUG: an error type with both `Display` and `Debug` is described by `Debug` ("BothForms")
+// instead of `Display` ("the display form"). Cause: breaker-runtime/src/__private.rs, the
+// autoref describer (impls at lines 295, 308, 321; call at line 340):
+// `(&&Describe(e)).describe(out)` resolves to `DescribeDebug for &Describe<T>` (its `&self`
+// receiver is `&&Describe<T>`, matched by value at the first probe step) before
+// `DescribeDisplay for &&Describe<T>` (receiver `&&&Describe<T>`, reached only by autoref).
+// Display is used only for types without Debug.
+#[tokio::test(start_paused = true)]
+async fn display_is_preferred_to_debug_in_alerts() {
+    let rec = Recorder::install();
+    alert_display_target().await.unwrap_err();
+    let got = alerts(&rec, "ops.alert_display");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].last_error.as_deref(), Some("the display form"));
+}
+
+static SWAP_CHAIN_FALLBACK_UP: AtomicBool = AtomicBool::new(false);
+
+#[circuit_breaker(name = "ops.swap_chain", fallback = swap_chain_fallback, threshold = 100)]
+async fn swap_chain_primary() -> Result<u32, OpsError> {
+    Err(OpsError::Down("swap chain primary"))
+}
+
+async fn swap_chain_fallback() -> Result<u32, OpsError> {
+    if SWAP_CHAIN_FALLBACK_UP.load(SeqCst) {
+        Ok(5)
+    } else {
+        Err(OpsError::Down("swap chain fallback"))
+    }
+}
+
+// BUG: the last assertion fails. Swapped, the chain is fallback then primary; when both fail a
+// ChainFailed alert is raised (correct), but a later call the fallback serves (the chain works
+// again) does not end the episode: the generated swapped path
+// (breaker-macros/src/expand.rs, `swapped_arm`: `if !is_err(&first) { return first; }`) returns
+// without `Breaker::fallback_result`, so `Breaker::chain` stays CHAIN_REPORTED and every later
+// failure of the whole chain is silent until the breaker transitions to CLOSED (which a CLOSED,
+// swapped breaker never does). The same holds when the primary answers after a failing
+// fallback (the success path does not call `fallback_result` either).
+#[tokio::test(start_paused = true)]
+async fn swapped_chain_failure_alerts_again_after_the_chain_served_a_call() {
+    let rec = Recorder::install();
+    let h = handle("ops.swap_chain");
+    h.swap(true).await.unwrap();
+    // Fallback (called first) and primary both fail: the chain failed.
+    assert_eq!(
+        swap_chain_primary().await,
+        Err(OpsError::Down("swap chain primary"))
+    );
+    let kinds = |rec: &Recorder| -> Vec<AlertKind> {
+        alerts(rec, "ops.swap_chain")
+            .into_iter()
+            .map(|a| a.kind)
+            .collect()
+    };
+    assert_eq!(kinds(&rec), [AlertKind::ChainFailed]);
+    assert_eq!(
+        swap_chain_primary().await,
+        Err(OpsError::Down("swap chain primary"))
+    );
+    assert_eq!(kinds(&rec), [AlertKind::ChainFailed], "once per episode");
+    // The fallback serves a call: the episode is over.
+    SWAP_CHAIN_FALLBACK_UP.store(true, SeqCst);
+    assert_eq!(swap_chain_primary().await, Ok(5));
+    SWAP_CHAIN_FALLBACK_UP.store(false, SeqCst);
+    assert_eq!(
+        swap_chain_primary().await,
+        Err(OpsError::Down("swap chain primary"))
+    );
+    assert_eq!(h.state(), State::Closed);
+    assert_eq!(
+        kinds(&rec),
+        [AlertKind::ChainFailed, AlertKind::ChainFailed],
+        "a new chain failure after the fallback succeeded"
+    );
 }
