@@ -95,10 +95,13 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     let (classify_check, classify_arg) = classify;
     // Describes a failure for alerts (`Display`, else `Debug`, else the type's name), called
     // only on failures.
+    // The return type is re-spanned to the attribute: if it is not a `Result`, rustc reports
+    // the failed bound here with the same span and message as the check below, so once.
     let describe = if ret_has_impl {
         quote!(#rt::describe_opaque)
     } else {
-        quote!(#rt::describer!(<#ret as #rt::BreakerResult>::Error))
+        let ret_here = respan(quote!(#ret), Span::call_site());
+        quote!(#rt::describer!(<#ret_here as #rt::BreakerResult>::Error))
     };
 
     let rebinds = params.iter().filter_map(|p| p.rebind.as_ref());
@@ -159,7 +162,9 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     // With a fallback: every fallback result is checked (an error there means the whole chain
     // failed), and a swapped breaker (`breakerctl swap`) calls the fallback first, then the
     // function through this breaker if the fallback failed.
-    let (on_reject, on_failed, on_timeout, swapped_arm, swapped_slot) = match &s.fallback {
+    let (on_success, on_reject, on_failed, on_timeout, swapped_arm, swapped_slot) = match &s
+        .fallback
+    {
         Some(fb) => {
             let originals = params.iter().map(|p| &p.outer);
             let kept = params.iter().map(|p| match &p.keep {
@@ -177,6 +182,14 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
             let call_kept = quote_spanned!(fb.span()=> #rt::fallback_output::<#ret_tf, _>(#fb(#(#kept),*).await));
             let call_cloned = quote_spanned!(fb.span()=> #rt::fallback_output::<#ret_tf, _>(#fb(#(#cloned),*).await));
             (
+                quote! {
+                    if __breaker_swapped_first.is_some() {
+                        // Swapped, the fallback failed and the function succeeded: the chain
+                        // works again.
+                        __breaker.fallback_result(&__breaker_result, __breaker_describe);
+                    }
+                    __breaker_result
+                },
                 quote! {
                     __breaker.note_fallback_for(__breaker_rejected);
                     let __breaker_fb = #call_orig;
@@ -217,8 +230,10 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
                 }},
                 quote! {
                     ::core::result::Result::Err(__breaker_rejected) if __breaker_rejected.is_swapped() => {
+                        __breaker.note_fallback(#rt::FallbackReason::Swapped);
                         let __breaker_first = #call_cloned;
                         if !#rt::is_err(&__breaker_first) {
+                            __breaker.fallback_result(&__breaker_first, __breaker_describe);
                             return __breaker_first;
                         }
                         match __breaker.admit_primary() {
@@ -240,6 +255,7 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
             )
         }
         None => (
+            quote!(__breaker_result),
             quote!(return #rt::reject::<#ret_tf>(__breaker.rejection(__breaker_rejected));),
             quote!(__breaker_result),
             quote!(#rt::reject::<#ret_tf>(__breaker_permit.timed_out())),
@@ -297,7 +313,7 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
                 if __breaker_permit.settle::<#ret_tf>(&__breaker_result, #classify_arg, __breaker_started, __breaker_describe) {
                     #on_failed
                 } else {
-                    __breaker_result
+                    #on_success
                 }
             }
             ::core::option::Option::None => #on_timeout,
@@ -393,6 +409,24 @@ fn is_method(func: &ItemFn, s: &Settings) -> bool {
         .is_some_and(|p| p.segments.first().is_some_and(|seg| seg.ident == "Self"));
     let sig = &func.sig;
     has_receiver || self_fallback || mentions(quote!(#sig), "Self")
+}
+
+/// `tokens` with every span set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|t| match t {
+            TokenTree::Group(g) => {
+                let mut ng = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                ng.set_span(span);
+                TokenTree::Group(ng)
+            }
+            mut other => {
+                other.set_span(span);
+                other
+            }
+        })
+        .collect()
 }
 
 fn mentions(tokens: TokenStream, word: &str) -> bool {

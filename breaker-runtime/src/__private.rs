@@ -282,7 +282,8 @@ pub fn is_err<R: BreakerResult>(r: &R) -> bool {
 }
 
 /// Describes an error for alerts: its `Display` form, else its `Debug` form, else its type's
-/// name. Picked at the expansion site by autoref: `(&&Describe(e)).describe()`.
+/// name. Picked at the expansion site by autoref: `(&&&Describe(e)).describe(out)` (the methods
+/// take `&self`, so the impl for `&&Describe` answers a `&&&Describe` receiver first).
 #[derive(Debug)]
 pub struct Describe<'a, T: ?Sized>(pub &'a T);
 
@@ -337,7 +338,7 @@ macro_rules! __breaker_describer {
         #[allow(unused_imports)]
         use $crate::__private::{DescribeDebug as _, DescribeDisplay as _, DescribeOther as _};
         let f: fn(&$e, &mut ::std::string::String) = |e: &$e, out: &mut ::std::string::String| {
-            (&&$crate::__private::Describe(e)).describe(out)
+            (&&&$crate::__private::Describe(e)).describe(out)
         };
         f
     }};

@@ -244,6 +244,10 @@ impl Notifier for WebhookNotifier {
     fn notify(&self, event: &Event) {
         self.delivery.push(event);
     }
+
+    fn flush(&self, timeout: Duration) -> bool {
+        WebhookNotifier::flush(self, timeout)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -378,6 +382,10 @@ impl fmt::Debug for TelegramNotifier {
 impl Notifier for TelegramNotifier {
     fn notify(&self, event: &Event) {
         self.delivery.push(event);
+    }
+
+    fn flush(&self, timeout: Duration) -> bool {
+        TelegramNotifier::flush(self, timeout)
     }
 }
 

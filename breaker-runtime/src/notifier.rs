@@ -19,6 +19,8 @@ pub enum FallbackReason {
     Failed,
     /// The function did not finish within `timeout`.
     TimedOut,
+    /// The breaker is swapped (`breakerctl swap`): the fallback is called first.
+    Swapped,
 }
 
 /// What happened.
@@ -148,6 +150,13 @@ pub trait Notifier: Send + Sync + fmt::Debug + 'static {
     fn wants_call_events(&self) -> bool {
         false
     }
+
+    /// Waits until what this notifier holds (a delivery queue of its own) is delivered or given
+    /// up, for at most `timeout`; whether it finished. Called by [`flush_notifications`].
+    fn flush(&self, timeout: Duration) -> bool {
+        let _ = timeout;
+        true
+    }
 }
 
 /// The default notifier: transitions through `tracing` (OPEN at `warn`, the rest at `info`),
@@ -262,14 +271,22 @@ pub fn dropped_events() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }
 
-/// Waits until every event raised before this call has been handed to every notifier, or until
-/// `timeout` passes. Returns whether the queue drained in time. For tests and orderly shutdown.
+/// Waits until every event raised before this call has been handed to every notifier, and each
+/// notifier has delivered what it holds ([`Notifier::flush`]: the webhook and Telegram
+/// notifiers' HTTP queues), or until `timeout` passes. Returns whether everything drained in
+/// time. For tests and orderly shutdown: call it before the process exits.
 pub fn flush_notifications(timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
     let (tx, rx) = mpsc::channel();
-    if !send(Msg::Flush(tx), true) {
-        return true;
+    if send(Msg::Flush(tx), true) && rx.recv_timeout(timeout).is_err() {
+        return false;
     }
-    rx.recv_timeout(timeout).is_ok()
+    let list = NOTIFIERS
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    list.iter()
+        .all(|n| n.flush(deadline.saturating_duration_since(std::time::Instant::now())))
 }
 
 pub(crate) fn emit(breaker: &'static str, kind: EventKind) {

@@ -47,6 +47,9 @@ fn alert_child() {
     let Ok(role) = std::env::var(ROLE) else {
         return;
     };
+    if role == "latency" {
+        return latency_child();
+    }
     assert_eq!(role, "instance");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -61,9 +64,8 @@ fn alert_child() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     });
+    // Alerts still in the HTTP queues are delivered before the process exits.
     assert!(breaker_runtime::flush_notifications(Duration::from_secs(5)));
-    // Give the HTTP delivery threads time to finish what they hold.
-    std::thread::sleep(Duration::from_millis(500));
 }
 
 struct Fleet {
@@ -280,4 +282,94 @@ fn one_alert_per_fleet_transition_with_4_instances_as_with_1() {
             assert!(t["text"].as_str().unwrap().contains("alerts.daum"), "{t}");
         }
     }
+}
+
+/// Trips and heals the breaker over and over for 3 s while the webhook receiver hangs; prints
+/// the slowest call.
+fn latency_child() {
+    let dir = PathBuf::from(std::env::var_os(DIR).unwrap());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (slowest, calls) = rt.block_on(async {
+        let _ = daum(1).await;
+        let start = Instant::now();
+        let mut slowest = Duration::ZERO;
+        let mut calls = 0u32;
+        while start.elapsed() < Duration::from_secs(3) {
+            // 400 ms down, 1.2 s up: opened, then recovered after open_for, again and again.
+            let down = start.elapsed().as_millis() % 1600 < 400;
+            let flag = dir.join("daum-down");
+            if down {
+                std::fs::write(&flag, b"").unwrap();
+            } else {
+                let _ = std::fs::remove_file(&flag);
+            }
+            let t = Instant::now();
+            let _ = daum(1).await;
+            slowest = slowest.max(t.elapsed());
+            calls += 1;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        (slowest, calls)
+    });
+    let alerts = breaker_runtime::breaker("alerts.daum").map(|h| h.counters().failures);
+    println!("@slowest {} {calls} {alerts:?}", slowest.as_micros());
+}
+
+#[test]
+fn a_hanging_receiver_never_slows_a_call() {
+    if std::env::var_os(ROLE).is_some() {
+        return;
+    }
+    // Accepts connections and never answers.
+    let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hang.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in hang.incoming().flatten() {
+            held.push(s);
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let redis = RedisServer::start();
+    let dir = std::env::temp_dir().join(format!("breaker-alerts-{}-hang", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "alert_child", "--nocapture", "--test-threads=1"])
+        .env(ROLE, "latency")
+        .env(DIR, &dir)
+        .env("BREAKER_REDIS_URL", redis.url())
+        .env("BREAKER_KEY_PREFIX", "alerts-hang")
+        .env(
+            "BREAKER_WEBHOOK_URL",
+            format!("http://127.0.0.1:{port}/hook"),
+        )
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split_once("@slowest ").map(|(_, r)| r.to_owned()))
+        .expect("no report");
+    let mut parts = line.split(' ');
+    let slowest_us: u64 = parts.next().unwrap().parse().unwrap();
+    let calls: u32 = parts.next().unwrap().parse().unwrap();
+    assert!(calls > 300, "only {calls} calls in 3 s: {line}");
+    // The breaker opened and recovered about twice while the receiver hung; no call waited
+    // for an alert (a call here takes microseconds; 20 ms leaves room for a busy machine).
+    assert!(slowest_us < 20_000, "a call took {slowest_us} µs: {line}");
+    assert!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "no alert was ever sent to the hanging receiver"
+    );
 }
