@@ -272,10 +272,22 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     // machines cost ~25 ns per call in store-forwarding stalls (measured).
     // Without a declared `timeout` the body is awaited as it is: no timer slot in the future
     // (a `Sleep` is 112 bytes, moved wherever the future is moved).
-    let run = if s.timeout.is_some() {
-        quote!(#rt::MaybeTimeout::new(#body, __breaker.timeout(), __breaker_permit.injected_delay()).await)
+    // An injected delay (QA faults) runs inside the timeout when there is one; without one it
+    // is awaited before the body, so the body's future carries no slot for it.
+    let (wait_injected, run) = if s.timeout.is_some() {
+        (
+            quote!(),
+            quote!(#rt::MaybeTimeout::new(#body, __breaker.timeout(), __breaker_permit.injected_delay()).await),
+        )
     } else {
-        quote!(::core::option::Option::Some(#rt::Guarded::new(#body, __breaker_permit.injected_delay()).await))
+        (
+            quote! {
+                if let ::core::option::Option::Some(__breaker_delay) = __breaker_permit.injected_delay() {
+                    __breaker_delay.await;
+                }
+            },
+            quote!(::core::option::Option::Some(#rt::Guarded::new(#body).await)),
+        )
     };
     let require_redis = s
         .store
@@ -307,6 +319,7 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
             ::core::result::Result::Err(__breaker_rejected) => { #on_reject }
         };
         #(#keeps)*
+        #wait_injected
         let __breaker_started = __breaker.started();
         match #run {
             ::core::option::Option::Some(__breaker_result) => {

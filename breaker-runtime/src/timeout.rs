@@ -78,14 +78,13 @@ pin_project_lite::pin_project! {
     pub struct Guarded<F> {
         #[pin]
         call: F,
-        delay: Delay,
     }
 }
 
 impl<F> Guarded<F> {
-    /// Wraps `call`, run after `delay` (an injected fault) if any.
-    pub fn new(call: F, delay: Delay) -> Self {
-        Guarded { call, delay }
+    /// Wraps `call`.
+    pub fn new(call: F) -> Self {
+        Guarded { call }
     }
 }
 
@@ -94,11 +93,7 @@ impl<F: Future> Future for Guarded<F> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        if poll_delay(this.delay, cx).is_pending() {
-            return Poll::Pending;
-        }
-        poll_noting_panic(this.call, cx)
+        poll_noting_panic(self.project().call, cx)
     }
 }
 
