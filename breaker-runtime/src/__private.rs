@@ -15,7 +15,7 @@ pub use crate::timeout::{Guarded, MaybeTimeout};
 /// fleet's state exactly as instances do. See the Redis store's module documentation.
 #[cfg(feature = "redis")]
 pub mod scripts {
-    pub use crate::redis_store::{force_script, read_controls_script, write_control_script};
+    pub use crate::redis_store::{Conn, force_script, read_controls_script, write_control_script};
 }
 
 /// Every annotated function's site, collected at link time so [`crate::breakers`] lists

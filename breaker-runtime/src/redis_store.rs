@@ -66,10 +66,23 @@ enum Backend {
     Cluster(Vec<String>),
 }
 
-/// A connection to either.
-enum Conn {
+/// A connection to one Redis or to a cluster (also used by `breakerctl`, through
+/// `__private`).
+#[derive(Clone)]
+pub enum Conn {
+    /// One Redis.
     Single(MultiplexedConnection),
+    /// A Redis Cluster.
     Cluster(ClusterConnection),
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Conn::Single(_) => "Conn::Single",
+            Conn::Cluster(_) => "Conn::Cluster",
+        })
+    }
 }
 
 impl ConnectionLike for Conn {

@@ -5,11 +5,10 @@ use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use breaker_runtime::__private::scripts;
+use breaker_runtime::__private::scripts::Conn;
 use breaker_runtime::{ENV_REDIS_CLUSTER, ENV_REDIS_URL, Fault, Forced};
 use futures_util::{Stream, StreamExt as _};
-use redis::aio::{ConnectionLike, MultiplexedConnection};
-use redis::cluster_async::ClusterConnection;
-use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, RedisFuture, Script, Value};
+use redis::{AsyncConnectionConfig, Client, Script, Value};
 
 use crate::error::AdminError;
 use crate::model::{AuditEntry, BreakerStatus, Controls, ControlsChange, FleetEvent, WatchItem};
@@ -91,41 +90,6 @@ impl Target {
         match self {
             Target::Single(u) => redact(u),
             Target::Cluster(nodes) => redact(&format!("cluster {}", nodes.join(","))),
-        }
-    }
-}
-
-/// A connection to one Redis or to a cluster.
-#[derive(Clone)]
-enum Conn {
-    Single(MultiplexedConnection),
-    Cluster(ClusterConnection),
-}
-
-impl ConnectionLike for Conn {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Conn::Single(c) => c.req_packed_command(cmd),
-            Conn::Cluster(c) => c.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Conn::Single(c) => c.get_db(),
-            Conn::Cluster(c) => c.get_db(),
         }
     }
 }
