@@ -1494,7 +1494,14 @@ impl Store for RedisStore {
                         .arg(name)
                         .arg(1)
                         .arg(seen);
-                    inv.invoke_async::<Reply>(&mut con).await
+                    let reply = inv.invoke_async::<Reply>(&mut con).await?;
+                    let command = match forced {
+                        "open" => "open",
+                        "closed" => "close",
+                        _ => "reset",
+                    };
+                    audit(&task_inner, &mut con, command, name, "from the application").await;
+                    Ok(reply)
                 })
                 .await
             });
@@ -1534,12 +1541,18 @@ impl Store for RedisStore {
                     ("notice", text.clone().unwrap_or_default(), ms(for_))
                 }
             };
+            let detail = match (&control, for_ms) {
+                (Control::Swap(on), _) => if *on { "swapped" } else { "order restored" }.to_owned(),
+                (_, _) if value.is_empty() => "cleared".to_owned(),
+                (_, 0) => format!("{value} until cleared"),
+                (_, ms) => format!("{value} for {ms} ms"),
+            };
             let task_inner = inner.clone();
             let task = inner.rt.spawn(async move {
                 bounded(Duration::from_secs(2), async {
                     let mut con = connect(&task_inner).await?;
                     let keys = task_inner.keys(name);
-                    task_inner
+                    let reply = task_inner
                         .write_control
                         .key(&keys[0])
                         .arg(op)
@@ -1548,7 +1561,10 @@ impl Store for RedisStore {
                         .arg(&task_inner.controls_channel)
                         .arg(name)
                         .invoke_async::<ControlsReply>(&mut con)
-                        .await
+                        .await?;
+                    let command = if op == "fault" { "inject" } else { op };
+                    audit(&task_inner, &mut con, command, name, &detail).await;
+                    Ok(reply)
                 })
                 .await
             });
@@ -1565,6 +1581,60 @@ impl Store for RedisStore {
     }
 }
 
+/// Appends an operator change made from application code to the audit log `breakerctl audit`
+/// reads (`<prefix>:audit`, newest first, the last 1000). Best effort: the change itself has
+/// been made.
+async fn audit(inner: &Inner, con: &mut Conn, command: &str, breaker: &str, detail: &str) {
+    let at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let program = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "app".to_owned());
+    let who = format!("{program}@{}", hostname());
+    let entry = format!(
+        r#"{{"at_ms":{at_ms},"who":{},"command":{},"breaker":{},"detail":{}}}"#,
+        json_string(&who),
+        json_string(command),
+        json_string(breaker),
+        json_string(detail)
+    );
+    let key = format!("{}:audit", inner.prefix);
+    let mut pipe = redis::pipe();
+    pipe.cmd("LPUSH")
+        .arg(&key)
+        .arg(entry)
+        .ignore()
+        .cmd("LTRIM")
+        .arg(&key)
+        .arg(0)
+        .arg(999)
+        .ignore();
+    if let Err(e) = pipe.query_async::<()>(con).await {
+        tracing::warn!(breaker, error = %redact(&e.to_string()), "could not write the audit entry");
+    }
+}
+
+/// `s` as a JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// This machine's name, for instance ids.
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -1578,6 +1648,16 @@ fn hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_entries_are_json_whatever_the_text() {
+        assert_eq!(json_string("plain"), r#""plain""#);
+        assert_eq!(
+            json_string("a \"quoted\" \\ path\nnew\tline\u{1}"),
+            r#""a \"quoted\" \\ path\nnew\tline\u0001""#
+        );
+        assert_eq!(json_string("주소 검색"), "\"주소 검색\"");
+    }
 
     #[test]
     fn redact_hides_passwords() {

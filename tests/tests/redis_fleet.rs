@@ -460,6 +460,26 @@ fn operator_commands_reach_every_instance_and_persist() {
     // ...until a reset.
     Instance::spawn(&redis, "reset").finish();
     Instance::spawn(&redis, "expect-closed").finish();
+    // Changes made from application code are in the audit log `breakerctl audit` reads.
+    let port = redis.port();
+    let newest = Command::new("redis-cli")
+        .args([
+            "-p",
+            &port.to_string(),
+            "LRANGE",
+            &format!("fleet-{port}:audit"),
+            "0",
+            "0",
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    assert!(
+        newest.contains(r#""command":"reset""#) && newest.contains(NAME),
+        "{newest}"
+    );
+    let count = redis.command(&format!("LLEN fleet-{port}:audit"));
+    assert_eq!(count.as_deref(), Some(":2"), "open and reset were audited");
 }
 
 #[test]
