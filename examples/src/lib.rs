@@ -1,0 +1,344 @@
+//! The address-search service of a job board: the story of the 2019 postcode outage, as a
+//! running web service.
+//!
+//! Users search for addresses on a page ([`web`]). The primary provider, shaped like Daum's
+//! postcode service, sits behind a circuit breaker whose fallback is the secondary, shaped like
+//! the road-name address API; when both fail, users read the operator's notice ([`search`]). Both
+//! providers are real HTTP servers ([`providers`]): embedded mocks on loopback ports by default,
+//! with a control endpoint that takes them down, slows them or makes them flap. An emergency admin
+//! console forces, resets and swaps the breakers, injects faults and posts the notice, all behind a
+//! bearer token.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), breaker_examples::StartError> {
+//! let running = breaker_examples::start(breaker_examples::Config::default()).await?;
+//! println!("search at {}/ , admin at {}/admin", running.url(), running.url());
+//! println!("token {}", running.admin_token());
+//! // ... drive it over HTTP; dropping `running` stops it.
+//! running.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! The breakers are process-wide (`provider.daum`, `provider.juso`): several services started in
+//! one process share them. With `BREAKER_REDIS_URL` set, several processes share them too.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+mod pages;
+pub mod providers;
+pub mod search;
+pub mod web;
+
+use providers::{MockProvider, Provider};
+use search::Providers;
+
+/// How to start the service.
+#[derive(Clone)]
+pub struct Config {
+    /// Address to listen on (default 127.0.0.1).
+    pub bind: IpAddr,
+    /// Port to listen on; 0 (the default here) picks a free one.
+    pub port: u16,
+    /// The admin API's bearer token; `None` generates a random one ([`Running::admin_token`]).
+    pub admin_token: Option<String>,
+    /// Base URL of an external daum-like provider; `None` starts the embedded mock.
+    pub daum_url: Option<String>,
+    /// Base URL of an external juso-like provider; `None` starts the embedded mock.
+    pub juso_url: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            admin_token: None,
+            daum_url: None,
+            juso_url: None,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("port", &self.port)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("daum_url", &self.daum_url)
+            .field("juso_url", &self.juso_url)
+            .finish()
+    }
+}
+
+/// Why the service did not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The service's or a mock provider's port could not be bound.
+    Bind {
+        /// What was being bound.
+        what: String,
+        /// Why it failed.
+        source: io::Error,
+    },
+    /// A provider URL is not usable.
+    ProviderUrl(String),
+    /// The admin token given is empty.
+    EmptyToken,
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Bind { what, source } => write!(f, "cannot listen on {what}: {source}"),
+            StartError::ProviderUrl(m) => f.write_str(m),
+            StartError::EmptyToken => f.write_str(
+                "the admin token is empty; pass --admin-token / BREAKER_ADMIN_TOKEN with a value, \
+                 or leave both unset to get a generated one",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Bind { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// The running service. Dropping it stops the HTTP servers (theirs and the embedded mock
+/// providers'); [`Running::shutdown`] stops them and waits.
+pub struct Running {
+    addr: SocketAddr,
+    url: String,
+    token: String,
+    token_generated: bool,
+    providers: Arc<Providers>,
+    daum_mock: Option<MockProvider>,
+    juso_mock: Option<MockProvider>,
+    stop: watch::Sender<()>,
+    server: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl fmt::Debug for Running {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Running")
+            .field("addr", &self.addr)
+            .field("daum", &self.provider_url(Provider::Daum))
+            .field("juso", &self.provider_url(Provider::Juso))
+            .field("token", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+impl Running {
+    /// The bound address.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL, `http://127.0.0.1:PORT` (loopback when bound to all interfaces).
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The admin API's bearer token.
+    #[must_use]
+    pub fn admin_token(&self) -> &str {
+        &self.token
+    }
+
+    /// Whether the token was generated because none was given.
+    #[must_use]
+    pub fn token_generated(&self) -> bool {
+        self.token_generated
+    }
+
+    /// A provider's base URL, embedded mock or external.
+    #[must_use]
+    pub fn provider_url(&self, provider: Provider) -> String {
+        self.providers
+            .url(provider)
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// A provider's control endpoint, `<base>/_control` (`POST {"mode":"down"}`).
+    #[must_use]
+    pub fn control_url(&self, provider: Provider) -> String {
+        self.providers.control_url(provider).to_string()
+    }
+
+    /// The embedded mock of `provider`, to change its mode without HTTP; `None` when the service
+    /// uses an external provider.
+    #[must_use]
+    pub fn mock(&self, provider: Provider) -> Option<&MockProvider> {
+        match provider {
+            Provider::Daum => self.daum_mock.as_ref(),
+            Provider::Juso => self.juso_mock.as_ref(),
+        }
+    }
+
+    /// Stops accepting connections, lets requests in flight finish (at most 2 s), then stops the
+    /// embedded mock providers.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(());
+        if let Some(server) = self.server.take() {
+            join_bounded(server).await;
+        }
+        for mock in [self.daum_mock.take(), self.juso_mock.take()]
+            .into_iter()
+            .flatten()
+        {
+            mock.shutdown().await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+    }
+}
+
+/// Starts the service: the embedded mock providers (unless external URLs are given), then the
+/// web server on `config.bind:config.port`. Must be called inside a tokio runtime with I/O and
+/// time enabled; the servers run as tasks of that runtime.
+///
+/// # Errors
+/// When a port cannot be bound, a provider URL is unusable or the token is empty.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let (token, token_generated) = match config.admin_token {
+        Some(t) if t.trim().is_empty() => return Err(StartError::EmptyToken),
+        Some(t) => (t.trim().to_owned(), false),
+        None => (generate_token(), true),
+    };
+    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let mock = |provider: Provider| async move {
+        MockProvider::start(provider, loopback)
+            .await
+            .map_err(|source| StartError::Bind {
+                what: format!("a loopback port for the {provider} mock"),
+                source,
+            })
+    };
+    let daum_mock = match config.daum_url {
+        Some(_) => None,
+        None => Some(mock(Provider::Daum).await?),
+    };
+    let juso_mock = match config.juso_url {
+        Some(_) => None,
+        None => Some(mock(Provider::Juso).await?),
+    };
+    let daum_url = config
+        .daum_url
+        .or_else(|| daum_mock.as_ref().map(|m| m.url().to_owned()))
+        .unwrap_or_default();
+    let juso_url = config
+        .juso_url
+        .or_else(|| juso_mock.as_ref().map(|m| m.url().to_owned()))
+        .unwrap_or_default();
+    let providers =
+        Arc::new(Providers::new(&daum_url, &juso_url).map_err(StartError::ProviderUrl)?);
+
+    let bind = SocketAddr::new(config.bind, config.port);
+    let listener = TcpListener::bind(bind)
+        .await
+        .map_err(|source| StartError::Bind {
+            what: bind.to_string(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        what: bind.to_string(),
+        source,
+    })?;
+    let router = web::router(web::App::new(Arc::clone(&providers), &token));
+    let (stop, mut stopped) = watch::channel(());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.changed().await;
+            })
+            .await
+    });
+    Ok(Running {
+        addr,
+        url: base_url(addr),
+        token,
+        token_generated,
+        providers,
+        daum_mock,
+        juso_mock,
+        stop,
+        server: Some(server),
+    })
+}
+
+/// `http://IP:PORT` for a bound address; loopback for an unspecified (all interfaces) address.
+#[must_use]
+pub fn base_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
+/// Waits for a server task, at most 2 s, then abandons it.
+async fn join_bounded(task: JoinHandle<io::Result<()>>) {
+    let abort = task.abort_handle();
+    match tokio::time::timeout(Duration::from_secs(2), task).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "server ended with an error"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "server task failed"),
+        Err(_) => {
+            tracing::warn!("server did not stop within 2 s; abandoning it");
+            abort.abort();
+        }
+    }
+}
+
+/// A random 128-bit token in hex: from `/dev/urandom`, or else from the standard library's
+/// randomly keyed hasher (itself seeded from the operating system's random source).
+#[must_use]
+pub fn generate_token() -> String {
+    use std::fmt::Write as _;
+    use std::hash::{BuildHasher, Hasher};
+    use std::io::Read as _;
+    let mut bytes = [0u8; 16];
+    let from_os = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if from_os.is_err() {
+        for (i, half) in bytes.chunks_mut(8).enumerate() {
+            // A fresh RandomState per half: each is keyed apart.
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_usize(i);
+            if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+                h.write_u128(t.as_nanos());
+            }
+            half.copy_from_slice(&h.finish().to_le_bytes());
+        }
+    }
+    bytes.iter().fold(String::with_capacity(32), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
