@@ -259,7 +259,18 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
             quote!(return #rt::reject::<#ret_tf>(__breaker.rejection(__breaker_rejected));),
             quote!(__breaker_result),
             quote!(#rt::reject::<#ret_tf>(__breaker_permit.timed_out())),
-            quote!(),
+            // A breaker shared by name with a function that has a fallback can be swapped;
+            // this function has none to call first: it calls itself, through the breaker.
+            quote! {
+                ::core::result::Result::Err(__breaker_rejected) if __breaker_rejected.is_swapped() => {
+                    match __breaker.admit_primary() {
+                        ::core::result::Result::Ok(__breaker_permit) => __breaker_permit,
+                        ::core::result::Result::Err(__breaker_rejected) => {
+                            return #rt::reject::<#ret_tf>(__breaker.rejection(__breaker_rejected));
+                        }
+                    }
+                }
+            },
             quote!(),
         ),
     };
@@ -282,7 +293,7 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     } else {
         (
             quote! {
-                if let ::core::option::Option::Some(__breaker_delay) = __breaker_permit.injected_delay() {
+                if let ::core::option::Option::Some(__breaker_delay) = __breaker_permit.injected_delay_untimed() {
                     __breaker_delay.await;
                 }
             },
@@ -319,8 +330,8 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
             ::core::result::Result::Err(__breaker_rejected) => { #on_reject }
         };
         #(#keeps)*
-        #wait_injected
         let __breaker_started = __breaker.started();
+        #wait_injected
         match #run {
             ::core::option::Option::Some(__breaker_result) => {
                 if __breaker_permit.settle::<#ret_tf>(&__breaker_result, #classify_arg, __breaker_started, __breaker_describe) {

@@ -84,6 +84,8 @@ struct Controls {
     last_error: String,
     /// The fallback's error when the whole chain failed.
     chain_error: String,
+    /// When the chain last failed (clock nanoseconds).
+    chain_failed_at: Option<Nanos>,
 }
 
 impl Controls {
@@ -98,6 +100,9 @@ impl Controls {
         (self.swapped && has_fallback) || self.fault(now).is_some()
     }
 }
+
+/// How long after a chain failure a served call ends the episode (re-arms the alert).
+const CHAIN_REARM: Duration = Duration::from_secs(60);
 
 const CHAIN_OK: u8 = 0;
 const CHAIN_PENDING: u8 = 1;
@@ -421,6 +426,18 @@ impl Breaker {
             m.set_fleet_probes(on);
             ((), None)
         });
+        // A chain failure the store had not claimed yet is this process's to report now.
+        if !on && self.take_chain_failure() {
+            let state = self.published_state();
+            self.raise_alert(
+                AlertKind::ChainFailed,
+                state,
+                state,
+                0,
+                self.forced(),
+                self.injected(),
+            );
+        }
     }
 
     /// For shared stores: a probe lease granted by the fleet.
@@ -565,8 +582,14 @@ impl Breaker {
     /// Re-publishes the hot path's word after a change of controls.
     fn refresh_controlled(&self) {
         let now = self.now();
-        let on = self.controls().controlled(now, self.fallback.is_some());
-        if self.controlled.swap(on, Ordering::AcqRel) != on {
+        // Computed and stored under the controls' lock, so two refreshes racing cannot leave
+        // the flag of the older state; `update` then publishes whatever the flag is by then.
+        let changed = {
+            let c = self.controls();
+            let on = c.controlled(now, self.fallback.is_some());
+            self.controlled.swap(on, Ordering::AcqRel) != on
+        };
+        if changed {
             self.update(|_, _| ((), None));
         }
     }
@@ -780,7 +803,7 @@ impl Breaker {
             Some(e) => self.chain_failed(describe, e),
             None => {
                 if self.chain.load(Ordering::Relaxed) != CHAIN_OK {
-                    self.chain.store(CHAIN_OK, Ordering::Relaxed);
+                    self.chain_served();
                 }
             }
         }
@@ -800,6 +823,7 @@ impl Breaker {
             let mut c = self.controls();
             c.chain_error.clear();
             describe(error, &mut c.chain_error);
+            c.chain_failed_at = Some(self.now());
         }
         if self.fleet_gate_on() {
             // The fleet decides who alerts: the store claims it.
@@ -815,6 +839,22 @@ impl Breaker {
                 self.forced(),
                 self.injected(),
             );
+        }
+    }
+
+    /// The chain served a call after a failure: the episode ends (the next failure alerts
+    /// again) once the failure is `CHAIN_REARM` old, so a flapping fallback does not alert on
+    /// every flap.
+    #[cold]
+    #[inline(never)]
+    fn chain_served(&self) {
+        let now = self.now();
+        let quiet = self
+            .controls()
+            .chain_failed_at
+            .is_none_or(|at| now.saturating_sub(at) >= dur_nanos(CHAIN_REARM));
+        if quiet {
+            self.chain.store(CHAIN_OK, Ordering::Release);
         }
     }
 
@@ -874,11 +914,11 @@ impl Breaker {
 
     #[cold]
     #[inline(never)]
-    fn injected_sleep(&self) -> Option<std::pin::Pin<Box<tokio::time::Sleep>>> {
+    fn injected_sleep(&self, timed: bool) -> Option<std::pin::Pin<Box<tokio::time::Sleep>>> {
         let wait = match self.fault()? {
             Fault::Delay(d) => d,
             // Longer than any `timeout`: the call's own timeout ends it, the function never runs.
-            Fault::Timeout => Duration::from_secs(86_400 * 365),
+            Fault::Timeout if timed => Duration::from_secs(86_400 * 365),
             _ => return None,
         };
         Some(Box::pin(tokio::time::sleep(wait)))
@@ -888,7 +928,7 @@ impl Breaker {
     pub fn note_fallback(&self, reason: FallbackReason) {
         self.counters.add(Count::Fallbacks);
         if CALL_EVENTS.load(Ordering::Relaxed) {
-            notifier::emit(self.name, EventKind::Fallback { reason });
+            notifier::emit_event(self.name, EventKind::Fallback { reason }, self.injected());
         }
     }
 
@@ -1180,7 +1220,19 @@ impl Permit {
         if self.ticket & INJECT == 0 {
             return None;
         }
-        self.breaker.injected_sleep()
+        self.breaker.injected_sleep(true)
+    }
+
+    /// As [`Permit::injected_delay`], for a function without a `timeout` (its breaker may be
+    /// shared with one that has one): only a `delay` fault waits; a `timeout` fault cannot make
+    /// it time out, so it runs.
+    #[inline]
+    #[must_use]
+    pub fn injected_delay_untimed(&self) -> Option<std::pin::Pin<Box<tokio::time::Sleep>>> {
+        if self.ticket & INJECT == 0 {
+            return None;
+        }
+        self.breaker.injected_sleep(false)
     }
 
     /// Records that the call was abandoned after `timeout`; returns the error to report.

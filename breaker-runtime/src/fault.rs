@@ -53,6 +53,25 @@ impl fmt::Display for FaultError {
 
 impl std::error::Error for FaultError {}
 
+impl Fault {
+    /// Checks a fault built in code (parsing checks the same): an error rate above 0 and at
+    /// most 1, a delay that is not zero.
+    ///
+    /// # Errors
+    /// What is wrong.
+    pub fn check(&self) -> Result<(), FaultError> {
+        match *self {
+            Fault::Error { rate } if !(rate > 0.0 && rate <= 1.0) => Err(FaultError::new(format!(
+                "`error:{rate}`: the error rate must be above 0 and at most 1"
+            ))),
+            Fault::Delay(d) if d.is_zero() => {
+                Err(FaultError::new("`delay:0`: a delay must not be zero"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 const FORMS: &str =
     "expected `error`, `error:P` (0 < P <= 1), `delay:D` (e.g. `delay:2s`), `timeout` or `open`";
 
@@ -101,7 +120,15 @@ impl fmt::Display for Fault {
         match self {
             Fault::Error { rate } if *rate >= 1.0 => f.write_str("error"),
             Fault::Error { rate } => write!(f, "error:{rate}"),
-            Fault::Delay(d) => write!(f, "delay:{}ms", d.as_millis()),
+            // Whole milliseconds when exact, else microseconds or nanoseconds: the canonical
+            // form always reads back to the same delay.
+            Fault::Delay(d) if d.subsec_nanos() % 1_000_000 == 0 => {
+                write!(f, "delay:{}ms", d.as_millis())
+            }
+            Fault::Delay(d) if d.subsec_nanos() % 1_000 == 0 => {
+                write!(f, "delay:{}us", d.as_micros())
+            }
+            Fault::Delay(d) => write!(f, "delay:{}ns", d.as_nanos()),
             Fault::Timeout => f.write_str("timeout"),
             Fault::Open => f.write_str("open"),
         }
@@ -140,6 +167,8 @@ mod tests {
             ("error:1", Fault::Error { rate: 1.0 }),
             ("delay:2s", Fault::Delay(Duration::from_secs(2))),
             ("delay:150ms", Fault::Delay(Duration::from_millis(150))),
+            ("delay:500us", Fault::Delay(Duration::from_micros(500))),
+            ("delay:1500ns", Fault::Delay(Duration::from_nanos(1500))),
             ("timeout", Fault::Timeout),
             ("open", Fault::Open),
             (" error : 0.25 ", Fault::Error { rate: 0.25 }),
@@ -167,6 +196,20 @@ mod tests {
         ] {
             let e = s.parse::<Fault>().unwrap_err().to_string();
             assert!(e.contains(needle), "{s}: {e}");
+        }
+    }
+
+    #[test]
+    fn faults_built_in_code_are_checked() {
+        assert!(Fault::Error { rate: 0.5 }.check().is_ok());
+        assert!(Fault::Delay(Duration::from_micros(1)).check().is_ok());
+        for bad in [
+            Fault::Error { rate: 0.0 },
+            Fault::Error { rate: 1.5 },
+            Fault::Error { rate: f64::NAN },
+            Fault::Delay(Duration::ZERO),
+        ] {
+            assert!(bad.check().is_err(), "{bad:?}");
         }
     }
 

@@ -144,10 +144,9 @@ end
 -- Every script's last argument is the highest generation the instance has seen: after Redis lost
 -- the breaker, generations go on from there rather than restart.
 local seen_gen = tonumber(ARGV[#ARGV]) or 0
--- The one before: 1 when the caller is an instance, which sends the alerts of the transitions its
--- own call makes; 0 for an operator's tool, whose alerts the instances claim (CLAIM).
-local claim = ARGV[#ARGV - 1] == '1'
-local prev_saved, alert, alert_from, fleet_failures = state, '', '', 0
+-- The one before (1 from an instance, 0 from an operator's tool) is informational: whoever made
+-- a transition, its alert is sent by the one instance that claims it (CLAIM).
+local prev_saved, fleet_failures = state, 0
 if seen_gen > gen then
   gen = seen_gen
   redis.call('HSET', KEYS[1], 'gen', gen)
@@ -172,11 +171,12 @@ local function start_half_open()
   redis.call('DEL', KEYS[3])
 end
 -- A transition from CLOSED to OPEN is `opened`, one to CLOSED from elsewhere `recovered`: the
--- fleet's alerts, each recorded once (alert_gen / alert_kind) and sent by whoever claims it
--- (alert_sent). `quiet` restores a state Redis lost: no alert.
+-- fleet's alerts, recorded here (alert_gen, alert_kind, alert_from, alert_failures) and sent by
+-- the one instance whose CLAIM marks it sent (alert_sent). `quiet` restores a state Redis lost:
+-- no alert.
 local function save_and_publish(channel, name, quiet)
   gen = gen + 1
-  local kind, claimed, before = '', 0, prev_saved
+  local kind, before = '', prev_saved
   if quiet then
     kind = ''
   elseif prev_saved == 'closed' and state == 'open' then
@@ -186,25 +186,21 @@ local function save_and_publish(channel, name, quiet)
   end
   prev_saved = state
   if kind ~= '' then
-    redis.call('HSET', KEYS[1], 'alert_gen', gen, 'alert_kind', kind)
-    if claim then
-      redis.call('HSET', KEYS[1], 'alert_sent', gen)
-      claimed, alert, alert_from = 1, kind, before
-    end
+    redis.call('HSET', KEYS[1], 'alert_gen', gen, 'alert_kind', kind, 'alert_from', before, 'alert_failures', fleet_failures)
   end
   if state == 'closed' then redis.call('HDEL', KEYS[1], 'chain_failed') end
   redis.call('HSET', KEYS[1], 'state', state, 'gen', gen, 'open_until', open_until, 'forced', forced, 'opens', opens)
-  redis.call('PUBLISH', channel, name .. '|' .. state .. '|' .. gen .. '|' .. remaining() .. '|' .. forced .. '|' .. opens .. '|' .. kind .. '|' .. claimed)
+  redis.call('PUBLISH', channel, name .. '|' .. state .. '|' .. gen .. '|' .. remaining() .. '|' .. forced .. '|' .. opens .. '|' .. kind .. '|0')
 end
--- What every reply ends with: the alert this call must send ('' for none), the fleet's failures
--- in the window when it opened, and the control generation (the instance re-reads its controls
--- when it changed).
+-- What every reply ends with: the generation of an alert nobody has claimed yet (0 for none:
+-- the instance claims it, so a lost reply or a crashed writer loses no alert), and the control
+-- generation (the instance re-reads its controls when it changed).
 local function tail(...)
   local r = {...}
-  r[#r + 1] = alert
-  r[#r + 1] = alert_from
-  r[#r + 1] = fleet_failures
-  r[#r + 1] = tonumber(redis.call('HGET', KEYS[1], 'cgen') or '0') or 0
+  local a = redis.call('HMGET', KEYS[1], 'alert_gen', 'alert_sent', 'cgen')
+  local ag, sent = tonumber(a[1] or '0') or 0, tonumber(a[2] or '0') or 0
+  r[#r + 1] = (ag > sent) and ag or 0
+  r[#r + 1] = tonumber(a[3] or '0') or 0
   return r
 end
 "#;
@@ -370,15 +366,16 @@ return 1
 /// How often an instance tells Redis it has a breaker (`<prefix>:{name}:i`, `<prefix>:breakers`).
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
 
-/// KEYS: state hash. ARGV: gen. Claims the alert of the transition to `gen` when an operator's
-/// tool made it: 1 for the one instance that must send it, 0 for the others.
+/// KEYS: state hash. ARGV: gen. Claims the alert of the transition to `gen`: `{1, kind, from,
+/// failures}` for the one instance that must send it, `{0, '', '', 0}` for the others.
 pub(crate) const CLAIM: &str = r#"
 local g = ARGV[1]
-if redis.call('HGET', KEYS[1], 'alert_gen') == g and redis.call('HGET', KEYS[1], 'alert_sent') ~= g then
+local a = redis.call('HMGET', KEYS[1], 'alert_gen', 'alert_sent', 'alert_kind', 'alert_from', 'alert_failures')
+if a[1] == g and a[2] ~= g then
   redis.call('HSET', KEYS[1], 'alert_sent', g)
-  return 1
+  return {1, a[3] or '', a[4] or '', tonumber(a[5] or '0') or 0}
 end
-return 0
+return {0, '', '', 0}
 "#;
 
 /// Reads a breaker's controls with Redis's clock. KEYS: state hash. Replies `{swapped (0/1),
@@ -461,8 +458,8 @@ struct Entry {
     cgen: Option<u64>,
     /// A control message arrived: read the controls at the next flush.
     controls_stale: bool,
-    /// Alerts of operator-made transitions to claim: (generation, kind).
-    claims: Vec<(u64, String)>,
+    /// Generations of alert-worthy transitions to claim (the claim is atomic: one sender).
+    claims: Vec<u64>,
     /// This instance set the fleet's `chain_failed` flag (cleared when the chain works again).
     chain_flagged: bool,
     next_heartbeat: std::time::Instant,
@@ -812,7 +809,7 @@ async fn flush_all(inner: &Inner, con: &mut Conn) -> redis::RedisResult<()> {
                 let fleet = r.fleet();
                 let half_open = fleet.is_some_and(|(f, _)| f.state == State::HalfOpen);
                 apply(name, &handle, fleet, unflushed);
-                alert_from_reply(&handle, &r);
+                queue_claim(inner, name, r.pending_alert);
                 if lock(&inner.entries)
                     .get(name)
                     .is_some_and(|e| e.cgen.is_none())
@@ -895,7 +892,7 @@ async fn probe_work(
         match bounded(RESPONSE_TIMEOUT, inv.invoke_async::<Granted>(con)).await {
             Ok(r) => {
                 apply(name, handle, r.reply.fleet(), false);
-                alert_from_reply(handle, &r.reply);
+                queue_claim(inner, name, r.reply.pending_alert);
             }
             Err(e) => {
                 // Not delivered: keep it (and the rest) for the next flush.
@@ -934,7 +931,7 @@ async fn probe_work(
         match bounded(RESPONSE_TIMEOUT, inv.invoke_async::<Granted>(con)).await {
             Ok(r) => {
                 apply(name, handle, r.reply.fleet(), false);
-                alert_from_reply(handle, &r.reply);
+                queue_claim(inner, name, r.reply.pending_alert);
                 if r.granted {
                     b.grant_probe(token);
                 } else if let Some(e) = lock(&inner.entries).get_mut(name) {
@@ -948,40 +945,36 @@ async fn probe_work(
     Ok(())
 }
 
-/// The reply of `RECORD` and `FORCE`: the fleet's state, the alert this call must send, the
-/// fleet's failures when it opened, and the control generation.
+/// The reply of `RECORD` and `FORCE`: the fleet's state, the generation of an alert nobody has
+/// claimed yet (0: none), and the control generation.
 struct Reply {
     state: (String, u64, u64, String, u32),
-    alert: String,
-    alert_from: String,
-    failures: u64,
+    pending_alert: u64,
     cgen: u64,
 }
-
-type ReplyTuple = (String, u64, u64, String, u32, String, String, u64, u64);
 
 impl Reply {
     fn fleet(&self) -> Option<(FleetState, u64)> {
         parse_reply(&self.state)
     }
-
-    fn from_tuple(t: ReplyTuple) -> Reply {
-        let (state, generation, remaining, forced, opens, alert, alert_from, failures, cgen) = t;
-        Reply {
-            state: (state, generation, remaining, forced, opens),
-            alert,
-            alert_from,
-            failures,
-            cgen,
-        }
-    }
 }
 
 impl redis::FromRedisValue for Reply {
     fn from_redis_value(v: Value) -> Result<Self, redis::ParsingError> {
-        Ok(Reply::from_tuple(redis::FromRedisValue::from_redis_value(
-            v,
-        )?))
+        let (state, generation, remaining, forced, opens, pending_alert, cgen): (
+            String,
+            u64,
+            u64,
+            String,
+            u32,
+            u64,
+            u64,
+        ) = redis::FromRedisValue::from_redis_value(v)?;
+        Ok(Reply {
+            state: (state, generation, remaining, forced, opens),
+            pending_alert,
+            cgen,
+        })
     }
 }
 
@@ -993,23 +986,23 @@ struct Granted {
 
 impl redis::FromRedisValue for Granted {
     fn from_redis_value(v: Value) -> Result<Self, redis::ParsingError> {
-        let (flag, state, generation, remaining, forced, opens, alert, alert_from, failures, cgen): (
+        let (flag, state, generation, remaining, forced, opens, pending_alert, cgen): (
             i64,
             String,
             u64,
             u64,
             String,
             u32,
-            String,
-            String,
             u64,
             u64,
         ) = redis::FromRedisValue::from_redis_value(v)?;
         Ok(Granted {
             granted: flag == 1,
-            reply: Reply::from_tuple((
-                state, generation, remaining, forced, opens, alert, alert_from, failures, cgen,
-            )),
+            reply: Reply {
+                state: (state, generation, remaining, forced, opens),
+                pending_alert,
+                cgen,
+            },
         })
     }
 }
@@ -1023,24 +1016,19 @@ fn parse_state(s: &str) -> Option<State> {
     }
 }
 
-/// Sends the alert a script reply says this instance must send (its call made the transition).
-fn alert_from_reply(handle: &Handle, r: &Reply) {
-    let (Some(kind), Some((fleet, _))) = (alert_of(&r.alert), r.fleet()) else {
+/// Notes an alert a reply says nobody has claimed yet: this instance claims it at once (in the
+/// same flush), so the instance whose write made the transition almost always sends it; if its
+/// reply was lost or it died, another instance's next flush claims it.
+fn queue_claim(inner: &Inner, name: &str, generation: u64) {
+    if generation == 0 {
         return;
-    };
-    let from = parse_state(&r.alert_from).unwrap_or(match kind {
-        AlertKind::Opened => State::Closed,
-        _ => State::Open,
-    });
-    let b = handle.breaker();
-    b.raise_alert(
-        kind,
-        from,
-        fleet.state,
-        r.failures,
-        fleet.forced,
-        b.injected(),
-    );
+    }
+    if let Some(e) = lock(&inner.entries).get_mut(name)
+        && !e.claims.contains(&generation)
+    {
+        e.claims.push(generation);
+    }
+    inner.wake.notify_one();
 }
 
 fn alert_of(s: &str) -> Option<AlertKind> {
@@ -1128,6 +1116,43 @@ async fn housekeeping(
         let clear_chain = e.chain_flagged && b.chain_ok();
         (heartbeat, std::mem::take(&mut e.claims), stale, clear_chain)
     };
+    // A failed request about this breaker's data is reported and ends its housekeeping for this
+    // flush; only a lost connection ends the flush round.
+    let outcome = housekeeping_steps(
+        inner,
+        con,
+        name,
+        handle,
+        keys,
+        heartbeat,
+        claims,
+        stale,
+        clear_chain,
+    )
+    .await;
+    match outcome {
+        Err(e) if is_connection_error(&e) => Err(e),
+        Err(e) => {
+            refused(inner, name, handle, &e);
+            Ok(())
+        }
+        Ok(()) => Ok(()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn housekeeping_steps(
+    inner: &Inner,
+    con: &mut Conn,
+    name: &'static str,
+    handle: &Handle,
+    keys: &[String; 3],
+    heartbeat: bool,
+    claims: Vec<u64>,
+    stale: bool,
+    clear_chain: bool,
+) -> redis::RedisResult<()> {
+    let b = handle.breaker();
     if heartbeat {
         let instances = format!("{}:{{{name}}}:i", inner.prefix);
         let r: redis::RedisResult<i64> = bounded(
@@ -1146,21 +1171,37 @@ async fn housekeeping(
             .arg(b.fallback().unwrap_or(""));
         bounded(RESPONSE_TIMEOUT, cmd.query_async::<i64>(con)).await?;
     }
-    for (generation, kind) in claims {
-        let won: i64 = bounded(
+    let mut claims = claims.into_iter();
+    while let Some(generation) = claims.next() {
+        let won: redis::RedisResult<(i64, String, String, u64)> = bounded(
             RESPONSE_TIMEOUT,
             inner.claim.key(&keys[0]).arg(generation).invoke_async(con),
         )
-        .await?;
+        .await;
+        let (won, kind, from, failures) = match won {
+            Ok(r) => r,
+            Err(e) => {
+                // Not claimed: try again at the next flush (the claim is atomic, so trying
+                // again can never send it twice).
+                if let Some(en) = lock(&inner.entries).get_mut(name) {
+                    en.claims.push(generation);
+                    en.claims.extend(claims);
+                }
+                return Err(e);
+            }
+        };
         if won == 1
             && let Some(kind) = alert_of(&kind)
         {
-            let state = b.published_state();
-            let from = match kind {
+            let to = match kind {
+                AlertKind::Opened => State::Open,
+                _ => State::Closed,
+            };
+            let from = parse_state(&from).unwrap_or(match kind {
                 AlertKind::Opened => State::Closed,
                 _ => State::Open,
-            };
-            b.raise_alert(kind, from, state, 0, b.forced(), b.injected());
+            });
+            b.raise_alert(kind, from, to, failures, b.forced(), b.injected());
         }
     }
     if b.take_chain_failure() {
@@ -1369,9 +1410,11 @@ fn handle_message(inner: &Inner, payload: &str) {
         tracing::warn!(%payload, "ignoring a malformed breaker message");
         return;
     };
+    let _ = claimed;
     let found = lock(&inner.entries).get_mut(name).map(|e| {
-        if !alert.is_empty() && claimed == "0" {
-            e.claims.push((generation, alert.to_owned()));
+        if !alert.is_empty() && !e.claims.contains(&generation) {
+            // An alert-worthy transition: race to claim it (whoever made it).
+            e.claims.push(generation);
             inner.wake.notify_one();
         }
         (e.handle, e.sent_failures)
@@ -1516,7 +1559,7 @@ impl Store for RedisStore {
                 e.sent_failures = c.failures;
             }
             apply(name, &breaker, reply.fleet(), false);
-            alert_from_reply(&breaker, &reply);
+            queue_claim(&inner, name, reply.pending_alert);
             Ok(())
         })
     }

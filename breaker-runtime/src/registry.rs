@@ -127,6 +127,9 @@ impl Handle {
         fault: Option<Fault>,
         for_: Option<Duration>,
     ) -> Result<(), StoreError> {
+        if let Some(f) = &fault {
+            f.check().map_err(|e| StoreError::new(e.to_string()))?;
+        }
         self.control(Control::Fault(fault, for_)).await
     }
 

@@ -373,3 +373,52 @@ fn a_hanging_receiver_never_slows_a_call() {
         "no alert was ever sent to the hanging receiver"
     );
 }
+
+/// A transition whose announcement nobody heard (here: published on a channel no instance
+/// listens to, as if every subscriber had been disconnected, or the writer died before it
+/// could claim its alert) is still alerted exactly once: every instance's next flush sees the
+/// unclaimed alert in Redis and one of them claims it.
+#[test]
+fn an_unannounced_transition_is_still_alerted_once() {
+    if std::env::var_os(ROLE).is_some() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let hooks = HttpReceiver::start();
+    let tag = "silent";
+    let fleet = Fleet::start(2, &redis, &hooks, tag);
+    let force = breaker_runtime::__private::scripts::force_script();
+    let key = |k: &str| format!("alerts-{tag}:{{alerts.daum}}:{k}");
+    let run = |forced: &str| {
+        let out = Command::new("redis-cli")
+            .args(["-p", &redis.port().to_string(), "EVAL", &force, "3"])
+            .args([key("s"), key("w"), key("p")])
+            .args([forced, "nobody-listens", "alerts.daum", "0", "0"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run("open");
+    wait_until(
+        "the opened alert",
+        || count(&alerts(&hooks, tag).0, "opened") >= 1,
+        &hooks,
+    );
+    run("");
+    wait_until(
+        "the recovered alert",
+        || count(&alerts(&hooks, tag).0, "recovered") >= 1,
+        &hooks,
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    fleet.stop();
+    let (webhook, _) = alerts(&hooks, tag);
+    assert_eq!(count(&webhook, "opened"), 1, "{webhook:?}");
+    assert_eq!(count(&webhook, "recovered"), 1, "{webhook:?}");
+    let opened = webhook.iter().find(|b| b["kind"] == "opened").unwrap();
+    assert_eq!(opened["forced"], "open", "{opened}");
+}

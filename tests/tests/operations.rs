@@ -888,6 +888,18 @@ async fn failing_fallback_alerts_once_until_it_succeeds_again() {
         alerts_split(&rec, "ops.chain").0,
         std::slice::from_ref(&chain_failed)
     );
+    // A flapping fallback does not alert on every flap: a success within a minute of the
+    // failure does not end the episode.
+    CHAIN_FALLBACK_UP.store(false, SeqCst);
+    assert_eq!(chain_target().await, Err(OpsError::Down("chain fallback")));
+    assert_eq!(
+        alerts_split(&rec, "ops.chain").0,
+        std::slice::from_ref(&chain_failed),
+        "a flap within a minute alerts nothing new"
+    );
+    tokio::time::advance(Duration::from_secs(60)).await;
+    CHAIN_FALLBACK_UP.store(true, SeqCst);
+    assert_eq!(chain_target().await, Ok(9));
     CHAIN_FALLBACK_UP.store(false, SeqCst);
     assert_eq!(chain_target().await, Err(OpsError::Down("chain fallback")));
     assert_eq!(chain_target().await, Err(OpsError::Down("chain fallback")));
@@ -897,7 +909,7 @@ async fn failing_fallback_alerts_once_until_it_succeeds_again() {
         [chain_failed.clone(), chain_failed],
         "a new episode after the fallback succeeded"
     );
-    assert_eq!(handle("ops.chain").counters().failures, 9);
+    assert_eq!(handle("ops.chain").counters().failures, 11);
     assert_eq!(
         errors,
         [
@@ -1007,7 +1019,8 @@ async fn swapped_chain_failure_alerts_again_after_the_chain_served_a_call() {
         Err(OpsError::Down("swap chain primary"))
     );
     assert_eq!(kinds(&rec), [AlertKind::ChainFailed], "once per episode");
-    // The fallback serves a call: the episode is over.
+    // The fallback serves a call a minute after the failure: the episode is over.
+    tokio::time::advance(Duration::from_secs(60)).await;
     SWAP_CHAIN_FALLBACK_UP.store(true, SeqCst);
     assert_eq!(swap_chain_primary().await, Ok(5));
     SWAP_CHAIN_FALLBACK_UP.store(false, SeqCst);
@@ -1021,4 +1034,31 @@ async fn swapped_chain_failure_alerts_again_after_the_chain_served_a_call() {
         [AlertKind::ChainFailed, AlertKind::ChainFailed],
         "a new chain failure after the fallback succeeded"
     );
+}
+
+#[circuit_breaker(name = "ops.shared_swap", fallback = shared_swap_fallback)]
+async fn shared_swap_with_fallback() -> Result<&'static str, TestError> {
+    Ok("primary")
+}
+
+async fn shared_swap_fallback() -> Result<&'static str, TestError> {
+    Ok("fallback")
+}
+
+#[circuit_breaker(name = "ops.shared_swap", timeout = "1s")]
+async fn shared_swap_without_fallback() -> Result<&'static str, TestError> {
+    Ok("plain")
+}
+
+/// Two functions sharing one breaker by name, one with a fallback and one without: swapping the
+/// breaker puts the fallback first where there is one; the other function still runs itself
+/// (it has nothing to call first), through the breaker.
+#[tokio::test(start_paused = true)]
+async fn a_swap_does_not_reject_a_function_without_a_fallback_sharing_the_breaker() {
+    let h = handle("ops.shared_swap");
+    h.swap(true).await.unwrap();
+    assert_eq!(shared_swap_with_fallback().await, Ok("fallback"));
+    assert_eq!(shared_swap_without_fallback().await, Ok("plain"));
+    h.swap(false).await.unwrap();
+    assert_eq!(shared_swap_with_fallback().await, Ok("primary"));
 }
