@@ -63,7 +63,7 @@ fn fleet_instance() {
                 "state" => {
                     let h = breaker(NAME).unwrap();
                     println!(
-                        "@state {} forced={:?} swapped={} fault={} notice={}",
+                        "@state {} forced={:?} swapped={} fault={} notice={}|",
                         h.state(),
                         h.forced(),
                         h.swapped(),
@@ -343,10 +343,10 @@ fn every_command_reaches_every_instance_within_100ms_and_persists() {
         &redis,
         &mut fleet,
         &["notice", NAME, "--clear"],
-        &["notice="],
+        &["notice=|"],
     );
     for inst in &mut fleet {
-        assert!(inst.ask("state").ends_with("notice="));
+        assert!(inst.ask("state").ends_with("notice=|"));
     }
 
     // The audit log has every change, newest first, with who did it.
