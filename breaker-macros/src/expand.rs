@@ -137,12 +137,22 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     let owned_receiver = func.sig.inputs.iter().any(
         |i| matches!(i, FnArg::Receiver(r) if r.reference.is_none() && !matches!(*r.ty, Type::Reference(_))),
     );
+    let body_delay = if s.timeout.is_none() {
+        quote! {
+            if let ::core::option::Option::Some(__breaker_delay) = __breaker_delay {
+                __breaker_delay.await;
+            }
+        }
+    } else {
+        quote!()
+    };
     let body = if owned_receiver {
         let reborrows = params.iter().filter_map(|p| p.reborrow.as_ref());
         quote! {{
             #(#reborrows)*
             async move {
                 #(#rebinds)*
+                #body_delay
                 #fake_return
                 #(#stmts)*
             }
@@ -151,6 +161,7 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
         quote! {
             async {
                 #(#rebinds)*
+                #body_delay
                 #fake_return
                 #(#stmts)*
             }
@@ -293,9 +304,7 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     } else {
         (
             quote! {
-                if let ::core::option::Option::Some(__breaker_delay) = __breaker_permit.injected_delay_untimed() {
-                    __breaker_delay.await;
-                }
+                let __breaker_delay = __breaker_permit.injected_delay_untimed();
             },
             quote!(::core::option::Option::Some(#rt::Guarded::new(#body).await)),
         )
