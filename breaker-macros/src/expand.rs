@@ -299,12 +299,12 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     let (wait_injected, run) = if s.timeout.is_some() {
         (
             quote!(),
-            quote!(#rt::MaybeTimeout::new(#body, __breaker.timeout(), __breaker_permit.injected_delay()).await),
+            quote!(#rt::MaybeTimeout::new(#body, __breaker.timeout(), __breaker_permit.injected_delay(true)).await),
         )
     } else {
         (
             quote! {
-                let __breaker_delay = __breaker_permit.injected_delay_untimed();
+                let __breaker_delay = __breaker_permit.injected_delay(false);
             },
             quote!(::core::option::Option::Some(#rt::Guarded::new(#body).await)),
         )

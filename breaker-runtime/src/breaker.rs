@@ -1213,26 +1213,16 @@ impl Permit {
     }
 
     /// An injected delay to wait before the call runs (`None`, at the cost of one bit test,
-    /// unless a `delay` or `timeout` fault is injected).
+    /// unless a `delay` or `timeout` fault is injected). `timed`: the function declares a
+    /// `timeout`; without one (its breaker may be shared with a function that has one) only a
+    /// `delay` fault waits: a `timeout` fault cannot time it out, so it runs.
     #[inline]
     #[must_use]
-    pub fn injected_delay(&self) -> Option<std::pin::Pin<Box<tokio::time::Sleep>>> {
+    pub fn injected_delay(&self, timed: bool) -> Option<std::pin::Pin<Box<tokio::time::Sleep>>> {
         if self.ticket & INJECT == 0 {
             return None;
         }
-        self.breaker.injected_sleep(true)
-    }
-
-    /// As [`Permit::injected_delay`], for a function without a `timeout` (its breaker may be
-    /// shared with one that has one): only a `delay` fault waits; a `timeout` fault cannot make
-    /// it time out, so it runs.
-    #[inline]
-    #[must_use]
-    pub fn injected_delay_untimed(&self) -> Option<std::pin::Pin<Box<tokio::time::Sleep>>> {
-        if self.ticket & INJECT == 0 {
-            return None;
-        }
-        self.breaker.injected_sleep(false)
+        self.breaker.injected_sleep(timed)
     }
 
     /// Records that the call was abandoned after `timeout`; returns the error to report.

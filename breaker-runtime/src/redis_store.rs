@@ -986,23 +986,15 @@ struct Granted {
 
 impl redis::FromRedisValue for Granted {
     fn from_redis_value(v: Value) -> Result<Self, redis::ParsingError> {
-        let (flag, state, generation, remaining, forced, opens, pending_alert, cgen): (
-            i64,
-            String,
-            u64,
-            u64,
-            String,
-            u32,
-            u64,
-            u64,
-        ) = redis::FromRedisValue::from_redis_value(v)?;
+        // A flag, then the fields of a `Reply`.
+        let mut items: Vec<Value> = redis::FromRedisValue::from_redis_value(v)?;
+        if items.is_empty() {
+            return Err(redis::ParsingError::from("an empty reply"));
+        }
+        let flag: i64 = redis::FromRedisValue::from_redis_value(items.remove(0))?;
         Ok(Granted {
             granted: flag == 1,
-            reply: Reply {
-                state: (state, generation, remaining, forced, opens),
-                pending_alert,
-                cgen,
-            },
+            reply: redis::FromRedisValue::from_redis_value(Value::Array(items))?,
         })
     }
 }
