@@ -382,3 +382,26 @@ fn serve_http(mut stream: std::net::TcpStream, sink: &std::sync::Mutex<Vec<Recei
         }
     }
 }
+
+/// Re-runs this test binary with only `test` selected, `child_var` set and `env` applied (the
+/// other `BREAKER_*` setting variables removed), and asserts that the child passed and printed
+/// `child checks passed`: for tests of settings read once per process from the environment.
+pub fn run_child(test: &str, child_var: &str, env: &[(&str, &str)]) {
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("the test binary"));
+    cmd.args(["--exact", test, "--nocapture"])
+        .env(child_var, "1");
+    for var in ["BREAKER_FAULTS", "BREAKER_OVERRIDES"] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("running the child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("child checks passed"), "{stdout}");
+}

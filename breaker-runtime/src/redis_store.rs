@@ -144,8 +144,7 @@ end
 -- Every script's last argument is the highest generation the instance has seen: after Redis lost
 -- the breaker, generations go on from there rather than restart.
 local seen_gen = tonumber(ARGV[#ARGV]) or 0
--- The one before (1 from an instance, 0 from an operator's tool) is informational: whoever made
--- a transition, its alert is sent by the one instance that claims it (CLAIM).
+-- Whoever makes a transition, its alert is sent by the one instance that claims it (CLAIM).
 local prev_saved, fleet_failures = state, 0
 if seen_gen > gen then
   gen = seen_gen
@@ -190,7 +189,7 @@ local function save_and_publish(channel, name, quiet)
   end
   if state == 'closed' then redis.call('HDEL', KEYS[1], 'chain_failed') end
   redis.call('HSET', KEYS[1], 'state', state, 'gen', gen, 'open_until', open_until, 'forced', forced, 'opens', opens)
-  redis.call('PUBLISH', channel, name .. '|' .. state .. '|' .. gen .. '|' .. remaining() .. '|' .. forced .. '|' .. opens .. '|' .. kind .. '|0')
+  redis.call('PUBLISH', channel, name .. '|' .. state .. '|' .. gen .. '|' .. remaining() .. '|' .. forced .. '|' .. opens .. '|' .. kind)
 end
 -- What every reply ends with: the generation of an alert nobody has claimed yet (0 for none:
 -- the instance claims it, so a lost reply or a crashed writer loses no alert), and the control
@@ -281,7 +280,7 @@ return tail(state, gen, remaining(), forced, opens)
 "#;
 
 /// KEYS: state hash, window hash. ARGV: forced (`open`, `closed`, or empty to reset), channel,
-/// name, claim (1 from an instance, 0 from an operator's tool), last seen gen. A reset also
+/// name, last seen gen. A reset also
 /// clears the swap.
 const FORCE: &str = r#"
 forced = ARGV[1]
@@ -426,7 +425,7 @@ redis.call('PUBLISH', ARGV[4], ARGV[5])
 "#;
 
 /// `FORCE`, whole: KEYS state, window, probes; ARGV forced (`open`, `closed`, empty to reset),
-/// events channel, name, claim (`0` from an operator's tool), last seen generation (`0`).
+/// events channel, name, last seen generation (`0` from an operator's tool).
 #[must_use]
 pub fn force_script() -> String {
     format!("{PROLOGUE}{FORCE}")
@@ -782,7 +781,6 @@ async fn flush_all(inner: &Inner, con: &mut Conn) -> redis::RedisResult<()> {
                 Some(Forced::Closed) => "closed",
                 _ => "",
             })
-            .arg(1)
             .arg(handle.breaker().fleet_generation());
         let reply: redis::RedisResult<Reply> =
             bounded(RESPONSE_TIMEOUT, inv.invoke_async(con)).await;
@@ -808,8 +806,7 @@ async fn flush_all(inner: &Inner, con: &mut Conn) -> redis::RedisResult<()> {
                 }
                 let fleet = r.fleet();
                 let half_open = fleet.is_some_and(|(f, _)| f.state == State::HalfOpen);
-                apply(name, &handle, fleet, unflushed);
-                queue_claim(inner, name, r.pending_alert);
+                adopt(inner, name, &handle, &r, unflushed);
                 if lock(&inner.entries)
                     .get(name)
                     .is_some_and(|e| e.cgen.is_none())
@@ -869,8 +866,6 @@ async fn probe_work(
     let work = b.take_probe_work((b.config().probe_lease() + LEASE_SLACK) / 2);
     let cfg = b.config();
     let limit = cfg.half_open_probes;
-    let open_ms = cfg.open_for.as_millis().max(1);
-    let max_open_ms = cfg.max_open_for.as_millis().max(1);
     let mut results = work.results.into_iter();
     while let Some((token, outcome)) = results.next() {
         let code = match outcome {
@@ -880,20 +875,10 @@ async fn probe_work(
         };
         let mut inv = inner.release.prepare_invoke();
         inv.key(&keys[0]).key(&keys[1]).key(&keys[2]);
-        inv.arg(&token)
-            .arg(code)
-            .arg(limit)
-            .arg(&inner.channel)
-            .arg(name);
-        inv.arg(open_ms)
-            .arg(max_open_ms)
-            .arg(1)
-            .arg(handle.breaker().fleet_generation());
+        inv.arg(&token).arg(code).arg(limit);
+        probe_script_tail(&mut inv, inner, name, handle);
         match bounded(RESPONSE_TIMEOUT, inv.invoke_async::<Granted>(con)).await {
-            Ok(r) => {
-                apply(name, handle, r.reply.fleet(), false);
-                queue_claim(inner, name, r.reply.pending_alert);
-            }
+            Ok(r) => adopt(inner, name, handle, &r.reply, false),
             Err(e) => {
                 // Not delivered: keep it (and the rest) for the next flush.
                 let mut rest = vec![(token, outcome)];
@@ -919,19 +904,11 @@ async fn probe_work(
         let lease_ms = (cfg.probe_lease() + LEASE_SLACK).as_millis();
         let mut inv = inner.acquire.prepare_invoke();
         inv.key(&keys[0]).key(&keys[1]).key(&keys[2]);
-        inv.arg(limit)
-            .arg(lease_ms)
-            .arg(&token)
-            .arg(&inner.channel)
-            .arg(name);
-        inv.arg(open_ms)
-            .arg(max_open_ms)
-            .arg(1)
-            .arg(handle.breaker().fleet_generation());
+        inv.arg(limit).arg(lease_ms).arg(&token);
+        probe_script_tail(&mut inv, inner, name, handle);
         match bounded(RESPONSE_TIMEOUT, inv.invoke_async::<Granted>(con)).await {
             Ok(r) => {
-                apply(name, handle, r.reply.fleet(), false);
-                queue_claim(inner, name, r.reply.pending_alert);
+                adopt(inner, name, handle, &r.reply, false);
                 if r.granted {
                     b.grant_probe(token);
                 } else if let Some(e) = lock(&inner.entries).get_mut(name) {
@@ -1006,6 +983,28 @@ fn parse_state(s: &str) -> Option<State> {
         "half_open" => Some(State::HalfOpen),
         _ => None,
     }
+}
+
+/// The arguments `ACQUIRE` and `RELEASE` end with: channel, name, open ms, max open ms, last
+/// seen generation.
+fn probe_script_tail(
+    inv: &mut redis::ScriptInvocation<'_>,
+    inner: &Inner,
+    name: &str,
+    handle: &Handle,
+) {
+    let cfg = handle.breaker().config();
+    inv.arg(&inner.channel)
+        .arg(name)
+        .arg(cfg.open_for.as_millis().max(1))
+        .arg(cfg.max_open_for.as_millis().max(1))
+        .arg(handle.breaker().fleet_generation());
+}
+
+/// Adopts a script's reply: the fleet's state, and the alert nobody has claimed yet.
+fn adopt(inner: &Inner, name: &str, handle: &Handle, reply: &Reply, unflushed: bool) {
+    apply(name, handle, reply.fleet(), unflushed);
+    queue_claim(inner, name, reply.pending_alert);
 }
 
 /// Notes an alert a reply says nobody has claimed yet: this instance claims it at once (in the
@@ -1369,12 +1368,11 @@ fn handle_any(inner: &Inner, channel: &str, payload: &str) {
     }
 }
 
-/// `name|state|generation|remaining_ms|forced|opens|alert|claimed`; the name may itself contain
-/// `|`. An alert nobody claimed (an operator's tool made the change) is claimed at the next flush.
+/// `name|state|generation|remaining_ms|forced|opens|alert`; the name may itself contain `|`. An
+/// alert-worthy change is claimed at the next flush (by one instance: the claim is atomic).
 fn handle_message(inner: &Inner, payload: &str) {
-    let mut parts = payload.rsplitn(8, '|');
+    let mut parts = payload.rsplitn(7, '|');
     let (
-        Some(claimed),
         Some(alert),
         Some(opens),
         Some(forced),
@@ -1383,7 +1381,6 @@ fn handle_message(inner: &Inner, payload: &str) {
         Some(state),
         Some(name),
     ) = (
-        parts.next(),
         parts.next(),
         parts.next(),
         parts.next(),
@@ -1402,7 +1399,6 @@ fn handle_message(inner: &Inner, payload: &str) {
         tracing::warn!(%payload, "ignoring a malformed breaker message");
         return;
     };
-    let _ = claimed;
     let found = lock(&inner.entries).get_mut(name).map(|e| {
         if !alert.is_empty() && !e.claims.contains(&generation) {
             // An alert-worthy transition: race to claim it (whoever made it).
@@ -1527,7 +1523,6 @@ impl Store for RedisStore {
                         .arg(forced)
                         .arg(&task_inner.channel)
                         .arg(name)
-                        .arg(1)
                         .arg(seen);
                     let reply = inv.invoke_async::<Reply>(&mut con).await?;
                     let command = match forced {
@@ -1550,8 +1545,7 @@ impl Store for RedisStore {
                 e.sent_successes = c.successes;
                 e.sent_failures = c.failures;
             }
-            apply(name, &breaker, reply.fleet(), false);
-            queue_claim(&inner, name, reply.pending_alert);
+            adopt(&inner, name, &breaker, &reply, false);
             Ok(())
         })
     }

@@ -477,7 +477,6 @@ impl Admin {
             .arg(arg)
             .arg(format!("{}:events", self.prefix))
             .arg(name)
-            .arg(0)
             .arg(0);
         let _: Value = inv
             .invoke_async(&mut conn)

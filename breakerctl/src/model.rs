@@ -117,16 +117,13 @@ pub struct FleetEvent {
     pub opens: u64,
     /// `opened` or `recovered` when the change raises an alert.
     pub alert: Option<String>,
-    /// Whether the instance that made the change sent the alert itself.
-    pub claimed: bool,
 }
 
 impl FleetEvent {
-    /// Parses `N|state|gen|remaining_ms|forced|opens|alert|claimed` (the name may contain `|`).
+    /// Parses `N|state|gen|remaining_ms|forced|opens|alert` (the name may contain `|`).
     #[must_use]
     pub fn parse(payload: &str, at_ms: u64) -> Option<FleetEvent> {
-        let mut p = payload.rsplitn(8, '|');
-        let claimed = p.next()?;
+        let mut p = payload.rsplitn(7, '|');
         let alert = p.next()?;
         let opens = p.next()?.parse().ok()?;
         let forced = p.next()?;
@@ -149,7 +146,6 @@ impl FleetEvent {
             forced: opt(forced),
             opens,
             alert: opt(alert),
-            claimed: claimed == "1",
         })
     }
 }
@@ -171,7 +167,7 @@ mod tests {
 
     #[test]
     fn events_parse_names_with_separators() {
-        let e = FleetEvent::parse("a|b|open|7|1500|open|2|opened|0", 5).unwrap();
+        let e = FleetEvent::parse("a|b|open|7|1500|open|2|opened", 5).unwrap();
         assert_eq!(e.breaker, "a|b");
         assert_eq!(e.state, "open");
         assert_eq!(e.generation, 7);
@@ -179,12 +175,11 @@ mod tests {
         assert_eq!(e.forced.as_deref(), Some("open"));
         assert_eq!(e.opens, 2);
         assert_eq!(e.alert.as_deref(), Some("opened"));
-        assert!(!e.claimed);
-        let e = FleetEvent::parse("daum|closed|8|0||0||1", 5).unwrap();
-        assert_eq!((e.forced, e.alert, e.claimed), (None, None, true));
-        assert!(FleetEvent::parse("daum|ajar|8|0||0||1", 5).is_none());
-        assert!(FleetEvent::parse("daum|closed|x|0||0||1", 5).is_none());
-        assert!(FleetEvent::parse("closed|8|0||0||1", 5).is_none());
+        let e = FleetEvent::parse("daum|closed|8|0||0|", 5).unwrap();
+        assert_eq!((e.forced, e.alert), (None, None));
+        assert!(FleetEvent::parse("daum|ajar|8|0||0|", 5).is_none());
+        assert!(FleetEvent::parse("daum|closed|x|0||0|", 5).is_none());
+        assert!(FleetEvent::parse("closed|8|0||0|", 5).is_none());
     }
 
     #[test]

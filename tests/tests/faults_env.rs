@@ -2,7 +2,6 @@
 //! settings are fixed once per process, so the test re-runs this binary as a child process with
 //! the variable set.
 
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
@@ -40,24 +39,11 @@ fn env_faults_apply_and_bad_entries_are_reported() {
         child();
         return;
     }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "env_faults_apply_and_bad_entries_are_reported",
-            "--nocapture",
-        ])
-        .env(CHILD, "1")
-        .env("BREAKER_FAULTS", "a=error,b=delay:2s,c=bogus,=x")
-        .env_remove("BREAKER_OVERRIDES")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "child failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    breaker_tests::run_child(
+        "env_faults_apply_and_bad_entries_are_reported",
+        CHILD,
+        &[("BREAKER_FAULTS", "a=error,b=delay:2s,c=bogus,=x")],
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("child checks passed"));
 }
 
 fn child() {

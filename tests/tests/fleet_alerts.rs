@@ -393,7 +393,7 @@ fn an_unannounced_transition_is_still_alerted_once() {
         let out = Command::new("redis-cli")
             .args(["-p", &redis.port().to_string(), "EVAL", &force, "3"])
             .args([key("s"), key("w"), key("p")])
-            .args([forced, "nobody-listens", "alerts.daum", "0", "0"])
+            .args([forced, "nobody-listens", "alerts.daum", "0"])
             .output()
             .unwrap();
         assert!(

@@ -1,7 +1,6 @@
 //! `BREAKER_OVERRIDES` changes settings without a rebuild. Runtime settings are fixed once per
 //! process, so the test re-runs this binary as a child process with the variable set.
 
-use std::process::Command;
 use std::time::Duration;
 
 use breaker_runtime::{EventKind, State, breaker, circuit_breaker};
@@ -20,26 +19,14 @@ fn env_overrides_apply_and_bad_entries_are_reported() {
         child();
         return;
     }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "env_overrides_apply_and_bad_entries_are_reported",
-            "--nocapture",
-        ])
-        .env(CHILD, "1")
-        .env(
+    breaker_tests::run_child(
+        "env_overrides_apply_and_bad_entries_are_reported",
+        CHILD,
+        &[(
             "BREAKER_OVERRIDES",
             "ov.threshold=2, ov.open_for=1m, ov.treshold=3, bogus, ov.half_open_probes=0, ov.timeout=1s",
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "child failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        )],
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("child checks passed"));
 }
 
 fn child() {
