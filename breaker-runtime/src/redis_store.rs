@@ -644,18 +644,15 @@ impl Inner {
     fn set_healthy(&self, healthy: bool, detail: &str) {
         let changed = self.healthy.swap(healthy, Ordering::AcqRel) != healthy;
         let first = !self.health_known.swap(true, Ordering::AcqRel);
-        if first && healthy {
-            // Reachable from the start: news for the log, not for the team's alerts.
-            for e in lock(&self.entries).values() {
-                e.handle.breaker().set_fleet_gate(true);
-            }
-            tracing::info!(prefix = %self.prefix, "Redis reachable: breakers share the fleet's state");
-            return;
-        }
         if changed || first {
             // Probes are judged by the fleet while Redis answers, locally while it does not.
             for e in lock(&self.entries).values() {
                 e.handle.breaker().set_fleet_gate(healthy);
+            }
+            if first && healthy {
+                // Reachable from the start: news for the log, not for the team's alerts.
+                tracing::info!(prefix = %self.prefix, "Redis reachable: breakers share the fleet's state");
+                return;
             }
             let message = if healthy {
                 "Redis reachable: breakers share the fleet's state again".to_owned()

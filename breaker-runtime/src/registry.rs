@@ -422,11 +422,16 @@ impl RuntimeBuilder {
     ///
     /// # Errors
     /// Every malformed entry, in one error; nothing is applied then.
-    pub fn faults_from_env(mut self) -> Result<Self, ConfigError> {
-        let Ok(raw) = std::env::var(ENV_FAULTS) else {
-            return Ok(self);
-        };
-        let (good, bad) = parse_fault_list(&raw);
+    pub fn faults_from_env(self) -> Result<Self, ConfigError> {
+        match std::env::var(ENV_FAULTS) {
+            Ok(raw) => self.faults_strict(&raw),
+            Err(_) => Ok(self),
+        }
+    }
+
+    /// `name=fault,...`, all or nothing.
+    fn faults_strict(mut self, raw: &str) -> Result<Self, ConfigError> {
+        let (good, bad) = parse_fault_list(raw);
         if !bad.is_empty() {
             return Err(ConfigError::new(ENV_FAULTS, bad.join("; ")));
         }
@@ -601,6 +606,20 @@ mod tests {
             .setting("daum", "timeout", "3")
             .unwrap_err();
         assert!(e.to_string().contains("no unit"), "{e}");
+    }
+
+    #[test]
+    fn strict_faults_apply_all_or_nothing() {
+        let b = Runtime::builder()
+            .faults_strict("daum=error:0.5, juso=open")
+            .unwrap();
+        assert_eq!(b.faults["daum"], Fault::Error { rate: 0.5 });
+        assert_eq!(b.faults["juso"], Fault::Open);
+        let e = Runtime::builder()
+            .faults_strict("daum=error, juso=sideways")
+            .unwrap_err();
+        assert_eq!(e.setting(), ENV_FAULTS);
+        assert!(e.to_string().contains("`juso`"), "{e}");
     }
 
     #[test]
