@@ -78,6 +78,7 @@ pub(crate) const KEYS: &[(&str, &str)] = &[
     ("open_for", "open_for = \"30s\""),
     ("max_open_for", "max_open_for = \"5m\""),
     ("half_open_probes", "half_open_probes = 1"),
+    ("quorum", "quorum = 2"),
     ("failure_if", "failure_if = is_outage"),
     ("store", "store = \"memory\""),
 ];

@@ -336,7 +336,14 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
         let __breaker_permit = match __breaker.admit() {
             ::core::result::Result::Ok(__breaker_permit) => __breaker_permit,
             #swapped_arm
-            ::core::result::Result::Err(__breaker_rejected) => { #on_reject }
+            // HALF_OPEN across a fleet: the call may wait one store round trip to learn
+            // whether it is the probe; any other rejection is answered at once.
+            ::core::result::Result::Err(__breaker_rejected) => {
+                match __breaker.wait_for_probe(__breaker_rejected).await {
+                    ::core::result::Result::Ok(__breaker_permit) => __breaker_permit,
+                    ::core::result::Result::Err(__breaker_rejected) => { #on_reject }
+                }
+            }
         };
         #(#keeps)*
         let __breaker_started = __breaker.started();
@@ -518,6 +525,10 @@ fn config(s: &Settings) -> TokenStream {
     if let Some(h) = &s.half_open_probes {
         let v = h.value;
         calls.push(quote!(.half_open_probes(#v)));
+    }
+    if let Some(q) = &s.quorum {
+        let v = q.value;
+        calls.push(quote!(.quorum(#v)));
     }
     if let Some(st) = &s.store {
         let kind = match st.value {

@@ -12,6 +12,8 @@ use crate::args::{Arg, Args, Errors, KEYS, example, nearest};
 const MAX_THRESHOLD: u64 = 100_000;
 /// Largest `half_open_probes` (kept equal to `breaker_runtime::MAX_HALF_OPEN_PROBES`).
 const MAX_HALF_OPEN_PROBES: u64 = 10_000;
+/// Largest `quorum` (kept equal to `breaker_runtime::MAX_QUORUM`).
+const MAX_QUORUM: u64 = 10_000;
 /// Longest duration (kept equal to `breaker_runtime::MAX_DURATION`).
 const MAX_DURATION_SECS: u64 = 1_000_000_000;
 
@@ -42,6 +44,7 @@ pub(crate) struct Settings {
     pub(crate) open_for: Option<Spanned<Duration>>,
     pub(crate) max_open_for: Option<Spanned<Duration>>,
     pub(crate) half_open_probes: Option<Spanned<u32>>,
+    pub(crate) quorum: Option<Spanned<u32>>,
     pub(crate) failure_if: Option<Path>,
     pub(crate) store: Option<Spanned<Store>>,
 }
@@ -85,6 +88,7 @@ pub(crate) fn validate(args: Args, func: &ItemFn) -> Result<Settings, syn::Error
             "half_open_probes" => {
                 s.half_open_probes = count(&k, &value, 1, MAX_HALF_OPEN_PROBES, &mut errors);
             }
+            "quorum" => s.quorum = count(&k, &value, 1, MAX_QUORUM, &mut errors),
             "failure_rate" => {
                 s.failure_rate = count(&k, &value, 1, 100, &mut errors).map(|c| Spanned {
                     value: u8::try_from(c.value).unwrap_or(100),
@@ -133,6 +137,15 @@ fn cross_checks(s: &Settings, func: &ItemFn, errors: &mut Errors) {
         errors.push(
             m.span,
             "`min_calls` only applies to the rate rule; add `failure_rate = 50` or remove `min_calls`",
+        );
+    }
+    if let Some(q) = &s.quorum
+        && s.store.as_ref().is_none_or(|st| st.value == Store::Memory)
+    {
+        errors.push(
+            q.span,
+            "`quorum` counts the instances of a fleet that share a store; it needs \
+             `store = \"redis\"` (a `store = \"memory\"` breaker is one instance)",
         );
     }
     let sig = &func.sig;

@@ -530,6 +530,14 @@ fn message(event: &Event) -> Option<String> {
                     s.push_str(" (forced closed by an operator)");
                 }
             }
+            AlertKind::StoreReset => {
+                let _ = write!(
+                    s,
+                    "♻️ Redis lost the state of {b} (restarted, restored from an older snapshot, \
+                     failed over or flushed); the fleet's state was written back: {}",
+                    a.to.as_str()
+                );
+            }
             AlertKind::ChainFailed => {
                 let _ = write!(s, "⚠️ every provider failed behind {b}");
                 match (a.fallback, &a.last_error) {

@@ -51,6 +51,8 @@ pub struct Breaker {
     /// A verdict for a shared store to report (`LOCAL_*`).
     local_event: std::sync::atomic::AtomicU8,
     store_waker: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// Wakes the shared store's task that asks the fleet for probe leases.
+    probe_waker: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
     /// HALF_OPEN probe leases held from a shared store.
     fleet: Mutex<FleetProbes>,
     clock: Arc<dyn Clock>,
@@ -170,6 +172,7 @@ impl Breaker {
             plain: config.slow_call.is_none() && config.failure_rate.is_none(),
             local_event: std::sync::atomic::AtomicU8::new(0),
             store_waker: std::sync::OnceLock::new(),
+            probe_waker: std::sync::OnceLock::new(),
             fleet: Mutex::new(FleetProbes::default()),
             clock,
             origin,
@@ -332,10 +335,6 @@ impl Breaker {
             f.work
                 .results
                 .extend(held.into_iter().map(|t| (t, outcome)));
-            let unused: Vec<_> = f.granted.drain(..).map(|(t, _)| t).collect();
-            f.work
-                .results
-                .extend(unused.into_iter().map(|t| (t, ProbeOutcome::Abandoned)));
             if f.gate {
                 // The fleet judges probes: RELEASE carries the verdicts.
                 drop(f);
@@ -366,28 +365,147 @@ impl Breaker {
         self.local_event.swap(0, Ordering::AcqRel)
     }
 
-    fn fleet_lease_for(&self, lease: u64) -> bool {
+    /// A call holding local probe lease `lease` in a HALF_OPEN judged by the fleet: asks the
+    /// store for a fleet lease (the call waits for the answer in [`Breaker::wait_for_probe`]),
+    /// unless the fleet said a moment ago that its probe slots are taken.
+    fn ask_fleet(&self, lease: u64) -> Result<u64, Rejected> {
         let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
         if !f.gate {
-            return true;
+            // The store went away between the machine's decision and here: probe locally.
+            return Ok(PROBE | lease);
         }
-        match f.granted.pop() {
-            Some((token, _)) => {
-                f.in_use.insert(lease, token);
-                true
+        let now = std::time::Instant::now();
+        if let Some(until) = f.denied_until.filter(|u| *u > now) {
+            drop(f);
+            self.cancel_lease(lease);
+            return Err(self.rejected(Some(dur_nanos(until - now))));
+        }
+        f.waiting.insert(lease, Waiting::default());
+        f.work.acquire.push(lease);
+        drop(f);
+        if let Some(wake) = self.probe_waker.get() {
+            wake();
+        }
+        Err(Rejected(AWAIT | lease))
+    }
+
+    /// Gives a local probe slot back (its call will not run as a probe).
+    fn cancel_lease(&self, lease: u64) {
+        self.update(|m, _| {
+            m.on_cancel(Ticket {
+                generation: m.generation(),
+                lease: Some(lease),
+            });
+            ((), None)
+        });
+    }
+
+    /// For shared stores: the fleet's answer to the request for a probe lease for the call
+    /// holding local lease `lease`: a lease token, or a refusal with how long the fleet's probe
+    /// slots stay taken at most (no call here asks again before that, unless fleet news
+    /// arrives first). An answer for a call that gave up is handed back.
+    pub fn answer_probe(&self, lease: u64, answer: Result<String, Duration>) {
+        let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Err(wait) = &answer
+            && !wait.is_zero()
+        {
+            let until = std::time::Instant::now() + *wait;
+            f.denied_until = Some(f.denied_until.map_or(until, |u| u.max(until)));
+        }
+        match f.waiting.get_mut(&lease) {
+            Some(w) => {
+                w.answer = Some(answer);
+                if let Some(waker) = w.waker.take() {
+                    waker.wake();
+                }
             }
             None => {
-                // Wake the store only for the first call that wants a lease since the last
-                // flush: a busy HALF_OPEN must not turn into a storm of requests.
-                let first = !f.work.wanted;
-                f.work.wanted = true;
-                drop(f);
-                if first {
+                if let Ok(token) = answer {
+                    f.work.results.push((token, ProbeOutcome::Abandoned));
+                    drop(f);
                     self.wake_store();
                 }
-                false
             }
         }
+    }
+
+    /// Waits, if `rejected` says so, for the fleet's answer to this call's request for a probe
+    /// lease: a probe permit, or the rejection to serve. Any other rejection is returned at
+    /// once. Every rejection [`Breaker::admit`] returns must go through here.
+    #[inline]
+    pub fn wait_for_probe(&'static self, rejected: Rejected) -> ProbeWait {
+        ProbeWait {
+            breaker: self,
+            rejected,
+            waiting: rejected.is_await(),
+        }
+    }
+
+    /// The call waiting for lease `lease` got its answer.
+    fn probe_answered(
+        &'static self,
+        lease: u64,
+        answer: Result<String, Duration>,
+    ) -> Result<Permit, Rejected> {
+        let token = match answer {
+            Ok(token) => token,
+            Err(wait) => {
+                self.cancel_lease(lease);
+                // The reply may have closed the breaker here: then this is a normal call.
+                let w = self.word.load(Ordering::Acquire);
+                if w & (MODE_MASK | CONTROLLED) == MODE_CLOSED && w & FORCED_MASK != FORCED_OPEN {
+                    return Ok(Permit {
+                        breaker: self,
+                        ticket: w >> GENERATION_SHIFT,
+                    });
+                }
+                let retry = if wait.is_zero() {
+                    FLEET_PROBE_RETRY
+                } else {
+                    wait
+                };
+                return Err(self.rejected(Some(dur_nanos(retry))));
+            }
+        };
+        let live = self.machine().holds_lease(lease);
+        let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
+        if live && f.gate {
+            f.in_use.insert(lease, token);
+            return Ok(Permit {
+                breaker: self,
+                ticket: PROBE | lease,
+            });
+        }
+        // The episode ended while the call waited: the lease goes back unused.
+        f.work.results.push((token, ProbeOutcome::Abandoned));
+        drop(f);
+        self.wake_store();
+        self.cancel_lease(lease);
+        Err(self.rejected(Some(dur_nanos(FLEET_PROBE_RETRY))))
+    }
+
+    /// The call waiting for lease `lease` was dropped before its answer was used.
+    fn probe_wait_dropped(&self, lease: u64) {
+        self.counters.add(Count::Cancelled);
+        self.release_wait(lease);
+    }
+
+    /// Ends the wait for lease `lease` unused: the local slot, and any fleet lease granted, go
+    /// back.
+    fn release_wait(&self, lease: u64) {
+        let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(Waiting {
+            answer: Some(Ok(token)),
+            ..
+        }) = f.waiting.remove(&lease)
+        {
+            f.work.results.push((token, ProbeOutcome::Abandoned));
+            drop(f);
+            self.wake_store();
+        } else {
+            drop(f);
+        }
+        self.cancel_lease(lease);
     }
 
     /// Reports how the probe holding local lease `lease` ended, if it held a fleet lease.
@@ -411,11 +529,18 @@ impl Breaker {
             return;
         }
         f.gate = on;
+        f.denied_until = None;
         if !on {
-            let unused: Vec<_> = f.granted.drain(..).map(|(t, _)| t).collect();
-            f.work
-                .results
-                .extend(unused.into_iter().map(|t| (t, ProbeOutcome::Abandoned)));
+            // Calls waiting for a fleet lease are refused at once (the next ones probe here).
+            for w in f.waiting.values_mut() {
+                if w.answer.is_none() {
+                    w.answer = Some(Err(Duration::ZERO));
+                    if let Some(waker) = w.waker.take() {
+                        waker.wake();
+                    }
+                }
+            }
+            f.work.acquire.clear();
             let held: Vec<_> = f.in_use.drain().map(|(_, t)| t).collect();
             f.work
                 .results
@@ -440,33 +565,31 @@ impl Breaker {
         }
     }
 
-    /// For shared stores: a probe lease granted by the fleet.
-    pub fn grant_probe(&self, token: String) {
+    /// For shared stores: the fleet leases to give back since the last call, with their
+    /// verdicts.
+    pub fn take_probe_results(&self) -> Vec<(String, ProbeOutcome)> {
         let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
-        if f.gate && self.published_state() == State::HalfOpen {
-            f.granted.push((token, std::time::Instant::now()));
-        } else {
-            // Not probing here any more: give it back at once rather than let it expire (an
-            // expired lease counts as a failed probe).
-            f.work.results.push((token, ProbeOutcome::Abandoned));
-        }
+        std::mem::take(&mut f.work.results)
     }
 
-    /// For shared stores: the probe work accumulated since the last call. A granted lease no
-    /// call has used within `unused_after` is handed back (as abandoned), so an idle instance
-    /// does not sit on the fleet's probe budget or let it expire as a failure.
-    pub fn take_probe_work(&self, unused_after: Duration) -> ProbeWork {
+    /// For shared stores: the fleet's state as this instance last saw it (never its own
+    /// episode), with the time its OPEN has left: what a store that lost its data is told.
+    #[must_use]
+    pub fn fleet_view(&self) -> (State, Duration) {
+        let now = self.now();
+        self.machine().fleet_view(now)
+    }
+
+    /// For shared stores: the leases waiting calls want (taken, so each is asked for once).
+    pub fn take_probe_requests(&self) -> Vec<u64> {
         let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = std::time::Instant::now();
-        let (stale, fresh): (Vec<_>, Vec<_>) = f
-            .granted
-            .drain(..)
-            .partition(|(_, at)| now.duration_since(*at) >= unused_after);
-        f.granted = fresh;
-        f.work
-            .results
-            .extend(stale.into_iter().map(|(t, _)| (t, ProbeOutcome::Abandoned)));
-        std::mem::take(&mut f.work)
+        std::mem::take(&mut f.work.acquire)
+    }
+
+    /// For shared stores: called when a call waits for a probe lease (the store answers it
+    /// with [`Breaker::answer_probe`] within its command timeout).
+    pub fn set_probe_waker(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.probe_waker.set(wake);
     }
 
     /// For shared stores: puts back probe results that could not be delivered.
@@ -495,6 +618,14 @@ impl Breaker {
 
     /// For shared stores: adopts the fleet's state (see [`Machine::apply_fleet`]).
     pub fn apply_fleet(&self, fleet: FleetState, generation: u64, unflushed_failures: bool) {
+        if generation >= self.fleet_generation() {
+            // News from the fleet (a probe ended, a lease came back): its probe slots may be
+            // free again.
+            self.fleet
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .denied_until = None;
+        }
         self.update(|m, now| {
             (
                 (),
@@ -642,7 +773,15 @@ impl Breaker {
     /// As [`Breaker::admit`].
     pub fn admit_primary(&'static self) -> Result<Permit, Rejected> {
         let w = self.word.load(Ordering::Acquire);
-        self.admit_slow(w, true)
+        self.admit_slow(w, true).map_err(|r| {
+            // The swapped path does not wait for a fleet probe lease: it has served its
+            // fallback's answer already.
+            if r.is_await() {
+                self.release_wait(r.0 & !AWAIT);
+                return self.rejected(Some(dur_nanos(FLEET_PROBE_RETRY)));
+            }
+            r
+        })
     }
 
     #[inline(never)]
@@ -737,22 +876,22 @@ impl Breaker {
         {
             Err(Some(until - now))
         } else {
-            match self.update(|m, now| m.acquire(now)) {
-                Admit::Call { generation } => Ok(generation),
-                Admit::Probe { lease, .. } if self.fleet_lease_for(lease) => Ok(PROBE | lease),
-                Admit::Probe { lease, .. } => {
-                    // HALF_OPEN across the fleet: no lease held here yet. Give the local slot
-                    // back, ask the store for a lease, and reject this call.
-                    self.update(|m, _| {
-                        m.on_cancel(Ticket {
-                            generation: m.generation(),
-                            lease: Some(lease),
-                        });
-                        ((), None)
+            let decided = self.update(|m, now| {
+                let (admit, t) = m.acquire(now);
+                ((admit, m.probes_judged_by_fleet()), t)
+            });
+            match decided {
+                (Admit::Call { generation }, _) => Ok(generation),
+                (Admit::Probe { lease, .. }, false) => Ok(PROBE | lease),
+                // HALF_OPEN across the fleet: this call is the probe if the fleet has a free
+                // slot; it waits one store round trip for the answer.
+                (Admit::Probe { lease, .. }, true) => {
+                    return self.ask_fleet(lease).map(|ticket| Permit {
+                        breaker: self,
+                        ticket,
                     });
-                    Err(Some(dur_nanos(FLEET_PROBE_RETRY)))
                 }
-                Admit::Reject { retry_after } => Err(retry_after.map(dur_nanos)),
+                (Admit::Reject { retry_after }, _) => Err(retry_after.map(dur_nanos)),
             }
         };
         match decided {
@@ -858,7 +997,14 @@ impl Breaker {
         }
     }
 
-    /// For shared stores: a chain failure to claim for the fleet (then reported), if any.
+    /// For shared stores: whether a chain failure waits to be claimed for the fleet.
+    #[must_use]
+    pub fn chain_pending(&self) -> bool {
+        self.chain.load(Ordering::Acquire) == CHAIN_PENDING
+    }
+
+    /// For shared stores: claims a chain failure to report (once).
+    #[must_use]
     pub fn take_chain_failure(&self) -> bool {
         self.chain
             .compare_exchange(
@@ -1104,8 +1250,9 @@ pub enum ProbeOutcome {
 /// Work for a shared store about fleet probe leases.
 #[derive(Debug, Default)]
 pub struct ProbeWork {
-    /// A call found HALF_OPEN without a lease here: ask the fleet for one.
-    pub wanted: bool,
+    /// Calls waiting for a fleet lease, by local lease id: ask the fleet for one each, and
+    /// answer with [`Breaker::answer_probe`].
+    pub acquire: Vec<u64>,
     /// Leases to give back, with their verdict.
     pub results: Vec<(String, ProbeOutcome)>,
 }
@@ -1113,9 +1260,84 @@ pub struct ProbeWork {
 #[derive(Debug, Default)]
 struct FleetProbes {
     gate: bool,
-    granted: Vec<(String, std::time::Instant)>,
+    /// Calls waiting for the fleet's answer, by local lease id.
+    waiting: std::collections::HashMap<u64, Waiting>,
+    /// Fleet lease tokens held by probes running here, by local lease id.
     in_use: std::collections::HashMap<u64, String>,
+    /// The fleet said its probe slots are taken until then (cleared by fleet news).
+    denied_until: Option<std::time::Instant>,
     work: ProbeWork,
+}
+
+#[derive(Debug, Default)]
+struct Waiting {
+    answer: Option<Result<String, Duration>>,
+    waker: Option<std::task::Waker>,
+}
+
+/// The wait of a call for the fleet's answer to its request for a probe lease
+/// ([`Breaker::wait_for_probe`]). Dropping it gives the local slot (and any lease granted) back.
+#[derive(Debug)]
+#[must_use = "a rejection may be a request for a probe lease: await it"]
+pub struct ProbeWait {
+    breaker: &'static Breaker,
+    rejected: Rejected,
+    waiting: bool,
+}
+
+impl std::future::Future for ProbeWait {
+    type Output = Result<Permit, Rejected>;
+
+    #[inline]
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        if !self.waiting {
+            return std::task::Poll::Ready(Err(self.rejected));
+        }
+        self.poll_answer(cx)
+    }
+}
+
+impl ProbeWait {
+    #[cold]
+    fn poll_answer(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<Permit, Rejected>> {
+        let b = self.breaker;
+        let lease = self.rejected.0 & !AWAIT;
+        let answer = {
+            let mut f = b.fleet.lock().unwrap_or_else(PoisonError::into_inner);
+            let Some(w) = f.waiting.get_mut(&lease) else {
+                // Cannot happen (only this future removes its entry); refuse rather than hang.
+                self.waiting = false;
+                return std::task::Poll::Ready(Err(b.rejected(Some(dur_nanos(FLEET_PROBE_RETRY)))));
+            };
+            match w.answer.take() {
+                Some(answer) => {
+                    f.waiting.remove(&lease);
+                    answer
+                }
+                None => {
+                    w.waker = Some(cx.waker().clone());
+                    return std::task::Poll::Pending;
+                }
+            }
+        };
+        self.waiting = false;
+        std::task::Poll::Ready(b.probe_answered(lease, answer))
+    }
+}
+
+impl Drop for ProbeWait {
+    #[inline]
+    fn drop(&mut self) {
+        if self.waiting {
+            self.breaker.probe_wait_dropped(self.rejected.0 & !AWAIT);
+        }
+    }
 }
 
 /// A local verdict for a shared store: a probe succeeded (the breaker closed here).
@@ -1138,13 +1360,25 @@ const SWAPPED: u64 = u64::MAX - 1;
 const INJECTED_ERROR: u64 = u64::MAX - 2;
 const INJECTED_TIMEOUT: u64 = u64::MAX - 3;
 const INJECTED_OPEN: u64 = u64::MAX - 4;
+/// Marks a rejection that is a request for a fleet probe lease (the rest is the local lease
+/// id); below it, a rejection is the nanoseconds until a call may be admitted (146 years and
+/// more read as "held open").
+const AWAIT: u64 = 1 << 62;
 
 impl Rejected {
     /// When a call may be admitted again; `None` while an operator holds the breaker open (or
     /// for an injected fault).
     #[must_use]
     pub fn retry_after(self) -> Option<Duration> {
-        (self.0 < INJECTED_OPEN).then(|| Duration::from_nanos(self.0))
+        (self.0 < AWAIT).then(|| Duration::from_nanos(self.0))
+    }
+
+    /// The call is to wait for the fleet's answer to a probe-lease request
+    /// ([`Breaker::wait_for_probe`]).
+    #[inline]
+    #[must_use]
+    pub fn is_await(self) -> bool {
+        self.0 & AWAIT != 0 && self.0 < INJECTED_OPEN
     }
 
     /// The breaker is swapped: the fallback is to be called first.

@@ -55,6 +55,10 @@ pub struct Config {
     pub max_open_for: Duration,
     /// Probes admitted at once in HALF_OPEN; that many successes close the breaker.
     pub half_open_probes: u32,
+    /// Shared stores: the fleet opens only when failures in its window came from at least this
+    /// many distinct instances (1: any instance's failures count, as they would in one process).
+    /// An instance's own failures still open it locally.
+    pub quorum: u32,
     /// Where state lives.
     pub store: StoreKind,
 }
@@ -63,6 +67,8 @@ pub struct Config {
 pub const MAX_THRESHOLD: u32 = 100_000;
 /// Largest `half_open_probes` accepted.
 pub const MAX_HALF_OPEN_PROBES: u32 = 10_000;
+/// Largest `quorum` accepted.
+pub const MAX_QUORUM: u32 = 10_000;
 /// Longest duration accepted anywhere in a configuration (about 31.7 years): keeps every time
 /// computation inside `u64` nanoseconds.
 pub const MAX_DURATION: Duration = Duration::from_secs(1_000_000_000);
@@ -87,6 +93,7 @@ impl Config {
             open_for: Duration::from_secs(30),
             max_open_for: Duration::from_secs(30),
             half_open_probes: 1,
+            quorum: 1,
             store: StoreKind::Memory,
         }
     }
@@ -144,6 +151,12 @@ impl Config {
     #[must_use]
     pub const fn half_open_probes(mut self, n: u32) -> Self {
         self.half_open_probes = n;
+        self
+    }
+    /// Sets `quorum` (shared stores only).
+    #[must_use]
+    pub const fn quorum(mut self, n: u32) -> Self {
+        self.quorum = n;
         self
     }
     /// Sets `store`.
@@ -214,6 +227,9 @@ impl Config {
                 "must be between 1 and 10000",
             ));
         }
+        if self.quorum == 0 || self.quorum > MAX_QUORUM {
+            return Err(ConfigError::new("quorum", "must be between 1 and 10000"));
+        }
         Ok(())
     }
 
@@ -278,6 +294,7 @@ impl Config {
             }
             "max_open_for" => self.max_open_for = duration()?,
             "half_open_probes" => self.half_open_probes = count()?,
+            "quorum" => self.quorum = count()?,
             _ => unreachable!("every entry of SETTINGS is handled"),
         }
         Ok(())
@@ -295,6 +312,7 @@ pub const SETTINGS: &[&str] = &[
     "open_for",
     "max_open_for",
     "half_open_probes",
+    "quorum",
 ];
 
 /// Parses `"250ms"`, `"3s"`, `"1m"`, `"2h"`, `"1d"` (also `"us"`, `"ns"`): an integer and a unit.

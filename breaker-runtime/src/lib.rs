@@ -64,8 +64,8 @@ pub use breaker::{
 };
 pub use clock::{Clock, TokioClock};
 pub use config::{
-    Config, ConfigError, MAX_DURATION, MAX_HALF_OPEN_PROBES, MAX_THRESHOLD, SETTINGS, StoreKind,
-    parse_duration,
+    Config, ConfigError, MAX_DURATION, MAX_HALF_OPEN_PROBES, MAX_QUORUM, MAX_THRESHOLD, SETTINGS,
+    StoreKind, parse_duration,
 };
 pub use error::BreakerError;
 pub use fault::{ENV_FAULTS, Fault, FaultError, parse_fault_list};
@@ -78,7 +78,10 @@ pub use registry::{ENV_OVERRIDES, Handle, Runtime, RuntimeBuilder, breaker, brea
 pub use store::{Command, Control, MemoryStore, Store, StoreError, StoreFuture};
 
 #[cfg(feature = "redis")]
-pub use redis_store::{ENV_KEY_PREFIX, ENV_REDIS_CLUSTER, ENV_REDIS_URL, RedisStore};
+pub use redis_store::{
+    DEFAULT_STORE_DOWN_AFTER, ENV_KEY_PREFIX, ENV_REDIS_CLUSTER, ENV_REDIS_URL,
+    ENV_STORE_DOWN_AFTER, RedisStore,
+};
 
 #[cfg(feature = "macros")]
 pub use breaker_macros::circuit_breaker;

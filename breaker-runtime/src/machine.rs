@@ -100,6 +100,9 @@ pub struct FleetState {
     pub remaining: Duration,
     /// Consecutive openings, for the backoff of the next one.
     pub opens_in_row: u32,
+    /// An operator reset the breaker in this change: it applies even to an instance in an
+    /// episode of its own.
+    pub reset: bool,
 }
 
 /// One change of state.
@@ -191,6 +194,13 @@ pub struct Machine {
     fleet_probes: bool,
     /// The highest fleet generation applied: older fleet news is ignored.
     fleet_generation: u64,
+    /// This instance's own failures opened it and the fleet has not opened since: the episode
+    /// is this instance's (its own open period, local probes), whatever the fleet's counts say.
+    local_episode: bool,
+    /// The fleet's state as last reported (kept also while an own episode hides it), with the
+    /// end of its OPEN: what a store that lost its data is told back.
+    fleet_state: State,
+    fleet_open_until: Nanos,
 }
 
 impl Machine {
@@ -215,6 +225,9 @@ impl Machine {
             rng: seed | 1,
             fleet_probes: false,
             fleet_generation: 0,
+            local_episode: false,
+            fleet_state: State::Closed,
+            fleet_open_until: 0,
         }
     }
 
@@ -338,7 +351,7 @@ impl Machine {
     /// outside the machine (it is the hot path).
     pub fn on_success(&mut self, now: Nanos, ticket: Ticket) -> Option<Transition> {
         let lease = ticket.lease?;
-        if !self.take_lease(ticket, lease) || self.fleet_probes {
+        if !self.take_lease(ticket, lease) || self.probes_judged_by_fleet() {
             return None;
         }
         self.probe_successes += 1;
@@ -385,6 +398,7 @@ impl Machine {
         if self.failures.len() >= self.cfg.threshold as usize {
             let failures = u32::try_from(self.failures.len()).unwrap_or(u32::MAX);
             self.opens_in_row = 1;
+            self.local_episode = true;
             return Some(self.open(now, Reason::Threshold { failures }));
         }
         if let Some(rate) = self.cfg.failure_rate {
@@ -406,6 +420,7 @@ impl Machine {
                 && failures.saturating_mul(100) >= u64::from(rate).saturating_mul(calls)
             {
                 self.opens_in_row = 1;
+                self.local_episode = true;
                 return Some(self.open(now, Reason::FailureRate { failures, calls }));
             }
         }
@@ -421,10 +436,16 @@ impl Machine {
 
     /// Adopts the fleet's state. An OPEN instance does not close on a fleet reply that has not
     /// counted its latest failures (`unflushed_failures`): that reply predates its evidence.
+    ///
+    /// Local first: in an episode of its own (its own failures opened it) the instance keeps
+    /// its own open period and probes, whatever the fleet's counts say; only the fleet opening
+    /// (the stricter state), an operator's force or an operator's reset end it. An OPEN period
+    /// longer than `max_open_for` is taken as `max_open_for`: a time from the store is clamped,
+    /// not trusted.
     pub fn apply_fleet(
         &mut self,
         now: Nanos,
-        fleet: FleetState,
+        mut fleet: FleetState,
         generation: u64,
         unflushed_failures: bool,
     ) -> Option<Transition> {
@@ -434,25 +455,37 @@ impl Machine {
             return None;
         }
         self.fleet_generation = generation;
-        if fleet.forced != self.forced {
-            let forced = self.force(now, fleet.forced);
+        fleet.remaining = fleet.remaining.min(self.cfg.max_open_for);
+        self.fleet_state = fleet.state;
+        self.fleet_open_until = now.saturating_add(dur_nanos(fleet.remaining));
+        let mut operator = None;
+        if fleet.forced != self.forced || fleet.reset {
+            operator = self.force(now, fleet.forced);
             if self.forced.is_some() {
-                return forced;
+                return operator;
             }
-            // Reset by the fleet: its state (applied below) is the one to report.
+            // Reset by the fleet: its state (applied below) is the one to report, if it differs.
         }
         if self.forced.is_some() {
             return None;
         }
+        if self.local_episode && fleet.state != State::Open {
+            // The instance's own evidence: it keeps its open period and its own probing.
+            return operator;
+        }
+        self.local_episode = false;
         self.opens_in_row = fleet
             .opens_in_row
             .max(u32::from(fleet.state == State::Open));
-        match fleet.state {
+        let changed = match fleet.state {
             State::Open => {
-                self.open_until = now.saturating_add(dur_nanos(fleet.remaining));
+                let until = now.saturating_add(dur_nanos(fleet.remaining));
                 if self.state == State::Open {
-                    return None;
+                    // The stricter of the two: an own open period that ends later stands.
+                    self.open_until = self.open_until.max(until);
+                    return operator;
                 }
+                self.open_until = until;
                 self.failures.clear();
                 self.probes.clear();
                 self.probe_successes = 0;
@@ -469,6 +502,41 @@ impl Machine {
                 Some(self.transition(State::Closed, Reason::Fleet, None))
             }
             _ => None,
+        };
+        changed.or(operator)
+    }
+
+    /// Whether the probe holding local lease `lease` is still live (the episode it was
+    /// admitted in goes on).
+    #[must_use]
+    pub fn holds_lease(&self, lease: u64) -> bool {
+        self.probes.iter().any(|l| l.id == lease)
+    }
+
+    /// Whether HALF_OPEN probes are admitted and judged by the fleet (a shared store is
+    /// reachable and the episode is the fleet's), rather than by this instance alone.
+    #[must_use]
+    pub fn probes_judged_by_fleet(&self) -> bool {
+        self.fleet_probes && !self.local_episode
+    }
+
+    /// Whether the current episode is this instance's own (see [`Machine::apply_fleet`]).
+    #[must_use]
+    pub fn local_episode(&self) -> bool {
+        self.local_episode
+    }
+
+    /// The fleet's state as last reported, and the time its OPEN has left at `now` (an OPEN
+    /// whose time is up reads as HALF_OPEN): what a store that lost its data is told back.
+    /// Never this instance's own episode.
+    #[must_use]
+    pub fn fleet_view(&self, now: Nanos) -> (State, Duration) {
+        match self.fleet_state {
+            State::Open if self.fleet_open_until > now => {
+                (State::Open, nanos_dur(self.fleet_open_until - now))
+            }
+            State::Open => (State::HalfOpen, Duration::ZERO),
+            other => (other, Duration::ZERO),
         }
     }
 
@@ -494,6 +562,7 @@ impl Machine {
     pub fn force(&mut self, now: Nanos, forced: Option<Forced>) -> Option<Transition> {
         let before = (self.forced, self.state);
         self.forced = forced;
+        self.local_episode = false;
         let (to, reason) = match forced {
             Some(Forced::Open) => (State::Open, Reason::ForcedOpen),
             Some(Forced::Closed) => (State::Closed, Reason::ForcedClosed),
@@ -529,6 +598,7 @@ impl Machine {
         self.probes.clear();
         self.probe_successes = 0;
         self.opens_in_row = 0;
+        self.local_episode = false;
         self.failures.clear();
         self.rate_failures = [(0, 0); RATE_BUCKETS as usize];
         self.window_floor = rate_epoch(self.cfg.window, now);
@@ -767,6 +837,7 @@ mod tests {
             forced: None,
             remaining: Duration::from_secs(5),
             opens_in_row: 1,
+            reset: false,
         };
         let closed = FleetState {
             state: State::Closed,
@@ -796,10 +867,108 @@ mod tests {
             forced: None,
             remaining: Duration::from_secs(5),
             opens_in_row: 1,
+            reset: false,
         };
         m.apply_fleet(0, open, 3, false);
         assert_eq!(m.forced(), None);
         assert_eq!(m.state(), State::Open);
         assert_eq!(m.open_until(), 5 * S);
+    }
+
+    fn fleet(state: State, remaining: Duration) -> FleetState {
+        FleetState {
+            state,
+            forced: None,
+            remaining,
+            opens_in_row: u32::from(state == State::Open),
+            reset: false,
+        }
+    }
+
+    /// The sick instance of a healthy fleet: its flush reply says CLOSED at once.
+    #[test]
+    fn an_own_trip_holds_its_open_period_whatever_the_fleet_counts() {
+        let mut m = Machine::new(cfg().threshold(2), 1);
+        m.set_fleet_probes(true);
+        for i in 0..2 {
+            let t = call(&mut m, i);
+            m.on_failure(i, t, 0);
+        }
+        assert_eq!(m.state(), State::Open);
+        assert!(m.local_episode());
+        let closed = fleet(State::Closed, Duration::ZERO);
+        assert!(m.apply_fleet(S, closed, 1, false).is_none());
+        assert!(
+            m.apply_fleet(S, fleet(State::HalfOpen, Duration::ZERO), 2, false)
+                .is_none()
+        );
+        assert_eq!(m.state(), State::Open);
+        assert!(matches!(m.acquire(4 * S).0, Admit::Reject { .. }));
+        // Its own period over, it probes on its own (the fleet is not probing) and a success
+        // closes it here.
+        let (admit, _) = m.acquire(6 * S);
+        let Admit::Probe { generation, lease } = admit else {
+            panic!("{admit:?}")
+        };
+        assert!(!m.probes_judged_by_fleet());
+        let tr = m.on_success(
+            6 * S,
+            Ticket {
+                generation,
+                lease: Some(lease),
+            },
+        );
+        assert_eq!(tr.unwrap().to, State::Closed);
+        assert!(!m.local_episode());
+        // What a store that lost its data would be told: what the fleet said last (HALF_OPEN),
+        // never the own trip.
+        assert_eq!(m.fleet_view(6 * S).0, State::HalfOpen);
+        let mut m = Machine::new(cfg().threshold(1), 1);
+        m.set_fleet_probes(true);
+        let t = call(&mut m, 0);
+        m.on_failure(0, t, 0);
+        assert_eq!(m.state(), State::Open);
+        assert_eq!(m.fleet_view(S), (State::Closed, Duration::ZERO));
+    }
+
+    #[test]
+    fn the_fleet_opening_or_an_operator_ends_an_own_episode() {
+        let mut m = Machine::new(cfg().threshold(1), 1);
+        m.set_fleet_probes(true);
+        let t = call(&mut m, 0);
+        m.on_failure(0, t, 0);
+        let own_until = m.open_until();
+        // The fleet opens for longer: the stricter (later) end applies, probes are the fleet's.
+        assert!(
+            m.apply_fleet(S, fleet(State::Open, Duration::from_secs(5)), 1, false)
+                .is_none()
+        );
+        assert_eq!(m.open_until(), 6 * S);
+        assert!(m.open_until() > own_until);
+        assert!(m.probes_judged_by_fleet());
+        // Shorter fleet news never shortens what is known.
+        m.apply_fleet(2 * S, fleet(State::Open, Duration::from_secs(1)), 2, false);
+        assert_eq!(m.open_until(), 6 * S);
+        // An operator's reset closes an own episode at once.
+        let mut m = Machine::new(cfg().threshold(1), 1);
+        m.set_fleet_probes(true);
+        let t = call(&mut m, 0);
+        m.on_failure(0, t, 0);
+        let reset = FleetState {
+            reset: true,
+            ..fleet(State::Closed, Duration::ZERO)
+        };
+        let tr = m.apply_fleet(S, reset, 1, false).unwrap();
+        assert_eq!((tr.to, tr.reason), (State::Closed, Reason::Reset));
+        assert!(!m.local_episode());
+    }
+
+    #[test]
+    fn an_absurd_open_period_from_the_store_is_clamped_to_max_open_for() {
+        let mut m = Machine::new(cfg(), 1);
+        let forever = fleet(State::Open, Duration::from_secs(1_000_000));
+        let tr = m.apply_fleet(0, forever, 1, false).unwrap();
+        assert_eq!(tr.open_for, Some(m.config().max_open_for));
+        assert_eq!(m.open_until(), dur_nanos(m.config().max_open_for));
     }
 }

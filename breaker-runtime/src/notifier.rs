@@ -87,16 +87,22 @@ pub enum AlertKind {
     /// its fallback and the fallback returned an error. Raised once per episode (again only
     /// after the fallback succeeded or the breaker recovered).
     ChainFailed,
+    /// The shared store lost the breaker's state (Redis restarted empty or from an older
+    /// snapshot, failed over to a replica that was behind, or was flushed) and the fleet's
+    /// state, as the instances last saw it, was written back. Raised once per such event for
+    /// the fleet (not per instance, nor per breaker within a minute).
+    StoreReset,
 }
 
 impl AlertKind {
-    /// `opened`, `recovered` or `chain_failed`.
+    /// `opened`, `recovered`, `chain_failed` or `store_reset`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::Opened => "opened",
             AlertKind::Recovered => "recovered",
             AlertKind::ChainFailed => "chain_failed",
+            AlertKind::StoreReset => "store_reset",
         }
     }
 }

@@ -122,45 +122,72 @@ const RECONNECT_EVERY: Duration = Duration::from_millis(250);
 const LEASE_SLACK: Duration = Duration::from_secs(1);
 /// How long a new breaker waits for the fleet's state before its first call is decided.
 const FIRST_SYNC_BUDGET: Duration = Duration::from_millis(300);
+/// A breaker with nothing to send still exchanges a `RECORD` this often (it heals news lost
+/// with a dropped subscription, and keeps the instance listed for `breakerctl`)...
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+/// ...but an instance sends at most one such heartbeat per this, whatever its number of
+/// breakers: an idle instance costs Redis at most one script a second.
+const HEARTBEAT_SPACING: Duration = Duration::from_secs(1);
+/// Default of [`ENV_STORE_DOWN_AFTER`].
+pub const DEFAULT_STORE_DOWN_AFTER: Duration = Duration::from_secs(1);
+/// How long Redis must keep failing (every request and reconnection) before the store counts
+/// it as down: breakers then judge probes locally and one `StoreHealth` event is raised (one
+/// more when it is back). A stall shorter than this is slowness, not an outage. A duration
+/// (`"1s"`, `"500ms"`); default 1 s.
+pub const ENV_STORE_DOWN_AFTER: &str = "BREAKER_STORE_DOWN_AFTER";
 
-/// Shared by `RECORD` and `FORCE`: the server's time, the breaker's hash read defensively (data
-/// that is not ours is an error, never a crash), and publishing.
+/// Shared by `RECORD`, `FORCE`, `ACQUIRE` and `RELEASE`: the server's time, the breaker's hash
+/// read defensively (data that is not ours is an error, never a crash nor a long loop), and
+/// publishing.
 const PROLOGUE: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- A number field of ours: an integer written in digits (no exponent, inf or nan), at most 16 of
+-- them. Anything else is somebody else's data: an error reply, never a long loop.
+local function int(v, what)
+  if v == false or v == nil then return 0 end
+  if type(v) ~= 'string' or #v > 16 or not string.match(v, '^%-?%d+$') then
+    error({err = 'BREAKER_MALFORMED ' .. what .. ' field of ' .. KEYS[1]})
+  end
+  return tonumber(v)
+end
 local h = redis.call('HMGET', KEYS[1], 'state', 'gen', 'open_until', 'forced', 'opens')
 local exists = h[1] ~= false
 local state = h[1] or 'closed'
 if state ~= 'closed' and state ~= 'open' and state ~= 'half_open' then
   return redis.error_reply('BREAKER_MALFORMED state field of ' .. KEYS[1])
 end
-local gen = tonumber(h[2] or '0')
-local open_until = tonumber(h[3] or '0')
+local gen, open_until, opens = int(h[2], 'gen'), int(h[3], 'open_until'), int(h[5], 'opens')
 local forced = h[4] or ''
-local opens = tonumber(h[5] or '0')
-if gen == nil or open_until == nil or opens == nil or (forced ~= '' and forced ~= 'open' and forced ~= 'closed') then
-  return redis.error_reply('BREAKER_MALFORMED numeric or forced field of ' .. KEYS[1])
+if forced ~= '' and forced ~= 'open' and forced ~= 'closed' then
+  return redis.error_reply('BREAKER_MALFORMED forced field of ' .. KEYS[1])
 end
--- Every script's last argument is the highest generation the instance has seen: after Redis lost
--- the breaker, generations go on from there rather than restart.
+-- Every script's last argument is the highest generation the instance has seen (0 from an
+-- operator's tool). Redis behind it lost data: restarted empty or from an older snapshot,
+-- failed over to a replica that was behind, or flushed.
 local seen_gen = tonumber(ARGV[#ARGV]) or 0
+local lost = seen_gen > gen
 -- Whoever makes a transition, its alert is sent by the one instance that claims it (CLAIM).
 local prev_saved, fleet_failures = state, 0
-if seen_gen > gen then
-  gen = seen_gen
-  redis.call('HSET', KEYS[1], 'gen', gen)
-end
 local function remaining()
   if state == 'open' and open_until > now then return open_until - now end
   return 0
 end
+-- An OPEN further away than it can last is clamped, not trusted (a clock that jumped, a
+-- restored snapshot, somebody else's data).
+local function clamp(max_open_ms)
+  if state == 'open' and open_until > now + max_open_ms then
+    open_until = now + max_open_ms
+    redis.call('HSET', KEYS[1], 'open_until', open_until)
+  end
+end
 local function open_for(open_ms, max_open_ms, n)
   local d = open_ms
-  for _ = 2, n do d = math.min(d * 2, max_open_ms) end
+  for _ = 2, math.min(n, 64) do d = math.min(d * 2, max_open_ms) end
   return math.min(d, max_open_ms)
 end
 local function reopen(open_ms, max_open_ms)
-  state, opens = 'open', opens + 1
+  state, opens = 'open', math.min(opens + 1, 64)
   open_until = now + open_for(open_ms, max_open_ms, opens)
   redis.call('DEL', KEYS[3])
 end
@@ -171,17 +198,22 @@ local function start_half_open()
 end
 -- A transition from CLOSED to OPEN is `opened`, one to CLOSED from elsewhere `recovered`: the
 -- fleet's alerts, recorded here (alert_gen, alert_kind, alert_from, alert_failures) and sent by
--- the one instance whose CLAIM marks it sent (alert_sent). `quiet` restores a state Redis lost:
--- no alert.
-local function save_and_publish(channel, name, quiet)
-  gen = gen + 1
-  local kind, before = '', prev_saved
-  if quiet then
+-- the one instance whose CLAIM marks it sent (alert_sent). `kind` overrides that: 'quiet' for
+-- no alert, 'store_reset' for a state written back. `op` is 'reset' for an operator's reset
+-- (it ends even an instance's own episode). Generations follow Redis's clock (and always
+-- grow), so a change made after Redis went back in time still reads as news to every instance.
+local function save_and_publish(channel, name, kind, op)
+  gen = math.max(gen + 1, now)
+  local before = prev_saved
+  if kind == 'quiet' then
     kind = ''
-  elseif prev_saved == 'closed' and state == 'open' then
-    kind = 'opened'
-  elseif prev_saved ~= 'closed' and state == 'closed' then
-    kind = 'recovered'
+  elseif kind == nil or kind == '' then
+    kind = ''
+    if prev_saved == 'closed' and state == 'open' then
+      kind = 'opened'
+    elseif prev_saved ~= 'closed' and state == 'closed' then
+      kind = 'recovered'
+    end
   end
   prev_saved = state
   if kind ~= '' then
@@ -189,7 +221,7 @@ local function save_and_publish(channel, name, quiet)
   end
   if state == 'closed' then redis.call('HDEL', KEYS[1], 'chain_failed') end
   redis.call('HSET', KEYS[1], 'state', state, 'gen', gen, 'open_until', open_until, 'forced', forced, 'opens', opens)
-  redis.call('PUBLISH', channel, name .. '|' .. state .. '|' .. gen .. '|' .. remaining() .. '|' .. forced .. '|' .. opens .. '|' .. kind)
+  redis.call('PUBLISH', channel, name .. '|' .. state .. '|' .. gen .. '|' .. remaining() .. '|' .. forced .. '|' .. opens .. '|' .. kind .. '|' .. (op or ''))
 end
 -- What every reply ends with: the generation of an alert nobody has claimed yet (0 for none:
 -- the instance claims it, so a lost reply or a crashed writer loses no alert), and the control
@@ -197,41 +229,54 @@ end
 local function tail(...)
   local r = {...}
   local a = redis.call('HMGET', KEYS[1], 'alert_gen', 'alert_sent', 'cgen')
-  local ag, sent = tonumber(a[1] or '0') or 0, tonumber(a[2] or '0') or 0
+  local ag, sent = int(a[1], 'alert_gen'), int(a[2], 'alert_sent')
   r[#r + 1] = (ag > sent) and ag or 0
-  r[#r + 1] = tonumber(a[3] or '0') or 0
+  r[#r + 1] = int(a[3], 'cgen')
   return r
 end
 "#;
 
-/// KEYS: state hash, window hash, probes. ARGV: successes, failures, local verdict (0 none,
-/// 1 probe ok, 2 probe failed, 3 local trip), bucket ms, threshold, rate percent (0 off), min
-/// calls, open ms, max open ms, channel, name, local remaining open ms, local opens, local state
-/// (`closed`, `open`, `half_open`), local forced (`open`, `closed`, empty), last seen gen.
+/// KEYS: state hash, window hash, probes, failing instances (hash: instance → bucket of its
+/// last failure), instances (sorted set). ARGV: successes, failures, bucket ms, threshold, rate
+/// percent (0 off), min calls, open ms, max open ms, channel, name, then the fleet's state as
+/// this instance last saw it (remaining open ms, opens, state), its forced state (`open`,
+/// `closed`, empty), instance id, quorum, ms after which a silent instance is forgotten, last
+/// seen gen.
 const RECORD: &str = r#"
-local succ, fail, verdict = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local bucket_ms, threshold, rate = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local min_calls, open_ms, max_open_ms = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local channel, name = ARGV[10], ARGV[11]
-local local_remaining, local_opens = tonumber(ARGV[12]), tonumber(ARGV[13])
-local local_state, local_forced = ARGV[14], ARGV[15]
-if not exists and seen_gen > 0 then
-  -- Redis lost the breaker (restarted empty; the instance has seen fleet state before): an
-  -- instance that is forced, OPEN or HALF_OPEN writes its state back so the fleet converges on
-  -- it (generations went on above). A breaker Redis never had starts from its counts instead.
-  if local_forced == 'open' or local_forced == 'closed' then
-    forced = local_forced
-    state = (forced == 'open') and 'open' or 'closed'
-    save_and_publish(channel, name, true)
-  elseif local_remaining > 0 then
-    state, opens, open_until = 'open', math.max(local_opens, 1), now + local_remaining
-    save_and_publish(channel, name, true)
-  elseif local_state == 'half_open' then
-    opens = math.max(local_opens, 1)
+local succ, fail = tonumber(ARGV[1]), tonumber(ARGV[2])
+local bucket_ms, threshold, rate = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local min_calls, open_ms, max_open_ms = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local channel, name = ARGV[9], ARGV[10]
+local view_remaining, view_opens, view_state = tonumber(ARGV[11]), tonumber(ARGV[12]), ARGV[13]
+local local_forced, instance, quorum, forget_ms = ARGV[14], ARGV[15], tonumber(ARGV[16]), tonumber(ARGV[17])
+redis.call('ZADD', KEYS[5], now, instance)
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - forget_ms)
+redis.call('PEXPIRE', KEYS[5], forget_ms * 2)
+if lost then
+  -- Redis lost the breaker, or went back in time: the fleet's state as this instance last saw
+  -- it is written back (a forced state only by instances that saw it; never a trip of this
+  -- instance's own), and generations go on from what it saw.
+  gen = seen_gen
+  forced = local_forced
+  opens = math.min(math.max(view_opens, 0), 64)
+  open_until = 0
+  if forced == 'open' then
+    state = 'open'
+  elseif forced == 'closed' then
+    state = 'closed'
+  elseif view_state == 'open' and view_remaining > 0 then
+    state, opens = 'open', math.max(opens, 1)
+    open_until = now + math.min(view_remaining, max_open_ms)
+  elseif view_state == 'open' or view_state == 'half_open' then
+    opens = math.max(opens, 1)
     start_half_open()
-    save_and_publish(channel, name, true)
+  else
+    state, opens = 'closed', 0
   end
+  redis.call('DEL', KEYS[3], KEYS[4])
+  save_and_publish(channel, name, 'store_reset')
 end
+clamp(max_open_ms)
 if forced == '' then
   if state == 'open' and now >= open_until then
     start_half_open()
@@ -242,18 +287,15 @@ if forced == '' then
     reopen(open_ms, max_open_ms)
     save_and_publish(channel, name)
   end
-  if state == 'half_open' and verdict == 1 then
-    state, opens = 'closed', 0
-    redis.call('DEL', KEYS[2])
-    save_and_publish(channel, name)
-  elseif state == 'half_open' and verdict == 2 then
-    reopen(open_ms, max_open_ms)
-    save_and_publish(channel, name)
-  elseif state == 'closed' and succ + fail > 0 then
+  if state == 'closed' and succ + fail > 0 then
     local bucket = math.floor(now / bucket_ms)
     -- For operators' tools, which read the window without knowing its length.
     redis.call('HSET', KEYS[1], 'bucket_ms', bucket_ms)
-    if fail > 0 then redis.call('HINCRBY', KEYS[2], bucket .. ':f', fail) end
+    if fail > 0 then
+      redis.call('HINCRBY', KEYS[2], bucket .. ':f', fail)
+      redis.call('HSET', KEYS[4], instance, bucket)
+      redis.call('PEXPIRE', KEYS[4], bucket_ms * 9)
+    end
     redis.call('HINCRBY', KEYS[2], bucket .. ':t', succ + fail)
     redis.call('PEXPIRE', KEYS[2], bucket_ms * 9)
     local f, tot = 0, 0
@@ -262,33 +304,49 @@ if forced == '' then
       local b, kind = string.match(w[i], '^(%d+):(%a)$')
       b = tonumber(b)
       local n = tonumber(w[i + 1]) or 0
-      if b == nil or b <= bucket - 8 then
+      -- Buckets that slid out, and buckets from the future (a clock that jumped back).
+      if b == nil or b <= bucket - 8 or b > bucket or n ~= n or n < 0 or n > 1e15 then
         redis.call('HDEL', KEYS[2], w[i])
       elseif kind == 'f' then f = f + n
       else tot = tot + n end
     end
     if f >= threshold or (rate > 0 and tot >= min_calls and f * 100 >= rate * tot) then
-      fleet_failures = f
-      state, opens = 'open', 1
-      open_until = now + open_for(open_ms, max_open_ms, 1)
-      redis.call('DEL', KEYS[2])
-      save_and_publish(channel, name)
+      -- The quorum: failures from at least `quorum` distinct instances in the window.
+      local voters = 0
+      local q = redis.call('HGETALL', KEYS[4])
+      for i = 1, #q, 2 do
+        local b = tonumber(q[i + 1])
+        if b == nil or b <= bucket - 8 or b > bucket then
+          redis.call('HDEL', KEYS[4], q[i])
+        else
+          voters = voters + 1
+        end
+      end
+      if voters >= quorum then
+        fleet_failures = f
+        state, opens = 'open', 1
+        open_until = now + open_for(open_ms, max_open_ms, 1)
+        redis.call('DEL', KEYS[2], KEYS[4])
+        save_and_publish(channel, name)
+      end
     end
   end
 end
 return tail(state, gen, remaining(), forced, opens)
 "#;
 
-/// KEYS: state hash, window hash. ARGV: forced (`open`, `closed`, or empty to reset), channel,
-/// name, last seen gen. A reset also
-/// clears the swap.
+/// KEYS: state hash, window hash, probes, failing instances (optional). ARGV: forced (`open`,
+/// `closed`, or empty to reset), channel, name, last seen gen. A reset also clears the swap.
+/// An operator's command is authoritative: it applies whatever generation Redis is at.
 const FORCE: &str = r#"
+if seen_gen > gen then gen = seen_gen end
 forced = ARGV[1]
 if forced == 'open' then
   state = 'open'
 elseif forced == 'closed' or forced == '' then
   state, opens, open_until = 'closed', 0, 0
   redis.call('DEL', KEYS[2], KEYS[3])
+  if KEYS[4] then redis.call('DEL', KEYS[4]) end
 end
 if forced == '' and redis.call('HGET', KEYS[1], 'swapped') == '1' then
   redis.call('HSET', KEYS[1], 'swapped', '0')
@@ -296,44 +354,58 @@ if forced == '' and redis.call('HGET', KEYS[1], 'swapped') == '1' then
   local controls = string.gsub(ARGV[2], ':events$', ':controls')
   redis.call('PUBLISH', controls, ARGV[3])
 end
-save_and_publish(ARGV[2], ARGV[3])
+save_and_publish(ARGV[2], ARGV[3], nil, (forced == '') and 'reset' or '')
 return tail(state, gen, remaining(), forced, opens)
 "#;
 
 /// KEYS: state, window, probes. ARGV: probe limit, lease ms, token, channel, name, open ms,
-/// max open ms, last seen gen. Grants a HALF_OPEN probe lease if fewer than `limit` are out (counting probes
-/// that already succeeded in this episode). A lease that ran out is a failed probe.
+/// max open ms, last seen gen. Grants a HALF_OPEN probe lease if fewer than `limit` are out
+/// (counting probes that already succeeded in this episode). A lease that ran out is a failed
+/// probe. Replies `{granted, ms until a slot may free, state...}`. A Redis behind the
+/// instance grants nothing (the instance's next `RECORD` writes the fleet's state back).
 const ACQUIRE: &str = r#"
 local limit, lease_ms, token = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local channel, name = ARGV[4], ARGV[5]
 local open_ms, max_open_ms = tonumber(ARGV[6]), tonumber(ARGV[7])
-local function reply(granted) return tail(granted, state, gen, remaining(), forced, opens) end
-if forced ~= '' then return reply(0) end
+local function reply(granted, wait) return tail(granted, wait, state, gen, remaining(), forced, opens) end
+if lost then return reply(0, 0) end
+if forced ~= '' then return reply(0, 0) end
+clamp(max_open_ms)
 if state == 'open' and now >= open_until then
   start_half_open()
   save_and_publish(channel, name)
 end
-if state ~= 'half_open' then return reply(0) end
+if state ~= 'half_open' then return reply(0, remaining()) end
+-- A lease that ends further away than a lease lasts is not ours to trust.
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '(' .. (now + lease_ms), '+inf')
 if redis.call('ZCOUNT', KEYS[3], '-inf', now) > 0 then
   reopen(open_ms, max_open_ms)
   save_and_publish(channel, name)
-  return reply(0)
+  return reply(0, remaining())
 end
-local ok = tonumber(redis.call('HGET', KEYS[1], 'probe_ok') or '0') or 0
-if redis.call('ZCARD', KEYS[3]) + ok >= limit then return reply(0) end
+local ok = int(redis.call('HGET', KEYS[1], 'probe_ok'), 'probe_ok')
+if redis.call('ZCARD', KEYS[3]) + ok >= limit then
+  local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  local wait = 0
+  if first[2] then wait = math.max(tonumber(first[2]) - now, 0) end
+  return reply(0, wait)
+end
 redis.call('ZADD', KEYS[3], now + lease_ms, token)
 redis.call('PEXPIRE', KEYS[3], lease_ms * 2 + 1000)
-return reply(1)
+return reply(1, 0)
 "#;
 
-/// KEYS: state, window, probes. ARGV: token, outcome (1 succeeded, 0 failed, 2 abandoned),
-/// probe limit, channel, name, open ms, max open ms, last seen gen. A lease that is no longer held (it ran
-/// out, or belongs to an earlier episode) is ignored.
+/// KEYS: state, window, probes, failing instances. ARGV: token, outcome (1 succeeded, 0
+/// failed, 2 abandoned), probe limit, channel, name, open ms, max open ms, last seen gen. A lease
+/// that is no longer held (it ran out, or belongs to an earlier episode) is ignored. A lease
+/// given back unused is announced (same state, a new generation), so instances that were
+/// told the slots are taken ask again.
 const RELEASE: &str = r#"
 local token, outcome, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local channel, name = ARGV[4], ARGV[5]
 local open_ms, max_open_ms = tonumber(ARGV[6]), tonumber(ARGV[7])
-local function reply(held) return tail(held, state, gen, remaining(), forced, opens) end
+local function reply(held) return tail(held, 0, state, gen, remaining(), forced, opens) end
+if lost then return reply(0) end
 if redis.call('ZREM', KEYS[3], token) == 0 then return reply(0) end
 if forced ~= '' or state ~= 'half_open' then return reply(1) end
 if outcome == 1 then
@@ -341,29 +413,17 @@ if outcome == 1 then
   if ok >= limit then
     state, opens = 'closed', 0
     redis.call('HSET', KEYS[1], 'probe_ok', 0)
-    redis.call('DEL', KEYS[2], KEYS[3])
+    redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
     save_and_publish(channel, name)
   end
 elseif outcome == 0 then
   reopen(open_ms, max_open_ms)
   save_and_publish(channel, name)
+else
+  save_and_publish(channel, name)
 end
 return reply(1)
 "#;
-
-/// KEYS: instances. ARGV: instance id. Notes that this instance has the breaker now (Redis
-/// clock); forgets instances silent for a minute.
-const HEARTBEAT: &str = r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)
-redis.call('PEXPIRE', KEYS[1], 120000)
-return 1
-"#;
-
-/// How often an instance tells Redis it has a breaker (`<prefix>:{name}:i`, `<prefix>:breakers`).
-const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
 
 /// KEYS: state hash. ARGV: gen. Claims the alert of the transition to `gen`: `{1, kind, from,
 /// failures}` for the one instance that must send it, `{0, '', '', 0}` for the others.
@@ -449,8 +509,6 @@ struct Entry {
     sent_successes: u64,
     sent_failures: u64,
     synced: Arc<AtomicBool>,
-    /// A denied lease request is not repeated before this (no request storm in HALF_OPEN).
-    next_acquire: std::time::Instant,
     /// Redis refused this breaker's data on the last flush (reported once, not every flush).
     refused: bool,
     /// The control generation last read (`None`: never).
@@ -461,7 +519,13 @@ struct Entry {
     claims: Vec<u64>,
     /// This instance set the fleet's `chain_failed` flag (cleared when the chain works again).
     chain_flagged: bool,
-    next_heartbeat: std::time::Instant,
+    /// Exchange a `RECORD` at the next flush even with nothing to send: the breaker is new, the
+    /// connection or subscription was re-made, or Redis looked behind what the instance saw.
+    needs_sync: bool,
+    /// When this breaker last exchanged a `RECORD` (for the idle heartbeat).
+    last_record: std::time::Instant,
+    /// `<prefix>:breakers` lists it since the last (re)connection.
+    listed: bool,
 }
 
 struct Inner {
@@ -473,13 +537,22 @@ struct Inner {
     healthy: AtomicBool,
     /// Whether the store has reported its health yet (so a Redis down at start is reported).
     health_known: AtomicBool,
+    /// Since when every request and reconnection failed (`None`: the last one succeeded).
+    failing_since: Mutex<Option<std::time::Instant>>,
+    /// [`ENV_STORE_DOWN_AFTER`], in milliseconds.
+    down_after_ms: AtomicU64,
+    /// The sync loop's connection while it is up, shared with the probe-lease requests.
+    conn: Mutex<Option<Conn>>,
+    /// Wakes the task that asks the fleet for probe leases.
+    acquire_wake: Notify,
+    /// No idle heartbeat is sent before this (one per [`HEARTBEAT_SPACING`]).
+    next_heartbeat: Mutex<std::time::Instant>,
     rt: tokio::runtime::Handle,
     record: Script,
     force: Script,
     acquire: Script,
     release: Script,
     claim: Script,
-    heartbeat: Script,
     read_controls: Script,
     write_control: Script,
     controls_channel: String,
@@ -588,13 +661,19 @@ impl RedisStore {
             wake: Notify::new(),
             healthy: AtomicBool::new(false),
             health_known: AtomicBool::new(false),
+            failing_since: Mutex::new(None),
+            down_after_ms: AtomicU64::new(
+                u64::try_from(DEFAULT_STORE_DOWN_AFTER.as_millis()).unwrap_or(u64::MAX),
+            ),
+            conn: Mutex::new(None),
+            acquire_wake: Notify::new(),
+            next_heartbeat: Mutex::new(std::time::Instant::now()),
             rt,
             record: Script::new(&format!("{PROLOGUE}{RECORD}")),
             force: Script::new(&format!("{PROLOGUE}{FORCE}")),
             acquire: Script::new(&format!("{PROLOGUE}{ACQUIRE}")),
             release: Script::new(&format!("{PROLOGUE}{RELEASE}")),
             claim: Script::new(CLAIM),
-            heartbeat: Script::new(HEARTBEAT),
             read_controls: Script::new(READ_CONTROLS),
             write_control: Script::new(&write_control_script()),
             controls_channel: format!("{prefix}:controls"),
@@ -605,6 +684,7 @@ impl RedisStore {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         inner.rt.spawn(sync_loop(inner.clone(), ready_tx));
         inner.rt.spawn(subscribe_loop(inner.clone()));
+        inner.rt.spawn(acquire_loop(inner.clone()));
         let _ = ready_rx.recv_timeout(CONNECT_TIMEOUT + Duration::from_millis(50));
         Ok(RedisStore { inner })
     }
@@ -615,18 +695,39 @@ impl RedisStore {
     /// As [`RedisStore::connect`].
     pub fn from_env() -> Result<Option<RedisStore>, ConfigError> {
         let prefix = std::env::var(ENV_KEY_PREFIX).unwrap_or_else(|_| "breaker".to_owned());
-        if let Ok(nodes) = std::env::var(ENV_REDIS_CLUSTER) {
+        let down_after = match std::env::var(ENV_STORE_DOWN_AFTER) {
+            Ok(v) => Some(
+                crate::config::parse_duration(v.trim())
+                    .map_err(|m| ConfigError::new(ENV_STORE_DOWN_AFTER, m))?,
+            ),
+            Err(_) => None,
+        };
+        let store = if let Ok(nodes) = std::env::var(ENV_REDIS_CLUSTER) {
             let urls: Vec<&str> = nodes
                 .split(',')
                 .map(str::trim)
                 .filter(|u| !u.is_empty())
                 .collect();
-            return RedisStore::connect_cluster(&urls, &prefix).map(Some);
-        }
-        let Ok(url) = std::env::var(ENV_REDIS_URL) else {
-            return Ok(None);
+            RedisStore::connect_cluster(&urls, &prefix)?
+        } else {
+            let Ok(url) = std::env::var(ENV_REDIS_URL) else {
+                return Ok(None);
+            };
+            RedisStore::connect(&url, &prefix)?
         };
-        RedisStore::connect(&url, &prefix).map(Some)
+        if let Some(d) = down_after {
+            store.set_store_down_after(d);
+        }
+        Ok(Some(store))
+    }
+
+    /// How long Redis must keep failing before the store counts it as down (see
+    /// [`ENV_STORE_DOWN_AFTER`]; default [`DEFAULT_STORE_DOWN_AFTER`]).
+    pub fn set_store_down_after(&self, after: Duration) {
+        self.inner.down_after_ms.store(
+            u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Release,
+        );
     }
 
     /// Whether the last exchange with Redis succeeded.
@@ -637,8 +738,39 @@ impl RedisStore {
 }
 
 impl Inner {
-    fn keys(&self, name: &str) -> [String; 3] {
-        ["s", "w", "p"].map(|k| format!("{}:{{{name}}}:{k}", self.prefix))
+    /// State hash, window hash, probe leases, failing instances, instances.
+    fn keys(&self, name: &str) -> [String; 5] {
+        ["s", "w", "p", "q", "i"].map(|k| format!("{}:{{{name}}}:{k}", self.prefix))
+    }
+
+    /// A request or reconnection failed: Redis is down once that has gone on for the
+    /// configured time; before that it is slow, and nothing changes for the breakers.
+    fn note_failure(&self, detail: &str) {
+        let now = std::time::Instant::now();
+        let since = *lock(&self.failing_since).get_or_insert(now);
+        let after = Duration::from_millis(self.down_after_ms.load(Ordering::Acquire));
+        if now.duration_since(since) >= after {
+            self.set_healthy(false, detail);
+        }
+    }
+
+    /// Redis answered (the subscription was made): a run of failures is over. Health itself
+    /// is the sync loop's to report.
+    fn clear_failure(&self) {
+        *lock(&self.failing_since) = None;
+    }
+
+    fn note_success(&self) {
+        *lock(&self.failing_since) = None;
+        self.set_healthy(true, "");
+    }
+
+    /// Every breaker exchanges a `RECORD` at the next flush (news may have been missed).
+    fn resync_all(&self) {
+        for e in lock(&self.entries).values_mut() {
+            e.needs_sync = true;
+        }
+        self.wake.notify_one();
     }
 
     fn set_healthy(&self, healthy: bool, detail: &str) {
@@ -694,144 +826,207 @@ async fn sync_loop(inner: Arc<Inner>, ready: std::sync::mpsc::Sender<()>) {
         let mut con = match connect(&inner).await {
             Ok(c) => c,
             Err(e) => {
-                inner.set_healthy(false, &redact(&e.to_string()));
+                inner.note_failure(&redact(&e.to_string()));
                 ready.take();
                 tokio::time::sleep(RECONNECT_EVERY).await;
                 continue;
             }
         };
-        inner.set_healthy(true, "");
-        // What happened while Redis was away was judged locally: sending those counts now would
-        // land a whole outage in one bucket of the fleet window.
-        for e in lock(&inner.entries).values_mut() {
-            let c = e.handle.counters();
-            e.sent_successes = c.successes;
-            e.sent_failures = c.failures;
+        let was_down = !inner.healthy.load(Ordering::Acquire);
+        inner.note_success();
+        {
+            let mut entries = lock(&inner.entries);
+            for e in entries.values_mut() {
+                if was_down {
+                    // What happened while Redis was away was judged locally: sending those
+                    // counts now would land a whole outage in one bucket of the fleet window.
+                    let c = e.handle.counters();
+                    e.sent_successes = c.successes;
+                    e.sent_failures = c.failures;
+                }
+                e.needs_sync = true;
+                e.listed = false;
+            }
         }
+        *lock(&inner.conn) = Some(con.clone());
         if let Some(r) = ready.take() {
             let _ = r.send(());
         }
         loop {
-            if let Err(e) = flush_all(&inner, &mut con).await {
-                inner.set_healthy(false, &redact(&e.to_string()));
-                break;
+            match flush_all(&inner, &mut con).await {
+                Err(e) => {
+                    *lock(&inner.conn) = None;
+                    inner.note_failure(&redact(&e.to_string()));
+                    break;
+                }
+                // Only an answer from Redis is news of its health (an idle round asks nothing).
+                Ok(true) => inner.note_success(),
+                Ok(false) => {}
             }
-            inner.set_healthy(true, "");
             let _ = tokio::time::timeout(FLUSH_EVERY, inner.wake.notified()).await;
         }
         tokio::time::sleep(RECONNECT_EVERY).await;
     }
 }
 
-/// One `RECORD` per breaker. A connection error ends the round (and the connection); a script
-/// error about one breaker's data is reported and the others go on.
-async fn flush_all(inner: &Inner, con: &mut Conn) -> redis::RedisResult<()> {
-    let names: Vec<&'static str> = lock(&inner.entries).keys().copied().collect();
-    for name in names {
-        let Some((handle, successes, failures, synced)) =
-            lock(&inner.entries).get_mut(name).map(|e| {
-                let c = e.handle.counters();
-                if e.handle.forced().is_some() {
-                    // Outcomes under an operator's forced state do not count for the fleet.
-                    e.sent_successes = c.successes;
-                    e.sent_failures = c.failures;
-                }
-                (
-                    e.handle,
-                    c.successes.saturating_sub(e.sent_successes),
-                    c.failures.saturating_sub(e.sent_failures),
-                    e.synced.clone(),
-                )
-            })
-        else {
-            continue;
+/// One round: for each breaker, a `RECORD` when it has something to send (or a heartbeat is
+/// due), its probe results, and its housekeeping. A connection error ends the round (and the
+/// connection); a script error about one breaker's data is reported and the others go on.
+async fn flush_all(inner: &Inner, con: &mut Conn) -> redis::RedisResult<bool> {
+    let now = std::time::Instant::now();
+    let (names, heartbeat, forget_ms) = {
+        let entries = lock(&inner.entries);
+        let names: Vec<&'static str> = entries.keys().copied().collect();
+        let count = u32::try_from(entries.len()).unwrap_or(u32::MAX);
+        let period = HEARTBEAT_EVERY.max(HEARTBEAT_SPACING.saturating_mul(count));
+        let mut next = lock(&inner.next_heartbeat);
+        let heartbeat = if now >= *next {
+            entries
+                .iter()
+                .filter(|(_, e)| now.duration_since(e.last_record) >= period)
+                .min_by_key(|(_, e)| e.last_record)
+                .map(|(n, _)| *n)
+        } else {
+            None
         };
-        let b = handle.breaker();
-        let verdict = b.take_local_event();
-        let cfg = b.config();
-        let local_remaining = handle.retry_after().map_or(0, |d| d.as_millis().max(1));
-        let keys = inner.keys(name);
-        let mut inv = inner.record.prepare_invoke();
-        inv.key(&keys[0])
-            .key(&keys[1])
-            .key(&keys[2])
-            .arg(successes)
-            .arg(failures)
-            .arg(verdict)
-            .arg((cfg.window.as_millis() / 8).max(1))
-            .arg(cfg.threshold)
-            .arg(cfg.failure_rate.unwrap_or(0))
-            .arg(cfg.min_calls)
-            .arg(cfg.open_for.as_millis().max(1))
-            .arg(cfg.max_open_for.as_millis().max(1))
-            .arg(&inner.channel)
-            .arg(name)
-            .arg(local_remaining)
-            .arg(b.opens_in_row())
-            .arg(match b.published_state() {
-                State::Open => "open",
-                State::HalfOpen => "half_open",
-                _ => "closed",
-            })
-            .arg(match b.forced() {
-                Some(Forced::Open) => "open",
-                Some(Forced::Closed) => "closed",
-                _ => "",
-            })
-            .arg(handle.breaker().fleet_generation());
-        let reply: redis::RedisResult<Reply> =
-            bounded(RESPONSE_TIMEOUT, inv.invoke_async(con)).await;
-        match reply {
-            Ok(r) => {
-                let (unflushed, was_refused) = {
-                    let mut entries = lock(&inner.entries);
-                    let e = entries.get_mut(name);
-                    let now_failures = handle.counters().failures;
-                    if let Some(e) = e {
+        if heartbeat.is_some() {
+            *next = now + HEARTBEAT_SPACING;
+        }
+        // An instance is listed as long as three heartbeats could have reached Redis.
+        let forget = (period * 3).max(Duration::from_secs(60));
+        (names, heartbeat, forget.as_millis())
+    };
+    let mut asked = false;
+    for name in names {
+        asked |= flush_one(inner, con, name, heartbeat == Some(name), forget_ms).await?;
+    }
+    Ok(asked)
+}
+
+async fn flush_one(
+    inner: &Inner,
+    con: &mut Conn,
+    name: &'static str,
+    heartbeat: bool,
+    forget_ms: u128,
+) -> redis::RedisResult<bool> {
+    let Some((handle, successes, failures, needs_sync)) =
+        lock(&inner.entries).get_mut(name).map(|e| {
+            let c = e.handle.counters();
+            if e.handle.forced().is_some() {
+                // Outcomes under an operator's forced state do not count for the fleet.
+                e.sent_successes = c.successes;
+                e.sent_failures = c.failures;
+            }
+            (
+                e.handle,
+                c.successes.saturating_sub(e.sent_successes),
+                c.failures.saturating_sub(e.sent_failures),
+                e.needs_sync,
+            )
+        })
+    else {
+        return Ok(false);
+    };
+    // A verdict of this instance's own is only a reason to flush now: the fleet decides from
+    // its counts, never from one instance's verdict (however old, after an outage).
+    let local_event = handle.breaker().take_local_event();
+    let mut asked = false;
+    if successes + failures > 0 || needs_sync || heartbeat || local_event != 0 {
+        record(inner, con, name, &handle, successes, failures, forget_ms).await?;
+        asked = true;
+    }
+    asked |= release_probes(inner, con, name, &handle).await?;
+    asked |= housekeeping(inner, con, name, &handle).await?;
+    Ok(asked)
+}
+
+/// Sends a breaker's new counts in a `RECORD` and adopts the fleet's state it replies with.
+async fn record(
+    inner: &Inner,
+    con: &mut Conn,
+    name: &'static str,
+    handle: &Handle,
+    successes: u64,
+    failures: u64,
+    forget_ms: u128,
+) -> redis::RedisResult<()> {
+    let b = handle.breaker();
+    let cfg = b.config();
+    let (view, view_remaining) = b.fleet_view();
+    let keys = inner.keys(name);
+    let mut inv = inner.record.prepare_invoke();
+    for k in &keys {
+        inv.key(k);
+    }
+    inv.arg(successes)
+        .arg(failures)
+        .arg((cfg.window.as_millis() / 8).max(1))
+        .arg(cfg.threshold)
+        .arg(cfg.failure_rate.unwrap_or(0))
+        .arg(cfg.min_calls)
+        .arg(cfg.open_for.as_millis().max(1))
+        .arg(cfg.max_open_for.as_millis().max(1))
+        .arg(&inner.channel)
+        .arg(name)
+        .arg(view_remaining.as_millis())
+        .arg(b.opens_in_row())
+        .arg(state_str(view))
+        .arg(match b.forced() {
+            Some(Forced::Open) => "open",
+            Some(Forced::Closed) => "closed",
+            _ => "",
+        })
+        .arg(&inner.instance)
+        .arg(cfg.quorum)
+        .arg(forget_ms)
+        .arg(b.fleet_generation());
+    let reply: redis::RedisResult<Reply> = bounded(RESPONSE_TIMEOUT, inv.invoke_async(con)).await;
+    let synced = lock(&inner.entries).get(name).map(|e| e.synced.clone());
+    match reply {
+        Ok(r) => {
+            let (unflushed, was_refused, first) = {
+                let mut entries = lock(&inner.entries);
+                let now_failures = handle.counters().failures;
+                match entries.get_mut(name) {
+                    Some(e) => {
                         e.sent_successes += successes;
                         e.sent_failures += failures;
+                        e.needs_sync = false;
+                        e.last_record = std::time::Instant::now();
                         (
                             now_failures > e.sent_failures,
                             std::mem::replace(&mut e.refused, false),
+                            e.cgen.is_none(),
                         )
-                    } else {
-                        (false, false)
                     }
-                };
-                if was_refused {
-                    b.set_fleet_gate(inner.healthy.load(Ordering::Acquire));
+                    None => (false, false, false),
                 }
-                let fleet = r.fleet();
-                let half_open = fleet.is_some_and(|(f, _)| f.state == State::HalfOpen);
-                adopt(inner, name, &handle, &r, unflushed);
-                if lock(&inner.entries)
-                    .get(name)
-                    .is_some_and(|e| e.cgen.is_none())
-                {
-                    // A new breaker learns its controls before its first call is decided.
-                    read_controls(inner, con, name, &handle, &keys[0]).await?;
-                }
-                synced.store(true, Ordering::Release);
-                probe_work(inner, con, name, &handle, &keys, half_open).await?;
-                housekeeping(inner, con, name, &handle, &keys, r.cgen).await?;
+            };
+            if was_refused {
+                b.set_fleet_gate(inner.healthy.load(Ordering::Acquire));
             }
-            Err(e) if is_connection_error(&e) => {
-                // Put the verdict back: it is sent with the next flush.
-                if verdict != 0 {
-                    b.restore_local_event(verdict);
-                }
-                return Err(e);
-            }
-            Err(e) => {
-                if verdict != 0 {
-                    b.restore_local_event(verdict);
-                }
-                refused(inner, name, &handle, &e);
-                synced.store(true, Ordering::Release);
+            adopt(inner, name, handle, &r, unflushed);
+            if first {
+                // A new breaker learns its controls before its first call is decided.
+                read_controls(inner, con, name, handle, &keys[0]).await?;
             }
         }
+        Err(e) if is_connection_error(&e) => return Err(e),
+        Err(e) => refused(inner, name, handle, &e),
+    }
+    if let Some(s) = synced {
+        s.store(true, Ordering::Release);
     }
     Ok(())
+}
+
+fn state_str(s: State) -> &'static str {
+    match s {
+        State::Open => "open",
+        State::HalfOpen => "half_open",
+        _ => "closed",
+    }
 }
 
 /// Redis refused this breaker's data (malformed or foreign data under its keys, a read-only
@@ -849,21 +1044,21 @@ fn refused(inner: &Inner, name: &'static str, handle: &Handle, e: &redis::RedisE
     }
 }
 
-/// Gives back the leases of finished probes and asks for one when a call wanted to probe.
-async fn probe_work(
+/// Gives back the leases of finished probes, with their verdicts.
+async fn release_probes(
     inner: &Inner,
     con: &mut Conn,
     name: &'static str,
     handle: &Handle,
-    keys: &[String; 3],
-    half_open: bool,
-) -> redis::RedisResult<()> {
+) -> redis::RedisResult<bool> {
     let b = handle.breaker();
-    // Given back well before the fleet lease (probe lease + slack) could expire as a failure.
-    let work = b.take_probe_work((b.config().probe_lease() + LEASE_SLACK) / 2);
-    let cfg = b.config();
-    let limit = cfg.half_open_probes;
-    let mut results = work.results.into_iter();
+    let results = b.take_probe_results();
+    if results.is_empty() {
+        return Ok(false);
+    }
+    let keys = inner.keys(name);
+    let limit = b.config().half_open_probes;
+    let mut results = results.into_iter();
     while let Some((token, outcome)) = results.next() {
         let code = match outcome {
             crate::ProbeOutcome::Succeeded => 1,
@@ -871,7 +1066,7 @@ async fn probe_work(
             _ => 2,
         };
         let mut inv = inner.release.prepare_invoke();
-        inv.key(&keys[0]).key(&keys[1]).key(&keys[2]);
+        inv.key(&keys[0]).key(&keys[1]).key(&keys[2]).key(&keys[3]);
         inv.arg(&token).arg(code).arg(limit);
         probe_script_tail(&mut inv, inner, name, handle);
         match bounded(RESPONSE_TIMEOUT, inv.invoke_async::<Granted>(con)).await {
@@ -885,38 +1080,81 @@ async fn probe_work(
                     return Err(e);
                 }
                 refused(inner, name, handle, &e);
-                return Ok(());
+                return Ok(true);
             }
         }
     }
-    let due = lock(&inner.entries)
-        .get(name)
-        .is_some_and(|e| std::time::Instant::now() >= e.next_acquire);
-    if work.wanted && half_open && due {
-        let token = format!(
-            "{}-{}",
-            inner.nonce,
-            inner.tokens.fetch_add(1, Ordering::Relaxed)
-        );
-        let lease_ms = (cfg.probe_lease() + LEASE_SLACK).as_millis();
-        let mut inv = inner.acquire.prepare_invoke();
-        inv.key(&keys[0]).key(&keys[1]).key(&keys[2]);
-        inv.arg(limit).arg(lease_ms).arg(&token);
-        probe_script_tail(&mut inv, inner, name, handle);
-        match bounded(RESPONSE_TIMEOUT, inv.invoke_async::<Granted>(con)).await {
-            Ok(r) => {
-                adopt(inner, name, handle, &r.reply, false);
-                if r.granted {
-                    b.grant_probe(token);
-                } else if let Some(e) = lock(&inner.entries).get_mut(name) {
-                    e.next_acquire = std::time::Instant::now() + FLUSH_EVERY;
+    Ok(true)
+}
+
+/// Answers the calls waiting for a HALF_OPEN probe lease: one `ACQUIRE` each, sent at once
+/// (concurrently, on the sync loop's connection), each bounded by the command timeout.
+async fn acquire_loop(inner: Arc<Inner>) {
+    loop {
+        inner.acquire_wake.notified().await;
+        let wanted: Vec<(&'static str, Handle, Vec<u64>)> = lock(&inner.entries)
+            .iter()
+            .filter_map(|(n, e)| {
+                let leases = e.handle.breaker().take_probe_requests();
+                (!leases.is_empty()).then_some((*n, e.handle, leases))
+            })
+            .collect();
+        let con = lock(&inner.conn).clone();
+        for (name, handle, leases) in wanted {
+            for lease in leases {
+                match &con {
+                    // No connection: the call is refused at once (the fleet cannot be asked).
+                    None => handle.breaker().answer_probe(lease, Err(Duration::ZERO)),
+                    Some(c) => {
+                        tokio::spawn(acquire_one(inner.clone(), c.clone(), name, handle, lease));
+                    }
                 }
             }
-            Err(e) if is_connection_error(&e) => return Err(e),
-            Err(e) => refused(inner, name, handle, &e),
         }
     }
-    Ok(())
+}
+
+async fn acquire_one(
+    inner: Arc<Inner>,
+    mut con: Conn,
+    name: &'static str,
+    handle: Handle,
+    lease: u64,
+) {
+    let b = handle.breaker();
+    let cfg = b.config();
+    let token = format!(
+        "{}-{}",
+        inner.nonce,
+        inner.tokens.fetch_add(1, Ordering::Relaxed)
+    );
+    let lease_ms = (cfg.probe_lease() + LEASE_SLACK).as_millis();
+    let keys = inner.keys(name);
+    let mut inv = inner.acquire.prepare_invoke();
+    inv.key(&keys[0]).key(&keys[1]).key(&keys[2]);
+    inv.arg(cfg.half_open_probes).arg(lease_ms).arg(&token);
+    probe_script_tail(&mut inv, &inner, name, &handle);
+    match bounded(RESPONSE_TIMEOUT, inv.invoke_async::<Granted>(&mut con)).await {
+        Ok(g) => {
+            adopt(&inner, name, &handle, &g.reply, false);
+            if g.granted {
+                b.answer_probe(lease, Ok(token));
+            } else {
+                b.answer_probe(lease, Err(Duration::from_millis(g.wait_ms)));
+            }
+        }
+        Err(e) => {
+            b.answer_probe(lease, Err(Duration::ZERO));
+            // The grant may have been made and its reply lost: give the token back (a release
+            // of a lease not held is ignored), so it never expires as a failed probe.
+            b.restore_probe_results(vec![(token, crate::ProbeOutcome::Abandoned)]);
+            if is_connection_error(&e) {
+                inner.wake.notify_one();
+            } else {
+                refused(&inner, name, &handle, &e);
+            }
+        }
+    }
 }
 
 /// The reply of `RECORD` and `FORCE`: the fleet's state, the generation of an alert nobody has
@@ -952,9 +1190,11 @@ impl redis::FromRedisValue for Reply {
     }
 }
 
-/// The reply of `ACQUIRE` and `RELEASE`: a flag, then as [`Reply`].
+/// The reply of `ACQUIRE` and `RELEASE`: a flag, the milliseconds until a probe slot may free
+/// (`ACQUIRE` refused), then as [`Reply`].
 struct Granted {
     granted: bool,
+    wait_ms: u64,
     reply: Reply,
 }
 
@@ -965,9 +1205,14 @@ impl redis::FromRedisValue for Granted {
         if items.is_empty() {
             return Err(redis::ParsingError::from("an empty reply"));
         }
+        if items.len() < 2 {
+            return Err(redis::ParsingError::from("a reply without its flags"));
+        }
         let flag: i64 = redis::FromRedisValue::from_redis_value(items.remove(0))?;
+        let wait_ms: u64 = redis::FromRedisValue::from_redis_value(items.remove(0))?;
         Ok(Granted {
             granted: flag == 1,
+            wait_ms,
             reply: redis::FromRedisValue::from_redis_value(Value::Array(items))?,
         })
     }
@@ -1000,7 +1245,23 @@ fn probe_script_tail(
 
 /// Adopts a script's reply: the fleet's state, and the alert nobody has claimed yet.
 fn adopt(inner: &Inner, name: &str, handle: &Handle, reply: &Reply, unflushed: bool) {
-    apply(name, handle, reply.fleet(), unflushed);
+    let fleet = reply.fleet();
+    if let Some((_, generation)) = fleet
+        && generation < handle.breaker().fleet_generation()
+        && let Some(e) = lock(&inner.entries).get_mut(name)
+    {
+        // Redis is behind what this instance saw (it lost data): the next flush's `RECORD`
+        // writes the fleet's state back.
+        e.needs_sync = true;
+        inner.wake.notify_one();
+    }
+    if let Some(e) = lock(&inner.entries).get_mut(name)
+        && e.cgen.is_some_and(|c| c != reply.cgen)
+    {
+        // The controls changed (and their message may have been lost): read them.
+        e.controls_stale = true;
+    }
+    apply(name, handle, fleet, unflushed);
     queue_claim(inner, name, reply.pending_alert);
 }
 
@@ -1023,6 +1284,7 @@ fn alert_of(s: &str) -> Option<AlertKind> {
     match s {
         "opened" => Some(AlertKind::Opened),
         "recovered" => Some(AlertKind::Recovered),
+        "store_reset" => Some(AlertKind::StoreReset),
         _ => None,
     }
 }
@@ -1080,39 +1342,37 @@ fn apply_controls(handle: &Handle, c: &ControlsReply) {
     b.set_notice(Some(c.3.as_str()), left(c.4));
 }
 
-/// The rest of a flush: the heartbeat, alerts to claim, the chain's flag, and the controls.
+/// The rest of a flush: the listing for `breakerctl`, alerts to claim, the chain's flag, and
+/// the controls.
 async fn housekeeping(
     inner: &Inner,
     con: &mut Conn,
     name: &'static str,
     handle: &Handle,
-    keys: &[String; 3],
-    cgen: u64,
-) -> redis::RedisResult<()> {
+) -> redis::RedisResult<bool> {
     let b = handle.breaker();
-    let (heartbeat, claims, stale, clear_chain) = {
+    let (list, claims, stale, clear_chain) = {
         let mut entries = lock(&inner.entries);
         let Some(e) = entries.get_mut(name) else {
-            return Ok(());
+            return Ok(false);
         };
-        let now = std::time::Instant::now();
-        let heartbeat = now >= e.next_heartbeat;
-        if heartbeat {
-            e.next_heartbeat = now + HEARTBEAT_EVERY;
-        }
-        let stale = std::mem::take(&mut e.controls_stale) || e.cgen != Some(cgen);
+        let stale = std::mem::take(&mut e.controls_stale);
         let clear_chain = e.chain_flagged && b.chain_ok();
-        (heartbeat, std::mem::take(&mut e.claims), stale, clear_chain)
+        (!e.listed, std::mem::take(&mut e.claims), stale, clear_chain)
     };
+    if !list && claims.is_empty() && !stale && !clear_chain && !b.chain_pending() {
+        return Ok(false);
+    }
     // A failed request about this breaker's data is reported and ends its housekeeping for this
     // flush; only a lost connection ends the flush round.
+    let keys = inner.keys(name);
     let outcome = housekeeping_steps(
         inner,
         con,
         name,
         handle,
-        keys,
-        heartbeat,
+        &keys,
+        list,
         claims,
         stale,
         clear_chain,
@@ -1122,9 +1382,9 @@ async fn housekeeping(
         Err(e) if is_connection_error(&e) => Err(e),
         Err(e) => {
             refused(inner, name, handle, &e);
-            Ok(())
+            Ok(true)
         }
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(true),
     }
 }
 
@@ -1134,30 +1394,22 @@ async fn housekeeping_steps(
     con: &mut Conn,
     name: &'static str,
     handle: &Handle,
-    keys: &[String; 3],
-    heartbeat: bool,
+    keys: &[String; 5],
+    list: bool,
     claims: Vec<u64>,
     stale: bool,
     clear_chain: bool,
 ) -> redis::RedisResult<()> {
     let b = handle.breaker();
-    if heartbeat {
-        let instances = format!("{}:{{{name}}}:i", inner.prefix);
-        let r: redis::RedisResult<i64> = bounded(
-            RESPONSE_TIMEOUT,
-            inner
-                .heartbeat
-                .key(&instances)
-                .arg(&inner.instance)
-                .invoke_async(con),
-        )
-        .await;
-        r?;
+    if list {
         let mut cmd = redis::cmd("HSET");
         cmd.arg(format!("{}:breakers", inner.prefix))
             .arg(name)
             .arg(b.fallback().unwrap_or(""));
         bounded(RESPONSE_TIMEOUT, cmd.query_async::<i64>(con)).await?;
+        if let Some(e) = lock(&inner.entries).get_mut(name) {
+            e.listed = true;
+        }
     }
     let mut claims = claims.into_iter();
     while let Some(generation) = claims.next() {
@@ -1178,19 +1430,36 @@ async fn housekeeping_steps(
                 return Err(e);
             }
         };
-        if won == 1
-            && let Some(kind) = alert_of(&kind)
-        {
-            let to = match kind {
-                AlertKind::Opened => State::Open,
-                _ => State::Closed,
-            };
-            let from = parse_state(&from).unwrap_or(match kind {
-                AlertKind::Opened => State::Closed,
-                _ => State::Open,
-            });
-            b.raise_alert(kind, from, to, failures, b.forced(), b.injected());
+        if won != 1 {
+            continue;
         }
+        let Some(kind) = alert_of(&kind) else {
+            continue;
+        };
+        let to = match kind {
+            AlertKind::Opened => State::Open,
+            AlertKind::StoreReset => b.fleet_view().0,
+            _ => State::Closed,
+        };
+        let from = parse_state(&from).unwrap_or(match kind {
+            AlertKind::Opened => State::Closed,
+            _ => State::Open,
+        });
+        if kind == AlertKind::StoreReset {
+            // One alert per event for the fleet: Redis losing its data touches every breaker,
+            // and every breaker's write-back is claimed; the first claim of the minute speaks.
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(format!("{}:store_reset", inner.prefix))
+                .arg(&inner.instance)
+                .arg("NX")
+                .arg("PX")
+                .arg(60_000);
+            let first: Option<String> = bounded(RESPONSE_TIMEOUT, cmd.query_async(con)).await?;
+            if first.is_none() {
+                continue;
+            }
+        }
+        b.raise_alert(kind, from, to, failures, b.forced(), b.injected());
     }
     if b.take_chain_failure() {
         let mut cmd = redis::cmd("HSETNX");
@@ -1264,6 +1533,7 @@ fn parse_reply(r: &(String, u64, u64, String, u32)) -> Option<(FleetState, u64)>
             forced,
             remaining: Duration::from_millis(r.2),
             opens_in_row: r.4,
+            reset: false,
         },
         r.1,
     ))
@@ -1287,9 +1557,14 @@ async fn subscribe_loop(inner: Arc<Inner>) {
             Backend::Single(client) => subscribe_single(&inner, client).await,
             Backend::Cluster(urls) => subscribe_cluster(&inner, urls).await,
         };
-        if let Err(e) = ended {
-            tracing::debug!(error = %redact(&e.to_string()), "breaker subscription lost");
-        }
+        // A subscription that cannot be made or is lost is Redis failing too: an idle instance
+        // (nothing to flush) learns of an outage this way.
+        let detail = match ended {
+            Err(e) => redact(&e.to_string()),
+            Ok(()) => "the subscription ended".to_owned(),
+        };
+        tracing::debug!(error = %detail, "breaker subscription lost");
+        inner.note_failure(&detail);
         tokio::time::sleep(RECONNECT_EVERY).await;
     }
 }
@@ -1304,7 +1579,8 @@ async fn subscribe_single(inner: &Inner, client: &Client) -> redis::RedisResult<
     };
     let ps = bounded(CONNECT_TIMEOUT * 2, subscribed).await?;
     // Anything published while we were away is in Redis: resynchronise with a flush now.
-    inner.wake.notify_one();
+    inner.clear_failure();
+    inner.resync_all();
     let mut messages = ps.into_on_message();
     while let Some(msg) = messages.next().await {
         if let Ok(payload) = msg.get_payload::<String>() {
@@ -1331,7 +1607,8 @@ async fn subscribe_cluster(inner: &Inner, urls: &[String]) -> redis::RedisResult
         redis::RedisResult::Ok(con)
     };
     let _con = bounded(CONNECT_TIMEOUT * 4, subscribed).await?;
-    inner.wake.notify_one();
+    inner.clear_failure();
+    inner.resync_all();
     while let Some(push) = rx.recv().await {
         match push.kind {
             redis::PushKind::Message => {
@@ -1345,7 +1622,7 @@ async fn subscribe_cluster(inner: &Inner, urls: &[String]) -> redis::RedisResult
                     );
                 }
             }
-            redis::PushKind::Subscribe => inner.wake.notify_one(),
+            redis::PushKind::Subscribe => inner.resync_all(),
             _ => {}
         }
     }
@@ -1365,41 +1642,52 @@ fn handle_any(inner: &Inner, channel: &str, payload: &str) {
     }
 }
 
-/// `name|state|generation|remaining_ms|forced|opens|alert`; the name may itself contain `|`. An
-/// alert-worthy change is claimed at the next flush (by one instance: the claim is atomic).
+/// The fields of a message on the events channel.
+struct Message<'a> {
+    name: &'a str,
+    state: &'a str,
+    generation: u64,
+    remaining: u64,
+    forced: &'a str,
+    opens: u32,
+    alert: &'a str,
+    op: &'a str,
+}
+
+/// `name|state|generation|remaining_ms|forced|opens|alert|op`; the name may itself contain `|`.
+fn parse_message(payload: &str) -> Option<Message<'_>> {
+    let mut parts = payload.rsplitn(8, '|');
+    let op = parts.next()?;
+    let alert = parts.next()?;
+    let opens = parts.next()?.parse().ok()?;
+    let forced = parts.next()?;
+    let remaining = parts.next()?.parse().ok()?;
+    let generation = parts.next()?.parse().ok()?;
+    let state = parts.next()?;
+    let name = parts.next()?;
+    Some(Message {
+        name,
+        state,
+        generation,
+        remaining,
+        forced,
+        opens,
+        alert,
+        op,
+    })
+}
+
+/// A state change published by any instance (or an operator). An alert-worthy change is
+/// claimed at the next flush (by one instance: the claim is atomic).
 fn handle_message(inner: &Inner, payload: &str) {
-    let mut parts = payload.rsplitn(7, '|');
-    let (
-        Some(alert),
-        Some(opens),
-        Some(forced),
-        Some(remaining),
-        Some(generation),
-        Some(state),
-        Some(name),
-    ) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    )
-    else {
+    let Some(m) = parse_message(payload) else {
         tracing::warn!(%payload, "ignoring a malformed breaker message");
         return;
     };
-    let (Ok(generation), Ok(remaining), Ok(opens)) =
-        (generation.parse(), remaining.parse(), opens.parse())
-    else {
-        tracing::warn!(%payload, "ignoring a malformed breaker message");
-        return;
-    };
-    let found = lock(&inner.entries).get_mut(name).map(|e| {
-        if !alert.is_empty() && !e.claims.contains(&generation) {
+    let found = lock(&inner.entries).get_mut(m.name).map(|e| {
+        if !m.alert.is_empty() && !e.claims.contains(&m.generation) {
             // An alert-worthy transition: race to claim it (whoever made it).
-            e.claims.push(generation);
+            e.claims.push(m.generation);
             inner.wake.notify_one();
         }
         (e.handle, e.sent_failures)
@@ -1409,13 +1697,17 @@ fn handle_message(inner: &Inner, payload: &str) {
     };
     let unflushed = handle.counters().failures > sent_failures;
     let fleet = parse_reply(&(
-        state.to_owned(),
-        generation,
-        remaining,
-        forced.to_owned(),
-        opens,
-    ));
-    apply(name, &handle, fleet, unflushed);
+        m.state.to_owned(),
+        m.generation,
+        m.remaining,
+        m.forced.to_owned(),
+        m.opens,
+    ))
+    .map(|(mut f, g)| {
+        f.reset = m.op == "reset";
+        (f, g)
+    });
+    apply(m.name, &handle, fleet, unflushed);
 }
 
 /// 128 random bits from the standard library's per-process hash keys, the clock and the pid.
@@ -1453,6 +1745,10 @@ impl Store for RedisStore {
         StoreKind::Redis
     }
 
+    fn set_store_down_after(&self, after: Duration) {
+        RedisStore::set_store_down_after(self, after);
+    }
+
     fn attach(&self, breaker: Handle) {
         let inner = self.inner.clone();
         let synced = Arc::new(AtomicBool::new(false));
@@ -1465,13 +1761,14 @@ impl Store for RedisStore {
                     sent_successes: c.successes,
                     sent_failures: c.failures,
                     synced: synced.clone(),
-                    next_acquire: std::time::Instant::now(),
                     refused: false,
                     cgen: None,
                     controls_stale: false,
                     claims: Vec::new(),
                     chain_flagged: false,
-                    next_heartbeat: std::time::Instant::now(),
+                    needs_sync: true,
+                    last_record: std::time::Instant::now(),
+                    listed: false,
                 },
             );
         }
@@ -1479,6 +1776,10 @@ impl Store for RedisStore {
         breaker
             .breaker()
             .set_store_waker(Box::new(move || waker.wake.notify_one()));
+        let probes = inner.clone();
+        breaker
+            .breaker()
+            .set_probe_waker(Box::new(move || probes.acquire_wake.notify_one()));
         breaker
             .breaker()
             .set_fleet_gate(inner.healthy.load(Ordering::Acquire));
@@ -1517,6 +1818,7 @@ impl Store for RedisStore {
                     inv.key(&keys[0])
                         .key(&keys[1])
                         .key(&keys[2])
+                        .key(&keys[3])
                         .arg(forced)
                         .arg(&task_inner.channel)
                         .arg(name)
@@ -1542,7 +1844,17 @@ impl Store for RedisStore {
                 e.sent_successes = c.successes;
                 e.sent_failures = c.failures;
             }
-            adopt(&inner, name, &breaker, &reply, false);
+            if command == Command::Reset {
+                // A reset ends even this instance's own episode.
+                let fleet = reply.fleet().map(|(mut f, g)| {
+                    f.reset = true;
+                    (f, g)
+                });
+                apply(name, &breaker, fleet, false);
+                queue_claim(&inner, name, reply.pending_alert);
+            } else {
+                adopt(&inner, name, &breaker, &reply, false);
+            }
             Ok(())
         })
     }

@@ -393,6 +393,7 @@ impl Runtime {
             clock: Arc::new(TokioClock),
             notifiers: Vec::new(),
             redis: None,
+            store_down_after: None,
             overrides: HashMap::new(),
             faults: HashMap::new(),
         }
@@ -406,6 +407,7 @@ pub struct RuntimeBuilder {
     clock: Arc<dyn Clock>,
     notifiers: Vec<Arc<dyn Notifier>>,
     redis: Option<Arc<dyn Store>>,
+    store_down_after: Option<Duration>,
     overrides: HashMap<String, Vec<(String, String)>>,
     faults: HashMap<String, Fault>,
 }
@@ -463,7 +465,23 @@ impl RuntimeBuilder {
     /// The store serving breakers declared `store = "redis"`.
     #[must_use]
     pub fn redis_store(mut self, store: Arc<dyn Store>) -> Self {
+        if let Some(after) = self.store_down_after {
+            store.set_store_down_after(after);
+        }
         self.redis = Some(store);
+        self
+    }
+
+    /// How long the shared store must keep failing (every request and reconnection) before
+    /// it counts as down: breakers then judge probes locally, and one `StoreHealth` event is
+    /// raised each way. Shorter stalls are slowness: nothing changes. Default 1 s; also
+    /// `BREAKER_STORE_DOWN_AFTER` (`"1s"`, `"500ms"`).
+    #[must_use]
+    pub fn store_down_after(mut self, after: Duration) -> Self {
+        self.store_down_after = Some(after);
+        if let Some(store) = &self.redis {
+            store.set_store_down_after(after);
+        }
         self
     }
 

@@ -102,6 +102,12 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn command(&self, breaker: Handle, command: Command)
     -> StoreFuture<'_, Result<(), StoreError>>;
 
+    /// A shared store: how long its backend must keep failing before it counts as down (see
+    /// [`crate::RuntimeBuilder::store_down_after`]). Others ignore it.
+    fn set_store_down_after(&self, after: std::time::Duration) {
+        let _ = after;
+    }
+
     /// Carries out a [`Control`] for `breaker` (for a shared store: on every instance). The
     /// default applies it to this process only.
     fn control(

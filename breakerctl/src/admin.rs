@@ -20,8 +20,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Reads everything `status` shows of one breaker in one round trip, on Redis's clock.
-/// KEYS: state hash, window hash, instances. Replies `{now, state hash (flat), window hash (flat),
-/// window PTTL, instances seen within ARGV[1] ms}`.
+/// KEYS: state hash, window hash, instances, failing instances. Replies `{now, state hash
+/// (flat), window hash (flat), window PTTL, instances seen within ARGV[1] ms, failing instances
+/// (flat: instance, bucket of its last failure)}`.
 const SNAPSHOT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -29,7 +30,8 @@ local s = redis.call('HGETALL', KEYS[1])
 local w = redis.call('HGETALL', KEYS[2])
 local pttl = redis.call('PTTL', KEYS[2])
 local i = redis.call('ZRANGEBYSCORE', KEYS[3], now - tonumber(ARGV[1]), '+inf')
-return {now, s, w, pttl, i}
+local q = redis.call('HGETALL', KEYS[4])
+return {now, s, w, pttl, i, q}
 ";
 
 /// Where the fleet's Redis is.
@@ -357,11 +359,20 @@ impl Admin {
         inv.key(self.key(name, "s"))
             .key(self.key(name, "w"))
             .key(self.key(name, "i"))
+            .key(self.key(name, "q"))
             .arg(SEEN_WITHIN_MS);
-        let (now, s, w, pttl, mut instances): (u64, Vec<String>, Vec<String>, i64, Vec<String>) =
-            inv.invoke_async(&mut conn)
-                .await
-                .map_err(|e| self.err(&e))?;
+        #[allow(clippy::type_complexity)]
+        let (now, s, w, pttl, mut instances, q): (
+            u64,
+            Vec<String>,
+            Vec<String>,
+            i64,
+            Vec<String>,
+            Vec<String>,
+        ) = inv
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.err(&e))?;
         let s = pairs(s);
         let get = |f: &str| s.get(f).map(String::as_str).unwrap_or_default();
         let num = |f: &str| -> Result<u64, AdminError> {
@@ -422,6 +433,19 @@ impl Admin {
         let bucket_ms = get("bucket_ms").parse::<u64>().ok().filter(|b| *b > 0);
         let (window_failures, window_calls) = window_counts(&pairs(w), now, pttl, bucket_ms);
         instances.sort();
+        // As `RECORD` counts them: an instance whose last failure is in the window's 8 buckets.
+        let mut failing_instances: Vec<String> = match bucket_ms {
+            Some(b) => pairs(q)
+                .into_iter()
+                .filter(|(_, v)| {
+                    v.parse::<u64>()
+                        .is_ok_and(|bucket| bucket <= now / b && bucket + 8 > now / b)
+                })
+                .map(|(k, _)| k)
+                .collect(),
+            None => Vec::new(),
+        };
+        failing_instances.sort();
         Ok(BreakerStatus {
             name: name.to_owned(),
             known,
@@ -443,6 +467,7 @@ impl Admin {
                 cgen: num("cgen")?,
             },
             instances,
+            failing_instances,
             redis_time_ms: now,
         })
     }
@@ -474,6 +499,7 @@ impl Admin {
         inv.key(self.key(name, "s"))
             .key(self.key(name, "w"))
             .key(self.key(name, "p"))
+            .key(self.key(name, "q"))
             .arg(arg)
             .arg(format!("{}:events", self.prefix))
             .arg(name)

@@ -30,8 +30,9 @@ pub use text::{format_ms, format_unix_ms, redact};
 
 pub use breaker_runtime::{Fault, Forced};
 
-/// Milliseconds within which an instance's heartbeat counts as "seen" (instances heartbeat every 2 s).
-pub const SEEN_WITHIN_MS: u64 = 10_000;
+/// Milliseconds within which an instance's heartbeat counts as "seen" (an idle instance
+/// heartbeats each breaker every 10 s, or every `n` seconds with `n` > 10 breakers).
+pub const SEEN_WITHIN_MS: u64 = 60_000;
 
 /// How many audit entries `<prefix>:audit` keeps.
 pub const AUDIT_KEEP: usize = 1000;

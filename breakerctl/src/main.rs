@@ -415,12 +415,24 @@ fn status_block(s: &BreakerStatus) -> String {
     rows.push((
         "instances",
         if s.instances.is_empty() {
-            "none seen in the last 10 s".to_owned()
+            "none seen in the last minute".to_owned()
         } else {
             format!(
-                "{} seen in the last 10 s: {}",
+                "{} seen in the last minute: {}",
                 s.instances.len(),
                 s.instances.join(", ")
+            )
+        },
+    ));
+    rows.push((
+        "failing",
+        if s.failing_instances.is_empty() {
+            "no instance reported failures in the window".to_owned()
+        } else {
+            format!(
+                "{} instance(s) reported failures in the window (quorum counts these): {}",
+                s.failing_instances.len(),
+                s.failing_instances.join(", ")
             )
         },
     ));

@@ -31,8 +31,11 @@ pub struct BreakerStatus {
     pub window_calls: u64,
     /// Swap, fault and notice.
     pub controls: Controls,
-    /// Instances whose heartbeat for this breaker is less than 10 s old, sorted.
+    /// Instances whose heartbeat for this breaker is less than a minute old, sorted.
     pub instances: Vec<String>,
+    /// Instances that reported failures inside the fleet's window, sorted: what `quorum`
+    /// counts.
+    pub failing_instances: Vec<String>,
     /// Redis's clock when this was read (Unix milliseconds).
     pub redis_time_ms: u64,
 }
@@ -115,15 +118,18 @@ pub struct FleetEvent {
     pub forced: Option<String>,
     /// Consecutive openings.
     pub opens: u64,
-    /// `opened` or `recovered` when the change raises an alert.
+    /// `opened`, `recovered` or `store_reset` when the change raises an alert.
     pub alert: Option<String>,
+    /// `reset` when an operator reset the breaker.
+    pub op: Option<String>,
 }
 
 impl FleetEvent {
-    /// Parses `N|state|gen|remaining_ms|forced|opens|alert` (the name may contain `|`).
+    /// Parses `N|state|gen|remaining_ms|forced|opens|alert|op` (the name may contain `|`).
     #[must_use]
     pub fn parse(payload: &str, at_ms: u64) -> Option<FleetEvent> {
-        let mut p = payload.rsplitn(7, '|');
+        let mut p = payload.rsplitn(8, '|');
+        let op = p.next()?;
         let alert = p.next()?;
         let opens = p.next()?.parse().ok()?;
         let forced = p.next()?;
@@ -146,6 +152,7 @@ impl FleetEvent {
             forced: opt(forced),
             opens,
             alert: opt(alert),
+            op: opt(op),
         })
     }
 }

@@ -593,7 +593,8 @@ fn redis_killed_and_restarted_mid_run_fails_no_call() {
     std::thread::sleep(Duration::from_millis(800));
     redis.kill();
     drop(redis);
-    std::thread::sleep(Duration::from_millis(1000));
+    // Longer than `store_down_after` (1 s): an outage, not a stall.
+    std::thread::sleep(Duration::from_millis(1800));
     let redis = RedisServer::start_on(port);
     let (errors, slowest, health) = steady_report(&mut app);
     app.finish();
