@@ -114,20 +114,32 @@ impl ConnectionLike for Conn {
 }
 
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
-const RESPONSE_TIMEOUT: Duration = Duration::from_millis(200);
+/// Connecting, and waiting for a reply to the store's own work (flushes, housekeeping): a
+/// slow link (a reply in 600 ms) is slow, not down.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// A call that finds HALF_OPEN waits at most this for the fleet's answer to its request for a
+/// probe lease (then it is served as rejected, and a later call asks again).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(250);
+/// How long starting the store waits for a first connection.
+const START_WAIT: Duration = Duration::from_millis(300);
+/// How often an instance checks the fleet's marker (`<prefix>:fleet`: an incarnation id and the
+/// highest generation written) to learn that Redis lost data: one cheap `HMGET`, whatever the
+/// number of breakers.
+const FLEET_CHECK_EVERY: Duration = Duration::from_secs(1);
 const RECONNECT_EVERY: Duration = Duration::from_millis(250);
 /// The fleet lease outlives the local one by this much, so a probe that ends just in time can
 /// still report before Redis counts it as expired.
 const LEASE_SLACK: Duration = Duration::from_secs(1);
 /// How long a new breaker waits for the fleet's state before its first call is decided.
 const FIRST_SYNC_BUDGET: Duration = Duration::from_millis(300);
-/// A breaker with nothing to send still exchanges a `RECORD` this often (it heals news lost
-/// with a dropped subscription, and keeps the instance listed for `breakerctl`)...
-const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
-/// ...but an instance sends at most one such heartbeat per this, whatever its number of
-/// breakers: an idle instance costs Redis at most one script a second.
-const HEARTBEAT_SPACING: Duration = Duration::from_secs(1);
+/// A breaker with nothing to send still exchanges a `RECORD` every this (it heals news lost
+/// while the subscription was up, and keeps the instance listed for `breakerctl`)...
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(20);
+/// ...but an instance sends at most one such heartbeat per this, round robin, whatever its
+/// number of breakers: an idle instance costs Redis half a script a second at most (and one
+/// `HMGET` a second, [`FLEET_CHECK_EVERY`]).
+const HEARTBEAT_SPACING: Duration = Duration::from_secs(2);
 /// Default of [`ENV_STORE_DOWN_AFTER`].
 pub const DEFAULT_STORE_DOWN_AFTER: Duration = Duration::from_secs(1);
 /// How long Redis must keep failing (every request and reconnection) before the store counts
@@ -547,6 +559,14 @@ struct Inner {
     acquire_wake: Notify,
     /// No idle heartbeat is sent before this (one per [`HEARTBEAT_SPACING`]).
     next_heartbeat: Mutex<std::time::Instant>,
+    /// The fleet marker's check (see [`fleet_marker`]): when next, the incarnation last read,
+    /// the highest generation seen, and whether a reply raised it (to write as `hw`).
+    next_fleet_check: Mutex<std::time::Instant>,
+    fleet_inc: Mutex<Option<String>>,
+    max_seen: AtomicU64,
+    checked_seen: AtomicU64,
+    hw_dirty: AtomicBool,
+    raise_hw: Script,
     rt: tokio::runtime::Handle,
     record: Script,
     force: Script,
@@ -668,6 +688,12 @@ impl RedisStore {
             conn: Mutex::new(None),
             acquire_wake: Notify::new(),
             next_heartbeat: Mutex::new(std::time::Instant::now()),
+            next_fleet_check: Mutex::new(std::time::Instant::now()),
+            fleet_inc: Mutex::new(None),
+            max_seen: AtomicU64::new(0),
+            checked_seen: AtomicU64::new(0),
+            hw_dirty: AtomicBool::new(false),
+            raise_hw: Script::new(RAISE_HW),
             rt,
             record: Script::new(&format!("{PROLOGUE}{RECORD}")),
             force: Script::new(&format!("{PROLOGUE}{FORCE}")),
@@ -685,7 +711,7 @@ impl RedisStore {
         inner.rt.spawn(sync_loop(inner.clone(), ready_tx));
         inner.rt.spawn(subscribe_loop(inner.clone()));
         inner.rt.spawn(acquire_loop(inner.clone()));
-        let _ = ready_rx.recv_timeout(CONNECT_TIMEOUT + Duration::from_millis(50));
+        let _ = ready_rx.recv_timeout(START_WAIT);
         Ok(RedisStore { inner })
     }
 
@@ -745,9 +771,10 @@ impl Inner {
 
     /// A request or reconnection failed: Redis is down once that has gone on for the
     /// configured time; before that it is slow, and nothing changes for the breakers.
-    fn note_failure(&self, detail: &str) {
+    /// `started`: when the request that failed was sent (a timeout is a failure from then on).
+    fn note_failure(&self, detail: &str, started: std::time::Instant) {
         let now = std::time::Instant::now();
-        let since = *lock(&self.failing_since).get_or_insert(now);
+        let since = *lock(&self.failing_since).get_or_insert(started);
         let after = Duration::from_millis(self.down_after_ms.load(Ordering::Acquire));
         if now.duration_since(since) >= after {
             self.set_healthy(false, detail);
@@ -823,10 +850,11 @@ async fn connect(inner: &Inner) -> redis::RedisResult<Conn> {
 async fn sync_loop(inner: Arc<Inner>, ready: std::sync::mpsc::Sender<()>) {
     let mut ready = Some(ready);
     loop {
+        let started = std::time::Instant::now();
         let mut con = match connect(&inner).await {
             Ok(c) => c,
             Err(e) => {
-                inner.note_failure(&redact(&e.to_string()));
+                inner.note_failure(&redact(&e.to_string()), started);
                 ready.take();
                 tokio::time::sleep(RECONNECT_EVERY).await;
                 continue;
@@ -853,10 +881,11 @@ async fn sync_loop(inner: Arc<Inner>, ready: std::sync::mpsc::Sender<()>) {
             let _ = r.send(());
         }
         loop {
+            let started = std::time::Instant::now();
             match flush_all(&inner, &mut con).await {
                 Err(e) => {
                     *lock(&inner.conn) = None;
-                    inner.note_failure(&redact(&e.to_string()));
+                    inner.note_failure(&redact(&e.to_string()), started);
                     break;
                 }
                 // Only an answer from Redis is news of its health (an idle round asks nothing).
@@ -893,12 +922,95 @@ async fn flush_all(inner: &Inner, con: &mut Conn) -> redis::RedisResult<bool> {
             *next = now + HEARTBEAT_SPACING;
         }
         // An instance is listed as long as three heartbeats could have reached Redis.
-        let forget = (period * 3).max(Duration::from_secs(60));
+        let forget = (period * 3).max(Duration::from_secs(120));
         (names, heartbeat, forget.as_millis())
     };
     let mut asked = false;
     for name in names {
         asked |= flush_one(inner, con, name, heartbeat == Some(name), forget_ms).await?;
+    }
+    asked |= fleet_marker(inner, con).await?;
+    Ok(asked)
+}
+
+/// KEYS: the fleet's marker hash. ARGV: a generation. Raises `hw` to it (never lowers it).
+const RAISE_HW: &str = r#"
+local hw = tonumber(redis.call('HGET', KEYS[1], 'hw') or '0') or 0
+local g = tonumber(ARGV[1])
+if g > hw then redis.call('HSET', KEYS[1], 'hw', g) end
+return 1
+"#;
+
+/// The fleet's marker, `<prefix>:fleet`: `inc`, an incarnation id set when missing, and `hw`,
+/// the highest generation any instance wrote. A Redis that lost data (restarted empty or from
+/// an older snapshot, failed over to a replica that was behind, flushed) has no `inc`, or an
+/// `hw` below what this instance saw: every breaker here exchanges a `RECORD` at once (which
+/// writes the fleet's state back), and a new `inc` tells the other instances to do the same
+/// (also those with breakers this instance does not have). Checked once a second; `hw` is
+/// raised after this instance's scripts made a new generation.
+async fn fleet_marker(inner: &Inner, con: &mut Conn) -> redis::RedisResult<bool> {
+    let key = format!("{}:fleet", inner.prefix);
+    let mut asked = false;
+    let now = std::time::Instant::now();
+    let due = {
+        let mut next = lock(&inner.next_fleet_check);
+        let due = now >= *next;
+        if due {
+            *next = now + FLEET_CHECK_EVERY;
+        }
+        due
+    };
+    if due {
+        asked = true;
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(&key).arg("inc").arg("hw");
+        let (inc, hw): (Option<String>, Option<String>) =
+            bounded(RESPONSE_TIMEOUT, cmd.query_async(con)).await?;
+        // Compared with what was seen by the previous check: a generation seen since may not
+        // be in `hw` yet (its writer raises it right after its script), one seen a second ago
+        // must be.
+        let seen = inner
+            .checked_seen
+            .swap(inner.max_seen.load(Ordering::Acquire), Ordering::AcqRel);
+        let hw = hw.and_then(|h| h.parse::<u64>().ok()).unwrap_or(0);
+        let known = lock(&inner.fleet_inc).clone();
+        let behind = seen > 0 && (inc.is_none() || hw < seen);
+        if behind {
+            // This instance saw more than Redis holds: Redis lost data. Every instance is to
+            // re-sync: a new incarnation says so.
+            let fresh = format!("{}-{}", inner.nonce, inner.tokens.fetch_add(1, Ordering::Relaxed));
+            let mut cmd = redis::cmd("HSET");
+            cmd.arg(&key).arg("inc").arg(&fresh);
+            bounded(RESPONSE_TIMEOUT, cmd.query_async::<i64>(con)).await?;
+            *lock(&inner.fleet_inc) = Some(fresh);
+            tracing::warn!(prefix = %inner.prefix, "Redis holds less than this instance saw (restarted, restored, failed over or flushed): the fleet's state is written back");
+            inner.resync_all();
+            inner.hw_dirty.store(true, Ordering::Release);
+        } else if let Some(inc) = inc {
+            if known.as_ref().is_some_and(|k| *k != inc) {
+                // Another instance found Redis behind: re-sync every breaker here too.
+                inner.resync_all();
+            }
+            *lock(&inner.fleet_inc) = Some(inc);
+        } else {
+            // A fleet that never wrote anything yet.
+            let mut cmd = redis::cmd("HSETNX");
+            cmd.arg(&key).arg("inc").arg(&inner.nonce);
+            bounded(RESPONSE_TIMEOUT, cmd.query_async::<i64>(con)).await?;
+        }
+    }
+    if inner.hw_dirty.swap(false, Ordering::AcqRel) {
+        asked = true;
+        let seen = inner.max_seen.load(Ordering::Acquire);
+        let r: redis::RedisResult<i64> = bounded(
+            RESPONSE_TIMEOUT,
+            inner.raise_hw.key(&key).arg(seen).invoke_async(con),
+        )
+        .await;
+        if let Err(e) = r {
+            inner.hw_dirty.store(true, Ordering::Release);
+            return Err(e);
+        }
     }
     Ok(asked)
 }
@@ -1134,7 +1246,7 @@ async fn acquire_one(
     inv.key(&keys[0]).key(&keys[1]).key(&keys[2]);
     inv.arg(cfg.half_open_probes).arg(lease_ms).arg(&token);
     probe_script_tail(&mut inv, &inner, name, &handle);
-    match bounded(RESPONSE_TIMEOUT, inv.invoke_async::<Granted>(&mut con)).await {
+    match bounded(ACQUIRE_TIMEOUT, inv.invoke_async::<Granted>(&mut con)).await {
         Ok(g) => {
             adopt(&inner, name, &handle, &g.reply, false);
             if g.granted {
@@ -1246,6 +1358,12 @@ fn probe_script_tail(
 /// Adopts a script's reply: the fleet's state, and the alert nobody has claimed yet.
 fn adopt(inner: &Inner, name: &str, handle: &Handle, reply: &Reply, unflushed: bool) {
     let fleet = reply.fleet();
+    if let Some((_, generation)) = fleet
+        && generation > inner.max_seen.fetch_max(generation, Ordering::AcqRel)
+    {
+        // A generation this instance had not seen: most likely its own script made it.
+        inner.hw_dirty.store(true, Ordering::Release);
+    }
     if let Some((_, generation)) = fleet
         && generation < handle.breaker().fleet_generation()
         && let Some(e) = lock(&inner.entries).get_mut(name)
@@ -1564,7 +1682,8 @@ async fn subscribe_loop(inner: Arc<Inner>) {
             Ok(()) => "the subscription ended".to_owned(),
         };
         tracing::debug!(error = %detail, "breaker subscription lost");
-        inner.note_failure(&detail);
+        // Failing from now: a subscription that ran for hours failed just now.
+        inner.note_failure(&detail, std::time::Instant::now());
         tokio::time::sleep(RECONNECT_EVERY).await;
     }
 }
@@ -1684,6 +1803,7 @@ fn handle_message(inner: &Inner, payload: &str) {
         tracing::warn!(%payload, "ignoring a malformed breaker message");
         return;
     };
+    inner.max_seen.fetch_max(m.generation, Ordering::AcqRel);
     let found = lock(&inner.entries).get_mut(m.name).map(|e| {
         if !m.alert.is_empty() && !e.claims.contains(&m.generation) {
             // An alert-worthy transition: race to claim it (whoever made it).

@@ -31,7 +31,7 @@ pub use text::{format_ms, format_unix_ms, redact};
 pub use breaker_runtime::{Fault, Forced};
 
 /// Milliseconds within which an instance's heartbeat counts as "seen" (an idle instance
-/// heartbeats each breaker every 10 s, or every `n` seconds with `n` > 10 breakers).
+/// heartbeats each of its `n` breakers every `n` seconds).
 pub const SEEN_WITHIN_MS: u64 = 60_000;
 
 /// How many audit entries `<prefix>:audit` keeps.
