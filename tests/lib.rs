@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use breaker_runtime::{BreakerError, Event, EventKind, Notifier, State};
 
+pub mod proxy;
+
 /// The error type of the test providers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TestError {
