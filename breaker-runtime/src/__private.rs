@@ -13,6 +13,10 @@ pub use crate::timeout::{Guarded, MaybeTimeout};
 
 /// The Lua scripts of the Redis store, for operator tools (`breakerctl`) that must change the
 /// fleet's state exactly as instances do. See the Redis store's module documentation.
+/// For benchmarks that simulate many instances in one process: a breaker outside the
+/// registry, attached to `store` only.
+pub use crate::registry::standalone as standalone_breaker;
+
 #[cfg(feature = "redis")]
 pub mod scripts {
     pub use crate::redis_store::{Conn, force_script, read_controls_script, write_control_script};

@@ -323,6 +323,26 @@ pub(crate) fn get_or_create(
     breaker
 }
 
+/// A breaker outside the registry, attached to `store` only: for simulating many instances
+/// (each with its own store) in one process, as the fleet scale benchmark does. Not public
+/// API (reached through `__private`). The breaker is leaked, as registered ones are.
+#[doc(hidden)]
+pub fn standalone(
+    name: &'static str,
+    config: Config,
+    fallback: Option<&'static str>,
+    store: &dyn Store,
+) -> Handle {
+    let breaker: &'static Breaker = Box::leak(Box::new(Breaker::new(
+        name,
+        config,
+        fallback,
+        Arc::new(TokioClock),
+    )));
+    store.attach(Handle { breaker });
+    Handle { breaker }
+}
+
 /// Runtime settings, fixed when the first breaker is created.
 pub(crate) struct Settings {
     clock: Arc<dyn Clock>,
