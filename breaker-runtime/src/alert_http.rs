@@ -466,6 +466,7 @@ fn webhook_json(event: &Event) -> Option<Value> {
     let ms = unix_ms(event.at);
     let breaker = (!event.breaker.is_empty()).then_some(event.breaker);
     let mut doc = json!({
+        "id": null,
         "breaker": breaker,
         "from": null,
         "to": null,
@@ -483,6 +484,7 @@ fn webhook_json(event: &Event) -> Option<Value> {
     });
     match &event.kind {
         EventKind::Alert(a) => {
+            doc["id"] = json!(a.id);
             doc["kind"] = json!(a.kind.as_str());
             doc["from"] = json!(state_str(a.from));
             doc["to"] = json!(state_str(a.to));
@@ -736,10 +738,21 @@ impl Delivery {
         if !wanted(event) {
             return;
         }
+        let receipt = match &event.kind {
+            EventKind::Alert(a) => a.receipt.clone(),
+            _ => None,
+        };
+        if let Some(r) = &receipt {
+            r.take();
+        }
         let queued = self
             .sender()
             .is_some_and(|tx| tx.try_send(Msg::Event(Box::new(event.clone()))).is_ok());
         if !queued {
+            if let Some(r) = &receipt {
+                r.lost();
+                r.done();
+            }
             let dropped = self.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             // Once per power of two: a flood of alerts into a dead receiver must not flood logs.
             if dropped.is_power_of_two() {
@@ -820,9 +833,32 @@ enum Outcome {
     GiveUp(String),
 }
 
+/// Delivers one event, then tells its receipt (if any): done when the receiver answered 2xx
+/// or refused it for good, lost when it stayed unreachable (another instance tries later).
 fn deliver(client: &Client, target: &Target, event: &Event, stats: &Stats) {
+    let receipt = match &event.kind {
+        EventKind::Alert(a) => a.receipt.clone(),
+        _ => None,
+    };
+    let outcome = deliver_body(client, target, event, stats);
+    if let Some(r) = receipt {
+        if outcome == Sent::Unreachable {
+            r.lost();
+        }
+        r.done();
+    }
+}
+
+#[derive(PartialEq, Eq)]
+enum Sent {
+    Delivered,
+    Refused,
+    Unreachable,
+}
+
+fn deliver_body(client: &Client, target: &Target, event: &Event, stats: &Stats) -> Sent {
     let Some(body) = body(&target.format, event) else {
-        return;
+        return Sent::Delivered;
     };
     let kind = match &event.kind {
         EventKind::Alert(a) => a.kind.as_str(),
@@ -834,10 +870,15 @@ fn deliver(client: &Client, target: &Target, event: &Event, stats: &Stats) {
         let (error, retry_after) = match send(client, target, &body) {
             Outcome::Delivered => {
                 stats.delivered.fetch_add(1, Ordering::Relaxed);
-                return;
+                return Sent::Delivered;
             }
             Outcome::Retry(error, retry_after) if attempt < ATTEMPTS => (error, retry_after),
-            Outcome::Retry(error, _) | Outcome::GiveUp(error) => {
+            outcome @ (Outcome::Retry(..) | Outcome::GiveUp(_)) => {
+                let (sent, error) = match outcome {
+                    Outcome::GiveUp(error) => (Sent::Refused, error),
+                    Outcome::Retry(error, _) => (Sent::Unreachable, error),
+                    Outcome::Delivered => (Sent::Delivered, String::new()),
+                };
                 stats.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     notifier = target.channel,
@@ -848,7 +889,7 @@ fn deliver(client: &Client, target: &Target, event: &Event, stats: &Stats) {
                     error = %error,
                     "alert not delivered; giving up on it"
                 );
-                return;
+                return sent;
             }
         };
         let wait = retry_after.map_or(backoff, |r| r.clamp(backoff, MAX_BACKOFF));
@@ -865,6 +906,8 @@ fn deliver(client: &Client, target: &Target, event: &Event, stats: &Stats) {
         std::thread::sleep(wait);
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+    // Unreachable: the last attempt returns above.
+    Sent::Unreachable
 }
 
 fn send(client: &Client, target: &Target, body: &[u8]) -> Outcome {

@@ -270,7 +270,8 @@ impl Breaker {
         injected
     }
 
-    /// Raises an alert about this breaker (for shared stores: the one the fleet's write made).
+    /// Raises an alert this process decided on its own (no shared store reachable, or a memory
+    /// store).
     pub fn raise_alert(
         &self,
         kind: AlertKind,
@@ -279,6 +280,55 @@ impl Breaker {
         failures: u64,
         forced: Option<Forced>,
         injected: bool,
+    ) {
+        static LOCAL: AtomicU64 = AtomicU64::new(0);
+        let n = LOCAL.fetch_add(1, Ordering::Relaxed);
+        let id = format!(
+            "{}:local-{}-{n}:{}",
+            self.name,
+            notifier::process_id(),
+            kind.as_str()
+        );
+        self.emit_alert(kind, from, to, failures, forced, injected, id, None);
+    }
+
+    /// For shared stores: raises the fleet's alert of the transition to `generation`, which
+    /// this instance claimed; `receipt` tells when it is delivered.
+    #[allow(clippy::too_many_arguments)]
+    pub fn raise_fleet_alert(
+        &self,
+        kind: AlertKind,
+        from: State,
+        to: State,
+        failures: u64,
+        generation: u64,
+        receipt: notifier::Receipt,
+    ) {
+        let id = format!("{}:{generation}:{}", self.name, kind.as_str());
+        let (forced, injected) = (self.forced(), self.injected());
+        self.emit_alert(
+            kind,
+            from,
+            to,
+            failures,
+            forced,
+            injected,
+            id,
+            Some(receipt),
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit_alert(
+        &self,
+        kind: AlertKind,
+        from: State,
+        to: State,
+        failures: u64,
+        forced: Option<Forced>,
+        injected: bool,
+        id: String,
+        receipt: Option<notifier::Receipt>,
     ) {
         let last_error = match kind {
             AlertKind::ChainFailed => Some(self.controls().chain_error.clone()),
@@ -289,6 +339,7 @@ impl Breaker {
         notifier::emit_event(
             self.name,
             EventKind::Alert(Alert {
+                id,
                 kind,
                 from,
                 to,
@@ -296,6 +347,7 @@ impl Breaker {
                 last_error,
                 fallback: self.fallback,
                 forced,
+                receipt,
             }),
             injected,
         );
@@ -404,10 +456,14 @@ impl Breaker {
     /// holding local lease `lease`: a lease token, or a refusal with how long the fleet's probe
     /// slots stay taken at most (no call here asks again before that, unless fleet news
     /// arrives first). An answer for a call that gave up is handed back.
-    pub fn answer_probe(&self, lease: u64, answer: Result<String, Duration>) {
+    pub fn answer_probe(&self, lease: u64, answer: Result<String, Duration>, generation: u64) {
+        // A refusal older than fleet news already applied (a lease given back since) says
+        // nothing about the slots now.
+        let stale = generation < self.fleet_generation();
         let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
         if let Err(wait) = &answer
             && !wait.is_zero()
+            && !stale
         {
             let until = std::time::Instant::now() + *wait;
             f.denied_until = Some(f.denied_until.map_or(until, |u| u.max(until)));
@@ -471,10 +527,17 @@ impl Breaker {
         let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
         if live && f.gate {
             f.in_use.insert(lease, token);
-            return Ok(Permit {
+            drop(f);
+            let permit = Permit {
                 breaker: self,
                 ticket: PROBE | lease,
-            });
+            };
+            if !self.controlled.load(Ordering::Acquire) {
+                return Ok(permit);
+            }
+            // A QA drill's fault applies to probes too.
+            let fault = self.controls().fault(self.now());
+            return self.with_fault(permit, fault);
         }
         // The episode ended while the call waited: the lease goes back unused.
         f.work.results.push((token, ProbeOutcome::Abandoned));
@@ -494,6 +557,8 @@ impl Breaker {
     /// back.
     fn release_wait(&self, lease: u64) {
         let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
+        // Not asked yet: it never will be.
+        f.work.acquire.retain(|l| *l != lease);
         if let Some(Waiting {
             answer: Some(Ok(token)),
             ..
@@ -586,6 +651,18 @@ impl Breaker {
         std::mem::take(&mut f.work.acquire)
     }
 
+    /// For shared stores: whether a call still waits for the answer for lease `lease` (one
+    /// that gave up needs no request).
+    #[must_use]
+    pub fn probe_wanted(&self, lease: u64) -> bool {
+        self.fleet
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .waiting
+            .get(&lease)
+            .is_some_and(|w| w.answer.is_none())
+    }
+
     /// For shared stores: called when a call waits for a probe lease (the store answers it
     /// with [`Breaker::answer_probe`] within its command timeout).
     pub fn set_probe_waker(&self, wake: Box<dyn Fn() + Send + Sync>) {
@@ -618,7 +695,7 @@ impl Breaker {
 
     /// For shared stores: adopts the fleet's state (see [`Machine::apply_fleet`]).
     pub fn apply_fleet(&self, fleet: FleetState, generation: u64, unflushed_failures: bool) {
-        if generation >= self.fleet_generation() {
+        if generation > self.fleet_generation() {
             // News from the fleet (a probe ended, a lease came back): its probe slots may be
             // free again.
             self.fleet
@@ -806,6 +883,11 @@ impl Breaker {
             return Err(self.rejected(Some(INJECTED_OPEN)));
         }
         let permit = self.admit_state(w & !CONTROLLED)?;
+        self.with_fault(permit, fault)
+    }
+
+    /// An admitted call under an injected fault: failed at once, or marked to wait first.
+    fn with_fault(&'static self, permit: Permit, fault: Option<Fault>) -> Result<Permit, Rejected> {
         match fault {
             Some(Fault::Error { rate }) if self.roll(rate) => {
                 self.note_error_text(format_args!("injected fault: error"));

@@ -2,7 +2,7 @@
 //! to user code on a dedicated thread so a slow notifier never slows a call.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
@@ -110,6 +110,11 @@ impl AlertKind {
 /// An alert: a breaker opened, recovered, or its whole chain failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
+    /// A stable id: `breaker:generation:kind` for a fleet alert (the same on whichever instance
+    /// sends it, so a receiver can drop the rare duplicate: an instance that died between
+    /// sending and marking it delivered), `breaker:local-<instance>-<n>:kind` for an alert this
+    /// process raised on its own.
+    pub id: String,
     /// What happened.
     pub kind: AlertKind,
     /// The fleet's state before.
@@ -125,7 +130,97 @@ pub struct Alert {
     pub fallback: Option<&'static str>,
     /// The operator's forced state after the change, if the change was an operator's.
     pub forced: Option<Forced>,
+    /// For a shared store: learns when every notifier that delivers alerts is done with this
+    /// one (see [`Receipt`]).
+    pub receipt: Option<Receipt>,
 }
+
+/// Random per process (`<hex>`), for ids of alerts this process raises on its own: unlike a
+/// pid, it differs across containers.
+pub(crate) fn process_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.write_u128(
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        format!("{:012x}", h.finish() & 0xffff_ffff_ffff)
+    })
+}
+
+/// Tracks the delivery of one alert: notifiers that deliver alerts somewhere (the webhook and
+/// Telegram notifiers) [`Receipt::take`] it when they queue the alert and [`Receipt::done`]
+/// it once the receiver answered 2xx or they gave up. A shared store marks a fleet alert
+/// delivered only then: an instance that dies before leaves it to another instance.
+#[derive(Clone, Default)]
+pub struct Receipt(Arc<ReceiptState>);
+
+#[derive(Default)]
+struct ReceiptState {
+    /// Notifiers still delivering it.
+    pending: AtomicUsize,
+    /// Every notifier has seen it.
+    dispatched: AtomicBool,
+    /// A notifier could not deliver it for now (its queue was full, or the receiver stayed
+    /// down or slow through every retry): not done, ever; another instance sends it later.
+    lost: AtomicBool,
+}
+
+impl Receipt {
+    /// A notifier starts delivering the alert.
+    pub fn take(&self) {
+        self.0.pending.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A notifier is done with the alert: delivered, or refused for good (a 4xx answer).
+    pub fn done(&self) {
+        self.0.pending.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// A notifier could not deliver the alert now (queue full, receiver down through every
+    /// retry): the alert is left for another try.
+    pub fn lost(&self) {
+        self.0.lost.store(true, Ordering::Release);
+    }
+
+    /// Every notifier has seen the alert and finished delivering it.
+    #[must_use]
+    pub fn is_done(&self) -> bool {
+        self.0.dispatched.load(Ordering::Acquire)
+            && self.0.pending.load(Ordering::Acquire) == 0
+            && !self.is_lost()
+    }
+
+    /// A notifier could not deliver it: it is not going to be done.
+    #[must_use]
+    pub fn is_lost(&self) -> bool {
+        self.0.lost.load(Ordering::Acquire)
+    }
+
+    fn dispatched(&self) {
+        self.0.dispatched.store(true, Ordering::Release);
+    }
+}
+
+impl fmt::Debug for Receipt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receipt")
+            .field("done", &self.is_done())
+            .finish()
+    }
+}
+
+impl PartialEq for Receipt {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Receipt {}
 
 /// One notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -353,6 +448,12 @@ fn run(rx: &Receiver<Msg>) {
                     if r.is_err() {
                         tracing::error!(notifier = ?n, "breaker notifier panicked");
                     }
+                }
+                if let EventKind::Alert(Alert {
+                    receipt: Some(r), ..
+                }) = &event.kind
+                {
+                    r.dispatched();
                 }
             }
             Msg::Flush(done) => {

@@ -118,8 +118,9 @@ const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// slow link (a reply in 600 ms) is slow, not down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
-/// A call that finds HALF_OPEN waits at most this for the fleet's answer to its request for a
-/// probe lease (then it is served as rejected, and a later call asks again).
+/// A call that finds HALF_OPEN waits for the fleet's answer to its request for a probe lease
+/// three round trips (as the last flushes measured them), at least this and at most
+/// [`RESPONSE_TIMEOUT`]; then it is served as rejected, and a later call asks again.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(250);
 /// How long starting the store waits for a first connection.
 const START_WAIT: Duration = Duration::from_millis(300);
@@ -185,18 +186,19 @@ local function remaining()
   if state == 'open' and open_until > now then return open_until - now end
   return 0
 end
--- An OPEN further away than it can last is clamped, not trusted (a clock that jumped, a
--- restored snapshot, somebody else's data).
-local function clamp(max_open_ms)
-  if state == 'open' and open_until > now + max_open_ms then
-    open_until = now + max_open_ms
-    redis.call('HSET', KEYS[1], 'open_until', open_until)
-  end
-end
 local function open_for(open_ms, max_open_ms, n)
   local d = open_ms
   for _ = 2, math.min(n, 64) do d = math.min(d * 2, max_open_ms) end
   return math.min(d, max_open_ms)
+end
+-- An OPEN further away than this opening can last is clamped, not trusted (a clock that
+-- jumped back, a restored snapshot, somebody else's data).
+local function clamp(open_ms, max_open_ms)
+  local longest = open_for(open_ms, max_open_ms, math.max(opens, 1))
+  if state == 'open' and open_until > now + longest then
+    open_until = now + longest
+    redis.call('HSET', KEYS[1], 'open_until', open_until)
+  end
 end
 local function reopen(open_ms, max_open_ms)
   state, opens = 'open', math.min(opens + 1, 64)
@@ -209,8 +211,11 @@ local function start_half_open()
   redis.call('DEL', KEYS[3])
 end
 -- A transition from CLOSED to OPEN is `opened`, one to CLOSED from elsewhere `recovered`: the
--- fleet's alerts, recorded here (alert_gen, alert_kind, alert_from, alert_failures) and sent by
--- the one instance whose CLAIM marks it sent (alert_sent). `kind` overrides that: 'quiet' for
+-- fleet's alerts, queued here (`alerts`: their generations, oldest first, at most 32; `a:<gen>`:
+-- `kind|from|failures|claimed until|claimer`) and sent by the one instance whose CLAIM holds
+-- it, until it reports it DELIVERED (a claim whose lease ran out is taken over by another
+-- instance). Two transitions before anyone claims are both alerted, in order. `kind`
+-- overrides that: 'quiet' for
 -- no alert, 'store_reset' for a state written back. `op` is 'reset' for an operator's reset
 -- (it ends even an instance's own episode). Generations follow Redis's clock (and always
 -- grow), so a change made after Redis went back in time still reads as news to every instance.
@@ -229,21 +234,44 @@ local function save_and_publish(channel, name, kind, op)
   end
   prev_saved = state
   if kind ~= '' then
-    redis.call('HSET', KEYS[1], 'alert_gen', gen, 'alert_kind', kind, 'alert_from', before, 'alert_failures', fleet_failures)
+    local list = redis.call('HGET', KEYS[1], 'alerts') or ''
+    local n = 0
+    for _ in string.gmatch(list, '%d+') do n = n + 1 end
+    if n >= 32 then
+      -- Bounded: the oldest alert nobody delivered gives way.
+      local oldest = string.match(list, '^(%d+)')
+      redis.call('HDEL', KEYS[1], 'a:' .. oldest)
+      list = string.gsub(list, '^%d+,?', '')
+    end
+    if list == '' then list = tostring(gen) else list = list .. ',' .. gen end
+    redis.call('HSET', KEYS[1], 'alerts', list, 'a:' .. gen, kind .. '|' .. before .. '|' .. fleet_failures .. '||')
   end
   if state == 'closed' then redis.call('HDEL', KEYS[1], 'chain_failed') end
   redis.call('HSET', KEYS[1], 'state', state, 'gen', gen, 'open_until', open_until, 'forced', forced, 'opens', opens)
   redis.call('PUBLISH', channel, name .. '|' .. state .. '|' .. gen .. '|' .. remaining() .. '|' .. forced .. '|' .. opens .. '|' .. kind .. '|' .. (op or ''))
 end
--- What every reply ends with: the generation of an alert nobody has claimed yet (0 for none:
--- the instance claims it, so a lost reply or a crashed writer loses no alert), and the control
--- generation (the instance re-reads its controls when it changed).
+-- What every reply ends with: the generation of the oldest alert nobody holds a claim on (0
+-- for none: the instance claims it, so a lost reply, a crashed writer or a crashed sender
+-- loses no alert), the control generation (the instance re-reads its controls when it
+-- changed), and the generation of the last operator reset (it ends an instance's own
+-- episode even when the reset's message was lost).
 local function tail(...)
   local r = {...}
-  local a = redis.call('HMGET', KEYS[1], 'alert_gen', 'alert_sent', 'cgen')
-  local ag, sent = int(a[1], 'alert_gen'), int(a[2], 'alert_sent')
-  r[#r + 1] = (ag > sent) and ag or 0
-  r[#r + 1] = int(a[3], 'cgen')
+  local a = redis.call('HMGET', KEYS[1], 'alerts', 'cgen', 'reset_gen')
+  local pending = 0
+  if a[1] and a[1] ~= '' then
+    for g in string.gmatch(a[1], '%d+') do
+      local rec = redis.call('HGET', KEYS[1], 'a:' .. g)
+      local till = rec and tonumber(string.match(rec, '^[^|]*|[^|]*|[^|]*|(%d+)|')) or 0
+      if rec and till <= now then
+        pending = tonumber(g)
+        break
+      end
+    end
+  end
+  r[#r + 1] = pending
+  r[#r + 1] = int(a[2], 'cgen')
+  r[#r + 1] = int(a[3], 'reset_gen')
   return r
 end
 "#;
@@ -261,6 +289,10 @@ local min_calls, open_ms, max_open_ms = tonumber(ARGV[6]), tonumber(ARGV[7]), to
 local channel, name = ARGV[9], ARGV[10]
 local view_remaining, view_opens, view_state = tonumber(ARGV[11]), tonumber(ARGV[12]), ARGV[13]
 local local_forced, instance, quorum, forget_ms = ARGV[14], ARGV[15], tonumber(ARGV[16]), tonumber(ARGV[17])
+-- Counts from an instance that has not seen the last operator reset were counted before it.
+if seen_gen < int(redis.call('HGET', KEYS[1], 'reset_gen'), 'reset_gen') then
+  succ, fail = 0, 0
+end
 redis.call('ZADD', KEYS[5], now, instance)
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - forget_ms)
 redis.call('PEXPIRE', KEYS[5], forget_ms * 2)
@@ -288,7 +320,7 @@ if lost then
   redis.call('DEL', KEYS[3], KEYS[4])
   save_and_publish(channel, name, 'store_reset')
 end
-clamp(max_open_ms)
+clamp(open_ms, max_open_ms)
 if forced == '' then
   if state == 'open' and now >= open_until then
     start_half_open()
@@ -367,6 +399,7 @@ if forced == '' and redis.call('HGET', KEYS[1], 'swapped') == '1' then
   redis.call('PUBLISH', controls, ARGV[3])
 end
 save_and_publish(ARGV[2], ARGV[3], nil, (forced == '') and 'reset' or '')
+if forced == '' then redis.call('HSET', KEYS[1], 'reset_gen', gen) end
 return tail(state, gen, remaining(), forced, opens)
 "#;
 
@@ -382,14 +415,18 @@ local open_ms, max_open_ms = tonumber(ARGV[6]), tonumber(ARGV[7])
 local function reply(granted, wait) return tail(granted, wait, state, gen, remaining(), forced, opens) end
 if lost then return reply(0, 0) end
 if forced ~= '' then return reply(0, 0) end
-clamp(max_open_ms)
+clamp(open_ms, max_open_ms)
 if state == 'open' and now >= open_until then
   start_half_open()
   save_and_publish(channel, name)
 end
 if state ~= 'half_open' then return reply(0, remaining()) end
--- A lease that ends further away than a lease lasts is not ours to trust.
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '(' .. (now + lease_ms), '+inf')
+-- A lease that ends further away than a lease lasts (the clock jumped back) is taken to end
+-- a lease from now: held, not lost.
+local future = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. (now + lease_ms), '+inf')
+for _, member in ipairs(future) do
+  redis.call('ZADD', KEYS[3], now + lease_ms, member)
+end
 if redis.call('ZCOUNT', KEYS[3], '-inf', now) > 0 then
   reopen(open_ms, max_open_ms)
   save_and_publish(channel, name)
@@ -437,17 +474,42 @@ end
 return reply(1)
 "#;
 
-/// KEYS: state hash. ARGV: gen. Claims the alert of the transition to `gen`: `{1, kind, from,
-/// failures}` for the one instance that must send it, `{0, '', '', 0}` for the others.
+/// KEYS: state hash. ARGV: gen, instance, lease ms. Claims the alert of the transition to
+/// `gen` for `lease ms` (Redis clock): `{1, kind, from, failures}` for the one instance that
+/// must send it now, `{0, '', '', 0}` for the others (sent, or held by a live claim).
 pub(crate) const CLAIM: &str = r#"
-local g = ARGV[1]
-local a = redis.call('HMGET', KEYS[1], 'alert_gen', 'alert_sent', 'alert_kind', 'alert_from', 'alert_failures')
-if a[1] == g and a[2] ~= g then
-  redis.call('HSET', KEYS[1], 'alert_sent', g)
-  return {1, a[3] or '', a[4] or '', tonumber(a[5] or '0') or 0}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local field = 'a:' .. ARGV[1]
+local rec = redis.call('HGET', KEYS[1], field)
+if not rec then return {0, '', '', 0} end
+local kind, from, failures, till = string.match(rec, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|')
+if kind == nil then
+  -- Not ours to read: dropped rather than claimed forever.
+  redis.call('HDEL', KEYS[1], field)
+  return {0, '', '', 0}
 end
-return {0, '', '', 0}
+if (tonumber(till) or 0) > now then return {0, '', '', 0} end
+redis.call('HSET', KEYS[1], field, kind .. '|' .. from .. '|' .. failures .. '|' .. (now + tonumber(ARGV[3])) .. '|' .. ARGV[2])
+return {1, kind, from, tonumber(failures) or 0}
 "#;
+
+/// KEYS: state hash. ARGV: gen. The alert of the transition to `gen` was delivered: it leaves
+/// the queue.
+const DELIVERED: &str = r#"
+redis.call('HDEL', KEYS[1], 'a:' .. ARGV[1])
+local list = redis.call('HGET', KEYS[1], 'alerts') or ''
+local rest = {}
+for g in string.gmatch(list, '%d+') do
+  if g ~= ARGV[1] then rest[#rest + 1] = g end
+end
+redis.call('HSET', KEYS[1], 'alerts', table.concat(rest, ','))
+return 1
+"#;
+
+/// How long a claimed alert is the claimer's to deliver (the HTTP notifiers retry for up to
+/// about 40 s); after that another instance sends it.
+const ALERT_LEASE: Duration = Duration::from_secs(60);
 
 /// Reads a breaker's controls with Redis's clock. KEYS: state hash. Replies `{swapped (0/1),
 /// fault, fault ms left, notice, notice ms left, cgen}`; a time left of 0 means "until cleared",
@@ -538,6 +600,10 @@ struct Entry {
     last_record: std::time::Instant,
     /// `<prefix>:breakers` lists it since the last (re)connection.
     listed: bool,
+    /// Since when this breaker's requests fail while others' are answered.
+    failing_since: Option<std::time::Instant>,
+    /// The last operator reset applied (its generation; `None` before the first reply).
+    reset_seen: Option<u64>,
 }
 
 struct Inner {
@@ -567,6 +633,11 @@ struct Inner {
     checked_seen: AtomicU64,
     hw_dirty: AtomicBool,
     raise_hw: Script,
+    /// Fleet alerts this instance claimed and raised, until every notifier is done with them.
+    receipts: Mutex<Vec<(&'static str, u64, notifier::Receipt)>>,
+    delivered: Script,
+    /// The round trip of `RECORD`, averaged, in microseconds (0: none yet).
+    rtt_us: AtomicU64,
     rt: tokio::runtime::Handle,
     record: Script,
     force: Script,
@@ -694,6 +765,9 @@ impl RedisStore {
             checked_seen: AtomicU64::new(0),
             hw_dirty: AtomicBool::new(false),
             raise_hw: Script::new(RAISE_HW),
+            receipts: Mutex::new(Vec::new()),
+            delivered: Script::new(DELIVERED),
+            rtt_us: AtomicU64::new(0),
             rt,
             record: Script::new(&format!("{PROLOGUE}{RECORD}")),
             force: Script::new(&format!("{PROLOGUE}{FORCE}")),
@@ -781,12 +855,6 @@ impl Inner {
         }
     }
 
-    /// Redis answered (the subscription was made): a run of failures is over. Health itself
-    /// is the sync loop's to report.
-    fn clear_failure(&self) {
-        *lock(&self.failing_since) = None;
-    }
-
     fn note_success(&self) {
         *lock(&self.failing_since) = None;
         self.set_healthy(true, "");
@@ -860,8 +928,9 @@ async fn sync_loop(inner: Arc<Inner>, ready: std::sync::mpsc::Sender<()>) {
                 continue;
             }
         };
+        // Connected is not yet healthy: only an answer to a script says Redis works (a
+        // cluster node can accept connections while the master for a slot is dead).
         let was_down = !inner.healthy.load(Ordering::Acquire);
-        inner.note_success();
         {
             let mut entries = lock(&inner.entries);
             for e in entries.values_mut() {
@@ -926,15 +995,93 @@ async fn flush_all(inner: &Inner, con: &mut Conn) -> redis::RedisResult<bool> {
         (names, heartbeat, forget.as_millis())
     };
     let mut asked = false;
+    let mut failed = None;
     for name in names {
-        asked |= flush_one(inner, con, name, heartbeat == Some(name), forget_ms).await?;
+        let started = std::time::Instant::now();
+        match flush_one(inner, con, name, heartbeat == Some(name), forget_ms).await {
+            Ok(a) => {
+                asked |= a;
+                if a {
+                    breaker_answered(inner, name);
+                }
+            }
+            // One breaker's keys not answering (a cluster node down, a slow script) does not
+            // hold up the others; if it goes on, that breaker decides locally.
+            Err(e) => {
+                breaker_failed(inner, name, &e, started);
+                failed.get_or_insert(e);
+            }
+        }
     }
-    asked |= fleet_marker(inner, con).await?;
-    Ok(asked)
+    for step in [fleet_marker(inner, con).await, deliveries(inner, con).await] {
+        match step {
+            Ok(a) => asked |= a,
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    match failed {
+        // Nothing answered: the connection (or Redis) is what fails.
+        Some(e) if !asked => Err(e),
+        _ => Ok(asked),
+    }
+}
+
+/// A breaker's requests failed (no answer in time): after `store_down_after` of that, it
+/// decides locally (probes too) and the failure is reported once, as for data Redis refuses.
+fn breaker_failed(
+    inner: &Inner,
+    name: &'static str,
+    e: &redis::RedisError,
+    started: std::time::Instant,
+) {
+    let after = Duration::from_millis(inner.down_after_ms.load(Ordering::Acquire));
+    let handle = {
+        let mut entries = lock(&inner.entries);
+        let Some(en) = entries.get_mut(name) else {
+            return;
+        };
+        let since = *en.failing_since.get_or_insert(started);
+        (since.elapsed() >= after).then_some(en.handle)
+    };
+    if let Some(h) = handle {
+        refused(inner, name, &h, e);
+    }
+}
+
+fn breaker_answered(inner: &Inner, name: &'static str) {
+    if let Some(en) = lock(&inner.entries).get_mut(name) {
+        en.failing_since = None;
+    }
+}
+
+/// Marks the fleet alerts this instance sent delivered, once every notifier is done with
+/// them. One a notifier could not deliver is left to its claim's lease: another instance (or
+/// this one) sends it again when the lease runs out.
+async fn deliveries(inner: &Inner, con: &mut Conn) -> redis::RedisResult<bool> {
+    let done: Vec<(&'static str, u64)> = {
+        let mut receipts = lock(&inner.receipts);
+        receipts.retain(|(_, _, r)| !r.is_lost());
+        receipts
+            .iter()
+            .filter(|(_, _, r)| r.is_done())
+            .map(|(n, g, _)| (*n, *g))
+            .collect()
+    };
+    for (name, generation) in &done {
+        let key = format!("{}:{{{name}}}:s", inner.prefix);
+        let mut inv = inner.delivered.prepare_invoke();
+        inv.key(&key).arg(*generation);
+        // On an error the rest stay for the next round (delivered; only the mark is late).
+        bounded(RESPONSE_TIMEOUT, inv.invoke_async::<i64>(con)).await?;
+        lock(&inner.receipts).retain(|(n, g, _)| (n, g) != (name, generation));
+    }
+    Ok(!done.is_empty())
 }
 
 /// KEYS: the fleet's marker hash. ARGV: a generation. Raises `hw` to it (never lowers it).
-const RAISE_HW: &str = r#"
+pub(crate) const RAISE_HW: &str = r#"
 local hw = tonumber(redis.call('HGET', KEYS[1], 'hw') or '0') or 0
 local g = tonumber(ARGV[1])
 if g > hw then redis.call('HSET', KEYS[1], 'hw', g) end
@@ -978,7 +1125,11 @@ async fn fleet_marker(inner: &Inner, con: &mut Conn) -> redis::RedisResult<bool>
         if behind {
             // This instance saw more than Redis holds: Redis lost data. Every instance is to
             // re-sync: a new incarnation says so.
-            let fresh = format!("{}-{}", inner.nonce, inner.tokens.fetch_add(1, Ordering::Relaxed));
+            let fresh = format!(
+                "{}-{}",
+                inner.nonce,
+                inner.tokens.fetch_add(1, Ordering::Relaxed)
+            );
             let mut cmd = redis::cmd("HSET");
             cmd.arg(&key).arg("inc").arg(&fresh);
             bounded(RESPONSE_TIMEOUT, cmd.query_async::<i64>(con)).await?;
@@ -989,6 +1140,10 @@ async fn fleet_marker(inner: &Inner, con: &mut Conn) -> redis::RedisResult<bool>
         } else if let Some(inc) = inc {
             if known.as_ref().is_some_and(|k| *k != inc) {
                 // Another instance found Redis behind: re-sync every breaker here too.
+                inner.resync_all();
+            } else if hw > inner.max_seen.load(Ordering::Acquire) {
+                // A generation was written that this instance never heard of: its message was
+                // lost. Re-sync (every breaker: the marker does not say which).
                 inner.resync_all();
             }
             *lock(&inner.fleet_inc) = Some(inc);
@@ -1093,7 +1248,17 @@ async fn record(
         .arg(cfg.quorum)
         .arg(forget_ms)
         .arg(b.fleet_generation());
+    let sent = std::time::Instant::now();
     let reply: redis::RedisResult<Reply> = bounded(RESPONSE_TIMEOUT, inv.invoke_async(con)).await;
+    if reply.is_ok() {
+        // A moving average of the round trip (7/8 old, 1/8 new), for the probe requests' bound.
+        let took = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let old = inner.rtt_us.load(Ordering::Acquire);
+        inner.rtt_us.store(
+            if old == 0 { took } else { (old * 7 + took) / 8 },
+            Ordering::Release,
+        );
+    }
     let synced = lock(&inner.entries).get(name).map(|e| e.synced.clone());
     match reply {
         Ok(r) => {
@@ -1125,7 +1290,17 @@ async fn record(
             }
         }
         Err(e) if is_connection_error(&e) => return Err(e),
-        Err(e) => refused(inner, name, handle, &e),
+        Err(e) => {
+            // Not taken again before its next heartbeat (a refused breaker must not take
+            // every heartbeat from the others); its counts were judged here.
+            if let Some(en) = lock(&inner.entries).get_mut(name) {
+                en.last_record = std::time::Instant::now();
+                en.needs_sync = false;
+                en.sent_successes += successes;
+                en.sent_failures += failures;
+            }
+            refused(inner, name, handle, &e);
+        }
     }
     if let Some(s) = synced {
         s.store(true, Ordering::Release);
@@ -1216,7 +1391,7 @@ async fn acquire_loop(inner: Arc<Inner>) {
             for lease in leases {
                 match &con {
                     // No connection: the call is refused at once (the fleet cannot be asked).
-                    None => handle.breaker().answer_probe(lease, Err(Duration::ZERO)),
+                    None => handle.breaker().answer_probe(lease, Err(Duration::ZERO), 0),
                     Some(c) => {
                         tokio::spawn(acquire_one(inner.clone(), c.clone(), name, handle, lease));
                     }
@@ -1234,33 +1409,43 @@ async fn acquire_one(
     lease: u64,
 ) {
     let b = handle.breaker();
+    if !b.probe_wanted(lease) {
+        return;
+    }
     let cfg = b.config();
     let token = format!(
         "{}-{}",
         inner.nonce,
         inner.tokens.fetch_add(1, Ordering::Relaxed)
     );
+    let started = std::time::Instant::now();
     let lease_ms = (cfg.probe_lease() + LEASE_SLACK).as_millis();
     let keys = inner.keys(name);
     let mut inv = inner.acquire.prepare_invoke();
     inv.key(&keys[0]).key(&keys[1]).key(&keys[2]);
     inv.arg(cfg.half_open_probes).arg(lease_ms).arg(&token);
     probe_script_tail(&mut inv, &inner, name, &handle);
-    match bounded(ACQUIRE_TIMEOUT, inv.invoke_async::<Granted>(&mut con)).await {
+    let rtt = Duration::from_micros(inner.rtt_us.load(Ordering::Acquire));
+    let limit = (rtt * 3).clamp(ACQUIRE_TIMEOUT, RESPONSE_TIMEOUT);
+    match bounded(limit, inv.invoke_async::<Granted>(&mut con)).await {
         Ok(g) => {
+            let generation = g.reply.fleet().map_or(0, |(_, gen_)| gen_);
             adopt(&inner, name, &handle, &g.reply, false);
             if g.granted {
-                b.answer_probe(lease, Ok(token));
+                b.answer_probe(lease, Ok(token), generation);
             } else {
-                b.answer_probe(lease, Err(Duration::from_millis(g.wait_ms)));
+                b.answer_probe(lease, Err(Duration::from_millis(g.wait_ms)), generation);
             }
         }
         Err(e) => {
-            b.answer_probe(lease, Err(Duration::ZERO));
+            b.answer_probe(lease, Err(Duration::ZERO), 0);
             // The grant may have been made and its reply lost: give the token back (a release
             // of a lease not held is ignored), so it never expires as a failed probe.
             b.restore_probe_results(vec![(token, crate::ProbeOutcome::Abandoned)]);
             if is_connection_error(&e) {
+                // A fleet that cannot answer a probe request in time is failing too: if it
+                // goes on, probes are judged locally (Redis counts as down).
+                inner.note_failure(&redact(&e.to_string()), started);
                 inner.wake.notify_one();
             } else {
                 refused(&inner, name, &handle, &e);
@@ -1275,6 +1460,7 @@ struct Reply {
     state: (String, u64, u64, String, u32),
     pending_alert: u64,
     cgen: u64,
+    reset_gen: u64,
 }
 
 impl Reply {
@@ -1285,7 +1471,7 @@ impl Reply {
 
 impl redis::FromRedisValue for Reply {
     fn from_redis_value(v: Value) -> Result<Self, redis::ParsingError> {
-        let (state, generation, remaining, forced, opens, pending_alert, cgen): (
+        let (state, generation, remaining, forced, opens, pending_alert, cgen, reset_gen): (
             String,
             u64,
             u64,
@@ -1293,11 +1479,13 @@ impl redis::FromRedisValue for Reply {
             u32,
             u64,
             u64,
+            u64,
         ) = redis::FromRedisValue::from_redis_value(v)?;
         Ok(Reply {
             state: (state, generation, remaining, forced, opens),
             pending_alert,
             cgen,
+            reset_gen,
         })
     }
 }
@@ -1357,7 +1545,19 @@ fn probe_script_tail(
 
 /// Adopts a script's reply: the fleet's state, and the alert nobody has claimed yet.
 fn adopt(inner: &Inner, name: &str, handle: &Handle, reply: &Reply, unflushed: bool) {
-    let fleet = reply.fleet();
+    let mut fleet = reply.fleet();
+    if let Some(e) = lock(&inner.entries).get_mut(name)
+        && e.reset_seen.is_none_or(|r| reply.reset_gen > r)
+    {
+        // An operator reset this instance has not applied yet (its message was lost); the
+        // first reply only tells where the breaker stands.
+        if e.reset_seen.is_some()
+            && let Some((f, _)) = fleet.as_mut()
+        {
+            f.reset = true;
+        }
+        e.reset_seen = Some(reply.reset_gen);
+    }
     if let Some((_, generation)) = fleet
         && generation > inner.max_seen.fetch_max(generation, Ordering::AcqRel)
     {
@@ -1533,7 +1733,13 @@ async fn housekeeping_steps(
     while let Some(generation) = claims.next() {
         let won: redis::RedisResult<(i64, String, String, u64)> = bounded(
             RESPONSE_TIMEOUT,
-            inner.claim.key(&keys[0]).arg(generation).invoke_async(con),
+            inner
+                .claim
+                .key(&keys[0])
+                .arg(generation)
+                .arg(&inner.instance)
+                .arg(ALERT_LEASE.as_millis())
+                .invoke_async(con),
         )
         .await;
         let (won, kind, from, failures) = match won {
@@ -1566,18 +1772,37 @@ async fn housekeeping_steps(
         if kind == AlertKind::StoreReset {
             // One alert per event for the fleet: Redis losing its data touches every breaker,
             // and every breaker's write-back is claimed; the first claim of the minute speaks.
+            // Keyed by this alert: an instance that takes over a claim whose claimant died
+            // after winning here still sends it.
+            let id = format!("{name}:{generation}");
             let mut cmd = redis::cmd("SET");
             cmd.arg(format!("{}:store_reset", inner.prefix))
-                .arg(&inner.instance)
+                .arg(&id)
                 .arg("NX")
+                .arg("GET")
                 .arg("PX")
                 .arg(60_000);
-            let first: Option<String> = bounded(RESPONSE_TIMEOUT, cmd.query_async(con)).await?;
-            if first.is_none() {
+            let holder: Option<String> = match bounded(RESPONSE_TIMEOUT, cmd.query_async(con)).await
+            {
+                Ok(h) => h,
+                Err(e) => {
+                    if let Some(en) = lock(&inner.entries).get_mut(name) {
+                        en.claims.push(generation);
+                        en.claims.extend(claims);
+                    }
+                    return Err(e);
+                }
+            };
+            if holder.is_some_and(|h| h != id) {
+                let mut cmd = inner.delivered.prepare_invoke();
+                cmd.key(&keys[0]).arg(generation);
+                bounded(RESPONSE_TIMEOUT, cmd.invoke_async::<i64>(con)).await?;
                 continue;
             }
         }
-        b.raise_alert(kind, from, to, failures, b.forced(), b.injected());
+        let receipt = notifier::Receipt::default();
+        b.raise_fleet_alert(kind, from, to, failures, generation, receipt.clone());
+        lock(&inner.receipts).push((name, generation, receipt));
     }
     if b.take_chain_failure() {
         let mut cmd = redis::cmd("HSETNX");
@@ -1698,7 +1923,6 @@ async fn subscribe_single(inner: &Inner, client: &Client) -> redis::RedisResult<
     };
     let ps = bounded(CONNECT_TIMEOUT * 2, subscribed).await?;
     // Anything published while we were away is in Redis: resynchronise with a flush now.
-    inner.clear_failure();
     inner.resync_all();
     let mut messages = ps.into_on_message();
     while let Some(msg) = messages.next().await {
@@ -1726,7 +1950,6 @@ async fn subscribe_cluster(inner: &Inner, urls: &[String]) -> redis::RedisResult
         redis::RedisResult::Ok(con)
     };
     let _con = bounded(CONNECT_TIMEOUT * 4, subscribed).await?;
-    inner.clear_failure();
     inner.resync_all();
     while let Some(push) = rx.recv().await {
         match push.kind {
@@ -1774,9 +1997,15 @@ struct Message<'a> {
 }
 
 /// `name|state|generation|remaining_ms|forced|opens|alert|op`; the name may itself contain `|`.
+/// A message of an instance of the previous version (no `op`) is read too, so a fleet can be
+/// upgraded one instance at a time.
 fn parse_message(payload: &str) -> Option<Message<'_>> {
-    let mut parts = payload.rsplitn(8, '|');
-    let op = parts.next()?;
+    parse_fields(payload, true).or_else(|| parse_fields(payload, false))
+}
+
+fn parse_fields(payload: &str, with_op: bool) -> Option<Message<'_>> {
+    let mut parts = payload.rsplitn(if with_op { 8 } else { 7 }, '|');
+    let op = if with_op { parts.next()? } else { "" };
     let alert = parts.next()?;
     let opens = parts.next()?.parse().ok()?;
     let forced = parts.next()?;
@@ -1784,6 +2013,9 @@ fn parse_message(payload: &str) -> Option<Message<'_>> {
     let generation = parts.next()?.parse().ok()?;
     let state = parts.next()?;
     let name = parts.next()?;
+    if !matches!(state, "closed" | "open" | "half_open") {
+        return None;
+    }
     Some(Message {
         name,
         state,
@@ -1805,6 +2037,9 @@ fn handle_message(inner: &Inner, payload: &str) {
     };
     inner.max_seen.fetch_max(m.generation, Ordering::AcqRel);
     let found = lock(&inner.entries).get_mut(m.name).map(|e| {
+        if m.op == "reset" {
+            e.reset_seen = Some(e.reset_seen.unwrap_or(0).max(m.generation));
+        }
         if !m.alert.is_empty() && !e.claims.contains(&m.generation) {
             // An alert-worthy transition: race to claim it (whoever made it).
             e.claims.push(m.generation);
@@ -1889,6 +2124,8 @@ impl Store for RedisStore {
                     needs_sync: true,
                     last_record: std::time::Instant::now(),
                     listed: false,
+                    failing_since: None,
+                    reset_seen: None,
                 },
             );
         }
@@ -2124,6 +2361,26 @@ mod tests {
             "cannot reach redis://***@host:6379/0"
         );
         assert_eq!(redact("plain message"), "plain message");
+    }
+
+    #[test]
+    fn messages_of_both_versions_parse() {
+        let m = parse_message("svc|daum|open|1796427146042|800||1|opened|").unwrap();
+        assert_eq!(
+            (m.name, m.state, m.generation, m.remaining),
+            ("svc|daum", "open", 1_796_427_146_042, 800)
+        );
+        assert_eq!((m.alert, m.op), ("opened", ""));
+        let m = parse_message("daum|closed|9|0||0||reset").unwrap();
+        assert_eq!((m.name, m.op), ("daum", "reset"));
+        // The previous version's seven fields.
+        let m = parse_message("a|b|closed|7|0|open|0|recovered").unwrap();
+        assert_eq!(
+            (m.name, m.state, m.forced, m.alert, m.op),
+            ("a|b", "closed", "open", "recovered", "")
+        );
+        assert!(parse_message("daum|ajar|1|0||0||").is_none());
+        assert!(parse_message("nonsense").is_none());
     }
 
     #[test]

@@ -504,10 +504,19 @@ impl Admin {
             .arg(format!("{}:events", self.prefix))
             .arg(name)
             .arg(0);
-        let _: Value = inv
+        let reply: Vec<Value> = inv
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.err(&e))?;
+        // Instances that miss the change's message learn of it from the fleet's marker.
+        if let Some(Value::Int(generation)) = reply.get(1) {
+            let _: Value = Script::new(scripts::raise_hw_script())
+                .key(format!("{}:fleet", self.prefix))
+                .arg(*generation)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| self.err(&e))?;
+        }
         self.audit_push(command, name, detail, known.is_none())
             .await?;
         self.read_status(name, known.is_some(), known.flatten())

@@ -128,8 +128,14 @@ impl FleetEvent {
     /// Parses `N|state|gen|remaining_ms|forced|opens|alert|op` (the name may contain `|`).
     #[must_use]
     pub fn parse(payload: &str, at_ms: u64) -> Option<FleetEvent> {
-        let mut p = payload.rsplitn(8, '|');
-        let op = p.next()?;
+        // The runtime's previous version sent seven fields (no `op`).
+        Self::parse_fields(payload, at_ms, true)
+            .or_else(|| Self::parse_fields(payload, at_ms, false))
+    }
+
+    fn parse_fields(payload: &str, at_ms: u64, with_op: bool) -> Option<FleetEvent> {
+        let mut p = payload.rsplitn(if with_op { 8 } else { 7 }, '|');
+        let op = if with_op { p.next()? } else { "" };
         let alert = p.next()?;
         let opens = p.next()?.parse().ok()?;
         let forced = p.next()?;

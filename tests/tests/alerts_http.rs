@@ -199,6 +199,8 @@ fn event(kind: EventKind, injected: bool) -> Event {
 
 fn opened() -> EventKind {
     EventKind::Alert(Alert {
+        id: format!("daum:1796427146042:{}", "opened"),
+        receipt: None,
         kind: AlertKind::Opened,
         from: State::Closed,
         to: State::Open,
@@ -211,6 +213,8 @@ fn opened() -> EventKind {
 
 fn recovered() -> EventKind {
     EventKind::Alert(Alert {
+        id: format!("daum:1796427146042:{}", "recovered"),
+        receipt: None,
         kind: AlertKind::Recovered,
         from: State::HalfOpen,
         to: State::Closed,
@@ -223,6 +227,8 @@ fn recovered() -> EventKind {
 
 fn chain_failed() -> EventKind {
     EventKind::Alert(Alert {
+        id: format!("daum:1796427146042:{}", "chain_failed"),
+        receipt: None,
         kind: AlertKind::ChainFailed,
         from: State::Open,
         to: State::Open,
@@ -235,6 +241,8 @@ fn chain_failed() -> EventKind {
 
 fn forced_open() -> EventKind {
     EventKind::Alert(Alert {
+        id: format!("daum:1796427146042:{}", "opened"),
+        receipt: None,
         kind: AlertKind::Opened,
         from: State::Closed,
         to: State::Open,
@@ -288,6 +296,10 @@ fn webhook_posts_each_alert_as_json() {
     let j = reqs[0].json();
     assert_eq!(j["breaker"], "daum");
     assert_eq!(j["kind"], "opened");
+    assert_eq!(
+        j["id"], "daum:1796427146042:opened",
+        "the alert's stable id"
+    );
     assert_eq!(j["from"], "closed");
     assert_eq!(j["to"], "open");
     assert_eq!(j["failures"], 5);

@@ -389,6 +389,10 @@ fn an_unannounced_transition_is_still_alerted_once() {
     let fleet = Fleet::start(2, &redis, &hooks, tag);
     let force = breaker_runtime::__private::scripts::force_script();
     let key = |k: &str| format!("alerts-{tag}:{{alerts.daum}}:{k}");
+    // A change whose message nobody hears: published on a channel nobody listens to. Its
+    // writer raises the fleet marker's `hw` as every writer does (the runtime after its
+    // scripts, breakerctl after FORCE), which is how instances learn they missed something.
+    let raise = breaker_runtime::__private::scripts::raise_hw_script();
     let run = |forced: &str| {
         let out = Command::new("redis-cli")
             .args(["-p", &redis.port().to_string(), "EVAL", &force, "3"])
@@ -401,6 +405,19 @@ fn an_unannounced_transition_is_still_alerted_once() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let generation = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let out = Command::new("redis-cli")
+            .args(["-p", &redis.port().to_string(), "EVAL", raise, "1"])
+            .arg(format!("alerts-{tag}:fleet"))
+            .arg(&generation)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "raising hw to {generation}");
     };
     run("open");
     wait_until(

@@ -46,12 +46,34 @@ fn injected(name: &'static str) -> TestError {
 }
 
 /// The alerts recorded for `breaker`.
+/// The alerts of `breaker`, with their ids checked and blanked: an alert this process raised
+/// on its own (memory store) is `breaker:local-<process>-<n>:kind`, unique.
 fn alerts(rec: &Recorder, breaker: &str) -> Vec<Alert> {
-    rec.events(breaker)
+    let all: Vec<Alert> = rec
+        .events(breaker)
         .into_iter()
         .filter_map(|k| match k {
             EventKind::Alert(a) => Some(a),
             _ => None,
+        })
+        .collect();
+    let mut ids: Vec<&str> = all.iter().map(|a| a.id.as_str()).collect();
+    for a in &all {
+        assert!(
+            a.id.starts_with(&format!("{breaker}:local-"))
+                && a.id.ends_with(&format!(":{}", a.kind.as_str())),
+            "alert id {:?}",
+            a.id
+        );
+        assert!(a.receipt.is_none(), "a local alert needs no receipt");
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), all.len(), "alert ids are unique");
+    all.into_iter()
+        .map(|a| Alert {
+            id: String::new(),
+            ..a
         })
         .collect()
 }
@@ -752,6 +774,8 @@ async fn opening_and_recovery_raise_one_alert_each() {
         assert_eq!(alert_open_target().await, Ok(2), "rejected: fallback");
     }
     let opened = Alert {
+        id: String::new(),
+        receipt: None,
         kind: AlertKind::Opened,
         from: State::Closed,
         to: State::Open,
@@ -795,6 +819,8 @@ async fn opening_and_recovery_raise_one_alert_each() {
     assert_eq!(alert_open_target().await, Ok(1));
     assert_eq!(h.state(), State::Closed);
     let recovered = Alert {
+        id: String::new(),
+        receipt: None,
         kind: AlertKind::Recovered,
         from: State::HalfOpen,
         to: State::Closed,
@@ -824,6 +850,7 @@ async fn operator_force_open_raises_an_opened_alert() {
     assert_eq!(
         got,
         [Alert {
+            id: String::new(),
             kind: AlertKind::Opened,
             from: State::Closed,
             to: State::Open,
@@ -831,6 +858,7 @@ async fn operator_force_open_raises_an_opened_alert() {
             last_error: None,
             fallback: None,
             forced: Some(Forced::Open),
+            receipt: None,
         }]
     );
     h.reset().await.unwrap();
@@ -861,6 +889,8 @@ async fn chain_fallback() -> Result<u32, OpsError> {
 async fn failing_fallback_alerts_once_until_it_succeeds_again() {
     let rec = Recorder::install();
     let chain_failed = Alert {
+        id: String::new(),
+        receipt: None,
         kind: AlertKind::ChainFailed,
         from: State::Closed,
         to: State::Closed,
