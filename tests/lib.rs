@@ -295,6 +295,8 @@ pub struct Received {
     pub path: String,
     /// The body, as text.
     pub body: String,
+    /// Whether it was answered (200); a held request is not.
+    pub answered: bool,
 }
 
 /// A real HTTP/1.1 server on a free loopback port that records every request and answers
@@ -308,14 +310,23 @@ pub struct HttpReceiver {
 impl HttpReceiver {
     /// Starts the server on its own threads (they end with the test process).
     pub fn start() -> HttpReceiver {
+        Self::start_holding(None)
+    }
+
+    /// As [`HttpReceiver::start`], but the first request whose path starts with `prefix` is
+    /// recorded and never answered (its connection stays open): a receiver that hangs while
+    /// the sender is killed. Later requests are answered.
+    pub fn start_holding(prefix: Option<&str>) -> HttpReceiver {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let port = listener.local_addr().unwrap().port();
         let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = received.clone();
+        let hold = std::sync::Arc::new(std::sync::Mutex::new(prefix.map(str::to_owned)));
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let sink = sink.clone();
-                std::thread::spawn(move || serve_http(stream, &sink));
+                let hold = hold.clone();
+                std::thread::spawn(move || serve_http(stream, &sink, &hold));
             }
         });
         HttpReceiver { port, received }
@@ -335,7 +346,11 @@ impl HttpReceiver {
     }
 }
 
-fn serve_http(mut stream: std::net::TcpStream, sink: &std::sync::Mutex<Vec<Received>>) {
+fn serve_http(
+    mut stream: std::net::TcpStream,
+    sink: &std::sync::Mutex<Vec<Received>>,
+    hold: &std::sync::Mutex<Option<String>>,
+) {
     use std::io::{BufRead, BufReader, Read, Write};
     let Ok(clone) = stream.try_clone() else {
         return;
@@ -371,13 +386,30 @@ fn serve_http(mut stream: std::net::TcpStream, sink: &std::sync::Mutex<Vec<Recei
         if reader.read_exact(&mut body).is_err() {
             return;
         }
+        let held = {
+            let mut h = hold
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let held = h.as_deref().is_some_and(|p| path.starts_with(p));
+            if held {
+                *h = None;
+            }
+            held
+        };
         sink.lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(Received {
                 method,
                 path,
                 body: String::from_utf8_lossy(&body).into_owned(),
+                answered: !held,
             });
+        if held {
+            // Never answered: the connection stays open until the sender goes away.
+            let mut sink = [0u8; 64];
+            while matches!(std::io::Read::read(&mut stream, &mut sink), Ok(n) if n > 0) {}
+            return;
+        }
         let reply = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{\"ok\":true}";
         if stream.write_all(reply.as_bytes()).is_err() {
             return;

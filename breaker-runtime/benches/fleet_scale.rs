@@ -630,7 +630,7 @@ fn child(n: usize, port: u16) {
     std::thread::sleep(Duration::from_secs(2));
 
     // 3. Trip propagation.
-    let rounds = env_num("FLEET_SCALE_ROUNDS", 20).max(1);
+    let rounds = usize::try_from(env_num("FLEET_SCALE_ROUNDS", 20).max(1)).unwrap();
     progress(n, &format!("trip propagation, {rounds} rounds"));
     let column = fleet.column(0);
     let mut lags = Vec::new();
@@ -678,7 +678,7 @@ fn child(n: usize, port: u16) {
     }
 
     // 4. Fleet-wide recovery.
-    let rounds_rec = env_num("FLEET_SCALE_RECOVERY_ROUNDS", 3).max(1);
+    let rounds_rec = usize::try_from(env_num("FLEET_SCALE_RECOVERY_ROUNDS", 3).max(1)).unwrap();
     progress(n, &format!("recovery, {rounds_rec} rounds"));
     let mut all_closed = Vec::new();
     let mut first_closed = Vec::new();

@@ -476,22 +476,27 @@ return reply(1)
 
 /// KEYS: state hash. ARGV: gen, instance, lease ms. Claims the alert of the transition to
 /// `gen` for `lease ms` (Redis clock): `{1, kind, from, failures}` for the one instance that
-/// must send it now, `{0, '', '', 0}` for the others (sent, or held by a live claim).
+/// must send it now, `{2, ...}` when that instance already holds it (the lease is renewed),
+/// `{0, '', '', 0}` for the others (sent, or held by a live claim).
 pub(crate) const CLAIM: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local field = 'a:' .. ARGV[1]
 local rec = redis.call('HGET', KEYS[1], field)
 if not rec then return {0, '', '', 0} end
-local kind, from, failures, till = string.match(rec, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|')
+local kind, from, failures, till, claimer = string.match(rec, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
 if kind == nil then
   -- Not ours to read: dropped rather than claimed forever.
   redis.call('HDEL', KEYS[1], field)
   return {0, '', '', 0}
 end
-if (tonumber(till) or 0) > now then return {0, '', '', 0} end
+local won = 1
+if (tonumber(till) or 0) > now then
+  if claimer ~= ARGV[2] then return {0, '', '', 0} end
+  won = 2
+end
 redis.call('HSET', KEYS[1], field, kind .. '|' .. from .. '|' .. failures .. '|' .. (now + tonumber(ARGV[3])) .. '|' .. ARGV[2])
-return {1, kind, from, tonumber(failures) or 0}
+return {won, kind, from, tonumber(failures) or 0}
 "#;
 
 /// KEYS: state hash. ARGV: gen. The alert of the transition to `gen` was delivered: it leaves
@@ -507,9 +512,11 @@ redis.call('HSET', KEYS[1], 'alerts', table.concat(rest, ','))
 return 1
 "#;
 
-/// How long a claimed alert is the claimer's to deliver (the HTTP notifiers retry for up to
-/// about 40 s); after that another instance sends it.
-const ALERT_LEASE: Duration = Duration::from_secs(60);
+/// How long a claimed alert is the claimer's to deliver; the claimer renews it every
+/// [`ALERT_RENEW`] while its notifiers are still at it (the HTTP notifiers retry for up to
+/// about 40 s). A claimer that died is replaced when the lease runs out.
+const ALERT_LEASE: Duration = Duration::from_secs(15);
+const ALERT_RENEW: Duration = Duration::from_secs(5);
 
 /// Reads a breaker's controls with Redis's clock. KEYS: state hash. Replies `{swapped (0/1),
 /// fault, fault ms left, notice, notice ms left, cgen}`; a time left of 0 means "until cleared",
@@ -634,7 +641,8 @@ struct Inner {
     hw_dirty: AtomicBool,
     raise_hw: Script,
     /// Fleet alerts this instance claimed and raised, until every notifier is done with them.
-    receipts: Mutex<Vec<(&'static str, u64, notifier::Receipt)>>,
+    /// With when its claim was last renewed.
+    receipts: Mutex<Vec<(&'static str, u64, notifier::Receipt, std::time::Instant)>>,
     delivered: Script,
     /// The round trip of `RECORD`, averaged, in microseconds (0: none yet).
     rtt_us: AtomicU64,
@@ -1060,24 +1068,49 @@ fn breaker_answered(inner: &Inner, name: &'static str) {
 /// them. One a notifier could not deliver is left to its claim's lease: another instance (or
 /// this one) sends it again when the lease runs out.
 async fn deliveries(inner: &Inner, con: &mut Conn) -> redis::RedisResult<bool> {
-    let done: Vec<(&'static str, u64)> = {
+    let now = std::time::Instant::now();
+    let (done, renew): (Vec<(&'static str, u64)>, Vec<(&'static str, u64)>) = {
         let mut receipts = lock(&inner.receipts);
-        receipts.retain(|(_, _, r)| !r.is_lost());
-        receipts
+        receipts.retain(|(_, _, r, _)| !r.is_lost());
+        let done = receipts
             .iter()
-            .filter(|(_, _, r)| r.is_done())
-            .map(|(n, g, _)| (*n, *g))
-            .collect()
+            .filter(|(_, _, r, _)| r.is_done())
+            .map(|(n, g, _, _)| (*n, *g))
+            .collect();
+        let renew = receipts
+            .iter_mut()
+            .filter(|(_, _, r, at)| !r.is_done() && now.duration_since(*at) >= ALERT_RENEW)
+            .map(|(n, g, _, at)| {
+                *at = now;
+                (*n, *g)
+            })
+            .collect();
+        (done, renew)
     };
+    for (name, generation) in &renew {
+        let key = format!("{}:{{{name}}}:s", inner.prefix);
+        // Still being delivered here: the claim stays this instance's.
+        bounded(
+            RESPONSE_TIMEOUT,
+            inner
+                .claim
+                .key(&key)
+                .arg(*generation)
+                .arg(&inner.instance)
+                .arg(ALERT_LEASE.as_millis())
+                .invoke_async::<(i64, String, String, u64)>(con),
+        )
+        .await?;
+    }
     for (name, generation) in &done {
         let key = format!("{}:{{{name}}}:s", inner.prefix);
         let mut inv = inner.delivered.prepare_invoke();
         inv.key(&key).arg(*generation);
         // On an error the rest stay for the next round (delivered; only the mark is late).
         bounded(RESPONSE_TIMEOUT, inv.invoke_async::<i64>(con)).await?;
-        lock(&inner.receipts).retain(|(n, g, _)| (n, g) != (name, generation));
+        lock(&inner.receipts).retain(|(n, g, _, _)| (n, g) != (name, generation));
     }
-    Ok(!done.is_empty())
+    Ok(!done.is_empty() || !renew.is_empty())
 }
 
 /// KEYS: the fleet's marker hash. ARGV: a generation. Raises `hw` to it (never lowers it).
@@ -1754,6 +1787,7 @@ async fn housekeeping_steps(
                 return Err(e);
             }
         };
+        // 2: this instance holds it already (a renewal): it is being sent.
         if won != 1 {
             continue;
         }
@@ -1802,7 +1836,7 @@ async fn housekeeping_steps(
         }
         let receipt = notifier::Receipt::default();
         b.raise_fleet_alert(kind, from, to, failures, generation, receipt.clone());
-        lock(&inner.receipts).push((name, generation, receipt));
+        lock(&inner.receipts).push((name, generation, receipt, std::time::Instant::now()));
     }
     if b.take_chain_failure() {
         let mut cmd = redis::cmd("HSETNX");

@@ -439,3 +439,89 @@ fn an_unannounced_transition_is_still_alerted_once() {
     let opened = webhook.iter().find(|b| b["kind"] == "opened").unwrap();
     assert_eq!(opened["forced"], "open", "{opened}");
 }
+
+impl Fleet {
+    /// SIGKILLs the instance with process id `pid` (it is no longer waited for by `stop`).
+    fn kill(&mut self, pid: u32) {
+        let i = self
+            .children
+            .iter()
+            .position(|c| c.id() == pid)
+            .unwrap_or_else(|| panic!("no instance with pid {pid}"));
+        let mut child = self.children.remove(i);
+        child.kill().unwrap();
+        let _ = child.wait();
+    }
+}
+
+/// The instance that claimed an alert dies while its receiver holds the request open: the
+/// claim's lease runs out, another instance claims it and sends it, with the same id. The
+/// receiver answers the alert once (the held request, never answered, is the rare duplicate a
+/// receiver drops by id).
+#[test]
+fn a_claimant_killed_mid_delivery_is_replaced_and_the_alert_arrives_once() {
+    if std::env::var_os(ROLE).is_some() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let tag = "takeover";
+    let hooks = HttpReceiver::start_holding(Some(&format!("/hook/{tag}")));
+    let mut fleet = Fleet::start(2, &redis, &hooks, tag);
+    fleet.set("daum-down", true);
+    let webhook_opened = |hooks: &HttpReceiver| -> Vec<(serde_json::Value, bool)> {
+        hooks
+            .received()
+            .into_iter()
+            .filter(|r| r.path == format!("/hook/{tag}"))
+            .map(|r| {
+                let body: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+                (body, r.answered)
+            })
+            .filter(|(b, _)| b["kind"] == "opened")
+            .collect()
+    };
+    wait_until(
+        "the first delivery of the opened alert",
+        || !webhook_opened(&hooks).is_empty(),
+        &hooks,
+    );
+    let (held, answered) = webhook_opened(&hooks).remove(0);
+    assert!(!answered, "the first delivery is held");
+    let id = held["id"].as_str().unwrap().to_owned();
+    assert!(
+        id.starts_with("alerts.daum:") && id.ends_with(":opened"),
+        "{id}"
+    );
+    let sender = held["instance"].as_str().unwrap().to_owned();
+    let pid: u32 = sender.rsplit(':').next().unwrap().parse().unwrap();
+    fleet.kill(pid);
+    let killed = Instant::now();
+    // The claim's lease (15 s) runs out; the other instance, probing every open period,
+    // learns of the unclaimed alert from a reply and sends it.
+    let deadline = killed + Duration::from_secs(30);
+    while !webhook_opened(&hooks).iter().any(|(_, answered)| *answered) {
+        assert!(
+            Instant::now() < deadline,
+            "the alert was never sent again: {:#?}",
+            hooks.received()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!("sent again {:?} after the kill", killed.elapsed());
+    std::thread::sleep(Duration::from_millis(1000));
+    fleet.stop();
+    let opened = webhook_opened(&hooks);
+    assert_eq!(
+        opened.len(),
+        2,
+        "the held request and one more: {opened:#?}"
+    );
+    let (again, answered) = &opened[1];
+    assert!(*answered);
+    assert_eq!(again["id"], id.as_str(), "the same alert, by its id");
+    assert_ne!(
+        again["instance"],
+        sender.as_str(),
+        "sent by the other instance"
+    );
+}
