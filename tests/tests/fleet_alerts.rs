@@ -525,3 +525,73 @@ fn a_claimant_killed_mid_delivery_is_replaced_and_the_alert_arrives_once() {
         "sent by the other instance"
     );
 }
+
+/// Two alert-worthy transitions before any instance claimed the first (here: forced open and
+/// reset back to back, their messages unheard): both are alerted, in order, once each.
+#[test]
+fn two_transitions_before_any_claim_are_both_alerted_in_order() {
+    if std::env::var_os(ROLE).is_some() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let hooks = HttpReceiver::start();
+    let tag = "pair";
+    let fleet = Fleet::start(2, &redis, &hooks, tag);
+    let force = breaker_runtime::__private::scripts::force_script();
+    let key = |k: &str| format!("alerts-{tag}:{{alerts.daum}}:{k}");
+    let cli = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .args(["-p", &redis.port().to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mut last = String::new();
+    for forced in ["open", ""] {
+        let (s, w, p) = (key("s"), key("w"), key("p"));
+        let out = cli(&[
+            "EVAL",
+            &force,
+            "3",
+            &s,
+            &w,
+            &p,
+            forced,
+            "nobody-listens",
+            "alerts.daum",
+            "0",
+        ]);
+        last = out.lines().nth(1).unwrap_or_default().trim().to_owned();
+    }
+    // The writer raises the fleet marker, as every writer does: the instances learn they
+    // missed news and re-sync.
+    let marker = format!("alerts-{tag}:fleet");
+    cli(&[
+        "EVAL",
+        breaker_runtime::__private::scripts::raise_hw_script(),
+        "1",
+        &marker,
+        &last,
+    ]);
+    wait_until(
+        "both alerts",
+        || {
+            let (webhook, _) = alerts(&hooks, tag);
+            count(&webhook, "opened") >= 1 && count(&webhook, "recovered") >= 1
+        },
+        &hooks,
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    fleet.stop();
+    let (webhook, _) = alerts(&hooks, tag);
+    let kinds: Vec<&str> = webhook.iter().filter_map(|b| b["kind"].as_str()).collect();
+    assert_eq!(kinds, ["opened", "recovered"], "{webhook:#?}");
+    let ids: Vec<&str> = webhook.iter().filter_map(|b| b["id"].as_str()).collect();
+    assert_ne!(ids[0], ids[1]);
+}
