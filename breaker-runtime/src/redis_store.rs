@@ -1067,9 +1067,12 @@ fn breaker_answered(inner: &Inner, name: &'static str) {
 /// Marks the fleet alerts this instance sent delivered, once every notifier is done with
 /// them. One a notifier could not deliver is left to its claim's lease: another instance (or
 /// this one) sends it again when the lease runs out.
+/// A breaker and the generation of one of its alerts.
+type AlertRef = (&'static str, u64);
+
 async fn deliveries(inner: &Inner, con: &mut Conn) -> redis::RedisResult<bool> {
     let now = std::time::Instant::now();
-    let (done, renew): (Vec<(&'static str, u64)>, Vec<(&'static str, u64)>) = {
+    let (done, renew): (Vec<AlertRef>, Vec<AlertRef>) = {
         let mut receipts = lock(&inner.receipts);
         receipts.retain(|(_, _, r, _)| !r.is_lost());
         let done = receipts
@@ -2176,8 +2179,9 @@ impl Store for RedisStore {
             .set_fleet_gate(inner.healthy.load(Ordering::Acquire));
         inner.wake.notify_one();
         // A new instance learns the fleet's state before its first call is decided, within a
-        // bounded wait (none when Redis is known to be down).
-        if inner.healthy.load(Ordering::Acquire) {
+        // bounded wait (none while the store has no connection to Redis).
+        let connected = lock(&inner.conn).is_some();
+        if connected {
             let start = std::time::Instant::now();
             while !synced.load(Ordering::Acquire) && start.elapsed() < FIRST_SYNC_BUDGET {
                 std::thread::sleep(Duration::from_millis(1));

@@ -411,6 +411,25 @@ fn fleet_child() {
                 }
                 println!("@recovered");
             }
+            // A breaker Redis says is OPEN for a very long time: it must probe (and close) within
+            // its own `open_for` (1 s), the longest this opening can last.
+            "absurd-open" => {
+                let h = breaker("fleet.probe").unwrap();
+                let _ = probed(false).await;
+                let start = std::time::Instant::now();
+                let mut saw_open = h.state() == State::Open;
+                while h.state() != State::Closed {
+                    assert!(
+                        start.elapsed() < Duration::from_secs(4),
+                        "still {:?} after 4 s: an absurd open_until was trusted",
+                        h.state()
+                    );
+                    saw_open |= h.state() == State::Open;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    let _ = probed(false).await;
+                }
+                println!("@closed {saw_open} {}", start.elapsed().as_millis());
+            }
             other => panic!("unknown role {other}"),
         }
     });
@@ -866,4 +885,61 @@ fn half_open_probing_runs_locally_while_redis_is_down() {
     redis.kill();
     i.expect("recovered");
     i.finish();
+}
+
+/// Redis says OPEN until far in the future (a clock that jumped, foreign data): the time is
+/// clamped to what this opening can last (`open_for`), not trusted.
+#[test]
+fn an_absurd_open_until_from_redis_is_clamped() {
+    let _serial = serial();
+    let redis = RedisServer::start();
+    let key = format!("fleet-{}:{{fleet.probe}}:s", redis.port());
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let far = now_ms + 1_000_000_000;
+    assert_eq!(
+        redis
+            .command(&format!(
+                "HSET {key} state open gen 5 opens 1 open_until {far} forced \"\""
+            ))
+            .as_deref(),
+        Some(":5")
+    );
+    let mut i = Instance::spawn(&redis, "absurd-open");
+    let closed = i.expect("closed");
+    i.finish();
+    assert!(
+        closed.starts_with("true"),
+        "it started OPEN from Redis: {closed}"
+    );
+}
+
+/// Numbers under a breaker's key that are not digits (an exponent, `inf`, `nan`) are somebody
+/// else's data: a `StoreError`, never a long loop inside Redis, and calls go on.
+#[test]
+fn malformed_numbers_under_the_key_are_refused() {
+    let _serial = serial();
+    for (field, value) in [("opens", "1e12"), ("open_until", "inf"), ("gen", "nan")] {
+        let redis = RedisServer::start();
+        let key = format!("fleet-{}:{{{NAME}}}:s", redis.port());
+        assert_eq!(
+            redis
+                .command(&format!("HSET {key} state open {field} {value}"))
+                .as_deref(),
+            Some(":2"),
+            "{field}"
+        );
+        let started = std::time::Instant::now();
+        let mut i = Instance::spawn(&redis, "malformed");
+        i.expect("reported");
+        i.finish();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{field}={value}"
+        );
+        // Redis itself was never stuck in a script.
+        assert_eq!(redis.command("PING").as_deref(), Some("+PONG"));
+    }
 }
