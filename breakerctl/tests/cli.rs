@@ -254,10 +254,17 @@ fn list_shows_state_window_controls_and_instances() {
         let _: () = con.hset(key("daum", "w"), format!("{b}:t"), t).unwrap();
     }
     let _: () = con.pexpire(key("daum", "w"), 18_000).unwrap();
-    // Two instances of daum: one heartbeating, one silent for a minute.
+    let _: () = con.hset(key("daum", "s"), "bucket_ms", 2000).unwrap();
+    // Instances that reported failures (what `quorum` counts): web1 in the window, web3 long
+    // before it.
+    let _: () = con.hset(key("daum", "q"), "web1:11:aaaaaaaa", cur).unwrap();
+    let _: () = con
+        .hset(key("daum", "q"), "web3:13:cccccccc", cur - 20)
+        .unwrap();
+    // Two instances of daum: one heartbeating, one silent for two minutes.
     let _: () = con.zadd(key("daum", "i"), "web1:11:aaaaaaaa", now).unwrap();
     let _: () = con
-        .zadd(key("daum", "i"), "web2:12:bbbbbbbb", now - 60_000)
+        .zadd(key("daum", "i"), "web2:12:bbbbbbbb", now - 120_000)
         .unwrap();
 
     let run = ok(&r, &["list"]);
@@ -293,6 +300,16 @@ fn list_shows_state_window_controls_and_instances() {
         (Some(3), Some(6))
     );
     assert_eq!(d["instances"], serde_json::json!(["web1:11:aaaaaaaa"]));
+    assert_eq!(
+        d["failing_instances"],
+        serde_json::json!(["web1:11:aaaaaaaa"])
+    );
+    let status = ok(&r, &["status", "daum"]);
+    assert!(
+        line_of(&status.stdout, "failing").contains("1 instance(s) reported failures")
+            && status.stdout.contains("web1:11:aaaaaaaa"),
+        "{status:?}"
+    );
     assert_eq!(d["controls"]["fault"], "error:0.5");
     let left = d["controls"]["fault_ms_left"].as_u64().unwrap();
     assert!(left > 50_000 && left <= 60_000, "{d}");
