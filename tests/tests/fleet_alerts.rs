@@ -387,37 +387,12 @@ fn an_unannounced_transition_is_still_alerted_once() {
     let hooks = HttpReceiver::start();
     let tag = "silent";
     let fleet = Fleet::start(2, &redis, &hooks, tag);
-    let force = breaker_runtime::__private::scripts::force_script();
-    let key = |k: &str| format!("alerts-{tag}:{{alerts.daum}}:{k}");
     // A change whose message nobody hears: published on a channel nobody listens to. Its
     // writer raises the fleet marker's `hw` as every writer does (the runtime after its
     // scripts, breakerctl after FORCE), which is how instances learn they missed something.
-    let raise = breaker_runtime::__private::scripts::raise_hw_script();
     let run = |forced: &str| {
-        let out = Command::new("redis-cli")
-            .args(["-p", &redis.port().to_string(), "EVAL", &force, "3"])
-            .args([key("s"), key("w"), key("p")])
-            .args([forced, "nobody-listens", "alerts.daum", "0"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let generation = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .nth(1)
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
-        let out = Command::new("redis-cli")
-            .args(["-p", &redis.port().to_string(), "EVAL", raise, "1"])
-            .arg(format!("alerts-{tag}:fleet"))
-            .arg(&generation)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "raising hw to {generation}");
+        let generation = unheard_force(&redis, tag, forced);
+        raise_hw(&redis, tag, &generation);
     };
     run("open");
     wait_until(
@@ -537,48 +512,13 @@ fn two_transitions_before_any_claim_are_both_alerted_in_order() {
     let hooks = HttpReceiver::start();
     let tag = "pair";
     let fleet = Fleet::start(2, &redis, &hooks, tag);
-    let force = breaker_runtime::__private::scripts::force_script();
-    let key = |k: &str| format!("alerts-{tag}:{{alerts.daum}}:{k}");
-    let cli = |args: &[&str]| {
-        let out = Command::new("redis-cli")
-            .args(["-p", &redis.port().to_string()])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
     let mut last = String::new();
     for forced in ["open", ""] {
-        let (s, w, p) = (key("s"), key("w"), key("p"));
-        let out = cli(&[
-            "EVAL",
-            &force,
-            "3",
-            &s,
-            &w,
-            &p,
-            forced,
-            "nobody-listens",
-            "alerts.daum",
-            "0",
-        ]);
-        last = out.lines().nth(1).unwrap_or_default().trim().to_owned();
+        last = unheard_force(&redis, tag, forced);
     }
     // The writer raises the fleet marker, as every writer does: the instances learn they
     // missed news and re-sync.
-    let marker = format!("alerts-{tag}:fleet");
-    cli(&[
-        "EVAL",
-        breaker_runtime::__private::scripts::raise_hw_script(),
-        "1",
-        &marker,
-        &last,
-    ]);
+    raise_hw(&redis, tag, &last);
     wait_until(
         "both alerts",
         || {
@@ -594,4 +534,49 @@ fn two_transitions_before_any_claim_are_both_alerted_in_order() {
     assert_eq!(kinds, ["opened", "recovered"], "{webhook:#?}");
     let ids: Vec<&str> = webhook.iter().filter_map(|b| b["id"].as_str()).collect();
     assert_ne!(ids[0], ids[1]);
+}
+
+fn redis_cli(redis: &RedisServer, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &redis.port().to_string()])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs the runtime's `FORCE` script on `alerts.daum` with its message published on a channel
+/// nobody listens to; returns the generation it made.
+fn unheard_force(redis: &RedisServer, tag: &str, forced: &str) -> String {
+    let force = breaker_runtime::__private::scripts::force_script();
+    let key = |k: &str| format!("alerts-{tag}:{{alerts.daum}}:{k}");
+    let (s, w, p) = (key("s"), key("w"), key("p"));
+    let out = redis_cli(
+        redis,
+        &[
+            "EVAL",
+            &force,
+            "3",
+            &s,
+            &w,
+            &p,
+            forced,
+            "nobody-listens",
+            "alerts.daum",
+            "0",
+        ],
+    );
+    out.lines().nth(1).unwrap_or_default().trim().to_owned()
+}
+
+/// Raises the fleet marker's `hw` to `generation`, as every writer of one does.
+fn raise_hw(redis: &RedisServer, tag: &str, generation: &str) {
+    let raise = breaker_runtime::__private::scripts::raise_hw_script();
+    let marker = format!("alerts-{tag}:fleet");
+    redis_cli(redis, &["EVAL", raise, "1", &marker, generation]);
 }
