@@ -288,6 +288,18 @@ fn process_cpu_secs() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// This process's resident memory (Linux; NaN elsewhere).
+fn resident_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
 /// `MONITOR` for `d`: `(requests clients sent, commands run inside scripts)`.
 fn monitor(port: u16, d: Duration) -> (u64, u64) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("MONITOR connection");
@@ -331,6 +343,45 @@ fn monitor(port: u16, d: Duration) -> (u64, u64) {
     (requests, inner)
 }
 
+/// A bare subscriber to the events channel, subscribed after every instance (Redis writes a
+/// message to a channel's subscribers in the order they subscribed, so to this one last): when
+/// each state of `scale.b00` was announced. Tells Redis's share of a propagation from the
+/// simulated instances' (which share this box's two cores).
+struct Listener {
+    heard: Arc<Mutex<Vec<(Instant, String)>>>,
+}
+
+impl Listener {
+    fn start(port: u16) -> Listener {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("subscriber connection");
+        s.write_all(format!("SUBSCRIBE {PREFIX}:events\r\n").as_bytes())
+            .unwrap();
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let sink = heard.clone();
+        std::thread::spawn(move || {
+            // RESP lines; a message's payload is `name|state|...` on a line of its own.
+            let prefix = format!("{}|", BREAKERS[0]);
+            for line in BufReader::new(s).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix(&prefix) {
+                    let state = rest.split('|').next().unwrap_or("").to_owned();
+                    sink.lock().unwrap().push((Instant::now(), state));
+                }
+            }
+        });
+        Listener { heard }
+    }
+
+    /// When `state` was first announced after `t0`, since `t0`.
+    fn first(&self, state: &str, t0: Instant) -> Option<Duration> {
+        self.heard
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(at, s)| *at >= t0 && s == state)
+            .map(|(at, _)| at.duration_since(t0))
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The fleet.
 
@@ -351,11 +402,13 @@ impl Fleet {
     }
 }
 
+/// One simulated instance: its store and its 20 breakers.
+type Instance = (RedisStore, Vec<Handle>);
+
 /// Connects `n` instances and attaches the 20 breakers to each, on [`ATTACHERS`] threads.
 fn attach(n: usize, url: &str) -> Fleet {
     let next = AtomicUsize::new(0);
-    let slots: Mutex<Vec<Option<(RedisStore, Vec<Handle>)>>> =
-        Mutex::new((0..n).map(|_| None).collect());
+    let slots: Mutex<Vec<Option<Instance>>> = Mutex::new((0..n).map(|_| None).collect());
     std::thread::scope(|s| {
         for _ in 0..ATTACHERS.min(n) {
             s.spawn(|| {
@@ -549,16 +602,22 @@ fn child(n: usize, port: u16) {
     let fleet = attach(n, &url);
     let attached = Instant::now();
     put("attach_s", t.elapsed().as_secs_f64());
+    put("rss_mb", resident_mb());
+    // A store counts as healthy from its first script answer.
     let unhealthy = fleet.stores.iter().filter(|s| !s.is_healthy()).count();
     if unhealthy > 0 {
         notes.push(format!(
-            "{unhealthy} stores unhealthy right after attaching"
+            "{unhealthy} stores not yet healthy (no script answer yet) when the last attach returned"
         ));
     }
 
     // 1. Idle.
     progress(n, "idle, 5 s after attach");
     std::thread::sleep(SETTLE);
+    let unhealthy = fleet.stores.iter().filter(|s| !s.is_healthy()).count();
+    if unhealthy > 0 {
+        notes.push(format!("{unhealthy} stores unhealthy 5 s after attaching"));
+    }
     let a = admin.snap();
     std::thread::sleep(WINDOW);
     let d = a.to(&admin.snap());
@@ -633,6 +692,9 @@ fn child(n: usize, port: u16) {
     let rounds = usize::try_from(env_num("FLEET_SCALE_ROUNDS", 20).max(1)).unwrap();
     progress(n, &format!("trip propagation, {rounds} rounds"));
     let column = fleet.column(0);
+    let listener = Listener::start(port);
+    std::thread::sleep(Duration::from_millis(100));
+    let mut announced = Vec::new();
     let mut lags = Vec::new();
     let mut alls = Vec::new();
     let mut missed = 0;
@@ -658,6 +720,9 @@ fn child(n: usize, port: u16) {
         if n > 1 {
             alls.push(worst);
         }
+        if let Some(d) = listener.first("open", t0) {
+            announced.push(d.as_secs_f64() * 1000.0);
+        }
         reset(&fleet, k, &mut notes);
         std::thread::sleep(Duration::from_millis(250));
         round_cmds.push(a.to(&admin.snap()).commands as f64 / nf);
@@ -669,6 +734,15 @@ fn child(n: usize, port: u16) {
     put("trip_p99_ms", pct(&lags, 99.0));
     put("trip_max_ms", lags.last().copied().unwrap_or(f64::NAN));
     put("trip_all_med_ms", median(alls));
+    announced.sort_by(f64::total_cmp);
+    put("trip_bare_p50_ms", pct(&announced, 50.0));
+    put("trip_bare_p99_ms", pct(&announced, 99.0));
+    if announced.len() < rounds {
+        notes.push(format!(
+            "trip: the bare subscriber missed the OPEN message in {} rounds",
+            rounds - announced.len()
+        ));
+    }
     put("trip_round_cmds", median(round_cmds));
     if missed > 0 {
         notes.push(format!(
@@ -684,6 +758,7 @@ fn child(n: usize, port: u16) {
     let mut first_closed = Vec::new();
     let mut rec_missed = 0;
     let mut rec_cmds = Vec::new();
+    let mut rec_bare = Vec::new();
     for r in 0..rounds_rec {
         let k = tripper(rounds + r, n);
         let a = admin.snap();
@@ -758,6 +833,9 @@ fn child(n: usize, port: u16) {
             }
             first_closed.push(first);
         }
+        if let Some(d) = listener.first("closed", t0) {
+            rec_bare.push((d.as_secs_f64() - OPEN_FOR.as_secs_f64()) * 1000.0);
+        }
         std::thread::sleep(Duration::from_millis(300));
         rec_cmds.push(a.to(&admin.snap()).commands as f64 / nf);
         // Leave no counts behind for the next round.
@@ -773,6 +851,7 @@ fn child(n: usize, port: u16) {
     );
     put("rec_med_ms", median(all_closed));
     put("rec_first_med_ms", median(first_closed));
+    put("rec_bare_med_ms", median(rec_bare));
     put("rec_missed", rec_missed as f64);
     put("rec_round_cmds", median(rec_cmds));
     if rec_missed > 0 {
@@ -906,7 +985,12 @@ fn rows() -> Vec<Row> {
         Box::new(move |run| get(run, key).map(|v| (num(v, digits), Some(v <= max))))
     }
     vec![
-        ("attach every instance (s)", "", plain("attach_s", 1)),
+        ("attach every instance (s)", "", plain("attach_s", 2)),
+        (
+            "this process's memory, all instances (RSS, MB)",
+            "",
+            plain("rss_mb", 0),
+        ),
         (
             "**idle, 5 s after attach**: Redis commands/s (all, incl. inside scripts)",
             "",
@@ -1010,6 +1094,16 @@ fn rows() -> Vec<Row> {
             plain("trip_all_med_ms", 2),
         ),
         (
+            "… Redis's OPEN message at a bare subscriber (subscribed last): p50 over rounds (ms)",
+            "",
+            plain("trip_bare_p50_ms", 2),
+        ),
+        (
+            "… Redis's OPEN message at a bare subscriber: p99 over rounds (ms)",
+            "",
+            plain("trip_bare_p99_ms", 2),
+        ),
+        (
             "… samples (instances × rounds)",
             "",
             plain("trip_samples", 0),
@@ -1038,6 +1132,11 @@ fn rows() -> Vec<Row> {
             "… first instance CLOSED, median round (ms after open_for ended)",
             "",
             plain("rec_first_med_ms", 0),
+        ),
+        (
+            "… Redis's CLOSED message at a bare subscriber, median round (ms after open_for ended)",
+            "",
+            plain("rec_bare_med_ms", 0),
         ),
         ("… never read CLOSED", "0", at_most("rec_missed", 0.0, 0)),
         (
@@ -1082,7 +1181,7 @@ fn print_table(runs: &[Run]) {
     }
     println!();
     for (label, target, cell) in rows() {
-        let cells: Vec<Cell> = runs.iter().map(|r| cell(r)).collect();
+        let cells: Vec<Cell> = runs.iter().map(&cell).collect();
         if cells.iter().all(Option::is_none) {
             continue;
         }

@@ -1004,9 +1004,29 @@ async fn flush_all(inner: &Inner, con: &mut Conn) -> redis::RedisResult<bool> {
     };
     let mut asked = false;
     let mut failed = None;
+    // Every breaker's `RECORD` in one round trip (one Redis: a pipeline; a cluster: one
+    // request per breaker, as its keys may live on any node).
+    let outgoing: Vec<Outgoing> = names
+        .iter()
+        .filter_map(|n| outgoing(inner, n, heartbeat == Some(*n)))
+        .collect();
+    if !outgoing.is_empty() {
+        asked = true;
+        let started = std::time::Instant::now();
+        let replies = send_records(inner, con, &outgoing, forget_ms).await?;
+        for (o, reply) in outgoing.iter().zip(replies) {
+            match take_record_reply(inner, con, o, reply).await {
+                Ok(()) => breaker_answered(inner, o.name),
+                Err(e) => {
+                    breaker_failed(inner, o.name, &e, started);
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+    }
     for name in names {
         let started = std::time::Instant::now();
-        match flush_one(inner, con, name, heartbeat == Some(name), forget_ms).await {
+        match flush_one(inner, con, name).await {
             Ok(a) => {
                 asked |= a;
                 if a {
@@ -1206,14 +1226,28 @@ async fn fleet_marker(inner: &Inner, con: &mut Conn) -> redis::RedisResult<bool>
     Ok(asked)
 }
 
-async fn flush_one(
-    inner: &Inner,
-    con: &mut Conn,
+/// The rest of a breaker's flush: its probe results and housekeeping.
+async fn flush_one(inner: &Inner, con: &mut Conn, name: &'static str) -> redis::RedisResult<bool> {
+    let Some(handle) = lock(&inner.entries).get(name).map(|e| e.handle) else {
+        return Ok(false);
+    };
+    let mut asked = release_probes(inner, con, name, &handle).await?;
+    asked |= housekeeping(inner, con, name, &handle).await?;
+    Ok(asked)
+}
+
+/// One breaker's `RECORD`: its new counts.
+struct Outgoing {
     name: &'static str,
-    heartbeat: bool,
-    forget_ms: u128,
-) -> redis::RedisResult<bool> {
-    let Some((handle, successes, failures, needs_sync)) =
+    handle: Handle,
+    successes: u64,
+    failures: u64,
+}
+
+/// The `RECORD` a breaker has to send this round, if any: new counts, a re-sync, or its
+/// heartbeat.
+fn outgoing(inner: &Inner, name: &'static str, heartbeat: bool) -> Option<Outgoing> {
+    let (handle, successes, failures, needs_sync) =
         lock(&inner.entries).get_mut(name).map(|e| {
             let c = e.handle.counters();
             if e.handle.forced().is_some() {
@@ -1227,74 +1261,128 @@ async fn flush_one(
                 c.failures.saturating_sub(e.sent_failures),
                 e.needs_sync,
             )
-        })
-    else {
-        return Ok(false);
-    };
+        })?;
     // A verdict of this instance's own is only a reason to flush now: the fleet decides from
     // its counts, never from one instance's verdict (however old, after an outage).
     let local_event = handle.breaker().take_local_event();
-    let mut asked = false;
-    if successes + failures > 0 || needs_sync || heartbeat || local_event != 0 {
-        record(inner, con, name, &handle, successes, failures, forget_ms).await?;
-        asked = true;
-    }
-    asked |= release_probes(inner, con, name, &handle).await?;
-    asked |= housekeeping(inner, con, name, &handle).await?;
-    Ok(asked)
+    (successes + failures > 0 || needs_sync || heartbeat || local_event != 0).then_some(Outgoing {
+        name,
+        handle,
+        successes,
+        failures,
+    })
 }
 
-/// Sends a breaker's new counts in a `RECORD` and adopts the fleet's state it replies with.
-async fn record(
-    inner: &Inner,
-    con: &mut Conn,
-    name: &'static str,
-    handle: &Handle,
-    successes: u64,
-    failures: u64,
-    forget_ms: u128,
-) -> redis::RedisResult<()> {
-    let b = handle.breaker();
+/// The arguments of `o`'s `RECORD` (see the script for their order).
+fn record_args(inner: &Inner, o: &Outgoing, forget_ms: u128) -> Vec<String> {
+    let b = o.handle.breaker();
     let cfg = b.config();
     let (view, view_remaining) = b.fleet_view();
-    let keys = inner.keys(name);
-    let mut inv = inner.record.prepare_invoke();
-    for k in &keys {
-        inv.key(k);
-    }
-    inv.arg(successes)
-        .arg(failures)
-        .arg((cfg.window.as_millis() / 8).max(1))
-        .arg(cfg.threshold)
-        .arg(cfg.failure_rate.unwrap_or(0))
-        .arg(cfg.min_calls)
-        .arg(cfg.open_for.as_millis().max(1))
-        .arg(cfg.max_open_for.as_millis().max(1))
-        .arg(&inner.channel)
-        .arg(name)
-        .arg(view_remaining.as_millis())
-        .arg(b.opens_in_row())
-        .arg(state_str(view))
-        .arg(match b.forced() {
-            Some(Forced::Open) => "open",
-            Some(Forced::Closed) => "closed",
-            _ => "",
-        })
-        .arg(&inner.instance)
-        .arg(cfg.quorum)
-        .arg(forget_ms)
-        .arg(b.fleet_generation());
+    let forced = match b.forced() {
+        Some(Forced::Open) => "open",
+        Some(Forced::Closed) => "closed",
+        _ => "",
+    };
+    vec![
+        o.successes.to_string(),
+        o.failures.to_string(),
+        (cfg.window.as_millis() / 8).max(1).to_string(),
+        cfg.threshold.to_string(),
+        cfg.failure_rate.unwrap_or(0).to_string(),
+        cfg.min_calls.to_string(),
+        cfg.open_for.as_millis().max(1).to_string(),
+        cfg.max_open_for.as_millis().max(1).to_string(),
+        inner.channel.clone(),
+        o.name.to_owned(),
+        view_remaining.as_millis().to_string(),
+        b.opens_in_row().to_string(),
+        state_str(view).to_owned(),
+        forced.to_owned(),
+        inner.instance.clone(),
+        cfg.quorum.to_string(),
+        forget_ms.to_string(),
+        b.fleet_generation().to_string(),
+    ]
+}
+
+/// The `RECORD` command (`EVALSHA`) for `o`.
+fn record_cmd(inner: &Inner, o: &Outgoing, forget_ms: u128) -> Cmd {
+    let keys = inner.keys(o.name);
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(inner.record.get_hash())
+        .arg(keys.len())
+        .arg(&keys[..]);
+    cmd.arg(record_args(inner, o, forget_ms));
+    cmd
+}
+
+/// Sends the `RECORD`s: a pipeline on one Redis (the script is loaded first when Redis does
+/// not have it), one request each on a cluster. A connection error fails the round; a script
+/// error is one breaker's.
+async fn send_records(
+    inner: &Inner,
+    con: &mut Conn,
+    batch: &[Outgoing],
+    forget_ms: u128,
+) -> redis::RedisResult<Vec<redis::RedisResult<Reply>>> {
+    let cmds: Vec<Cmd> = batch
+        .iter()
+        .map(|o| record_cmd(inner, o, forget_ms))
+        .collect();
     let sent = std::time::Instant::now();
-    let reply: redis::RedisResult<Reply> = bounded(RESPONSE_TIMEOUT, inv.invoke_async(con)).await;
-    if reply.is_ok() {
-        // A moving average of the round trip (7/8 old, 1/8 new), for the probe requests' bound.
-        let took = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let old = inner.rtt_us.load(Ordering::Acquire);
-        inner.rtt_us.store(
-            if old == 0 { took } else { (old * 7 + took) / 8 },
-            Ordering::Release,
-        );
-    }
+    let replies = if let Conn::Single(_) = con {
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for c in &cmds {
+            pipe.add_command(c.clone());
+        }
+        let mut replies: Vec<redis::RedisResult<Reply>> =
+            bounded(RESPONSE_TIMEOUT, pipe.query_async(con)).await?;
+        let no_script = |r: &redis::RedisResult<Reply>| matches!(r, Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript));
+        if replies.iter().any(no_script) {
+            // Redis lost its script cache (restarted, or `SCRIPT FLUSH`): load it, send again.
+            bounded(
+                RESPONSE_TIMEOUT,
+                inner.record.prepare_invoke().load_async(con),
+            )
+            .await?;
+            replies = bounded(RESPONSE_TIMEOUT, pipe.query_async(con)).await?;
+        }
+        replies
+    } else {
+        let mut replies = Vec::with_capacity(batch.len());
+        for o in batch {
+            let mut inv = inner.record.prepare_invoke();
+            for k in &inner.keys(o.name) {
+                inv.key(k);
+            }
+            inv.arg(record_args(inner, o, forget_ms));
+            match bounded(RESPONSE_TIMEOUT, inv.invoke_async(con)).await {
+                Err(e) if is_connection_error(&e) => replies.push(Err(e)),
+                r => replies.push(r),
+            }
+        }
+        replies
+    };
+    // A moving average of the round trip (7/8 old, 1/8 new), for the probe requests' bound.
+    let took = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let old = inner.rtt_us.load(Ordering::Acquire);
+    inner.rtt_us.store(
+        if old == 0 { took } else { (old * 7 + took) / 8 },
+        Ordering::Release,
+    );
+    Ok(replies)
+}
+
+/// Adopts one breaker's `RECORD` reply (or reports what Redis refused).
+async fn take_record_reply(
+    inner: &Inner,
+    con: &mut Conn,
+    o: &Outgoing,
+    reply: redis::RedisResult<Reply>,
+) -> redis::RedisResult<()> {
+    let (name, handle, successes, failures) = (o.name, &o.handle, o.successes, o.failures);
+    let b = handle.breaker();
     let synced = lock(&inner.entries).get(name).map(|e| e.synced.clone());
     match reply {
         Ok(r) => {
@@ -1322,7 +1410,8 @@ async fn record(
             adopt(inner, name, handle, &r, unflushed);
             if first {
                 // A new breaker learns its controls before its first call is decided.
-                read_controls(inner, con, name, handle, &keys[0]).await?;
+                let key = format!("{}:{{{name}}}:s", inner.prefix);
+                read_controls(inner, con, name, handle, &key).await?;
             }
         }
         Err(e) if is_connection_error(&e) => return Err(e),
