@@ -474,29 +474,46 @@ end
 return reply(1)
 "#;
 
-/// KEYS: state hash. ARGV: gen, instance, lease ms. Claims the alert of the transition to
-/// `gen` for `lease ms` (Redis clock): `{1, kind, from, failures}` for the one instance that
-/// must send it now, `{2, ...}` when that instance already holds it (the lease is renewed),
-/// `{0, '', '', 0}` for the others (sent, or held by a live claim).
+/// KEYS: state hash. ARGV: gen, instance, lease ms, mode. `claim`: claims the alert of the
+/// transition to `gen` and every younger alert nobody holds, for `lease ms` (Redis clock), so
+/// one instance sends them in their order; replies `{gen, kind, from, failures}` for each
+/// (empty when `gen` is sent, or held by a live claim of another instance). `renew`: extends
+/// this instance's claim of `gen` (an empty reply when it lost it).
 pub(crate) const CLAIM: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local field = 'a:' .. ARGV[1]
-local rec = redis.call('HGET', KEYS[1], field)
-if not rec then return {0, '', '', 0} end
-local kind, from, failures, till, claimer = string.match(rec, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
-if kind == nil then
-  -- Not ours to read: dropped rather than claimed forever.
-  redis.call('HDEL', KEYS[1], field)
-  return {0, '', '', 0}
+local lease, me, renew = tonumber(ARGV[3]), ARGV[2], ARGV[4] == 'renew'
+local function take(g)
+  local field = 'a:' .. g
+  local rec = redis.call('HGET', KEYS[1], field)
+  if not rec then return nil end
+  local kind, from, failures, till, claimer = string.match(rec, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
+  if kind == nil then
+    -- Not ours to read: dropped rather than claimed forever.
+    redis.call('HDEL', KEYS[1], field)
+    return nil
+  end
+  local held = (tonumber(till) or 0) > now
+  if (renew and (not held or claimer ~= me)) or (not renew and held) then return nil end
+  redis.call('HSET', KEYS[1], field, kind .. '|' .. from .. '|' .. failures .. '|' .. (now + lease) .. '|' .. me)
+  return {tonumber(g), kind, from, tonumber(failures) or 0}
 end
-local won = 1
-if (tonumber(till) or 0) > now then
-  if claimer ~= ARGV[2] then return {0, '', '', 0} end
-  won = 2
+local first = take(ARGV[1])
+if first == nil then return {} end
+local out = {first}
+if not renew then
+  local list = redis.call('HGET', KEYS[1], 'alerts') or ''
+  local after = false
+  for g in string.gmatch(list, '%d+') do
+    if after then
+      local a = take(g)
+      if a then out[#out + 1] = a end
+    elseif g == ARGV[1] then
+      after = true
+    end
+  end
 end
-redis.call('HSET', KEYS[1], field, kind .. '|' .. from .. '|' .. failures .. '|' .. (now + tonumber(ARGV[3])) .. '|' .. ARGV[2])
-return {won, kind, from, tonumber(failures) or 0}
+return out
 "#;
 
 /// KEYS: state hash. ARGV: gen. The alert of the transition to `gen` was delivered: it leaves
@@ -803,11 +820,22 @@ impl RedisStore {
     /// As [`RedisStore::connect`].
     pub fn from_env() -> Result<Option<RedisStore>, ConfigError> {
         let prefix = std::env::var(ENV_KEY_PREFIX).unwrap_or_else(|_| "breaker".to_owned());
+        // A malformed value is reported and the default applies: a typo here must not turn
+        // the fleet's shared state off.
         let down_after = match std::env::var(ENV_STORE_DOWN_AFTER) {
-            Ok(v) => Some(
-                crate::config::parse_duration(v.trim())
-                    .map_err(|m| ConfigError::new(ENV_STORE_DOWN_AFTER, m))?,
-            ),
+            Ok(v) => match crate::config::parse_duration(v.trim()) {
+                Ok(d) => Some(d),
+                Err(m) => {
+                    let message = ConfigError::new(
+                        ENV_STORE_DOWN_AFTER,
+                        format!("{m}; the default ({DEFAULT_STORE_DOWN_AFTER:?}) applies"),
+                    )
+                    .to_string();
+                    tracing::error!("{message}");
+                    notifier::emit("", EventKind::ConfigRejected { message });
+                    None
+                }
+            },
             Err(_) => None,
         };
         let store = if let Ok(nodes) = std::env::var(ENV_REDIS_CLUSTER) {
@@ -1121,7 +1149,8 @@ async fn deliveries(inner: &Inner, con: &mut Conn) -> redis::RedisResult<bool> {
                 .arg(*generation)
                 .arg(&inner.instance)
                 .arg(ALERT_LEASE.as_millis())
-                .invoke_async::<(i64, String, String, u64)>(con),
+                .arg("renew")
+                .invoke_async::<Vec<(u64, String, String, u64)>>(con),
         )
         .await?;
     }
@@ -1831,6 +1860,57 @@ async fn housekeeping(
     }
 }
 
+/// Raises an alert this instance claimed (`store_reset`: only the first of the minute for
+/// the fleet; the others are marked delivered).
+#[allow(clippy::too_many_arguments)]
+async fn raise_claimed(
+    inner: &Inner,
+    con: &mut Conn,
+    name: &'static str,
+    handle: &Handle,
+    keys: &[String; 5],
+    generation: u64,
+    kind: AlertKind,
+    from: &str,
+    failures: u64,
+) -> redis::RedisResult<()> {
+    let b = handle.breaker();
+    let to = match kind {
+        AlertKind::Opened => State::Open,
+        AlertKind::StoreReset => b.fleet_view().0,
+        _ => State::Closed,
+    };
+    let from = parse_state(from).unwrap_or(match kind {
+        AlertKind::Opened => State::Closed,
+        _ => State::Open,
+    });
+    if kind == AlertKind::StoreReset {
+        // One alert per event for the fleet: Redis losing its data touches every breaker, and
+        // every breaker's write-back is claimed; the first claim of the minute speaks. Keyed by
+        // this alert: an instance that takes over a claim whose claimant died after winning
+        // here still sends it. An error leaves the claim to run out: sent later, not lost.
+        let id = format!("{name}:{generation}");
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(format!("{}:store_reset", inner.prefix))
+            .arg(&id)
+            .arg("NX")
+            .arg("GET")
+            .arg("PX")
+            .arg(60_000);
+        let holder: Option<String> = bounded(RESPONSE_TIMEOUT, cmd.query_async(con)).await?;
+        if holder.is_some_and(|h| h != id) {
+            let mut cmd = inner.delivered.prepare_invoke();
+            cmd.key(&keys[0]).arg(generation);
+            bounded(RESPONSE_TIMEOUT, cmd.invoke_async::<i64>(con)).await?;
+            return Ok(());
+        }
+    }
+    let receipt = notifier::Receipt::default();
+    b.raise_fleet_alert(kind, from, to, failures, generation, receipt.clone());
+    lock(&inner.receipts).push((name, generation, receipt, std::time::Instant::now()));
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn housekeeping_steps(
     inner: &Inner,
@@ -1856,7 +1936,7 @@ async fn housekeeping_steps(
     }
     let mut claims = claims.into_iter();
     while let Some(generation) = claims.next() {
-        let won: redis::RedisResult<(i64, String, String, u64)> = bounded(
+        let won: redis::RedisResult<Vec<(u64, String, String, u64)>> = bounded(
             RESPONSE_TIMEOUT,
             inner
                 .claim
@@ -1864,10 +1944,11 @@ async fn housekeeping_steps(
                 .arg(generation)
                 .arg(&inner.instance)
                 .arg(ALERT_LEASE.as_millis())
+                .arg("claim")
                 .invoke_async(con),
         )
         .await;
-        let (won, kind, from, failures) = match won {
+        let won = match won {
             Ok(r) => r,
             Err(e) => {
                 // Not claimed: try again at the next flush (the claim is atomic, so trying
@@ -1879,56 +1960,16 @@ async fn housekeeping_steps(
                 return Err(e);
             }
         };
-        // 2: this instance holds it already (a renewal): it is being sent.
-        if won != 1 {
-            continue;
-        }
-        let Some(kind) = alert_of(&kind) else {
-            continue;
-        };
-        let to = match kind {
-            AlertKind::Opened => State::Open,
-            AlertKind::StoreReset => b.fleet_view().0,
-            _ => State::Closed,
-        };
-        let from = parse_state(&from).unwrap_or(match kind {
-            AlertKind::Opened => State::Closed,
-            _ => State::Open,
-        });
-        if kind == AlertKind::StoreReset {
-            // One alert per event for the fleet: Redis losing its data touches every breaker,
-            // and every breaker's write-back is claimed; the first claim of the minute speaks.
-            // Keyed by this alert: an instance that takes over a claim whose claimant died
-            // after winning here still sends it.
-            let id = format!("{name}:{generation}");
-            let mut cmd = redis::cmd("SET");
-            cmd.arg(format!("{}:store_reset", inner.prefix))
-                .arg(&id)
-                .arg("NX")
-                .arg("GET")
-                .arg("PX")
-                .arg(60_000);
-            let holder: Option<String> = match bounded(RESPONSE_TIMEOUT, cmd.query_async(con)).await
-            {
-                Ok(h) => h,
-                Err(e) => {
-                    if let Some(en) = lock(&inner.entries).get_mut(name) {
-                        en.claims.push(generation);
-                        en.claims.extend(claims);
-                    }
-                    return Err(e);
-                }
-            };
-            if holder.is_some_and(|h| h != id) {
-                let mut cmd = inner.delivered.prepare_invoke();
-                cmd.key(&keys[0]).arg(generation);
-                bounded(RESPONSE_TIMEOUT, cmd.invoke_async::<i64>(con)).await?;
+        // This alert and the younger ones nobody held, oldest first: sent in that order.
+        for (generation, kind, from, failures) in won {
+            let Some(kind) = alert_of(&kind) else {
                 continue;
-            }
+            };
+            raise_claimed(
+                inner, con, name, handle, keys, generation, kind, &from, failures,
+            )
+            .await?;
         }
-        let receipt = notifier::Receipt::default();
-        b.raise_fleet_alert(kind, from, to, failures, generation, receipt.clone());
-        lock(&inner.receipts).push((name, generation, receipt, std::time::Instant::now()));
     }
     if b.take_chain_failure() {
         let mut cmd = redis::cmd("HSETNX");

@@ -625,6 +625,38 @@ fn redis_killed_and_restarted_mid_run_fails_no_call() {
     drop(redis);
 }
 
+/// `BREAKER_STORE_DOWN_AFTER` longer than the outage: the same outage is slowness, not news
+/// (no `StoreHealth` event, no local mode); a malformed value is reported and the default
+/// applies (the store still shares state).
+#[test]
+fn store_down_after_sets_what_counts_as_an_outage() {
+    let _serial = serial();
+    let mut redis = RedisServer::start();
+    let port = redis.port();
+    let mut app = Instance::spawn_with(&redis, "steady", &[("BREAKER_STORE_DOWN_AFTER", "3s")]);
+    app.expect("ready");
+    std::thread::sleep(Duration::from_millis(800));
+    redis.kill();
+    drop(redis);
+    std::thread::sleep(Duration::from_millis(1800));
+    let redis = RedisServer::start_on(port);
+    let (errors, _, health) = steady_report(&mut app);
+    app.finish();
+    assert_eq!(errors, 0);
+    assert_eq!(
+        health, "[]",
+        "an outage shorter than BREAKER_STORE_DOWN_AFTER is no event"
+    );
+    // A malformed value: reported, and the store still shares the fleet's state.
+    let mut watcher = Instance::spawn(&redis, "watch");
+    watcher.expect("ready");
+    let mut tripper = Instance::spawn_with(&redis, "trip", &[("BREAKER_STORE_DOWN_AFTER", "soon")]);
+    tripper.expect("tripped");
+    watcher.expect("open");
+    tripper.finish();
+    watcher.finish();
+}
+
 #[test]
 fn redis_stopped_longer_than_the_budget_never_holds_a_call() {
     let _serial = serial();

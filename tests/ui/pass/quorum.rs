@@ -2,7 +2,7 @@
 //! a warning, and the quorum has no fleet to count).
 use breaker_runtime::{BreakerError, circuit_breaker};
 
-#[circuit_breaker(threshold = 3, quorum = 2, store = "redis")]
+#[circuit_breaker(name = "pass.quorum", threshold = 3, quorum = 2, store = "redis")]
 async fn daum(query: &str) -> Result<usize, BreakerError> {
     Ok(query.len())
 }
@@ -10,6 +10,6 @@ async fn daum(query: &str) -> Result<usize, BreakerError> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     assert_eq!(daum("seoul").await, Ok(5));
-    let h = breaker_runtime::breaker("quorum::daum").expect("registered");
+    let h = breaker_runtime::breaker("pass.quorum").expect("registered");
     assert_eq!(h.config().quorum, 2);
 }
