@@ -25,7 +25,10 @@
 //!    is left out of the samples (it opens locally at once). The breaker is reset through the
 //!    tripping instance's store (`Store::command(Reset)`, what `Handle::reset` does for a
 //!    registered breaker) and every instance is seen CLOSED before the next round; the tripping
-//!    instance changes every round. `FLEET_SCALE_ROUNDS` rounds (default 20).
+//!    instance changes every round. `FLEET_SCALE_ROUNDS` rounds (default 20). A bare
+//!    subscriber to `<prefix>:events`, subscribed after every instance (Redis fans a message out
+//!    in subscription order, so to it last), times Redis's announcement too: the difference is
+//!    the simulated instances' own wake-up on this shared box.
 //! 4. **Fleet-wide recovery** (`open_for` = 1 s): after a trip, every instance calls `scale.b00`
 //!    every 200 ms (phases spread evenly), every call succeeding; the time from the end of
 //!    `open_for` (taken as first failure + 1 s, so a little early: Redis starts the period when

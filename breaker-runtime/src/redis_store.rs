@@ -113,7 +113,16 @@ impl ConnectionLike for Conn {
     }
 }
 
-const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// The sync loop wakes at once for a failure, a verdict or fleet work, and at least this often
+/// otherwise (an idle instance's loop asks Redis nothing).
+const TICK: Duration = Duration::from_millis(50);
+/// Successes alone are sent this often at most (failures at once, with the successes counted
+/// so far): the count rule trips on failures alone, and the window's calls are for operators.
+const SUCCESS_FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// With the rate rule, successes and failures alike go every tick: one instance's failures
+/// reaching the window before the others' successes would make a rate that is not the fleet's
+/// (a sick instance opening a healthy fleet).
+const RATE_FLUSH_EVERY: Duration = TICK;
 /// Connecting, and waiting for a reply to the store's own work (flushes, housekeeping): a
 /// slow link (a reply in 600 ms) is slow, not down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -127,20 +136,21 @@ const START_WAIT: Duration = Duration::from_millis(300);
 /// How often an instance checks the fleet's marker (`<prefix>:fleet`: an incarnation id and the
 /// highest generation written) to learn that Redis lost data: one cheap `HMGET`, whatever the
 /// number of breakers.
-const FLEET_CHECK_EVERY: Duration = Duration::from_secs(1);
+const FLEET_CHECK_EVERY: Duration = Duration::from_secs(2);
 const RECONNECT_EVERY: Duration = Duration::from_millis(250);
 /// The fleet lease outlives the local one by this much, so a probe that ends just in time can
 /// still report before Redis counts it as expired.
 const LEASE_SLACK: Duration = Duration::from_secs(1);
 /// How long a new breaker waits for the fleet's state before its first call is decided.
 const FIRST_SYNC_BUDGET: Duration = Duration::from_millis(300);
-/// A breaker with nothing to send still exchanges a `RECORD` every this (it heals news lost
-/// while the subscription was up, and keeps the instance listed for `breakerctl`)...
-const HEARTBEAT_EVERY: Duration = Duration::from_secs(20);
+/// A breaker with nothing to send still exchanges a `RECORD` every this (it keeps the instance
+/// listed for `breakerctl`, and learns of an alert whose claimant died)...
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(30);
 /// ...but an instance sends at most one such heartbeat per this, round robin, whatever its
-/// number of breakers: an idle instance costs Redis half a script a second at most (and one
-/// `HMGET` a second, [`FLEET_CHECK_EVERY`]).
-const HEARTBEAT_SPACING: Duration = Duration::from_secs(2);
+/// number of breakers: an idle instance costs Redis a quarter of a script a second at most
+/// (about one command a second inside it) and half an `HMGET` a second
+/// ([`FLEET_CHECK_EVERY`]).
+const HEARTBEAT_SPACING: Duration = Duration::from_secs(4);
 /// Default of [`ENV_STORE_DOWN_AFTER`].
 pub const DEFAULT_STORE_DOWN_AFTER: Duration = Duration::from_secs(1);
 /// How long Redis must keep failing (every request and reconnection) before the store counts
@@ -164,7 +174,7 @@ local function int(v, what)
   end
   return tonumber(v)
 end
-local h = redis.call('HMGET', KEYS[1], 'state', 'gen', 'open_until', 'forced', 'opens')
+local h = redis.call('HMGET', KEYS[1], 'state', 'gen', 'open_until', 'forced', 'opens', 'alerts', 'cgen', 'reset_gen')
 local exists = h[1] ~= false
 local state = h[1] or 'closed'
 if state ~= 'closed' and state ~= 'open' and state ~= 'half_open' then
@@ -219,7 +229,10 @@ end
 -- no alert, 'store_reset' for a state written back. `op` is 'reset' for an operator's reset
 -- (it ends even an instance's own episode). Generations follow Redis's clock (and always
 -- grow), so a change made after Redis went back in time still reads as news to every instance.
+-- Whether the script wrote alerts, controls or a reset (the tail then reads them again).
+local wrote = false
 local function save_and_publish(channel, name, kind, op)
+  wrote = true
   gen = math.max(gen + 1, now)
   local before = prev_saved
   if kind == 'quiet' then
@@ -257,7 +270,8 @@ end
 -- episode even when the reset's message was lost).
 local function tail(...)
   local r = {...}
-  local a = redis.call('HMGET', KEYS[1], 'alerts', 'cgen', 'reset_gen')
+  local a = {h[6], h[7], h[8]}
+  if wrote then a = redis.call('HMGET', KEYS[1], 'alerts', 'cgen', 'reset_gen') end
   local pending = 0
   if a[1] and a[1] ~= '' then
     for g in string.gmatch(a[1], '%d+') do
@@ -290,11 +304,12 @@ local channel, name = ARGV[9], ARGV[10]
 local view_remaining, view_opens, view_state = tonumber(ARGV[11]), tonumber(ARGV[12]), ARGV[13]
 local local_forced, instance, quorum, forget_ms = ARGV[14], ARGV[15], tonumber(ARGV[16]), tonumber(ARGV[17])
 -- Counts from an instance that has not seen the last operator reset were counted before it.
-if seen_gen < int(redis.call('HGET', KEYS[1], 'reset_gen'), 'reset_gen') then
+if seen_gen < int(h[8], 'reset_gen') then
   succ, fail = 0, 0
 end
 redis.call('ZADD', KEYS[5], now, instance)
-redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - forget_ms)
+-- Forgetting silent instances is needed now and then, not at every record.
+if now % 4 == 0 then redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - forget_ms) end
 redis.call('PEXPIRE', KEYS[5], forget_ms * 2)
 if lost then
   -- Redis lost the breaker, or went back in time: the fleet's state as this instance last saw
@@ -997,7 +1012,7 @@ async fn sync_loop(inner: Arc<Inner>, ready: std::sync::mpsc::Sender<()>) {
                 Ok(true) => inner.note_success(),
                 Ok(false) => {}
             }
-            let _ = tokio::time::timeout(FLUSH_EVERY, inner.wake.notified()).await;
+            let _ = tokio::time::timeout(TICK, inner.wake.notified()).await;
         }
         tokio::time::sleep(RECONNECT_EVERY).await;
     }
@@ -1027,7 +1042,7 @@ async fn flush_all(inner: &Inner, con: &mut Conn) -> redis::RedisResult<bool> {
             *next = now + HEARTBEAT_SPACING;
         }
         // An instance is listed as long as three heartbeats could have reached Redis.
-        let forget = (period * 3).max(Duration::from_secs(120));
+        let forget = (period * 3).max(Duration::from_secs(360));
         (names, heartbeat, forget.as_millis())
     };
     let mut asked = false;
@@ -1276,7 +1291,7 @@ struct Outgoing {
 /// The `RECORD` a breaker has to send this round, if any: new counts, a re-sync, or its
 /// heartbeat.
 fn outgoing(inner: &Inner, name: &'static str, heartbeat: bool) -> Option<Outgoing> {
-    let (handle, successes, failures, needs_sync) =
+    let (handle, successes, failures, needs_sync, last) =
         lock(&inner.entries).get_mut(name).map(|e| {
             let c = e.handle.counters();
             if e.handle.forced().is_some() {
@@ -1289,17 +1304,29 @@ fn outgoing(inner: &Inner, name: &'static str, heartbeat: bool) -> Option<Outgoi
                 c.successes.saturating_sub(e.sent_successes),
                 c.failures.saturating_sub(e.sent_failures),
                 e.needs_sync,
+                e.last_record,
             )
         })?;
     // A verdict of this instance's own is only a reason to flush now: the fleet decides from
     // its counts, never from one instance's verdict (however old, after an outage).
     let local_event = handle.breaker().take_local_event();
-    (successes + failures > 0 || needs_sync || heartbeat || local_event != 0).then_some(Outgoing {
-        name,
-        handle,
-        successes,
-        failures,
-    })
+    let rate_rule = handle.breaker().config().failure_rate.is_some();
+    let (counts_due, successes_every) = if rate_rule {
+        let due = last.elapsed() >= RATE_FLUSH_EVERY;
+        (failures > 0 && due, RATE_FLUSH_EVERY)
+    } else {
+        // The count rule: a failure goes at once.
+        (failures > 0, SUCCESS_FLUSH_EVERY)
+    };
+    let successes_due = successes > 0 && last.elapsed() >= successes_every;
+    (counts_due || successes_due || needs_sync || heartbeat || local_event != 0).then_some(
+        Outgoing {
+            name,
+            handle,
+            successes,
+            failures,
+        },
+    )
 }
 
 /// The arguments of `o`'s `RECORD` (see the script for their order).

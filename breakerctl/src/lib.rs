@@ -31,8 +31,8 @@ pub use text::{format_ms, format_unix_ms, redact};
 pub use breaker_runtime::{Fault, Forced};
 
 /// Milliseconds within which an instance's heartbeat counts as "seen" (an idle instance
-/// heartbeats each of its `n` breakers every `n` seconds).
-pub const SEEN_WITHIN_MS: u64 = 60_000;
+/// heartbeats each of its `n` breakers every max(30, 4 × `n`) seconds).
+pub const SEEN_WITHIN_MS: u64 = 180_000;
 
 /// How many audit entries `<prefix>:audit` keeps.
 pub const AUDIT_KEEP: usize = 1000;

@@ -415,10 +415,10 @@ fn status_block(s: &BreakerStatus) -> String {
     rows.push((
         "instances",
         if s.instances.is_empty() {
-            "none seen in the last minute".to_owned()
+            "none seen in the last 3 minutes".to_owned()
         } else {
             format!(
-                "{} seen in the last minute: {}",
+                "{} seen in the last 3 minutes: {}",
                 s.instances.len(),
                 s.instances.join(", ")
             )

@@ -31,7 +31,7 @@ pub struct BreakerStatus {
     pub window_calls: u64,
     /// Swap, fault and notice.
     pub controls: Controls,
-    /// Instances whose heartbeat for this breaker is less than a minute old, sorted.
+    /// Instances whose heartbeat for this breaker is less than 3 minutes old, sorted.
     pub instances: Vec<String>,
     /// Instances that reported failures inside the fleet's window, sorted: what `quorum`
     /// counts.

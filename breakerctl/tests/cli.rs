@@ -261,10 +261,10 @@ fn list_shows_state_window_controls_and_instances() {
     let _: () = con
         .hset(key("daum", "q"), "web3:13:cccccccc", cur - 20)
         .unwrap();
-    // Two instances of daum: one heartbeating, one silent for two minutes.
+    // Two instances of daum: one heartbeating, one silent for four minutes.
     let _: () = con.zadd(key("daum", "i"), "web1:11:aaaaaaaa", now).unwrap();
     let _: () = con
-        .zadd(key("daum", "i"), "web2:12:bbbbbbbb", now - 120_000)
+        .zadd(key("daum", "i"), "web2:12:bbbbbbbb", now - 240_000)
         .unwrap();
 
     let run = ok(&r, &["list"]);
@@ -366,7 +366,7 @@ fn status_shows_one_breaker_and_suggests_near_names() {
     );
     assert!(
         line_of(&run.stdout, "instances")
-            .contains("2 seen in the last minute: web1:11:aaaaaaaa, web3:13:cccccccc"),
+            .contains("2 seen in the last 3 minutes: web1:11:aaaaaaaa, web3:13:cccccccc"),
         "{run:?}"
     );
     let j = ok(&r, &["status", "daum", "--json"]).json();

@@ -413,7 +413,7 @@ fn field_child() {
                     Err(_) => "error",
                 };
                 let after = h.forced();
-                while h.forced() != Some(Forced::Open) && start.elapsed() < Duration::from_secs(3)
+                while h.forced() != Some(Forced::Open) && start.elapsed() < Duration::from_secs(5)
                 {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
@@ -1015,8 +1015,8 @@ fn flushall_while_forced_open_keeps_every_instance_forced_open() {
     let mut problems = Vec::new();
     // An instance that starts at once may sync before any instance has written the forced
     // state back (nothing in an empty Redis tells it): it must be forced open soon after, once
-    // an old instance's idle heartbeat (one a second for an instance with one breaker) has
-    // found Redis behind and written the state back.
+    // an old instance's check of the fleet marker (every 2 s) has found Redis behind and
+    // every instance re-synced, writing the state back.
     let mut racing = Instance::spawn("racing newcomer", &redis, &prefix, "forced-new", &[]);
     let first = racing.expect("first");
     racing.finish();
@@ -1024,9 +1024,9 @@ fn flushall_while_forced_open_keeps_every_instance_forced_open() {
     let converged = first
         .split_once("forced_after_ms=")
         .and_then(|(_, ms)| ms.trim().parse::<u64>().ok());
-    if converged.is_none_or(|ms| ms > 1_500) {
+    if converged.is_none_or(|ms| ms > 3_500) {
         problems.push(format!(
-            "a new instance started at once after FLUSHALL was not forced open within 1.5 s: {first}"
+            "a new instance started at once after FLUSHALL was not forced open within 3.5 s: {first}"
         ));
     }
     // The instances write the forced state back to Redis...

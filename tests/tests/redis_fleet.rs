@@ -762,7 +762,8 @@ fn redis_down_at_start_then_up_fails_no_call() {
         &[("BREAKER_REDIS_URL", &format!("redis://127.0.0.1:{port}/"))],
     );
     app.expect("ready");
-    std::thread::sleep(Duration::from_millis(1000));
+    // Longer than `store_down_after` (1 s): an outage, reported (a shorter one is not news).
+    std::thread::sleep(Duration::from_millis(2000));
     let redis = RedisServer::start_on(port);
     let (errors, slowest, health) = steady_report(&mut app);
     app.finish();
