@@ -997,9 +997,6 @@ async fn sync_loop(inner: Arc<Inner>, ready: std::sync::mpsc::Sender<()>) {
             }
         }
         *lock(&inner.conn) = Some(con.clone());
-        if let Some(r) = ready.take() {
-            let _ = r.send(());
-        }
         loop {
             let started = std::time::Instant::now();
             match flush_all(&inner, &mut con).await {
@@ -1011,6 +1008,10 @@ async fn sync_loop(inner: Arc<Inner>, ready: std::sync::mpsc::Sender<()>) {
                 // Only an answer from Redis is news of its health (an idle round asks nothing).
                 Ok(true) => inner.note_success(),
                 Ok(false) => {}
+            }
+            // Started: the first round (the fleet marker's check at least) has had its answer.
+            if let Some(r) = ready.take() {
+                let _ = r.send(());
             }
             let _ = tokio::time::timeout(TICK, inner.wake.notified()).await;
         }
