@@ -21,7 +21,7 @@ pub use crate::registry::standalone as standalone_breaker;
 pub mod scripts {
     pub use crate::redis_store::{Conn, force_script, read_controls_script, write_control_script};
 
-    /// Raises `hw` of the fleet's marker (`<prefix>:fleet`) to ARGV[1]: every writer of a
+    /// Raises `hw` of the fleet's marker (`<prefix>:fleet`) to `ARGV[1]`: every writer of a
     /// generation does, so instances that missed its message re-sync.
     #[must_use]
     pub fn raise_hw_script() -> &'static str {

@@ -71,8 +71,8 @@ pub use error::BreakerError;
 pub use fault::{ENV_FAULTS, Fault, FaultError, parse_fault_list};
 pub use machine::{FleetState, Forced, Reason, State, Transition};
 pub use notifier::{
-    Alert, AlertKind, Event, EventKind, FallbackReason, Notifier, TracingNotifier, add_notifier,
-    dropped_events, flush_notifications,
+    Alert, AlertKind, Event, EventKind, FallbackReason, Notifier, Receipt, TracingNotifier,
+    add_notifier, dropped_events, flush_notifications,
 };
 pub use registry::{ENV_OVERRIDES, Handle, Runtime, RuntimeBuilder, breaker, breakers, notice};
 pub use store::{Command, Control, MemoryStore, Store, StoreError, StoreFuture};
