@@ -123,6 +123,8 @@ const SUCCESS_FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// reaching the window before the others' successes would make a rate that is not the fleet's
 /// (a sick instance opening a healthy fleet).
 const RATE_FLUSH_EVERY: Duration = TICK;
+/// The sync loop's tick while no breaker has counts to send and no alert is being delivered.
+const IDLE_TICK: Duration = Duration::from_millis(500);
 /// Connecting, and waiting for a reply to the store's own work (flushes, housekeeping): a
 /// slow link (a reply in 600 ms) is slow, not down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -911,6 +913,22 @@ impl Inner {
         self.set_healthy(true, "");
     }
 
+    /// Whether any breaker has counts not sent yet, or an alert is being delivered; always
+    /// with a rate-rule breaker (its successes must reach the window as promptly as another
+    /// instance's failures, which wake the loop at once).
+    fn busy(&self) -> bool {
+        if !lock(&self.receipts).is_empty() {
+            return true;
+        }
+        lock(&self.entries).values().any(|e| {
+            let c = e.handle.counters();
+            e.handle.breaker().config().failure_rate.is_some()
+                || c.successes != e.sent_successes
+                || c.failures != e.sent_failures
+                || e.needs_sync
+        })
+    }
+
     /// Every breaker exchanges a `RECORD` at the next flush (news may have been missed).
     fn resync_all(&self) {
         for e in lock(&self.entries).values_mut() {
@@ -1013,7 +1031,11 @@ async fn sync_loop(inner: Arc<Inner>, ready: std::sync::mpsc::Sender<()>) {
             if let Some(r) = ready.take() {
                 let _ = r.send(());
             }
-            let _ = tokio::time::timeout(TICK, inner.wake.notified()).await;
+            // Calls under way: every tick. Nothing to send: a slower tick (a failure, fleet
+            // work or news wakes the loop at once anyway), so a thousand idle instances in one
+            // process do not spin.
+            let wait = if inner.busy() { TICK } else { IDLE_TICK };
+            let _ = tokio::time::timeout(wait, inner.wake.notified()).await;
         }
         tokio::time::sleep(RECONNECT_EVERY).await;
     }
