@@ -44,11 +44,15 @@
 
 #![allow(missing_docs, unreachable_pub)]
 
+#[path = "common/redis_server.rs"]
+mod redis_server;
+use redis_server::start_redis;
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -106,61 +110,6 @@ const TRIP_WAIT: Duration = Duration::from_secs(3);
 const CALL_EVERY: Duration = Duration::from_millis(200);
 
 fn describe(_: &E, _: &mut String) {}
-
-// ---------------------------------------------------------------------------------------------
-// redis-server, as benches/redis.rs starts and stops it.
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_redis() -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--maxclients",
-            "10000",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server on PATH (apt-get install redis-server)");
-    let s = Server { child, port };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while redis_cmd(port, &["PING"]).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    s
-}
-
-fn redis_cmd(port: u16, args: &[&str]) -> redis::RedisResult<redis::Value> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
-    let mut con = client.get_connection()?;
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(&mut con)
-}
 
 fn text(v: redis::Value) -> String {
     match v {
@@ -914,7 +863,7 @@ struct Run {
 }
 
 fn run_size(n: usize) -> Run {
-    let server = start_redis();
+    let server = start_redis(&["--maxclients", "10000"]);
     let mut child = Command::new(std::env::current_exe().unwrap())
         .env("FLEET_SCALE_CHILD", n.to_string())
         .env("FLEET_SCALE_PORT", server.port.to_string())

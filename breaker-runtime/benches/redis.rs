@@ -12,9 +12,13 @@
 
 #![allow(missing_docs, unreachable_pub)]
 
+#[path = "common/redis_server.rs"]
+mod redis_server;
+use redis_server::{redis_cmd, start_redis};
+
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -45,56 +49,6 @@ fn unix_micros() -> u128 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_micros()
-}
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_redis() -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server on PATH (apt-get install redis-server)");
-    let s = Server { child, port };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while redis_cmd(port, &["PING"]).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    s
-}
-
-fn redis_cmd(port: u16, args: &[&str]) -> redis::RedisResult<redis::Value> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
-    let mut con = client.get_connection()?;
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(&mut con)
 }
 
 /// `(requests, commands)`: requests a client sent (`EVALSHA`, plus any plain command), and every
@@ -159,7 +113,7 @@ fn main() {
         watcher();
         return;
     }
-    let server = start_redis();
+    let server = start_redis(&[]);
     let url = format!("redis://127.0.0.1:{}/", server.port);
     let store = RedisStore::connect(&url, "bench").expect("store");
     assert!(store.is_healthy(), "Redis at {url} unreachable");
