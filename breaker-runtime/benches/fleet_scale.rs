@@ -46,7 +46,7 @@
 
 #[path = "common/redis_server.rs"]
 mod redis_server;
-use redis_server::start_redis;
+use redis_server::{command_calls, start_redis};
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -192,18 +192,9 @@ impl Admin {
         let process_cpu = process_cpu_secs();
         let mut commands = 0;
         let mut scripts = 0;
-        for l in stats
-            .lines()
-            .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info:"))
-        {
-            let calls: u64 = l
-                .split("calls=")
-                .nth(1)
-                .and_then(|r| r.split(',').next())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0);
+        for (name, calls) in command_calls(&stats) {
             commands += calls;
-            if l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:") {
+            if name == "evalsha" || name == "eval" {
                 scripts += calls;
             }
         }

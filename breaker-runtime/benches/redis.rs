@@ -14,7 +14,7 @@
 
 #[path = "common/redis_server.rs"]
 mod redis_server;
-use redis_server::{redis_cmd, start_redis};
+use redis_server::{command_calls, redis_cmd, start_redis};
 
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Write};
@@ -61,19 +61,10 @@ fn command_counts(port: u16) -> (u64, u64) {
     };
     let mut requests = 0;
     let mut commands = 0;
-    for l in info
-        .lines()
-        .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info"))
-    {
-        let calls: u64 = l
-            .split("calls=")
-            .nth(1)
-            .and_then(|r| r.split(',').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
+    for (name, calls) in command_calls(&info) {
         commands += calls;
         // What the store sends: EVALSHA (a script's inner commands are counted above only).
-        if l.starts_with("cmdstat_evalsha") || l.starts_with("cmdstat_script") {
+        if name == "evalsha" || name == "script" {
             requests += calls;
         }
     }

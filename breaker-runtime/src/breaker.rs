@@ -680,14 +680,6 @@ impl Breaker {
         f.work.results.extend(newer);
     }
 
-    /// For shared stores: puts back a verdict that could not be delivered (unless a newer one
-    /// arrived meanwhile).
-    pub fn restore_local_event(&self, event: u8) {
-        let _ = self
-            .local_event
-            .compare_exchange(0, event, Ordering::AcqRel, Ordering::Acquire);
-    }
-
     /// For shared stores: called on every failure and local verdict, to flush at once.
     pub fn set_store_waker(&self, wake: Box<dyn Fn() + Send + Sync>) {
         let _ = self.store_waker.set(wake);

@@ -593,6 +593,23 @@ fn killing_a_process_mid_probe_does_not_wedge_half_open() {
     }
 }
 
+/// A `steady` instance (with `env`) while Redis is killed 800 ms in and restarted on its port
+/// 1.8 s later; the restarted server and the instance's report.
+fn steady_through_outage(env: &[(&str, &str)]) -> (RedisServer, (u32, u128, String)) {
+    let mut redis = RedisServer::start();
+    let port = redis.port();
+    let mut app = Instance::spawn_with(&redis, "steady", env);
+    app.expect("ready");
+    std::thread::sleep(Duration::from_millis(800));
+    redis.kill();
+    drop(redis);
+    std::thread::sleep(Duration::from_millis(1800));
+    let redis = RedisServer::start_on(port);
+    let report = steady_report(&mut app);
+    app.finish();
+    (redis, report)
+}
+
 /// Parses `@done <errors> <slowest µs> <health events>`.
 fn steady_report(i: &mut Instance) -> (u32, u128, String) {
     let done = i.expect("done");
@@ -605,18 +622,8 @@ fn steady_report(i: &mut Instance) -> (u32, u128, String) {
 #[test]
 fn redis_killed_and_restarted_mid_run_fails_no_call() {
     let _serial = serial();
-    let mut redis = RedisServer::start();
-    let port = redis.port();
-    let mut app = Instance::spawn(&redis, "steady");
-    app.expect("ready");
-    std::thread::sleep(Duration::from_millis(800));
-    redis.kill();
-    drop(redis);
     // Longer than `store_down_after` (1 s): an outage, not a stall.
-    std::thread::sleep(Duration::from_millis(1800));
-    let redis = RedisServer::start_on(port);
-    let (errors, slowest, health) = steady_report(&mut app);
-    app.finish();
+    let (redis, (errors, slowest, health)) = steady_through_outage(&[]);
     assert_eq!(errors, 0, "calls failed because Redis went away");
     assert!(slowest < 100_000, "a call waited {slowest} µs");
     // Lost (local mode), connected again: each switch is an event; connecting at start is
@@ -626,22 +633,12 @@ fn redis_killed_and_restarted_mid_run_fails_no_call() {
 }
 
 /// `BREAKER_STORE_DOWN_AFTER` longer than the outage: the same outage is slowness, not news
-/// (no `StoreHealth` event, no local mode); a malformed value is reported and the default
-/// applies (the store still shares state).
+/// (no `StoreHealth` event, no local mode); with a malformed value the store still shares the
+/// fleet's state (the default applies).
 #[test]
 fn store_down_after_sets_what_counts_as_an_outage() {
     let _serial = serial();
-    let mut redis = RedisServer::start();
-    let port = redis.port();
-    let mut app = Instance::spawn_with(&redis, "steady", &[("BREAKER_STORE_DOWN_AFTER", "3s")]);
-    app.expect("ready");
-    std::thread::sleep(Duration::from_millis(800));
-    redis.kill();
-    drop(redis);
-    std::thread::sleep(Duration::from_millis(1800));
-    let redis = RedisServer::start_on(port);
-    let (errors, _, health) = steady_report(&mut app);
-    app.finish();
+    let (redis, (errors, _, health)) = steady_through_outage(&[("BREAKER_STORE_DOWN_AFTER", "3s")]);
     assert_eq!(errors, 0);
     assert_eq!(
         health, "[]",

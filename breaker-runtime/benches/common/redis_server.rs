@@ -60,3 +60,22 @@ pub fn redis_cmd(port: u16, args: &[&str]) -> redis::RedisResult<redis::Value> {
     }
     cmd.query(&mut con)
 }
+
+/// `(command, calls)` for every command in an `INFO commandstats` text (`INFO` itself left
+/// out: the measuring reads it), commands run inside scripts included.
+pub fn command_calls(info: &str) -> impl Iterator<Item = (&str, u64)> {
+    info.lines().filter_map(|l| {
+        let rest = l.strip_prefix("cmdstat_")?;
+        let (name, stats) = rest.split_once(':')?;
+        if name == "info" {
+            return None;
+        }
+        let calls = stats
+            .split("calls=")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        Some((name, calls))
+    })
+}
