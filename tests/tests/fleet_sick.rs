@@ -134,6 +134,13 @@ async fn steady(name: &str) {
         assert!(waiting.elapsed() < Duration::from_secs(30), "no go");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+    if sick() && name == "sick.rate" {
+        // The rate rule's case is a sick instance in a running fleet: its network breaks once
+        // the fleet's window holds the others' calls. (At a fleet's very start, one instance's
+        // failures can reach an empty window before the others' first successes, within one
+        // 50 ms flush: README, known limits.)
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let start = Instant::now();
     // (time since start, whether the primary ran) for every call.
     let mut ticks: Vec<(Duration, bool)> = Vec::new();
