@@ -463,7 +463,11 @@ fn watch(
 /// instance reads CLOSED.
 fn reset(fleet: &Fleet, k: usize, notes: &mut Vec<String>) {
     let h = fleet.handles[k][0];
-    let command = Store::command(&fleet.stores[k], h, breaker_runtime::Command::Reset);
+    let command = Store::command(
+        &fleet.stores[k],
+        h.breaker(),
+        breaker_runtime::Command::Reset,
+    );
     if let Err(e) = futures::executor::block_on(command) {
         notes.push(format!("reset through instance {k} failed: {e}"));
     }

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use breaker_runtime::__private::scripts;
-use breaker_runtime::__private::scripts::Conn;
+use breaker_runtime::redis as scripts;
+use breaker_runtime::redis::Conn;
 use breaker_runtime::{ENV_REDIS_CLUSTER, ENV_REDIS_URL, Fault, Forced};
 use futures_util::{Stream, StreamExt as _};
 use redis::{AsyncConnectionConfig, Client, Script, Value};

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use breaker_runtime::__private::scripts;
+use breaker_runtime::redis as scripts;
 use redis::Commands as _;
 use serde_json::Value as Json;
 

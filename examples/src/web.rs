@@ -312,7 +312,7 @@ pub fn view(handle: &Handle) -> BreakerView {
         }),
         swapped: handle.swapped(),
         fault: handle.fault().map(|f| f.to_string()),
-        fault_ms_left: handle.breaker().fault_remaining().map(millis),
+        fault_ms_left: handle.fault_remaining().map(millis),
         notice: handle.notice(),
         fallback: handle.fallback().map(str::to_owned),
         retry_after_ms: handle.retry_after().map(millis),
@@ -366,11 +366,12 @@ async fn breaker_action(
             format!("no breaker named `{name}`; known: {}", known.join(", ")),
         ));
     };
-    let store = |e: breaker_runtime::StoreError| {
-        ApiError::new(
+    let store = |e: breaker_runtime::HandleError| match e {
+        breaker_runtime::HandleError::Store(e) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("`{name}`: the breaker store did not take the command: {e}"),
-        )
+        ),
+        e => ApiError::new(StatusCode::BAD_REQUEST, format!("`{name}`: {e}")),
     };
     let message = match action.as_str() {
         "open" => {

@@ -553,7 +553,7 @@ fn redis_cli(redis: &RedisServer, args: &[&str]) -> String {
 /// Runs the runtime's `FORCE` script on `alerts.daum` with its message published on a channel
 /// nobody listens to; returns the generation it made.
 fn unheard_force(redis: &RedisServer, tag: &str, forced: &str) -> String {
-    let force = breaker_runtime::__private::scripts::force_script();
+    let force = breaker_runtime::redis::force_script();
     let key = |k: &str| format!("alerts-{tag}:{{alerts.daum}}:{k}");
     let (s, w, p) = (key("s"), key("w"), key("p"));
     let out = redis_cli(
@@ -576,7 +576,7 @@ fn unheard_force(redis: &RedisServer, tag: &str, forced: &str) -> String {
 
 /// Raises the fleet marker's `hw` to `generation`, as every writer of one does.
 fn raise_hw(redis: &RedisServer, tag: &str, generation: &str) {
-    let raise = breaker_runtime::__private::scripts::raise_hw_script();
+    let raise = breaker_runtime::redis::raise_hw_script();
     let marker = format!("alerts-{tag}:fleet");
     redis_cli(redis, &["EVAL", raise, "1", &marker, generation]);
 }

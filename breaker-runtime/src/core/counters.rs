@@ -10,7 +10,7 @@ use std::cell::Cell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
-use crate::machine::{RATE_BUCKETS, in_rate_window};
+use crate::core::machine::{RATE_BUCKETS, in_rate_window};
 
 /// Threads that get a line of their own.
 pub(crate) const SLOTS: usize = 64;

@@ -1,13 +1,18 @@
 //! Notifier hooks: every state transition, and (on request) every rejection and fallback, handed
 //! to user code on a dedicated thread so a slow notifier never slows a call.
 
+#[cfg(any(feature = "webhook", feature = "telegram"))]
+pub(crate) mod http;
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics;
+
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
-use crate::machine::{Forced, Reason, State};
+use crate::core::machine::{Forced, Reason, State};
 
 /// Why a call did not get the function's own result.
 #[non_exhaustive]

@@ -2,8 +2,8 @@
 //! exporter the application installs (Prometheus, OpenTelemetry, ...) picks them up.
 //!
 //! Nothing is added to the call path: a `breaker-metrics` thread reads every breaker's counters
-//! each interval (1 s by default, [`crate::RuntimeBuilder::metrics_interval`]) and publishes
-//! them as absolute counter values; transitions are counted where they happen (the slow path).
+//! each interval (1 s by default, [`RuntimeBuilder::metrics_interval`](crate::runtime::builder::RuntimeBuilder::metrics_interval)) and publishes
+//! them as absolute counter values; transitions are counted where they happen (the slow path, [`crate::notify::metrics`]).
 //!
 //! | metric | kind | labels | meaning |
 //! | --- | --- | --- | --- |
@@ -16,8 +16,8 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::machine::{Forced, State, Transition};
-use crate::registry::Handle;
+use crate::core::machine::{Forced, State};
+use crate::runtime::handle::Handle;
 
 /// Starts the exporter thread (once per process).
 pub(crate) fn start(interval: Duration) {
@@ -27,7 +27,7 @@ pub(crate) fn start(interval: Duration) {
             .name("breaker-metrics".into())
             .spawn(move || {
                 loop {
-                    for h in crate::breakers() {
+                    for h in crate::runtime::registry::breakers() {
                         export(&h);
                     }
                     std::thread::sleep(interval);
@@ -71,15 +71,4 @@ pub(crate) fn export(h: &Handle) {
         _ => 0.0,
     };
     metrics::gauge!("breaker_forced", "breaker" => name).set(forced);
-}
-
-/// Counts a transition.
-pub(crate) fn transition(name: &'static str, t: &Transition) {
-    metrics::counter!(
-        "breaker_transitions_total",
-        "breaker" => name,
-        "from" => t.from.as_str(),
-        "to" => t.to.as_str()
-    )
-    .increment(1);
 }

@@ -5,14 +5,11 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::config::parse_duration;
-
-/// Environment variable with faults for this process:
-/// `BREAKER_FAULTS="daum=error:0.5,juso=delay:2s,kakao=open"`.
-pub const ENV_FAULTS: &str = "BREAKER_FAULTS";
+use crate::core::config::parse_duration;
 
 /// A fault injected into a breaker's calls. Injected failures are counted, trip the breaker,
 /// serve fallbacks and raise alerts as real ones do; their events carry `injected: true`.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Fault {
     /// A fraction (0 < rate ≤ 1) of calls fail without calling the function
@@ -135,7 +132,7 @@ impl fmt::Display for Fault {
     }
 }
 
-/// Parses `name=fault,...` (the [`ENV_FAULTS`] form): the good entries, and a message for each
+/// Parses `name=fault,...` (the `BREAKER_FAULTS` form): the good entries, and a message for each
 /// bad one (the caller reports them; the good ones still apply).
 #[must_use]
 pub fn parse_fault_list(raw: &str) -> (Vec<(String, Fault)>, Vec<String>) {
@@ -145,11 +142,9 @@ pub fn parse_fault_list(raw: &str) -> (Vec<(String, Fault)>, Vec<String>) {
         match entry.split_once('=') {
             Some((name, spec)) if !name.trim().is_empty() => match spec.parse::<Fault>() {
                 Ok(f) => good.push((name.trim().to_owned(), f)),
-                Err(e) => bad.push(format!("{ENV_FAULTS}: breaker `{}`: {e}", name.trim())),
+                Err(e) => bad.push(format!("breaker `{}`: {e}", name.trim())),
             },
-            _ => bad.push(format!(
-                "{ENV_FAULTS}: `{entry}` is not of the form `breaker=fault`"
-            )),
+            _ => bad.push(format!("`{entry}` is not of the form `breaker=fault`")),
         }
     }
     (good, bad)

@@ -2,8 +2,11 @@
 //! path reads.
 //!
 //! CLOSED admission is one atomic load; counting a success is a load and a store on a cache line
-//! this thread owns ([`crate::counters`]). Only failures, HALF_OPEN probes, expiry of OPEN and
+//! this thread owns ([`crate::core::counters`]). Only failures, HALF_OPEN probes, expiry of OPEN and
 //! operator commands take the mutex.
+
+pub(crate) mod contract;
+pub(crate) mod future;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -11,17 +14,17 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::__private::BreakerResult;
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::counters::{Count, Counters};
-use crate::error::BreakerError;
-use crate::fault::Fault;
-use crate::machine::{
+use crate::breaker::contract::BreakerResult;
+use crate::core::clock::Clock;
+use crate::core::config::Config;
+use crate::core::counters::{Count, Counters};
+use crate::core::error::BreakerError;
+use crate::core::fault::Fault;
+use crate::core::machine::{
     Admit, FleetState, Forced, Machine, Nanos, Reason, State, Ticket, Transition, dur_nanos,
     rate_epoch,
 };
-use crate::notifier::{self, Alert, AlertKind, CALL_EVENTS, EventKind, FallbackReason};
+use crate::notify::{self as notifier, Alert, AlertKind, CALL_EVENTS, EventKind, FallbackReason};
 
 const MODE_MASK: u64 = 0b11;
 const MODE_CLOSED: u64 = 0;
@@ -226,7 +229,7 @@ impl Breaker {
         if let Some(t) = transition {
             self.note_local_transition(&t);
             #[cfg(feature = "metrics")]
-            crate::metrics_export::transition(self.name, &t);
+            crate::notify::metrics::transition(self.name, &t);
             let injected = self.note_episode(&t);
             notifier::emit_event(
                 self.name,
@@ -272,7 +275,7 @@ impl Breaker {
 
     /// Raises an alert this process decided on its own (no shared store reachable, or a memory
     /// store).
-    pub fn raise_alert(
+    pub(crate) fn raise_alert(
         &self,
         kind: AlertKind,
         from: State,
@@ -295,7 +298,7 @@ impl Breaker {
     /// For shared stores: raises the fleet's alert of the transition to `generation`, which
     /// this instance claimed; `receipt` tells when it is delivered.
     #[allow(clippy::too_many_arguments)]
-    pub fn raise_fleet_alert(
+    pub(crate) fn raise_fleet_alert(
         &self,
         kind: AlertKind,
         from: State,
@@ -355,7 +358,7 @@ impl Breaker {
 
     /// Whether faults are injected now, or the current episode began with them.
     #[must_use]
-    pub fn injected(&self) -> bool {
+    pub(crate) fn injected(&self) -> bool {
         let now = self.now();
         let c = self.controls();
         c.episode_injected || c.fault(now).is_some()
@@ -413,7 +416,7 @@ impl Breaker {
 
     /// For shared stores: the last probe verdict or trip this instance reached on its own since
     /// the previous call (`LOCAL_*`, 0 for none).
-    pub fn take_local_event(&self) -> u8 {
+    pub(crate) fn take_local_event(&self) -> u8 {
         self.local_event.swap(0, Ordering::AcqRel)
     }
 
@@ -456,7 +459,12 @@ impl Breaker {
     /// holding local lease `lease`: a lease token, or a refusal with how long the fleet's probe
     /// slots stay taken at most (no call here asks again before that, unless fleet news
     /// arrives first). An answer for a call that gave up is handed back.
-    pub fn answer_probe(&self, lease: u64, answer: Result<String, Duration>, generation: u64) {
+    pub(crate) fn answer_probe(
+        &self,
+        lease: u64,
+        answer: Result<String, Duration>,
+        generation: u64,
+    ) {
         // A refusal older than fleet news already applied (a lease given back since) says
         // nothing about the slots now.
         let stale = generation < self.fleet_generation();
@@ -488,6 +496,7 @@ impl Breaker {
     /// Waits, if `rejected` says so, for the fleet's answer to this call's request for a probe
     /// lease: a probe permit, or the rejection to serve. Any other rejection is returned at
     /// once. Every rejection [`Breaker::admit`] returns must go through here.
+    #[doc(hidden)]
     #[inline]
     pub fn wait_for_probe(&'static self, rejected: Rejected) -> ProbeWait {
         ProbeWait {
@@ -588,7 +597,7 @@ impl Breaker {
 
     /// For shared stores: turns fleet-wide probing on (the store is reachable) or off (probing
     /// goes on locally). Turning it off abandons the leases held.
-    pub fn set_fleet_gate(&self, on: bool) {
+    pub(crate) fn set_fleet_gate(&self, on: bool) {
         let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
         if f.gate == on {
             return;
@@ -632,7 +641,7 @@ impl Breaker {
 
     /// For shared stores: the fleet leases to give back since the last call, with their
     /// verdicts.
-    pub fn take_probe_results(&self) -> Vec<(String, ProbeOutcome)> {
+    pub(crate) fn take_probe_results(&self) -> Vec<(String, ProbeOutcome)> {
         let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
         std::mem::take(&mut f.work.results)
     }
@@ -640,13 +649,13 @@ impl Breaker {
     /// For shared stores: the fleet's state as this instance last saw it (never its own
     /// episode), with the time its OPEN has left: what a store that lost its data is told.
     #[must_use]
-    pub fn fleet_view(&self) -> (State, Duration) {
+    pub(crate) fn fleet_view(&self) -> (State, Duration) {
         let now = self.now();
         self.machine().fleet_view(now)
     }
 
     /// For shared stores: the leases waiting calls want (taken, so each is asked for once).
-    pub fn take_probe_requests(&self) -> Vec<u64> {
+    pub(crate) fn take_probe_requests(&self) -> Vec<u64> {
         let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
         std::mem::take(&mut f.work.acquire)
     }
@@ -654,7 +663,7 @@ impl Breaker {
     /// For shared stores: whether a call still waits for the answer for lease `lease` (one
     /// that gave up needs no request).
     #[must_use]
-    pub fn probe_wanted(&self, lease: u64) -> bool {
+    pub(crate) fn probe_wanted(&self, lease: u64) -> bool {
         self.fleet
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -665,12 +674,12 @@ impl Breaker {
 
     /// For shared stores: called when a call waits for a probe lease (the store answers it
     /// with [`Breaker::answer_probe`] within its command timeout).
-    pub fn set_probe_waker(&self, wake: Box<dyn Fn() + Send + Sync>) {
+    pub(crate) fn set_probe_waker(&self, wake: Box<dyn Fn() + Send + Sync>) {
         let _ = self.probe_waker.set(wake);
     }
 
     /// For shared stores: puts back probe results that could not be delivered.
-    pub fn restore_probe_results(&self, results: Vec<(String, ProbeOutcome)>) {
+    pub(crate) fn restore_probe_results(&self, results: Vec<(String, ProbeOutcome)>) {
         if results.is_empty() {
             return;
         }
@@ -681,12 +690,12 @@ impl Breaker {
     }
 
     /// For shared stores: called on every failure and local verdict, to flush at once.
-    pub fn set_store_waker(&self, wake: Box<dyn Fn() + Send + Sync>) {
+    pub(crate) fn set_store_waker(&self, wake: Box<dyn Fn() + Send + Sync>) {
         let _ = self.store_waker.set(wake);
     }
 
     /// For shared stores: adopts the fleet's state (see [`Machine::apply_fleet`]).
-    pub fn apply_fleet(&self, fleet: FleetState, generation: u64, unflushed_failures: bool) {
+    pub(crate) fn apply_fleet(&self, fleet: FleetState, generation: u64, unflushed_failures: bool) {
         if generation > self.fleet_generation() {
             // News from the fleet (a probe ended, a lease came back): its probe slots may be
             // free again.
@@ -706,19 +715,19 @@ impl Breaker {
     /// For shared stores: the highest fleet generation applied (sent back to the store so
     /// generations never go backwards).
     #[must_use]
-    pub fn fleet_generation(&self) -> u64 {
+    pub(crate) fn fleet_generation(&self) -> u64 {
         self.machine().fleet_generation()
     }
 
     /// Consecutive openings without a close (drives the backoff).
     #[must_use]
-    pub fn opens_in_row(&self) -> u32 {
+    pub(crate) fn opens_in_row(&self) -> u32 {
         self.machine().opens_in_row()
     }
 
     /// Swaps the breaker (its fallback is called first, the function second) or restores the
     /// order. Applies to this process; [`crate::Handle::swap`] goes through the store.
-    pub fn set_swapped(&self, on: bool) {
+    pub(crate) fn set_swapped(&self, on: bool) {
         self.controls().swapped = on;
         self.refresh_controlled();
     }
@@ -730,7 +739,7 @@ impl Breaker {
     }
 
     /// A fault injected by the fleet (`breakerctl inject`), for `for_` (or until cleared).
-    pub fn set_fleet_fault(&self, fault: Option<Fault>, for_: Option<Duration>) {
+    pub(crate) fn set_fleet_fault(&self, fault: Option<Fault>, for_: Option<Duration>) {
         let now = self.now();
         let until = for_.map(|d| now.saturating_add(dur_nanos(d)));
         self.controls().fleet_fault = fault.map(|f| (f, until));
@@ -738,7 +747,7 @@ impl Breaker {
     }
 
     /// A fault injected in this process only (`BREAKER_FAULTS`); a fleet fault takes precedence.
-    pub fn set_local_fault(&self, fault: Option<Fault>) {
+    pub(crate) fn set_local_fault(&self, fault: Option<Fault>) {
         self.controls().local_fault = fault;
         self.refresh_controlled();
     }
@@ -761,7 +770,7 @@ impl Breaker {
     }
 
     /// Sets (or clears) the user-facing notice, for `for_` (or until cleared).
-    pub fn set_notice(&self, text: Option<&str>, for_: Option<Duration>) {
+    pub(crate) fn set_notice(&self, text: Option<&str>, for_: Option<Duration>) {
         let now = self.now();
         let until = for_.map(|d| now.saturating_add(dur_nanos(d)));
         self.controls().notice = text
@@ -823,6 +832,7 @@ impl Breaker {
     /// # Errors
     /// [`Rejected`] when the breaker is OPEN, forced open, or HALF_OPEN with every probe slot
     /// taken.
+    #[doc(hidden)]
     #[inline]
     pub fn admit(&'static self) -> Result<Permit, Rejected> {
         let w = self.word.load(Ordering::Acquire);
@@ -840,6 +850,7 @@ impl Breaker {
     ///
     /// # Errors
     /// As [`Breaker::admit`].
+    #[doc(hidden)]
     pub fn admit_primary(&'static self) -> Result<Permit, Rejected> {
         let w = self.word.load(Ordering::Acquire);
         self.admit_slow(w, true).map_err(|r| {
@@ -979,6 +990,7 @@ impl Breaker {
 
     /// The error for a call [`Breaker::admit`] rejected.
     #[cold]
+    #[doc(hidden)]
     #[must_use]
     pub fn rejection(&self, rejected: Rejected) -> BreakerError {
         match rejected.0 {
@@ -996,6 +1008,7 @@ impl Breaker {
 
     /// Counts a call served by the fallback after [`Breaker::admit`] refused it.
     #[cold]
+    #[doc(hidden)]
     pub fn note_fallback_for(&self, rejected: Rejected) {
         self.note_fallback(match rejected.0 {
             INJECTED_ERROR => FallbackReason::Failed,
@@ -1006,6 +1019,7 @@ impl Breaker {
 
     /// After a fallback ran: an error means the whole chain failed (alerted once per episode);
     /// a success ends such an episode.
+    #[doc(hidden)]
     #[inline]
     pub fn fallback_result<R: BreakerResult>(
         &self,
@@ -1073,13 +1087,13 @@ impl Breaker {
 
     /// For shared stores: whether a chain failure waits to be claimed for the fleet.
     #[must_use]
-    pub fn chain_pending(&self) -> bool {
+    pub(crate) fn chain_pending(&self) -> bool {
         self.chain.load(Ordering::Acquire) == CHAIN_PENDING
     }
 
     /// For shared stores: claims a chain failure to report (once).
     #[must_use]
-    pub fn take_chain_failure(&self) -> bool {
+    pub(crate) fn take_chain_failure(&self) -> bool {
         self.chain
             .compare_exchange(
                 CHAIN_PENDING,
@@ -1092,14 +1106,14 @@ impl Breaker {
 
     /// For shared stores: whether the chain works again after a reported failure.
     #[must_use]
-    pub fn chain_ok(&self) -> bool {
+    pub(crate) fn chain_ok(&self) -> bool {
         self.chain.load(Ordering::Acquire) == CHAIN_OK
     }
 
     /// Records the description of the last failure, for alerts.
     #[cold]
     #[inline(never)]
-    pub fn note_error<E>(&self, describe: fn(&E, &mut String), error: &E) {
+    pub(crate) fn note_error<E>(&self, describe: fn(&E, &mut String), error: &E) {
         let mut c = self.controls();
         c.last_error.clear();
         describe(error, &mut c.last_error);
@@ -1112,14 +1126,9 @@ impl Breaker {
         let _ = c.last_error.write_fmt(text);
     }
 
-    /// The last failure this instance saw, described.
-    #[must_use]
-    pub fn last_error(&self) -> Option<String> {
-        Some(self.controls().last_error.clone()).filter(|e| !e.is_empty())
-    }
-
     /// The call's `timeout`.
     #[inline]
+    #[doc(hidden)]
     #[must_use]
     pub fn timeout(&self) -> Option<Duration> {
         self.config.timeout
@@ -1127,6 +1136,7 @@ impl Breaker {
 
     /// The start time a `slow_call` rule needs (no clock read without one).
     #[inline]
+    #[doc(hidden)]
     #[must_use]
     pub fn started(&self) -> Option<Instant> {
         self.config.slow_call.map(|_| self.clock.now())
@@ -1145,6 +1155,7 @@ impl Breaker {
     }
 
     /// Counts a call served by the fallback.
+    #[doc(hidden)]
     pub fn note_fallback(&self, reason: FallbackReason) {
         self.counters.add(Count::Fallbacks);
         if CALL_EVENTS.load(Ordering::Relaxed) {
@@ -1222,7 +1233,7 @@ impl Breaker {
     #[cold]
     #[inline(never)]
     fn dropped(&self, ticket: u64) {
-        if std::thread::panicking() && crate::timeout::take_body_panicked() {
+        if std::thread::panicking() && crate::breaker::future::take_body_panicked() {
             self.note_error_text(format_args!("the call panicked"));
             self.failed(ticket, Some(Count::Panics));
             return;
@@ -1312,7 +1323,7 @@ impl Breaker {
 /// How a probe held under a fleet lease ended.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProbeOutcome {
+pub(crate) enum ProbeOutcome {
     /// The probe succeeded.
     Succeeded,
     /// The probe failed (or its lease ran out).
@@ -1323,7 +1334,7 @@ pub enum ProbeOutcome {
 
 /// Work for a shared store about fleet probe leases.
 #[derive(Debug, Default)]
-pub struct ProbeWork {
+pub(crate) struct ProbeWork {
     /// Calls waiting for a fleet lease, by local lease id: ask the fleet for one each, and
     /// answer with [`Breaker::answer_probe`].
     pub acquire: Vec<u64>,
@@ -1415,11 +1426,11 @@ impl Drop for ProbeWait {
 }
 
 /// A local verdict for a shared store: a probe succeeded (the breaker closed here).
-pub const LOCAL_PROBE_OK: u8 = 1;
+pub(crate) const LOCAL_PROBE_OK: u8 = 1;
 /// A local verdict for a shared store: a probe failed (the breaker re-opened here).
-pub const LOCAL_PROBE_FAILED: u8 = 2;
+pub(crate) const LOCAL_PROBE_FAILED: u8 = 2;
 /// A local verdict for a shared store: this instance's own failures opened the breaker.
-pub const LOCAL_TRIP: u8 = 3;
+pub(crate) const LOCAL_TRIP: u8 = 3;
 
 /// A rejected call: nanoseconds until a call may be admitted, or "held open" (`u64::MAX`). Eight bytes, so
 /// `Result<Permit, Rejected>` stays in two registers.

@@ -5,16 +5,25 @@
 //! commands go through it so a shared store can apply them to every instance; the Redis store
 //! (`RedisStore`, feature `redis`) also feeds the local machine the fleet's view. [`MemoryStore`]
 //! keeps state in the process and applies commands at once.
+//!
+//! Stores are handed the [`Breaker`] itself: they sit above it and below the registry, which
+//! alone names concrete stores.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use crate::config::StoreKind;
-use crate::fault::Fault;
-use crate::machine::Forced;
-use crate::registry::Handle;
+use crate::breaker::Breaker;
+use crate::core::config::StoreKind;
+use crate::core::fault::Fault;
+use crate::core::machine::Forced;
+
+mod memory;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
+
+pub use memory::MemoryStore;
 
 /// A boxed future, as store methods return.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -32,7 +41,9 @@ pub enum Command {
 }
 
 impl Command {
-    pub(crate) fn forced(self) -> Option<Forced> {
+    /// The forced state the command leaves (`None` for [`Command::Reset`]).
+    #[must_use]
+    pub fn forced(self) -> Option<Forced> {
         match self {
             Command::ForceOpen => Some(Forced::Open),
             Command::ForceClosed => Some(Forced::Closed),
@@ -55,8 +66,7 @@ pub enum Control {
 
 impl Control {
     /// Applies the control to this process's breaker.
-    pub(crate) fn apply_local(&self, breaker: &Handle) {
-        let b = breaker.breaker();
+    pub fn apply_local(&self, b: &Breaker) {
         match self {
             Control::Swap(on) => b.set_swapped(*on),
             Control::Fault(f, for_) => b.set_fleet_fault(*f, *for_),
@@ -94,13 +104,16 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn kind(&self) -> StoreKind;
 
     /// Called once for each breaker that uses this store, when it is created.
-    fn attach(&self, breaker: Handle) {
+    fn attach(&self, breaker: &'static Breaker) {
         let _ = breaker;
     }
 
     /// Carries out an operator command for `breaker` (for a shared store: on every instance).
-    fn command(&self, breaker: Handle, command: Command)
-    -> StoreFuture<'_, Result<(), StoreError>>;
+    fn command(
+        &self,
+        breaker: &'static Breaker,
+        command: Command,
+    ) -> StoreFuture<'_, Result<(), StoreError>>;
 
     /// A shared store: how long its backend must keep failing before it counts as down (see
     /// [`crate::RuntimeBuilder::store_down_after`]). Others ignore it.
@@ -112,29 +125,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// default applies it to this process only.
     fn control(
         &self,
-        breaker: Handle,
+        breaker: &'static Breaker,
         control: Control,
     ) -> StoreFuture<'_, Result<(), StoreError>> {
-        control.apply_local(&breaker);
-        Box::pin(std::future::ready(Ok(())))
-    }
-}
-
-/// Process-local state: the default.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MemoryStore;
-
-impl Store for MemoryStore {
-    fn kind(&self) -> StoreKind {
-        StoreKind::Memory
-    }
-
-    fn command(
-        &self,
-        breaker: Handle,
-        command: Command,
-    ) -> StoreFuture<'_, Result<(), StoreError>> {
-        breaker.apply_local(command);
+        control.apply_local(breaker);
         Box::pin(std::future::ready(Ok(())))
     }
 }

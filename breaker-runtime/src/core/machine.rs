@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::core::config::Config;
 
 /// Nanoseconds since a clock's origin.
 pub type Nanos = u64;

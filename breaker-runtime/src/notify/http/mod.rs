@@ -31,11 +31,11 @@ use reqwest::blocking::Client;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use serde_json::{Value, json};
 
-use crate::config::ConfigError;
-use crate::machine::Forced;
+use crate::core::config::ConfigError;
+use crate::core::machine::Forced;
 #[cfg(feature = "webhook")]
-use crate::machine::State;
-use crate::notifier::{AlertKind, Event, EventKind, Notifier};
+use crate::core::machine::State;
+use crate::notify::{AlertKind, Event, EventKind, Notifier};
 
 /// Environment variable: the URL [`WebhookNotifier`] posts alerts to (feature `webhook`).
 pub const ENV_WEBHOOK_URL: &str = "BREAKER_WEBHOOK_URL";
@@ -65,16 +65,10 @@ const MAX_ERROR_CHARS: usize = 300;
 const MAX_TELEGRAM_CHARS: usize = 4000;
 const REDACTED: &str = "<redacted>";
 
-/// Reads the alert notifiers configured by the environment: [`ENV_WEBHOOK_URL`] builds a
-/// [`WebhookNotifier`], [`ENV_TELEGRAM_TOKEN`] with [`ENV_TELEGRAM_CHAT`] (and optionally
-/// [`ENV_TELEGRAM_API`]) a [`TelegramNotifier`]. Empty variables count as unset. A malformed
-/// value, a token without a chat (or the reverse), or a variable whose feature is not compiled
-/// in is an error; the notifiers that are well configured are returned all the same.
-pub(crate) fn from_env() -> (Vec<Arc<dyn Notifier>>, Vec<ConfigError>) {
-    from_vars(|key| std::env::var(key).ok())
-}
-
-fn from_vars(get: impl Fn(&str) -> Option<String>) -> (Vec<Arc<dyn Notifier>>, Vec<ConfigError>) {
+/// The notifiers the variables `get` reads configure (see `runtime::env::alert_notifiers_from`).
+pub(crate) fn from_vars(
+    get: impl Fn(&str) -> Option<String>,
+) -> (Vec<Arc<dyn Notifier>>, Vec<ConfigError>) {
     let var = |key: &str| {
         get(key)
             .map(|v| v.trim().to_owned())

@@ -43,12 +43,12 @@ use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, RedisFuture, Script, Value};
 use tokio::sync::Notify;
 
-use crate::config::{ConfigError, StoreKind};
-use crate::fault::Fault;
-use crate::machine::{FleetState, Forced, State};
-use crate::notifier::AlertKind;
-use crate::notifier::{self, EventKind};
-use crate::registry::Handle;
+use crate::breaker::Breaker;
+use crate::core::config::{ConfigError, StoreKind};
+use crate::core::fault::Fault;
+use crate::core::machine::{FleetState, Forced, State};
+use crate::notify::AlertKind;
+use crate::notify::{self as notifier, EventKind};
 use crate::store::{Command, Control, Store, StoreError, StoreFuture};
 
 /// `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS, with the `tls` feature): the
@@ -612,6 +612,13 @@ pub fn write_control_script() -> String {
     format!("{WRITE_CONTROL}{READ_CONTROLS}")
 }
 
+/// Raises `hw` of the fleet's marker (`<prefix>:fleet`) to `ARGV[1]`: every writer of a
+/// generation does, so instances that missed its message re-sync.
+#[must_use]
+pub fn raise_hw_script() -> &'static str {
+    RAISE_HW
+}
+
 /// `READ_CONTROLS`, whole.
 #[must_use]
 pub fn read_controls_script() -> String {
@@ -620,7 +627,7 @@ pub fn read_controls_script() -> String {
 
 /// A breaker attached to the store, with what has been sent of its counters.
 struct Entry {
-    handle: Handle,
+    handle: &'static Breaker,
     sent_successes: u64,
     sent_failures: u64,
     synced: Arc<AtomicBool>,
@@ -831,49 +838,6 @@ impl RedisStore {
         Ok(RedisStore { inner })
     }
 
-    /// The store configured by [`ENV_REDIS_URL`] and [`ENV_KEY_PREFIX`], if the URL is set.
-    ///
-    /// # Errors
-    /// As [`RedisStore::connect`].
-    pub fn from_env() -> Result<Option<RedisStore>, ConfigError> {
-        let prefix = std::env::var(ENV_KEY_PREFIX).unwrap_or_else(|_| "breaker".to_owned());
-        // A malformed value is reported and the default applies: a typo here must not turn
-        // the fleet's shared state off.
-        let down_after = match std::env::var(ENV_STORE_DOWN_AFTER) {
-            Ok(v) => match crate::config::parse_duration(v.trim()) {
-                Ok(d) => Some(d),
-                Err(m) => {
-                    let message = ConfigError::new(
-                        ENV_STORE_DOWN_AFTER,
-                        format!("{m}; the default ({DEFAULT_STORE_DOWN_AFTER:?}) applies"),
-                    )
-                    .to_string();
-                    tracing::error!("{message}");
-                    notifier::emit("", EventKind::ConfigRejected { message });
-                    None
-                }
-            },
-            Err(_) => None,
-        };
-        let store = if let Ok(nodes) = std::env::var(ENV_REDIS_CLUSTER) {
-            let urls: Vec<&str> = nodes
-                .split(',')
-                .map(str::trim)
-                .filter(|u| !u.is_empty())
-                .collect();
-            RedisStore::connect_cluster(&urls, &prefix)?
-        } else {
-            let Ok(url) = std::env::var(ENV_REDIS_URL) else {
-                return Ok(None);
-            };
-            RedisStore::connect(&url, &prefix)?
-        };
-        if let Some(d) = down_after {
-            store.set_store_down_after(d);
-        }
-        Ok(Some(store))
-    }
-
     /// How long Redis must keep failing before the store counts it as down (see
     /// [`ENV_STORE_DOWN_AFTER`]; default [`DEFAULT_STORE_DOWN_AFTER`]).
     pub fn set_store_down_after(&self, after: Duration) {
@@ -922,7 +886,7 @@ impl Inner {
         }
         lock(&self.entries).values().any(|e| {
             let c = e.handle.counters();
-            e.handle.breaker().config().failure_rate.is_some()
+            e.handle.config().failure_rate.is_some()
                 || c.successes != e.sent_successes
                 || c.failures != e.sent_failures
                 || e.needs_sync
@@ -943,7 +907,7 @@ impl Inner {
         if changed || first {
             // Probes are judged by the fleet while Redis answers, locally while it does not.
             for e in lock(&self.entries).values() {
-                e.handle.breaker().set_fleet_gate(healthy);
+                e.handle.set_fleet_gate(healthy);
             }
             if first && healthy {
                 // Reachable from the start: news for the log, not for the team's alerts.
@@ -1140,7 +1104,7 @@ fn breaker_failed(
         (since.elapsed() >= after).then_some(en.handle)
     };
     if let Some(h) = handle {
-        refused(inner, name, &h, e);
+        refused(inner, name, h, e);
     }
 }
 
@@ -1298,15 +1262,15 @@ async fn flush_one(inner: &Inner, con: &mut Conn, name: &'static str) -> redis::
     let Some(handle) = lock(&inner.entries).get(name).map(|e| e.handle) else {
         return Ok(false);
     };
-    let mut asked = release_probes(inner, con, name, &handle).await?;
-    asked |= housekeeping(inner, con, name, &handle).await?;
+    let mut asked = release_probes(inner, con, name, handle).await?;
+    asked |= housekeeping(inner, con, name, handle).await?;
     Ok(asked)
 }
 
 /// One breaker's `RECORD`: its new counts.
 struct Outgoing {
     name: &'static str,
-    handle: Handle,
+    handle: &'static Breaker,
     successes: u64,
     failures: u64,
 }
@@ -1332,8 +1296,8 @@ fn outgoing(inner: &Inner, name: &'static str, heartbeat: bool) -> Option<Outgoi
         })?;
     // A verdict of this instance's own is only a reason to flush now: the fleet decides from
     // its counts, never from one instance's verdict (however old, after an outage).
-    let local_event = handle.breaker().take_local_event();
-    let rate_rule = handle.breaker().config().failure_rate.is_some();
+    let local_event = handle.take_local_event();
+    let rate_rule = handle.config().failure_rate.is_some();
     let (counts_due, successes_every) = if rate_rule {
         let due = last.elapsed() >= RATE_FLUSH_EVERY;
         (failures > 0 && due, RATE_FLUSH_EVERY)
@@ -1354,7 +1318,7 @@ fn outgoing(inner: &Inner, name: &'static str, heartbeat: bool) -> Option<Outgoi
 
 /// The arguments of `o`'s `RECORD` (see the script for their order).
 fn record_args(inner: &Inner, o: &Outgoing, forget_ms: u128) -> Vec<String> {
-    let b = o.handle.breaker();
+    let b = o.handle;
     let cfg = b.config();
     let (view, view_remaining) = b.fleet_view();
     let forced = match b.forced() {
@@ -1461,7 +1425,7 @@ async fn take_record_reply(
     reply: redis::RedisResult<Reply>,
 ) -> redis::RedisResult<()> {
     let (name, handle, successes, failures) = (o.name, &o.handle, o.successes, o.failures);
-    let b = handle.breaker();
+    let b = handle;
     let synced = lock(&inner.entries).get(name).map(|e| e.synced.clone());
     match reply {
         Ok(r) => {
@@ -1523,12 +1487,12 @@ fn state_str(s: State) -> &'static str {
 /// Redis refused this breaker's data (malformed or foreign data under its keys, a read-only
 /// replica, out of memory...): reported once, and the breaker decides locally (probes too) until
 /// Redis accepts its data again.
-fn refused(inner: &Inner, name: &'static str, handle: &Handle, e: &redis::RedisError) {
+fn refused(inner: &Inner, name: &'static str, handle: &'static Breaker, e: &redis::RedisError) {
     let first = lock(&inner.entries)
         .get_mut(name)
         .is_some_and(|en| !std::mem::replace(&mut en.refused, true));
     if first {
-        handle.breaker().set_fleet_gate(false);
+        handle.set_fleet_gate(false);
         let message = format!("Redis refused breaker data: {}", redact(&e.to_string()));
         tracing::error!(breaker = name, "{message}");
         notifier::emit(handle.name(), EventKind::StoreError { message });
@@ -1540,9 +1504,9 @@ async fn release_probes(
     inner: &Inner,
     con: &mut Conn,
     name: &'static str,
-    handle: &Handle,
+    handle: &'static Breaker,
 ) -> redis::RedisResult<bool> {
-    let b = handle.breaker();
+    let b = handle;
     let results = b.take_probe_results();
     if results.is_empty() {
         return Ok(false);
@@ -1552,8 +1516,8 @@ async fn release_probes(
     let mut results = results.into_iter();
     while let Some((token, outcome)) = results.next() {
         let code = match outcome {
-            crate::ProbeOutcome::Succeeded => 1,
-            crate::ProbeOutcome::Failed => 0,
+            crate::breaker::ProbeOutcome::Succeeded => 1,
+            crate::breaker::ProbeOutcome::Failed => 0,
             _ => 2,
         };
         let mut inv = inner.release.prepare_invoke();
@@ -1583,10 +1547,10 @@ async fn release_probes(
 async fn acquire_loop(inner: Arc<Inner>) {
     loop {
         inner.acquire_wake.notified().await;
-        let wanted: Vec<(&'static str, Handle, Vec<u64>)> = lock(&inner.entries)
+        let wanted: Vec<(&'static str, &'static Breaker, Vec<u64>)> = lock(&inner.entries)
             .iter()
             .filter_map(|(n, e)| {
-                let leases = e.handle.breaker().take_probe_requests();
+                let leases = e.handle.take_probe_requests();
                 (!leases.is_empty()).then_some((*n, e.handle, leases))
             })
             .collect();
@@ -1595,7 +1559,7 @@ async fn acquire_loop(inner: Arc<Inner>) {
             for lease in leases {
                 match &con {
                     // No connection: the call is refused at once (the fleet cannot be asked).
-                    None => handle.breaker().answer_probe(lease, Err(Duration::ZERO), 0),
+                    None => handle.answer_probe(lease, Err(Duration::ZERO), 0),
                     Some(c) => {
                         tokio::spawn(acquire_one(inner.clone(), c.clone(), name, handle, lease));
                     }
@@ -1609,10 +1573,10 @@ async fn acquire_one(
     inner: Arc<Inner>,
     mut con: Conn,
     name: &'static str,
-    handle: Handle,
+    handle: &'static Breaker,
     lease: u64,
 ) {
-    let b = handle.breaker();
+    let b = handle;
     if !b.probe_wanted(lease) {
         return;
     }
@@ -1628,13 +1592,13 @@ async fn acquire_one(
     let mut inv = inner.acquire.prepare_invoke();
     inv.key(&keys[0]).key(&keys[1]).key(&keys[2]);
     inv.arg(cfg.half_open_probes).arg(lease_ms).arg(&token);
-    probe_script_tail(&mut inv, &inner, name, &handle);
+    probe_script_tail(&mut inv, &inner, name, handle);
     let rtt = Duration::from_micros(inner.rtt_us.load(Ordering::Acquire));
     let limit = (rtt * 3).clamp(ACQUIRE_TIMEOUT, RESPONSE_TIMEOUT);
     match bounded(limit, inv.invoke_async::<Granted>(&mut con)).await {
         Ok(g) => {
             let generation = g.reply.fleet().map_or(0, |(_, gen_)| gen_);
-            adopt(&inner, name, &handle, &g.reply, false);
+            adopt(&inner, name, handle, &g.reply, false);
             if g.granted {
                 b.answer_probe(lease, Ok(token), generation);
             } else {
@@ -1645,14 +1609,14 @@ async fn acquire_one(
             b.answer_probe(lease, Err(Duration::ZERO), 0);
             // The grant may have been made and its reply lost: give the token back (a release
             // of a lease not held is ignored), so it never expires as a failed probe.
-            b.restore_probe_results(vec![(token, crate::ProbeOutcome::Abandoned)]);
+            b.restore_probe_results(vec![(token, crate::breaker::ProbeOutcome::Abandoned)]);
             if is_connection_error(&e) {
                 // A fleet that cannot answer a probe request in time is failing too: if it
                 // goes on, probes are judged locally (Redis counts as down).
                 inner.note_failure(&redact(&e.to_string()), started);
                 inner.wake.notify_one();
             } else {
-                refused(&inner, name, &handle, &e);
+                refused(&inner, name, handle, &e);
             }
         }
     }
@@ -1737,18 +1701,18 @@ fn probe_script_tail(
     inv: &mut redis::ScriptInvocation<'_>,
     inner: &Inner,
     name: &str,
-    handle: &Handle,
+    handle: &'static Breaker,
 ) {
-    let cfg = handle.breaker().config();
+    let cfg = handle.config();
     inv.arg(&inner.channel)
         .arg(name)
         .arg(cfg.open_for.as_millis().max(1))
         .arg(cfg.max_open_for.as_millis().max(1))
-        .arg(handle.breaker().fleet_generation());
+        .arg(handle.fleet_generation());
 }
 
 /// Adopts a script's reply: the fleet's state, and the alert nobody has claimed yet.
-fn adopt(inner: &Inner, name: &str, handle: &Handle, reply: &Reply, unflushed: bool) {
+fn adopt(inner: &Inner, name: &str, handle: &'static Breaker, reply: &Reply, unflushed: bool) {
     let mut fleet = reply.fleet();
     if let Some(e) = lock(&inner.entries).get_mut(name)
         && e.reset_seen.is_none_or(|r| reply.reset_gen > r)
@@ -1769,7 +1733,7 @@ fn adopt(inner: &Inner, name: &str, handle: &Handle, reply: &Reply, unflushed: b
         inner.hw_dirty.store(true, Ordering::Release);
     }
     if let Some((_, generation)) = fleet
-        && generation < handle.breaker().fleet_generation()
+        && generation < handle.fleet_generation()
         && let Some(e) = lock(&inner.entries).get_mut(name)
     {
         // Redis is behind what this instance saw (it lost data): the next flush's `RECORD`
@@ -1816,7 +1780,7 @@ async fn read_controls(
     inner: &Inner,
     con: &mut Conn,
     name: &'static str,
-    handle: &Handle,
+    handle: &'static Breaker,
     key: &str,
 ) -> redis::RedisResult<()> {
     let reply: redis::RedisResult<ControlsReply> = bounded(
@@ -1843,8 +1807,8 @@ async fn read_controls(
 /// `{swapped, fault, fault ms left, notice, notice ms left, cgen}`.
 type ControlsReply = (i64, String, u64, String, u64, u64);
 
-fn apply_controls(handle: &Handle, c: &ControlsReply) {
-    let b = handle.breaker();
+fn apply_controls(handle: &'static Breaker, c: &ControlsReply) {
+    let b = handle;
     let left = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms));
     b.set_swapped(c.0 == 1);
     let fault = if c.1.is_empty() {
@@ -1870,9 +1834,9 @@ async fn housekeeping(
     inner: &Inner,
     con: &mut Conn,
     name: &'static str,
-    handle: &Handle,
+    handle: &'static Breaker,
 ) -> redis::RedisResult<bool> {
-    let b = handle.breaker();
+    let b = handle;
     let (list, claims, stale, clear_chain) = {
         let mut entries = lock(&inner.entries);
         let Some(e) = entries.get_mut(name) else {
@@ -1917,14 +1881,14 @@ async fn raise_claimed(
     inner: &Inner,
     con: &mut Conn,
     name: &'static str,
-    handle: &Handle,
+    handle: &'static Breaker,
     keys: &[String; 5],
     generation: u64,
     kind: AlertKind,
     from: &str,
     failures: u64,
 ) -> redis::RedisResult<()> {
-    let b = handle.breaker();
+    let b = handle;
     let to = match kind {
         AlertKind::Opened => State::Open,
         AlertKind::StoreReset => b.fleet_view().0,
@@ -1966,14 +1930,14 @@ async fn housekeeping_steps(
     inner: &Inner,
     con: &mut Conn,
     name: &'static str,
-    handle: &Handle,
+    handle: &'static Breaker,
     keys: &[String; 5],
     list: bool,
     claims: Vec<u64>,
     stale: bool,
     clear_chain: bool,
 ) -> redis::RedisResult<()> {
-    let b = handle.breaker();
+    let b = handle;
     if list {
         let mut cmd = redis::cmd("HSET");
         cmd.arg(format!("{}:breakers", inner.prefix))
@@ -2099,7 +2063,7 @@ fn parse_reply(r: &(String, u64, u64, String, u32)) -> Option<(FleetState, u64)>
     ))
 }
 
-fn apply(name: &str, handle: &Handle, fleet: Option<(FleetState, u64)>, unflushed: bool) {
+fn apply(name: &str, handle: &'static Breaker, fleet: Option<(FleetState, u64)>, unflushed: bool) {
     let Some((fleet, generation)) = fleet else {
         let message = "Redis replied with a state this version does not know".to_owned();
         tracing::error!(breaker = name, "{message}");
@@ -2107,7 +2071,7 @@ fn apply(name: &str, handle: &Handle, fleet: Option<(FleetState, u64)>, unflushe
         return;
     };
     // Stale news (an older generation) is dropped under the machine's lock.
-    handle.breaker().apply_fleet(fleet, generation, unflushed);
+    handle.apply_fleet(fleet, generation, unflushed);
 }
 
 /// Applies every state change published by any instance.
@@ -2279,7 +2243,7 @@ fn handle_message(inner: &Inner, payload: &str) {
         f.reset = m.op == "reset";
         (f, g)
     });
-    apply(m.name, &handle, fleet, unflushed);
+    apply(m.name, handle, fleet, unflushed);
 }
 
 /// 128 random bits from the standard library's per-process hash keys, the clock and the pid.
@@ -2321,7 +2285,7 @@ impl Store for RedisStore {
         RedisStore::set_store_down_after(self, after);
     }
 
-    fn attach(&self, breaker: Handle) {
+    fn attach(&self, breaker: &'static Breaker) {
         let inner = self.inner.clone();
         let synced = Arc::new(AtomicBool::new(false));
         {
@@ -2347,16 +2311,10 @@ impl Store for RedisStore {
             );
         }
         let waker = inner.clone();
-        breaker
-            .breaker()
-            .set_store_waker(Box::new(move || waker.wake.notify_one()));
+        breaker.set_store_waker(Box::new(move || waker.wake.notify_one()));
         let probes = inner.clone();
-        breaker
-            .breaker()
-            .set_probe_waker(Box::new(move || probes.acquire_wake.notify_one()));
-        breaker
-            .breaker()
-            .set_fleet_gate(inner.healthy.load(Ordering::Acquire));
+        breaker.set_probe_waker(Box::new(move || probes.acquire_wake.notify_one()));
+        breaker.set_fleet_gate(inner.healthy.load(Ordering::Acquire));
         inner.wake.notify_one();
         // A new instance learns the fleet's state before its first call is decided, within a
         // bounded wait (none while the store has no connection to Redis).
@@ -2371,7 +2329,7 @@ impl Store for RedisStore {
 
     fn command(
         &self,
-        breaker: Handle,
+        breaker: &'static Breaker,
         command: Command,
     ) -> StoreFuture<'_, Result<(), StoreError>> {
         let inner = self.inner.clone();
@@ -2382,7 +2340,7 @@ impl Store for RedisStore {
                 Command::ForceClosed => "closed",
                 Command::Reset => "",
             };
-            let seen = breaker.breaker().fleet_generation();
+            let seen = breaker.fleet_generation();
             let task_inner = inner.clone();
             // Timed on the store's own runtime: this future may be awaited on any executor.
             let task = inner.rt.spawn(async move {
@@ -2425,10 +2383,10 @@ impl Store for RedisStore {
                     f.reset = true;
                     (f, g)
                 });
-                apply(name, &breaker, fleet, false);
+                apply(name, breaker, fleet, false);
                 queue_claim(&inner, name, reply.pending_alert);
             } else {
-                adopt(&inner, name, &breaker, &reply, false);
+                adopt(&inner, name, breaker, &reply, false);
             }
             Ok(())
         })
@@ -2436,7 +2394,7 @@ impl Store for RedisStore {
 
     fn control(
         &self,
-        breaker: Handle,
+        breaker: &'static Breaker,
         control: Control,
     ) -> StoreFuture<'_, Result<(), StoreError>> {
         let inner = self.inner.clone();
@@ -2485,7 +2443,7 @@ impl Store for RedisStore {
                 .await
                 .map_err(|e| StoreError::new(format!("Redis task failed: {e}")))?
                 .map_err(|e| StoreError::new(format!("Redis: {}", redact(&e.to_string()))))?;
-            apply_controls(&breaker, &reply);
+            apply_controls(breaker, &reply);
             if let Some(e) = lock(&inner.entries).get_mut(name) {
                 e.cgen = Some(reply.5);
             }

@@ -1,0 +1,12 @@
+//! The composition root: the registry of breakers, [`Handle`](handle::Handle), the
+//! [`Runtime`](builder::Runtime) builder, the environment (every `BREAKER_*` variable is read in
+//! [`env`]), the link-time list of annotated functions, and the metrics export. The only layer
+//! that names concrete stores and notifiers.
+
+pub(crate) mod builder;
+pub(crate) mod env;
+pub(crate) mod handle;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+pub(crate) mod registry;
+pub(crate) mod sites;

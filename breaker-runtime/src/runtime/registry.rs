@@ -1,0 +1,160 @@
+//! The process-wide registry: one breaker per name, created at its first call (or listed from
+//! program start through the link-time sites) with the declared settings plus overrides.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::breaker::Breaker;
+use crate::core::clock::TokioClock;
+use crate::core::config::{Config, ConfigError, StoreKind};
+use crate::notify::{self as notifier, EventKind};
+use crate::runtime::builder::settings;
+use crate::runtime::env::ENV_OVERRIDES;
+use crate::runtime::handle::Handle;
+use crate::store::Store;
+
+/// The user-facing notice an operator set for breaker `name` (`breakerctl notice`), to show
+/// users while everything behind it is down; `None` when none is set or the process has no such
+/// breaker.
+#[must_use]
+pub fn notice(name: &str) -> Option<String> {
+    breaker(name).and_then(|h| h.notice())
+}
+
+/// The breaker named `name`, if this process has one.
+///
+/// Breakers declared with `#[circuit_breaker]` are known from program start (see [`breakers`]);
+/// a method without an explicit `name` is known from its first call, since its name includes
+/// its type.
+#[must_use]
+pub fn breaker(name: &str) -> Option<Handle> {
+    crate::runtime::sites::register_sites();
+    registry().get(name).map(|e| Handle { breaker: e.breaker })
+}
+
+/// Every breaker of this process, sorted by name.
+#[must_use]
+pub fn breakers() -> Vec<Handle> {
+    crate::runtime::sites::register_sites();
+    registry()
+        .values()
+        .map(|e| Handle { breaker: e.breaker })
+        .collect()
+}
+
+struct Entry {
+    breaker: &'static Breaker,
+    declared: Config,
+    site: usize,
+    explicit: bool,
+}
+
+static REGISTRY: Mutex<BTreeMap<&'static str, Entry>> = Mutex::new(BTreeMap::new());
+
+fn registry() -> std::sync::MutexGuard<'static, BTreeMap<&'static str, Entry>> {
+    REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Returns the breaker named `name`, creating it with `declared` (plus overrides) if needed.
+/// `site` identifies the declaring function, so two functions sharing a name by accident can be
+/// told apart from one function called twice.
+pub(crate) fn get_or_create(
+    name: &str,
+    declared: Config,
+    site: usize,
+    explicit: bool,
+    fallback: Option<&'static str>,
+) -> &'static Breaker {
+    let settings = settings();
+    let mut reg = registry();
+    if let Some(e) = reg.get(name) {
+        if e.site != site {
+            if e.declared != declared {
+                tracing::warn!(
+                    breaker = name,
+                    "two functions declare breaker `{name}` with different settings; the first \
+                     declaration's settings apply to both"
+                );
+            } else if !(e.explicit && explicit) {
+                tracing::warn!(
+                    breaker = name,
+                    "two functions share the default breaker name `{name}`; give them distinct \
+                     `name = \"...\"` arguments unless they should share one breaker"
+                );
+            }
+        }
+        return e.breaker;
+    }
+    let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    let mut config = declared;
+    for (key, value) in settings.overrides.get(name).into_iter().flatten() {
+        let applied = if key == "timeout" && declared.timeout.is_none() {
+            Err(ConfigError::new(
+                "timeout",
+                "can only be overridden for a breaker declared with a `timeout` (the timer is \
+                 compiled into the function only then); add `timeout = \"...\"` to the attribute",
+            ))
+        } else {
+            config.set(key, value)
+        };
+        if let Err(e) = applied {
+            notifier::emit(
+                name,
+                EventKind::ConfigRejected {
+                    message: format!("{ENV_OVERRIDES}: {e}"),
+                },
+            );
+        }
+    }
+    if config.store == StoreKind::Redis && settings.redis.is_none() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            tracing::warn!(
+                breaker = name,
+                "store = \"redis\" is declared but no Redis store is configured; such breakers \
+                 keep their state in memory, per process"
+            );
+        });
+    }
+    let breaker: &'static Breaker = Box::leak(Box::new(Breaker::new(
+        name,
+        config,
+        fallback,
+        Arc::clone(&settings.clock),
+    )));
+    if let Some(fault) = settings.faults.get(name) {
+        breaker.set_local_fault(Some(*fault));
+    }
+    reg.insert(
+        name,
+        Entry {
+            breaker,
+            declared,
+            site,
+            explicit,
+        },
+    );
+    drop(reg);
+    settings.store(config.store).attach(breaker);
+    breaker
+}
+
+/// A breaker outside the registry, attached to `store` only: for simulating many instances
+/// (each with its own store) in one process, as the fleet scale benchmark does. Not public
+/// API (reached through `__private`). The breaker is leaked, as registered ones are.
+#[doc(hidden)]
+pub fn standalone(
+    name: &'static str,
+    config: Config,
+    fallback: Option<&'static str>,
+    store: &dyn Store,
+) -> Handle {
+    let breaker: &'static Breaker = Box::leak(Box::new(Breaker::new(
+        name,
+        config,
+        fallback,
+        Arc::new(TokioClock),
+    )));
+    store.attach(breaker);
+    Handle { breaker }
+}
