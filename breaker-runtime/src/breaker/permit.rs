@@ -1,0 +1,238 @@
+//! What admission hands out: a [`Permit`] (an admitted call; settling or dropping it counts the
+//! outcome) or a [`Rejected`] code.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::fleet::ProbeOutcome;
+use crate::breaker::Breaker;
+use crate::breaker::contract::BreakerResult;
+use crate::core::counters::Count;
+use crate::core::error::BreakerError;
+use crate::core::machine::{Machine, Ticket, rate_epoch};
+
+/// A rejected call: nanoseconds until a call may be admitted, or "held open" (`u64::MAX`). Eight bytes, so
+/// `Result<Permit, Rejected>` stays in two registers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rejected(pub(super) u64);
+
+pub(super) const HELD_OPEN: u64 = u64::MAX;
+
+/// Rejection codes above any real wait: the breaker is swapped (call the fallback first), or a
+/// fault was injected.
+pub(super) const SWAPPED: u64 = u64::MAX - 1;
+
+pub(super) const INJECTED_ERROR: u64 = u64::MAX - 2;
+
+pub(super) const INJECTED_TIMEOUT: u64 = u64::MAX - 3;
+
+pub(super) const INJECTED_OPEN: u64 = u64::MAX - 4;
+
+/// Marks a rejection that is a request for a fleet probe lease (the rest is the local lease
+/// id); below it, a rejection is the nanoseconds until a call may be admitted (146 years and
+/// more read as "held open").
+pub(super) const AWAIT: u64 = 1 << 62;
+
+impl Rejected {
+    /// When a call may be admitted again; `None` while an operator holds the breaker open (or
+    /// for an injected fault).
+    #[must_use]
+    pub fn retry_after(self) -> Option<Duration> {
+        (self.0 < AWAIT).then(|| Duration::from_nanos(self.0))
+    }
+
+    /// The call is to wait for the fleet's answer to a probe-lease request
+    /// ([`Breaker::wait_for_probe`]).
+    #[inline]
+    #[must_use]
+    pub fn is_await(self) -> bool {
+        self.0 & AWAIT != 0 && self.0 < INJECTED_OPEN
+    }
+
+    /// The breaker is swapped: the fallback is to be called first.
+    #[inline]
+    #[must_use]
+    pub fn is_swapped(self) -> bool {
+        self.0 == SWAPPED
+    }
+}
+
+/// Marks a probe's ticket (the rest is the lease id); a normal call's ticket is its generation.
+pub(super) const PROBE: u64 = 1 << 63;
+
+/// Marks a ticket whose call waits for an injected delay (or an injected timeout) first.
+pub(super) const INJECT: u64 = 1 << 62;
+
+/// Permission to run one call: 16 bytes, so it travels in registers. Settling it records the
+/// outcome; dropping it unsettled (the call's future was dropped, or it panicked) counts a
+/// cancellation, which frees a probe slot, or a panic, which is a failure.
+#[derive(Debug)]
+pub struct Permit {
+    pub(super) breaker: &'static Breaker,
+    pub(super) ticket: u64,
+}
+
+impl Permit {
+    /// Records the outcome of a call that returned; `true` when it counts as a failure (the
+    /// caller then serves the fallback, if any). `failure_if` decides which errors count (all
+    /// of them when `None`); a success slower than `slow_call` counts as a failure but its
+    /// result is still the caller's to return.
+    #[inline(always)]
+    pub fn settle<R: BreakerResult>(
+        self,
+        result: &R,
+        failure_if: Option<fn(&R::Error) -> bool>,
+        started: Option<Instant>,
+        describe: fn(&R::Error, &mut String),
+    ) -> bool {
+        let (b, ticket) = (self.breaker, self.ticket);
+        std::mem::forget(self);
+        let failed = match result.err_ref() {
+            Some(e) => {
+                let failed = failure_if.is_none_or(|f| f(e));
+                if failed {
+                    b.note_error(describe, e);
+                }
+                failed
+            }
+            None => false,
+        };
+        if !failed && b.plain && ticket & PROBE == 0 {
+            b.counters.add(Count::Successes);
+            return false;
+        }
+        b.settle_slow(ticket, failed, started);
+        failed
+    }
+
+    /// The permit's ticket; the permit is consumed without being settled.
+    pub(super) fn into_ticket(self) -> u64 {
+        let ticket = self.ticket;
+        std::mem::forget(self);
+        ticket
+    }
+
+    /// An injected delay to wait before the call runs (`None`, at the cost of one bit test,
+    /// unless a `delay` or `timeout` fault is injected). `timed`: the function declares a
+    /// `timeout`; without one (its breaker may be shared with a function that has one) only a
+    /// `delay` fault waits: a `timeout` fault cannot time it out, so it runs.
+    #[inline]
+    #[must_use]
+    pub fn injected_delay(&self, timed: bool) -> Option<std::pin::Pin<Box<tokio::time::Sleep>>> {
+        if self.ticket & INJECT == 0 {
+            return None;
+        }
+        self.breaker.injected_sleep(timed)
+    }
+
+    /// Records that the call was abandoned after `timeout`; returns the error to report.
+    #[cold]
+    #[must_use]
+    pub fn timed_out(self) -> BreakerError {
+        let (b, ticket) = (self.breaker, self.ticket);
+        std::mem::forget(self);
+        let after = b.config.timeout.unwrap_or_default();
+        b.note_error_text(format_args!("timed out after {after:?}"));
+        b.failed(ticket, Some(Count::Timeouts));
+        BreakerError::Timeout {
+            breaker: b.name,
+            after,
+        }
+    }
+}
+
+impl Drop for Permit {
+    #[inline]
+    fn drop(&mut self) {
+        self.breaker.dropped(self.ticket);
+    }
+}
+
+impl Breaker {
+    /// The machine's view of a permit's ticket.
+    pub(super) fn ticket(m: &Machine, ticket: u64) -> Ticket {
+        if ticket & PROBE == 0 {
+            Ticket {
+                generation: ticket & !INJECT,
+                lease: None,
+            }
+        } else {
+            // Leases live only in the current generation (the machine drops them on every
+            // transition), so the lease id alone identifies a live probe.
+            Ticket {
+                generation: m.generation(),
+                lease: Some(ticket & !(PROBE | INJECT)),
+            }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn failed(&self, ticket: u64, kind: Option<Count>) {
+        self.counters.add(Count::Failures);
+        self.wake_store();
+        if let Some(kind) = kind {
+            self.counters.add(kind);
+        }
+        self.fleet_report(ticket, ProbeOutcome::Failed);
+        let rate = self.config.failure_rate.is_some();
+        self.update(|m, now| {
+            let successes = if rate {
+                let epoch = rate_epoch(self.config.window, now);
+                self.counters.window_successes(epoch, m.window_floor())
+            } else {
+                0
+            };
+            let t = Self::ticket(m, ticket);
+            ((), m.on_failure(now, t, successes))
+        });
+    }
+
+    /// Everything but a plain success: failures, slow calls, the rate rule's window, probes.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn settle_slow(&self, ticket: u64, failed: bool, started: Option<Instant>) {
+        if failed {
+            return self.failed(ticket, None);
+        }
+        if let (Some(limit), Some(started)) = (self.config.slow_call, started)
+            && let took = self.clock.now().saturating_duration_since(started)
+            && took > limit
+        {
+            self.note_error_text(format_args!("slow call: took {took:?}, over {limit:?}"));
+            return self.failed(ticket, Some(Count::SlowCalls));
+        }
+        self.counters.add(Count::Successes);
+        if self.config.failure_rate.is_some() {
+            self.counters
+                .add_window_success(rate_epoch(self.config.window, self.now()));
+        }
+        if ticket & PROBE != 0 {
+            self.fleet_report(ticket, ProbeOutcome::Succeeded);
+            self.update(|m, now| {
+                let t = Self::ticket(m, ticket);
+                ((), m.on_success(now, t))
+            });
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn dropped(&self, ticket: u64) {
+        if std::thread::panicking() && crate::breaker::future::take_body_panicked() {
+            self.note_error_text(format_args!("the call panicked"));
+            self.failed(ticket, Some(Count::Panics));
+            return;
+        }
+        self.counters.add(Count::Cancelled);
+        self.fleet_report(ticket, ProbeOutcome::Abandoned);
+        if ticket & PROBE != 0 {
+            self.update(|m, _| {
+                let t = Self::ticket(m, ticket);
+                m.on_cancel(t);
+                ((), None)
+            });
+        }
+    }
+}
