@@ -67,12 +67,14 @@ impl Breaker {
         }
     }
 
+    #[cfg(feature = "redis")]
     /// For shared stores: whether a chain failure waits to be claimed for the fleet.
     #[must_use]
     pub(crate) fn chain_pending(&self) -> bool {
         self.chain.load(Ordering::Acquire) == CHAIN_PENDING
     }
 
+    #[cfg(feature = "redis")]
     /// For shared stores: claims a chain failure to report (once).
     #[must_use]
     pub(crate) fn take_chain_failure(&self) -> bool {
@@ -86,6 +88,7 @@ impl Breaker {
             .is_ok()
     }
 
+    #[cfg(feature = "redis")]
     /// For shared stores: whether the chain works again after a reported failure.
     #[must_use]
     pub(crate) fn chain_ok(&self) -> bool {

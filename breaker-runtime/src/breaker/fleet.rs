@@ -10,7 +10,10 @@ use super::permit::{AWAIT, INJECT, PROBE, Permit, Rejected};
 use super::{CONTROLLED, FORCED_MASK, FORCED_OPEN, GENERATION_SHIFT, MODE_CLOSED, MODE_MASK};
 use crate::breaker::Breaker;
 use crate::core::counters::Count;
-use crate::core::machine::{FleetState, Reason, State, Ticket, Transition, dur_nanos};
+#[cfg(feature = "redis")]
+use crate::core::machine::FleetState;
+use crate::core::machine::{Reason, State, Ticket, Transition, dur_nanos};
+#[cfg(feature = "redis")]
 use crate::notify::AlertKind;
 
 /// How a probe held under a fleet lease ended.
@@ -177,6 +180,7 @@ impl Breaker {
         }
     }
 
+    #[cfg(feature = "redis")]
     /// For shared stores: the last probe verdict or trip this instance reached on its own since
     /// the previous call (`LOCAL_*`, 0 for none).
     pub(crate) fn take_local_event(&self) -> u8 {
@@ -218,6 +222,7 @@ impl Breaker {
         });
     }
 
+    #[cfg(feature = "redis")]
     /// For shared stores: the fleet's answer to the request for a probe lease for the call
     /// holding local lease `lease`: a lease token, or a refusal with how long the fleet's probe
     /// slots stay taken at most (no call here asks again before that, unless fleet news
@@ -358,6 +363,7 @@ impl Breaker {
         }
     }
 
+    #[cfg(feature = "redis")]
     /// For shared stores: turns fleet-wide probing on (the store is reachable) or off (probing
     /// goes on locally). Turning it off abandons the leases held.
     pub(crate) fn set_fleet_gate(&self, on: bool) {
@@ -402,6 +408,7 @@ impl Breaker {
         }
     }
 
+    #[cfg(feature = "redis")]
     /// For shared stores: the fleet leases to give back since the last call, with their
     /// verdicts.
     pub(crate) fn take_probe_results(&self) -> Vec<(String, ProbeOutcome)> {
@@ -409,6 +416,7 @@ impl Breaker {
         std::mem::take(&mut f.work.results)
     }
 
+    #[cfg(feature = "redis")]
     /// For shared stores: the fleet's state as this instance last saw it (never its own
     /// episode), with the time its OPEN has left: what a store that lost its data is told.
     #[must_use]
@@ -417,12 +425,14 @@ impl Breaker {
         self.machine().fleet_view(now)
     }
 
+    #[cfg(feature = "redis")]
     /// For shared stores: the leases waiting calls want (taken, so each is asked for once).
     pub(crate) fn take_probe_requests(&self) -> Vec<u64> {
         let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
         std::mem::take(&mut f.work.acquire)
     }
 
+    #[cfg(feature = "redis")]
     /// For shared stores: whether a call still waits for the answer for lease `lease` (one
     /// that gave up needs no request).
     #[must_use]
@@ -435,12 +445,14 @@ impl Breaker {
             .is_some_and(|w| w.answer.is_none())
     }
 
+    #[cfg(feature = "redis")]
     /// For shared stores: called when a call waits for a probe lease (the store answers it
     /// with [`Breaker::answer_probe`] within its command timeout).
     pub(crate) fn set_probe_waker(&self, wake: Box<dyn Fn() + Send + Sync>) {
         let _ = self.probe_waker.set(wake);
     }
 
+    #[cfg(feature = "redis")]
     /// For shared stores: puts back probe results that could not be delivered.
     pub(crate) fn restore_probe_results(&self, results: Vec<(String, ProbeOutcome)>) {
         if results.is_empty() {
@@ -452,11 +464,13 @@ impl Breaker {
         f.work.results.extend(newer);
     }
 
+    #[cfg(feature = "redis")]
     /// For shared stores: called on every failure and local verdict, to flush at once.
     pub(crate) fn set_store_waker(&self, wake: Box<dyn Fn() + Send + Sync>) {
         let _ = self.store_waker.set(wake);
     }
 
+    #[cfg(feature = "redis")]
     /// For shared stores: adopts the fleet's state (see [`Machine::apply_fleet`]).
     pub(crate) fn apply_fleet(&self, fleet: FleetState, generation: u64, unflushed_failures: bool) {
         if generation > self.fleet_generation() {
@@ -475,6 +489,7 @@ impl Breaker {
         });
     }
 
+    #[cfg(feature = "redis")]
     /// For shared stores: the highest fleet generation applied (sent back to the store so
     /// generations never go backwards).
     #[must_use]
@@ -482,6 +497,7 @@ impl Breaker {
         self.machine().fleet_generation()
     }
 
+    #[cfg(feature = "redis")]
     /// Consecutive openings without a close (drives the backoff).
     #[must_use]
     pub(crate) fn opens_in_row(&self) -> u32 {

@@ -19,6 +19,7 @@ use fleet::{FLEET_PROBE_RETRY, FleetProbes};
 use permit::{AWAIT, HELD_OPEN, INJECTED_ERROR, INJECTED_OPEN, INJECTED_TIMEOUT, PROBE, SWAPPED};
 
 pub(crate) use alert::alert_kind;
+#[cfg(feature = "redis")]
 pub(crate) use fleet::ProbeOutcome;
 pub use permit::{Permit, Rejected};
 
