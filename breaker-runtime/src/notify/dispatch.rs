@@ -2,18 +2,13 @@
 //! to them off the call path through a bounded queue.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
+use crate::notify::worker::Worker;
 use crate::notify::{Alert, Event, EventKind, Notifier, TracingNotifier};
 
 const QUEUE: usize = 4096;
-
-enum Msg {
-    Event(Event),
-    Flush(mpsc::Sender<()>),
-}
 
 static NOTIFIERS: RwLock<Vec<Arc<dyn Notifier>>> = RwLock::new(Vec::new());
 
@@ -75,8 +70,7 @@ pub fn dropped_events() -> u64 {
 /// time. For tests and orderly shutdown: call it before the process exits.
 pub fn flush_notifications(timeout: Duration) -> bool {
     let deadline = std::time::Instant::now() + timeout;
-    let (tx, rx) = mpsc::channel();
-    if send(Msg::Flush(tx), true) && rx.recv_timeout(timeout).is_err() {
+    if !WORKER.flush(timeout) {
         return false;
     }
     let list = NOTIFIERS
@@ -98,64 +92,47 @@ pub(crate) fn emit_event(breaker: &'static str, kind: EventKind, injected: bool)
         kind,
         injected,
     };
-    if !send(Msg::Event(event), false) {
+    if !send(event) {
         DROPPED.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(breaker, "breaker notifier queue full; event dropped");
     }
 }
 
-fn send(msg: Msg, block: bool) -> bool {
-    static TX: OnceLock<Option<SyncSender<Msg>>> = OnceLock::new();
-    let tx = TX.get_or_init(|| {
-        install_default();
-        let (tx, rx) = mpsc::sync_channel(QUEUE);
-        std::thread::Builder::new()
-            .name("breaker-notify".into())
-            .spawn(move || run(&rx))
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot start the breaker-notify thread; events are dropped");
-            })
-            .ok()
-            .map(|_| tx)
-    });
-    let Some(tx) = tx else { return false };
-    if block {
-        tx.send(msg).is_ok()
-    } else {
-        match tx.try_send(msg) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
-        }
-    }
+/// The `breaker-notify` thread's queue.
+static WORKER: Worker<Event> = Worker::new(QUEUE);
+
+fn send(event: Event) -> bool {
+    WORKER
+        .try_push(
+            event,
+            || {
+                install_default();
+                "breaker-notify".to_owned()
+            },
+            || handle,
+        )
+        .is_ok()
 }
 
-fn run(rx: &Receiver<Msg>) {
-    while let Ok(msg) = rx.recv() {
-        match msg {
-            Msg::Event(event) => {
-                let list = NOTIFIERS
-                    .read()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .clone();
-                for n in &list {
-                    // A panicking notifier must not take the others (or the thread) down.
-                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        n.notify(&event);
-                    }));
-                    if r.is_err() {
-                        tracing::error!(notifier = ?n, "breaker notifier panicked");
-                    }
-                }
-                if let EventKind::Alert(Alert {
-                    receipt: Some(r), ..
-                }) = &event.kind
-                {
-                    r.dispatched();
-                }
-            }
-            Msg::Flush(done) => {
-                let _ = done.send(());
-            }
+/// Hands one event to every notifier, on the `breaker-notify` thread.
+fn handle(event: Event) {
+    let list = NOTIFIERS
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    for n in &list {
+        // A panicking notifier must not take the others (or the thread) down.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            n.notify(&event);
+        }));
+        if r.is_err() {
+            tracing::error!(notifier = ?n, "breaker notifier panicked");
         }
+    }
+    if let EventKind::Alert(Alert {
+        receipt: Some(r), ..
+    }) = &event.kind
+    {
+        r.dispatched();
     }
 }

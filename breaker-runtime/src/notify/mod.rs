@@ -8,6 +8,7 @@ pub(crate) mod instance;
 #[cfg(feature = "metrics")]
 pub(crate) mod metrics;
 mod tracing_notifier;
+mod worker;
 
 pub(crate) use dispatch::{CALL_EVENTS, emit, emit_event};
 pub use dispatch::{add_notifier, dropped_events, flush_notifications};

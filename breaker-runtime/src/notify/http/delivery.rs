@@ -2,10 +2,9 @@
 //! of secrets in what is logged.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Url;
 use reqwest::blocking::Client;
@@ -13,6 +12,7 @@ use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 
 use super::format::{Format, body, clip, wanted};
 use super::{MAX_ERROR_CHARS, REDACTED};
+use crate::notify::worker::Worker;
 use crate::notify::{Event, EventKind};
 
 /// Events a notifier's worker holds while it is busy; more are dropped.
@@ -56,16 +56,11 @@ pub(super) struct Stats {
     pub(super) delivered: AtomicU64,
 }
 
-pub(super) enum Msg {
-    Event(Box<Event>),
-    Flush(mpsc::Sender<()>),
-}
-
 pub(super) struct Delivery {
     pub(super) target: Arc<Target>,
     pub(super) stats: Arc<Stats>,
-    /// Started with the first alert; `None` when the thread could not be started.
-    pub(super) tx: OnceLock<Option<SyncSender<Msg>>>,
+    /// The queue, and the thread started with the first alert.
+    pub(super) worker: Worker<Box<Event>>,
 }
 
 impl Delivery {
@@ -73,30 +68,8 @@ impl Delivery {
         Delivery {
             target: Arc::new(target),
             stats: Arc::default(),
-            tx: OnceLock::new(),
+            worker: Worker::new(QUEUE),
         }
-    }
-
-    fn sender(&self) -> Option<&SyncSender<Msg>> {
-        self.tx
-            .get_or_init(|| {
-                let (tx, rx) = mpsc::sync_channel(QUEUE);
-                let target = Arc::clone(&self.target);
-                let stats = Arc::clone(&self.stats);
-                std::thread::Builder::new()
-                    .name(format!("breaker-{}", self.target.channel))
-                    .spawn(move || run(&rx, &target, &stats))
-                    .map_err(|e| {
-                        tracing::error!(
-                            notifier = self.target.channel,
-                            error = %e,
-                            "cannot start the alert delivery thread; alerts are dropped"
-                        );
-                    })
-                    .ok()
-                    .map(|_| tx)
-            })
-            .as_ref()
     }
 
     /// Queues `event` if it is an alert; never blocks.
@@ -111,9 +84,16 @@ impl Delivery {
         if let Some(r) = &receipt {
             r.take();
         }
+        let target = Arc::clone(&self.target);
+        let stats = Arc::clone(&self.stats);
         let queued = self
-            .sender()
-            .is_some_and(|tx| tx.try_send(Msg::Event(Box::new(event.clone()))).is_ok());
+            .worker
+            .try_push(
+                Box::new(event.clone()),
+                || format!("breaker-{}", self.target.channel),
+                move || worker(target, stats),
+            )
+            .is_ok();
         if !queued {
             if let Some(r) = &receipt {
                 r.lost();
@@ -133,31 +113,12 @@ impl Delivery {
     }
 
     pub(super) fn flush(&self, timeout: Duration) -> bool {
-        let Some(Some(tx)) = self.tx.get() else {
-            return true;
-        };
-        let deadline = Instant::now() + timeout;
-        let (done, wait) = mpsc::channel();
-        let mut msg = Msg::Flush(done);
-        loop {
-            match tx.try_send(msg) {
-                Ok(()) => break,
-                Err(TrySendError::Disconnected(_)) => return true,
-                Err(TrySendError::Full(m)) => {
-                    if Instant::now() >= deadline {
-                        return false;
-                    }
-                    msg = m;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            }
-        }
-        wait.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .is_ok()
+        self.worker.flush(timeout)
     }
 }
 
-pub(super) fn run(rx: &Receiver<Msg>, target: &Target, stats: &Stats) {
+/// The delivery thread's handler: one HTTP client, each event sent with retries.
+fn worker(target: Arc<Target>, stats: Arc<Stats>) -> impl FnMut(Box<Event>) {
     let client = Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
@@ -177,17 +138,10 @@ pub(super) fn run(rx: &Receiver<Msg>, target: &Target, stats: &Stats) {
             None
         }
     };
-    while let Ok(msg) = rx.recv() {
-        match msg {
-            Msg::Event(event) => match &client {
-                Some(client) => deliver(client, target, &event, stats),
-                None => {
-                    stats.failed.fetch_add(1, Ordering::Relaxed);
-                }
-            },
-            Msg::Flush(done) => {
-                let _ = done.send(());
-            }
+    move |event| match &client {
+        Some(client) => deliver(client, &target, &event, &stats),
+        None => {
+            stats.failed.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
