@@ -18,5 +18,43 @@ pub use crate::runtime::sites::{SITES, Site, method_name};
 /// registry, attached to one store only.
 pub use crate::runtime::registry::standalone as standalone_breaker;
 
+// The macros generated code calls, defined here since they expand to `$crate::__private` paths.
+
+/// Expands to nothing when the `redis` feature is on; otherwise to a compile error, at the
+/// attribute, that names the feature to enable.
+#[cfg(feature = "redis")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __breaker_require_redis {
+    () => {};
+}
+
+/// See the other definition.
+#[cfg(not(feature = "redis"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __breaker_require_redis {
+    () => {
+        ::core::compile_error!(
+            "`store = \"redis\"` needs the `redis` feature of `breaker-runtime`: \
+             `breaker-runtime = { version = \"0.1\", features = [\"redis\"] }`"
+        );
+    };
+}
+
+/// Expands to a `fn(&E, &mut String)` describing errors of the concrete type `E`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __breaker_describer {
+    ($e:ty) => {{
+        #[allow(unused_imports)]
+        use $crate::__private::{DescribeDebug as _, DescribeDisplay as _, DescribeOther as _};
+        let f: fn(&$e, &mut ::std::string::String) = |e: &$e, out: &mut ::std::string::String| {
+            (&&&$crate::__private::Describe(e)).describe(out)
+        };
+        f
+    }};
+}
+
 pub use crate::__breaker_describer as describer;
 pub use crate::__breaker_require_redis as require_redis;

@@ -91,9 +91,9 @@ pub use crate::runtime::env::{
     ENV_TELEGRAM_API, ENV_TELEGRAM_CHAT, ENV_TELEGRAM_TOKEN, ENV_WEBHOOK_URL,
 };
 pub use crate::runtime::handle::{Handle, HandleError};
+pub use crate::runtime::lookup::{breaker, breakers, notice};
 #[cfg(feature = "metrics")]
 pub use crate::runtime::metrics as metrics_export;
-pub use crate::runtime::registry::{breaker, breakers, notice};
 #[cfg(feature = "redis")]
 pub use crate::store::redis::{DEFAULT_STORE_DOWN_AFTER, RedisStore};
 pub use crate::store::{Command, Control, MemoryStore, Store, StoreError, StoreFuture};

@@ -114,28 +114,6 @@ pub fn fallback_output<R, O: FallbackOutput<R>>(o: O) -> R {
 #[inline]
 pub fn assert_result<R: BreakerResult>() {}
 
-/// Expands to nothing when the `redis` feature is on; otherwise to a compile error, at the
-/// attribute's `store = "redis"`, that names the feature to enable.
-#[cfg(feature = "redis")]
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __breaker_require_redis {
-    () => {};
-}
-
-/// See the other definition.
-#[cfg(not(feature = "redis"))]
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __breaker_require_redis {
-    () => {
-        ::core::compile_error!(
-            "`store = \"redis\"` needs the `redis` feature of `breaker-runtime`: \
-             `breaker-runtime = { version = \"0.1\", features = [\"redis\"] }`"
-        );
-    };
-}
-
 /// Whether a result is an error (the swapped order tries the primary after a failing fallback).
 #[inline]
 pub fn is_err<R: BreakerResult>(r: &R) -> bool {
@@ -189,18 +167,4 @@ impl<T: ?Sized> DescribeOther for Describe<'_, T> {
 /// The describer of an error type that cannot be named here (an `impl Trait` return type).
 pub fn describe_opaque<E>(_: &E, out: &mut String) {
     out.push_str(std::any::type_name::<E>());
-}
-
-/// Expands to a `fn(&E, &mut String)` describing errors of the concrete type `E`.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __breaker_describer {
-    ($e:ty) => {{
-        #[allow(unused_imports)]
-        use $crate::__private::{DescribeDebug as _, DescribeDisplay as _, DescribeOther as _};
-        let f: fn(&$e, &mut ::std::string::String) = |e: &$e, out: &mut ::std::string::String| {
-            (&&&$crate::__private::Describe(e)).describe(out)
-        };
-        f
-    }};
 }

@@ -6,7 +6,7 @@ use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::permit::{AWAIT, INJECT, PROBE, Permit, Rejected};
+use super::permit::{AWAIT, INJECT, PROBE, Permit, ProbeOutcome, Rejected};
 use super::{CONTROLLED, FORCED_MASK, FORCED_OPEN, GENERATION_SHIFT, MODE_CLOSED, MODE_MASK};
 use crate::breaker::Breaker;
 use crate::core::counters::Count;
@@ -15,18 +15,6 @@ use crate::core::machine::FleetState;
 use crate::core::machine::{Reason, State, Ticket, Transition, dur_nanos};
 #[cfg(feature = "redis")]
 use crate::notify::AlertKind;
-
-/// How a probe held under a fleet lease ended.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ProbeOutcome {
-    /// The probe succeeded.
-    Succeeded,
-    /// The probe failed (or its lease ran out).
-    Failed,
-    /// The probe's future was dropped: no verdict.
-    Abandoned,
-}
 
 /// Work for a shared store about fleet probe leases.
 #[derive(Debug, Default)]

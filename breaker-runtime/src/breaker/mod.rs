@@ -20,7 +20,7 @@ use permit::{AWAIT, HELD_OPEN, INJECTED_ERROR, INJECTED_OPEN, INJECTED_TIMEOUT, 
 
 pub(crate) use alert::alert_kind;
 #[cfg(feature = "redis")]
-pub(crate) use fleet::ProbeOutcome;
+pub(crate) use permit::ProbeOutcome;
 pub use permit::{Permit, Rejected};
 
 use std::sync::atomic::{AtomicU64, Ordering};

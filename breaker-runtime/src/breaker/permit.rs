@@ -5,12 +5,23 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::fleet::ProbeOutcome;
 use crate::breaker::Breaker;
 use crate::breaker::contract::BreakerResult;
 use crate::core::counters::Count;
 use crate::core::error::BreakerError;
 use crate::core::machine::{Machine, Ticket, rate_epoch};
+
+/// How a probe held under a fleet lease ended.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProbeOutcome {
+    /// The probe succeeded.
+    Succeeded,
+    /// The probe failed (or its lease ran out).
+    Failed,
+    /// The probe's future was dropped: no verdict.
+    Abandoned,
+}
 
 /// A rejected call: nanoseconds until a call may be admitted, or "held open" (`u64::MAX`). Eight bytes, so
 /// `Result<Permit, Rejected>` stays in two registers.

@@ -19,6 +19,9 @@ pub(crate) struct Settings {
     pub(crate) redis: Option<Arc<dyn Store>>,
     pub(crate) overrides: HashMap<String, Vec<(String, String)>>,
     pub(crate) faults: HashMap<String, Fault>,
+    /// How often the metrics exporter publishes (it starts with the first breaker).
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics_interval: Duration,
 }
 
 impl Settings {
@@ -258,14 +261,14 @@ impl RuntimeBuilder {
                 );
             }
         }
-        #[cfg(feature = "metrics")]
-        crate::runtime::metrics::start(self.metrics_interval);
         Settings {
             clock: self.clock,
             memory: Arc::new(MemoryStore),
             redis: self.redis,
             overrides: self.overrides,
             faults: self.faults,
+            #[cfg(feature = "metrics")]
+            metrics_interval: self.metrics_interval,
         }
     }
 

@@ -10,8 +10,8 @@ use crate::core::machine::{Forced, State};
 use crate::runtime::builder::settings;
 use crate::store::{Command, Control, StoreError};
 
-/// A handle to one breaker, from [`breaker`](crate::runtime::registry::breaker) or
-/// [`breakers`](crate::runtime::registry::breakers). Cheap to copy.
+/// A handle to one breaker, from [`breaker`](crate::runtime::lookup::breaker) or
+/// [`breakers`](crate::runtime::lookup::breakers). Cheap to copy.
 #[derive(Clone, Copy)]
 pub struct Handle {
     pub(crate) breaker: &'static Breaker,
@@ -126,7 +126,8 @@ impl Handle {
     }
 
     /// Sets the user-facing notice (or clears it with `None`) for `for_` (or until cleared), on
-    /// every instance sharing the breaker's store; read it with [`notice`](crate::runtime::registry::notice).
+    /// every instance sharing the breaker's store; read it with
+    /// [`notice`](crate::runtime::lookup::notice).
     ///
     /// # Errors
     /// When the breaker's store cannot carry out the command.

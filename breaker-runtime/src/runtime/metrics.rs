@@ -1,9 +1,11 @@
 //! Per-breaker counters and state through the `metrics` facade (feature `metrics`), so whatever
 //! exporter the application installs (Prometheus, OpenTelemetry, ...) picks them up.
 //!
-//! Nothing is added to the call path: a `breaker-metrics` thread reads every breaker's counters
-//! each interval (1 s by default, [`RuntimeBuilder::metrics_interval`](crate::runtime::builder::RuntimeBuilder::metrics_interval)) and publishes
-//! them as absolute counter values; transitions are counted where they happen (the slow path, [`crate::notify::metrics`]).
+//! Nothing is added to the call path: a `breaker-metrics` thread, started with the first breaker,
+//! reads every breaker's counters each interval (1 s by default,
+//! [`RuntimeBuilder::metrics_interval`](crate::runtime::builder::RuntimeBuilder::metrics_interval))
+//! and publishes them as absolute counter values; transitions are counted where they happen
+//! (the slow path).
 //!
 //! | metric | kind | labels | meaning |
 //! | --- | --- | --- | --- |
@@ -20,14 +22,14 @@ use crate::core::machine::{Forced, State};
 use crate::runtime::handle::Handle;
 
 /// Starts the exporter thread (once per process).
-pub(crate) fn start(interval: Duration) {
+pub(crate) fn start(interval: Duration, breakers: fn() -> Vec<Handle>) {
     static STARTED: OnceLock<()> = OnceLock::new();
     STARTED.get_or_init(|| {
         let spawned = std::thread::Builder::new()
             .name("breaker-metrics".into())
             .spawn(move || {
                 loop {
-                    for h in crate::runtime::registry::breakers() {
+                    for h in breakers() {
                         export(&h);
                     }
                     std::thread::sleep(interval);

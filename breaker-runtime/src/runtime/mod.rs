@@ -6,6 +6,7 @@
 pub(crate) mod builder;
 pub(crate) mod env;
 pub(crate) mod handle;
+pub(crate) mod lookup;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub(crate) mod registry;

@@ -1,5 +1,5 @@
-//! The process-wide registry: one breaker per name, created at its first call (or listed from
-//! program start through the link-time sites) with the declared settings plus overrides.
+//! The process-wide registry: one breaker per name, created at its first call (or when listed:
+//! see [`crate::runtime::lookup`]) with the declared settings plus overrides.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -13,33 +13,18 @@ use crate::runtime::env::ENV_OVERRIDES;
 use crate::runtime::handle::Handle;
 use crate::store::Store;
 
-/// The user-facing notice an operator set for breaker `name` (`breakerctl notice`), to show
-/// users while everything behind it is down; `None` when none is set or the process has no such
-/// breaker.
-#[must_use]
-pub fn notice(name: &str) -> Option<String> {
-    breaker(name).and_then(|h| h.notice())
-}
-
-/// The breaker named `name`, if this process has one.
-///
-/// Breakers declared with `#[circuit_breaker]` are known from program start (see [`breakers`]);
-/// a method without an explicit `name` is known from its first call, since its name includes
-/// its type.
-#[must_use]
-pub fn breaker(name: &str) -> Option<Handle> {
-    crate::runtime::sites::register_sites();
-    registry().get(name).map(|e| Handle { breaker: e.breaker })
-}
-
-/// Every breaker of this process, sorted by name.
-#[must_use]
-pub fn breakers() -> Vec<Handle> {
-    crate::runtime::sites::register_sites();
+/// Every breaker created so far, sorted by name (see [`crate::runtime::lookup::breakers`] for
+/// the public list, which includes declared breakers not called yet).
+pub(crate) fn all() -> Vec<Handle> {
     registry()
         .values()
         .map(|e| Handle { breaker: e.breaker })
         .collect()
+}
+
+/// The breaker named `name`, if it was created.
+pub(crate) fn find(name: &str) -> Option<Handle> {
+    registry().get(name).map(|e| Handle { breaker: e.breaker })
 }
 
 struct Entry {

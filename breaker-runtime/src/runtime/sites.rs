@@ -5,8 +5,11 @@ use std::sync::{OnceLock, PoisonError, RwLock};
 
 use crate::breaker::Breaker;
 use crate::core::config::Config;
+use crate::runtime::handle::Handle;
+use crate::runtime::registry;
 
-/// Every annotated function's site, collected at link time so [`breakers`](crate::runtime::registry::breakers) lists
+/// Every annotated function's site, collected at link time so
+/// [`breakers`](crate::runtime::lookup::breakers) lists
 /// breakers from program start, before their first call.
 #[linkme::distributed_slice]
 pub static SITES: [&'static Site];
@@ -105,7 +108,11 @@ impl Site {
     }
 
     fn create(&'static self, name: &str) -> &'static Breaker {
-        crate::runtime::registry::get_or_create(
+        // The metrics exporter lists every breaker, declared ones included: it starts with the
+        // first breaker.
+        #[cfg(feature = "metrics")]
+        crate::runtime::metrics::start(crate::runtime::builder::settings().metrics_interval, all);
+        registry::get_or_create(
             name,
             self.config,
             std::ptr::from_ref(self) as usize,
@@ -113,6 +120,13 @@ impl Site {
             self.fallback,
         )
     }
+}
+
+/// Every breaker: the declared ones (created now if they were not yet) and the others created so
+/// far, sorted by name.
+pub(crate) fn all() -> Vec<Handle> {
+    register_sites();
+    registry::all()
 }
 
 pub(crate) fn register_sites() {

@@ -1,16 +1,15 @@
 //! What the HTTP notifiers send: which events, and the text of their messages.
 
 use std::fmt::Write as _;
+#[cfg(feature = "webhook")]
+use std::time::{SystemTime, UNIX_EPOCH};
 
-#[cfg(feature = "telegram")]
 use serde_json::{Value, json};
 
 use super::MAX_ERROR_CHARS;
-#[cfg(feature = "telegram")]
-use super::telegram::MAX_TELEGRAM_CHARS;
-#[cfg(feature = "webhook")]
-use super::webhook::webhook_json;
 use crate::core::machine::Forced;
+#[cfg(feature = "webhook")]
+use crate::core::machine::State;
 use crate::notify::instance::instance;
 use crate::notify::{AlertKind, Event, EventKind};
 
@@ -125,4 +124,103 @@ pub(super) fn clip(s: &str, max: usize) -> String {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_owned(),
     }
+}
+
+/// Telegram refuses messages longer than 4096 characters.
+#[cfg(feature = "telegram")]
+pub(super) const MAX_TELEGRAM_CHARS: usize = 4000;
+
+#[cfg(feature = "webhook")]
+pub(super) fn webhook_json(event: &Event) -> Option<Value> {
+    let text = message(event)?;
+    let ms = unix_ms(event.at);
+    let breaker = (!event.breaker.is_empty()).then_some(event.breaker);
+    let mut doc = json!({
+        "id": null,
+        "breaker": breaker,
+        "from": null,
+        "to": null,
+        "failures": null,
+        "last_error": null,
+        "fallback": null,
+        "forced": null,
+        "detail": null,
+        "timestamp": rfc3339(ms),
+        "timestamp_ms": ms,
+        "injected": event.injected,
+        "instance": instance(),
+        "message": text,
+        "text": text,
+    });
+    match &event.kind {
+        EventKind::Alert(a) => {
+            doc["id"] = json!(a.id);
+            doc["kind"] = json!(a.kind.as_str());
+            doc["from"] = json!(state_str(a.from));
+            doc["to"] = json!(state_str(a.to));
+            doc["failures"] = json!(a.failures);
+            doc["last_error"] = json!(a.last_error);
+            doc["fallback"] = json!(a.fallback);
+            doc["forced"] = json!(a.forced.map(forced_str));
+        }
+        EventKind::StoreHealth { healthy, message } => {
+            doc["kind"] = json!(if *healthy { "store_up" } else { "store_down" });
+            doc["detail"] = json!(message);
+        }
+        _ => return None,
+    }
+    Some(doc)
+}
+
+#[cfg(feature = "webhook")]
+pub(super) fn state_str(state: State) -> &'static str {
+    match state {
+        State::Closed => "closed",
+        State::Open => "open",
+        State::HalfOpen => "half_open",
+    }
+}
+
+#[cfg(feature = "webhook")]
+pub(super) fn forced_str(forced: Forced) -> &'static str {
+    match forced {
+        Forced::Open => "open",
+        Forced::Closed => "closed",
+    }
+}
+
+#[cfg(feature = "webhook")]
+pub(super) fn unix_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// `ms` since the Unix epoch as RFC 3339 in UTC, with milliseconds.
+#[cfg(feature = "webhook")]
+pub(super) fn rfc3339(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (y, m, d) = civil_from_days(secs / 86_400);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+#[cfg(feature = "webhook")]
+pub(super) fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
 }

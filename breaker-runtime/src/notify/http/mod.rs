@@ -140,7 +140,7 @@ pub(super) fn parse_http_url(setting: &'static str, raw: &str) -> Result<Url, Co
 #[cfg(test)]
 mod tests {
     #[cfg(feature = "webhook")]
-    use super::webhook::rfc3339;
+    use super::format::rfc3339;
     use super::*;
     use std::collections::HashMap;
 

@@ -16,10 +16,6 @@ use crate::notify::{Event, Notifier};
 #[cfg(feature = "telegram")]
 pub(super) const DEFAULT_TELEGRAM_API: &str = "https://api.telegram.org";
 
-/// Telegram refuses messages longer than 4096 characters.
-#[cfg(feature = "telegram")]
-pub(super) const MAX_TELEGRAM_CHARS: usize = 4000;
-
 /// Sends every alert as a Telegram message through the Bot API's `sendMessage` (feature
 /// `telegram`; from the environment: [`ENV_TELEGRAM_TOKEN`], [`ENV_TELEGRAM_CHAT`],
 /// [`ENV_TELEGRAM_API`]).
@@ -42,7 +38,7 @@ pub(super) const MAX_TELEGRAM_CHARS: usize = 4000;
 /// 5xx, 429 (honouring `Retry-After`), timeouts and connection failures with exponential backoff
 /// (200 ms doubling, at most 10 s; 6 attempts in all), does not retry other answers (redirects
 /// are not followed), and logs and counts (`failed`) what it gave up on. Only
-/// [`EventKind::Alert`] and [`EventKind::StoreHealth`] events are sent; the others are ignored.
+/// [`EventKind::Alert`](crate::notify::EventKind::Alert) and [`EventKind::StoreHealth`](crate::notify::EventKind::StoreHealth) events are sent; the others are ignored.
 #[cfg(feature = "telegram")]
 pub struct TelegramNotifier {
     token: String,
