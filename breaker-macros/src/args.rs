@@ -1,5 +1,7 @@
-//! Parsing: the attribute's `key = value` list, with spans, before any meaning is given to it.
+//! Parsing: the attribute's `key = value` list, with spans, before any meaning is given to it
+//! (the keys and what they take are `breaker_spec::ARGUMENTS`).
 
+use breaker_spec::{ARGUMENTS, Argument};
 use proc_macro2::Span;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
@@ -65,35 +67,16 @@ fn path_text(p: &syn::Path) -> String {
         .join("::")
 }
 
-/// Every argument the attribute takes, with an example of its use.
-pub(crate) const KEYS: &[(&str, &str)] = &[
-    ("name", "name = \"daum\""),
-    ("fallback", "fallback = juso"),
-    ("timeout", "timeout = \"3s\""),
-    ("threshold", "threshold = 5"),
-    ("window", "window = \"60s\""),
-    ("failure_rate", "failure_rate = 50"),
-    ("min_calls", "min_calls = 20"),
-    ("slow_call", "slow_call = \"1s\""),
-    ("open_for", "open_for = \"30s\""),
-    ("max_open_for", "max_open_for = \"5m\""),
-    ("half_open_probes", "half_open_probes = 1"),
-    ("quorum", "quorum = 2"),
-    ("failure_if", "failure_if = is_outage"),
-    ("store", "store = \"memory\""),
-];
-
 /// An example of `key`'s use, or a generic one for an unknown key.
 pub(crate) fn example(key: &str) -> String {
-    KEYS.iter()
-        .find(|(k, _)| *k == key)
-        .map_or_else(|| format!("{key} = ..."), |(_, e)| (*e).to_owned())
+    breaker_spec::argument(key).map_or_else(|| format!("{key} = ..."), Argument::usage)
 }
 
 /// The known key closest to `key`, if it is close enough to be a likely typo.
 pub(crate) fn nearest(key: &str) -> Option<&'static str> {
-    KEYS.iter()
-        .map(|(k, _)| (*k, distance(key, k)))
+    ARGUMENTS
+        .iter()
+        .map(|a| (a.name, distance(key, a.name)))
         .filter(|(k, d)| *d <= (k.len() / 3).max(2))
         .min_by_key(|(_, d)| *d)
         .map(|(k, _)| k)

@@ -170,120 +170,18 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
 
     // Every check of the return type names it in a turbofish, so rustc reports a failed bound
     // once, on the return type as written.
-    // With a fallback: every fallback result is checked (an error there means the whole chain
-    // failed), and a swapped breaker (`breakerctl swap`) calls the fallback first, then the
-    // function through this breaker if the fallback failed.
-    let (on_success, on_reject, on_failed, on_timeout, swapped_arm, swapped_slot) = match &s
-        .fallback
-    {
-        Some(fb) => {
-            let originals = params.iter().map(|p| &p.outer);
-            let kept = params.iter().map(|p| match &p.keep {
-                Some((name, _)) => quote!(#name),
-                None => p.outer.clone(),
-            });
-            let cloned = params.iter().map(|p| {
-                let outer = &p.outer;
-                match &p.keep {
-                    Some((_, span)) => quote_spanned!(*span=> #rt::clone_arg(&#outer)),
-                    None => p.outer.clone(),
-                }
-            });
-            let call_orig = quote_spanned!(fb.span()=> #rt::fallback_output::<#ret_tf, _>(#fb(#(#originals),*).await));
-            let call_kept = quote_spanned!(fb.span()=> #rt::fallback_output::<#ret_tf, _>(#fb(#(#kept),*).await));
-            let call_cloned = quote_spanned!(fb.span()=> #rt::fallback_output::<#ret_tf, _>(#fb(#(#cloned),*).await));
-            (
-                quote! {
-                    if __breaker_swapped_first.is_some() {
-                        // Swapped, the fallback failed and the function succeeded: the chain
-                        // works again.
-                        __breaker.fallback_result(&__breaker_result, __breaker_describe);
-                    }
-                    __breaker_result
-                },
-                quote! {
-                    __breaker.note_fallback_for(__breaker_rejected);
-                    let __breaker_fb = #call_orig;
-                    __breaker.fallback_result(&__breaker_fb, __breaker_describe);
-                    return __breaker_fb;
-                },
-                quote! {
-                    match __breaker_swapped_first {
-                        ::core::option::Option::Some(__breaker_first) => {
-                            // Swapped: the fallback failed first, now the function too.
-                            ::core::mem::drop(__breaker_first);
-                            __breaker.fallback_result(&__breaker_result, __breaker_describe);
-                            __breaker_result
-                        }
-                        ::core::option::Option::None => {
-                            ::core::mem::drop(__breaker_result);
-                            __breaker.note_fallback(#rt::FallbackReason::Failed);
-                            let __breaker_fb = #call_kept;
-                            __breaker.fallback_result(&__breaker_fb, __breaker_describe);
-                            __breaker_fb
-                        }
-                    }
-                },
-                quote! {{
-                    let _ = __breaker_permit.timed_out();
-                    match __breaker_swapped_first {
-                        ::core::option::Option::Some(__breaker_first) => {
-                            __breaker.fallback_result(&__breaker_first, __breaker_describe);
-                            __breaker_first
-                        }
-                        ::core::option::Option::None => {
-                            __breaker.note_fallback(#rt::FallbackReason::TimedOut);
-                            let __breaker_fb = #call_kept;
-                            __breaker.fallback_result(&__breaker_fb, __breaker_describe);
-                            __breaker_fb
-                        }
-                    }
-                }},
-                quote! {
-                    ::core::result::Result::Err(__breaker_rejected) if __breaker_rejected.is_swapped() => {
-                        __breaker.note_fallback(#rt::FallbackReason::Swapped);
-                        let __breaker_first = #call_cloned;
-                        if !#rt::is_err(&__breaker_first) {
-                            __breaker.fallback_result(&__breaker_first, __breaker_describe);
-                            return __breaker_first;
-                        }
-                        match __breaker.admit_primary() {
-                            ::core::result::Result::Ok(__breaker_permit) => {
-                                __breaker_swapped_first = ::core::option::Option::Some(__breaker_first);
-                                __breaker_permit
-                            }
-                            ::core::result::Result::Err(_) => {
-                                __breaker.fallback_result(&__breaker_first, __breaker_describe);
-                                return __breaker_first;
-                            }
-                        }
-                    }
-                },
-                quote! {
-                    #[allow(unused_mut)]
-                    let mut __breaker_swapped_first = ::core::option::Option::None;
-                },
-            )
-        }
-        None => (
-            quote!(__breaker_result),
-            quote!(return #rt::reject::<#ret_tf>(__breaker.rejection(__breaker_rejected));),
-            quote!(__breaker_result),
-            quote!(#rt::reject::<#ret_tf>(__breaker_permit.timed_out())),
-            // A breaker shared by name with a function that has a fallback can be swapped;
-            // this function has none to call first: it calls itself, through the breaker.
-            quote! {
-                ::core::result::Result::Err(__breaker_rejected) if __breaker_rejected.is_swapped() => {
-                    match __breaker.admit_primary() {
-                        ::core::result::Result::Ok(__breaker_permit) => __breaker_permit,
-                        ::core::result::Result::Err(__breaker_rejected) => {
-                            return #rt::reject::<#ret_tf>(__breaker.rejection(__breaker_rejected));
-                        }
-                    }
-                }
-            },
-            quote!(),
-        ),
+    let settle = quote! {
+        __breaker_permit.settle::<#ret_tf>(&__breaker_result, #classify_arg, __breaker_started, __breaker_describe)
+    };
+    let Outcomes {
+        swapped_slot,
+        swapped_arm,
+        on_reject,
+        on_result,
+        on_timeout,
+    } = match &s.fallback {
+        Some(fb) => with_fallback(fb, &params, &ret_tf, &settle),
+        None => without_fallback(&ret_tf, &settle),
     };
     // Without a fallback, `reject::<#ret>` checks this too.
     let assert_result = (has_fallback && !ret_has_impl)
@@ -296,18 +194,19 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     // (a `Sleep` is 112 bytes, moved wherever the future is moved).
     // An injected delay (QA faults) runs inside the timeout when there is one; without one it
     // is awaited before the body, so the body's future carries no slot for it.
-    let (wait_injected, run) = if s.timeout.is_some() {
-        (
-            quote!(),
-            quote!(#rt::MaybeTimeout::new(#body, __breaker.timeout(), __breaker_permit.injected_delay(true)).await),
-        )
+    let call = if s.timeout.is_some() {
+        quote! {
+            match #rt::MaybeTimeout::new(#body, __breaker.timeout(), __breaker_permit.injected_delay(true)).await {
+                ::core::option::Option::Some(__breaker_result) => { #on_result }
+                ::core::option::Option::None => #on_timeout,
+            }
+        }
     } else {
-        (
-            quote! {
-                let __breaker_delay = __breaker_permit.injected_delay(false);
-            },
-            quote!(::core::option::Option::Some(#rt::Guarded::new(#body).await)),
-        )
+        quote! {
+            let __breaker_delay = __breaker_permit.injected_delay(false);
+            let __breaker_result = #rt::Guarded::new(#body).await;
+            #on_result
+        }
     };
     let require_redis = s
         .store
@@ -347,17 +246,7 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
         };
         #(#keeps)*
         let __breaker_started = __breaker.started();
-        #wait_injected
-        match #run {
-            ::core::option::Option::Some(__breaker_result) => {
-                if __breaker_permit.settle::<#ret_tf>(&__breaker_result, #classify_arg, __breaker_started, __breaker_describe) {
-                    #on_failed
-                } else {
-                    #on_success
-                }
-            }
-            ::core::option::Option::None => #on_timeout,
-        }
+        #call
     }};
     func.block = syn::parse2(new_body).unwrap_or_else(|e| {
         // The tokens above are fixed; a parse failure would be a bug in this macro.
@@ -365,6 +254,153 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
         syn::parse_quote!({ ::core::compile_error!(#msg) })
     });
     quote!(#func)
+}
+
+/// What the generated body does with each outcome of admission and of the call.
+struct Outcomes {
+    /// Declared before admission: with a fallback, where a swapped breaker keeps the fallback's
+    /// failed result while the function is tried.
+    swapped_slot: TokenStream,
+    /// An arm of the match on `admit()`: the breaker is swapped (`breakerctl swap`).
+    swapped_arm: TokenStream,
+    /// The call was rejected (`__breaker_rejected`); returns from the function.
+    on_reject: TokenStream,
+    /// The call returned `__breaker_result`: settles the permit; evaluates to the function's
+    /// result.
+    on_result: TokenStream,
+    /// The call outlived its `timeout` (emitted only when there is one); evaluates to the
+    /// function's result.
+    on_timeout: TokenStream,
+}
+
+/// With a fallback: every fallback result is checked (an error there means the whole chain
+/// failed), and a swapped breaker calls the fallback first, then the function through this
+/// breaker if the fallback failed.
+fn with_fallback(
+    fb: &syn::Path,
+    params: &[Param],
+    ret_tf: &TokenStream,
+    settle: &TokenStream,
+) -> Outcomes {
+    let rt = quote!(::breaker_runtime::__private);
+    let originals = params.iter().map(|p| &p.outer);
+    let kept = params.iter().map(|p| match &p.keep {
+        Some((name, _)) => quote!(#name),
+        None => p.outer.clone(),
+    });
+    let cloned = params.iter().map(|p| {
+        let outer = &p.outer;
+        match &p.keep {
+            Some((_, span)) => quote_spanned!(*span=> #rt::clone_arg(&#outer)),
+            None => p.outer.clone(),
+        }
+    });
+    let call_orig =
+        quote_spanned!(fb.span()=> #rt::fallback_output::<#ret_tf, _>(#fb(#(#originals),*).await));
+    let call_kept =
+        quote_spanned!(fb.span()=> #rt::fallback_output::<#ret_tf, _>(#fb(#(#kept),*).await));
+    let call_cloned =
+        quote_spanned!(fb.span()=> #rt::fallback_output::<#ret_tf, _>(#fb(#(#cloned),*).await));
+    Outcomes {
+        swapped_slot: quote! {
+            let mut __breaker_swapped_first = ::core::option::Option::None;
+        },
+        swapped_arm: quote! {
+            ::core::result::Result::Err(__breaker_rejected) if __breaker_rejected.is_swapped() => {
+                __breaker.note_fallback(#rt::FallbackReason::Swapped);
+                let __breaker_first = #call_cloned;
+                if !#rt::is_err(&__breaker_first) {
+                    __breaker.fallback_result(&__breaker_first, __breaker_describe);
+                    return __breaker_first;
+                }
+                match __breaker.admit_primary() {
+                    ::core::result::Result::Ok(__breaker_permit) => {
+                        __breaker_swapped_first = ::core::option::Option::Some(__breaker_first);
+                        __breaker_permit
+                    }
+                    ::core::result::Result::Err(_) => {
+                        __breaker.fallback_result(&__breaker_first, __breaker_describe);
+                        return __breaker_first;
+                    }
+                }
+            }
+        },
+        on_reject: quote! {
+            __breaker.note_fallback_for(__breaker_rejected);
+            let __breaker_fb = #call_orig;
+            __breaker.fallback_result(&__breaker_fb, __breaker_describe);
+            return __breaker_fb;
+        },
+        on_result: quote! {
+            if #settle {
+                match __breaker_swapped_first {
+                    ::core::option::Option::Some(__breaker_first) => {
+                        // Swapped: the fallback failed first, now the function too.
+                        ::core::mem::drop(__breaker_first);
+                        __breaker.fallback_result(&__breaker_result, __breaker_describe);
+                        __breaker_result
+                    }
+                    ::core::option::Option::None => {
+                        ::core::mem::drop(__breaker_result);
+                        __breaker.note_fallback(#rt::FallbackReason::Failed);
+                        let __breaker_fb = #call_kept;
+                        __breaker.fallback_result(&__breaker_fb, __breaker_describe);
+                        __breaker_fb
+                    }
+                }
+            } else {
+                if __breaker_swapped_first.is_some() {
+                    // Swapped, the fallback failed and the function succeeded: the chain
+                    // works again.
+                    __breaker.fallback_result(&__breaker_result, __breaker_describe);
+                }
+                __breaker_result
+            }
+        },
+        on_timeout: quote! {{
+            let _ = __breaker_permit.timed_out();
+            match __breaker_swapped_first {
+                ::core::option::Option::Some(__breaker_first) => {
+                    __breaker.fallback_result(&__breaker_first, __breaker_describe);
+                    __breaker_first
+                }
+                ::core::option::Option::None => {
+                    __breaker.note_fallback(#rt::FallbackReason::TimedOut);
+                    let __breaker_fb = #call_kept;
+                    __breaker.fallback_result(&__breaker_fb, __breaker_describe);
+                    __breaker_fb
+                }
+            }
+        }},
+    }
+}
+
+/// Without a fallback the result is returned whatever `settle` decided, and a rejection or a
+/// timeout becomes the function's error.
+fn without_fallback(ret_tf: &TokenStream, settle: &TokenStream) -> Outcomes {
+    let rt = quote!(::breaker_runtime::__private);
+    Outcomes {
+        swapped_slot: quote!(),
+        // A breaker shared by name with a function that has a fallback can be swapped; this
+        // function has none to call first: it calls itself, through the breaker.
+        swapped_arm: quote! {
+            ::core::result::Result::Err(__breaker_rejected) if __breaker_rejected.is_swapped() => {
+                match __breaker.admit_primary() {
+                    ::core::result::Result::Ok(__breaker_permit) => __breaker_permit,
+                    ::core::result::Result::Err(__breaker_rejected) => {
+                        return #rt::reject::<#ret_tf>(__breaker.rejection(__breaker_rejected));
+                    }
+                }
+            }
+        },
+        on_reject: quote!(return #rt::reject::<#ret_tf>(__breaker.rejection(__breaker_rejected));),
+        // `settle` answers whether the call failed, for a fallback to act on: nothing to do here.
+        on_result: quote! {
+            let _ = #settle;
+            __breaker_result
+        },
+        on_timeout: quote!(#rt::reject::<#ret_tf>(__breaker_permit.timed_out())),
+    }
 }
 
 fn param(i: usize, input: &mut FnArg, has_fallback: bool) -> Param {

@@ -1,21 +1,19 @@
 //! Validation: gives each argument its type and checks every rule, collecting all mistakes.
+//!
+//! What each key takes (its [`Kind`], its limits, its example) comes from
+//! `breaker_spec::ARGUMENTS`, the table the runtime checks `BREAKER_OVERRIDES` against; only the
+//! field each key fills is written here.
 
 use std::time::Duration;
 
+use breaker_spec::{
+    ARGUMENTS, Argument, DEFAULT_OPEN_FOR, Kind, MAX_FAILURE_RATE, MAX_NAME_LEN, parse_duration,
+};
 use proc_macro2::Span;
 use syn::spanned::Spanned as _;
 use syn::{Expr, ExprLit, ExprPath, ItemFn, Lit, LitStr, Path, UnOp};
 
-use crate::args::{Arg, Args, Errors, KEYS, example, nearest};
-
-/// Largest `threshold` (kept equal to `breaker_runtime::MAX_THRESHOLD`).
-const MAX_THRESHOLD: u64 = 100_000;
-/// Largest `half_open_probes` (kept equal to `breaker_runtime::MAX_HALF_OPEN_PROBES`).
-const MAX_HALF_OPEN_PROBES: u64 = 10_000;
-/// Largest `quorum` (kept equal to `breaker_runtime::MAX_QUORUM`).
-const MAX_QUORUM: u64 = 10_000;
-/// Longest duration (kept equal to `breaker_runtime::MAX_DURATION`).
-const MAX_DURATION_SECS: u64 = 1_000_000_000;
+use crate::args::{Arg, Args, Errors, example, nearest};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Store {
@@ -49,6 +47,58 @@ pub(crate) struct Settings {
     pub(crate) store: Option<Spanned<Store>>,
 }
 
+/// One argument's value, typed by its [`Kind`].
+enum Value {
+    Name(LitStr),
+    Function(Path),
+    Duration(Spanned<Duration>),
+    Count(Spanned<u32>),
+    Percent(Spanned<u8>),
+    Store(Spanned<Store>),
+}
+
+impl Settings {
+    /// Fills the field of `key`, a key of `breaker_spec::ARGUMENTS`, with a value of its kind.
+    fn set(&mut self, key: &str, value: Value) {
+        match (key, value) {
+            ("name", Value::Name(v)) => self.name = Some(v),
+            ("fallback", Value::Function(v)) => self.fallback = Some(v),
+            ("failure_if", Value::Function(v)) => self.failure_if = Some(v),
+            ("timeout", Value::Duration(v)) => self.timeout = Some(v),
+            ("window", Value::Duration(v)) => self.window = Some(v),
+            ("slow_call", Value::Duration(v)) => self.slow_call = Some(v),
+            ("open_for", Value::Duration(v)) => self.open_for = Some(v),
+            ("max_open_for", Value::Duration(v)) => self.max_open_for = Some(v),
+            ("threshold", Value::Count(v)) => self.threshold = Some(v),
+            ("min_calls", Value::Count(v)) => self.min_calls = Some(v),
+            ("half_open_probes", Value::Count(v)) => self.half_open_probes = Some(v),
+            ("quorum", Value::Count(v)) => self.quorum = Some(v),
+            ("failure_rate", Value::Percent(v)) => self.failure_rate = Some(v),
+            ("store", Value::Store(v)) => self.store = Some(v),
+            // The table and this match are checked against each other by
+            // `every_argument_of_the_table_has_a_field`.
+            (key, _) => unreachable!("`{key}` of `breaker_spec::ARGUMENTS` has no field here"),
+        }
+    }
+}
+
+/// `value` read as `arg`'s kind of value, or the mistake recorded.
+fn typed(arg: &Argument, value: &Expr, errors: &mut Errors) -> Option<Value> {
+    match arg.kind {
+        Kind::Name => name(value, errors).map(Value::Name),
+        Kind::Function => path(arg.name, value, errors).map(Value::Function),
+        Kind::Duration => duration(arg.name, value, errors).map(Value::Duration),
+        Kind::Count { max } => count(arg, value, max, errors).map(Value::Count),
+        Kind::Percent => count(arg, value, u32::from(MAX_FAILURE_RATE), errors).map(|c| {
+            Value::Percent(Spanned {
+                value: u8::try_from(c.value).unwrap_or(MAX_FAILURE_RATE),
+                span: c.span,
+            })
+        }),
+        Kind::Store => store(value, errors).map(Value::Store),
+    }
+}
+
 /// Checks the arguments and the function; every mistake is collected.
 pub(crate) fn validate(args: Args, func: &ItemFn) -> Result<Settings, syn::Error> {
     let mut errors = Errors::default();
@@ -67,45 +117,22 @@ pub(crate) fn validate(args: Args, func: &ItemFn) -> Result<Settings, syn::Error
             continue;
         }
         seen.push(k.clone());
-        let span = key.span();
-        match k.as_str() {
-            "name" => s.name = name(&value, &mut errors),
-            "fallback" | "failure_if" => {
-                let p = path(&k, &value, &mut errors);
-                if k == "fallback" {
-                    s.fallback = p;
-                } else {
-                    s.failure_if = p;
+        match breaker_spec::argument(&k) {
+            Some(arg) => {
+                if let Some(v) = typed(arg, &value, &mut errors) {
+                    s.set(arg.name, v);
                 }
             }
-            "timeout" => s.timeout = duration(&k, &value, &mut errors),
-            "window" => s.window = duration(&k, &value, &mut errors),
-            "slow_call" => s.slow_call = duration(&k, &value, &mut errors),
-            "open_for" => s.open_for = duration(&k, &value, &mut errors),
-            "max_open_for" => s.max_open_for = duration(&k, &value, &mut errors),
-            "threshold" => s.threshold = count(&k, &value, 1, MAX_THRESHOLD, &mut errors),
-            "min_calls" => s.min_calls = count(&k, &value, 1, u64::from(u32::MAX), &mut errors),
-            "half_open_probes" => {
-                s.half_open_probes = count(&k, &value, 1, MAX_HALF_OPEN_PROBES, &mut errors);
-            }
-            "quorum" => s.quorum = count(&k, &value, 1, MAX_QUORUM, &mut errors),
-            "failure_rate" => {
-                s.failure_rate = count(&k, &value, 1, 100, &mut errors).map(|c| Spanned {
-                    value: u8::try_from(c.value).unwrap_or(100),
-                    span: c.span,
-                });
-            }
-            "store" => s.store = store(&value, &mut errors),
-            _ => {
-                let valid = KEYS
+            None => {
+                let valid = ARGUMENTS
                     .iter()
-                    .map(|(k, _)| format!("`{k}`"))
+                    .map(|a| format!("`{}`", a.name))
                     .collect::<Vec<_>>();
                 let hint = nearest(&k)
                     .map(|n| format!("did you mean `{n}`? "))
                     .unwrap_or_default();
                 errors.push(
-                    span,
+                    key.span(),
                     format!(
                         "unknown argument `{k}`; {hint}expected one of {}",
                         valid.join(", ")
@@ -119,9 +146,8 @@ pub(crate) fn validate(args: Args, func: &ItemFn) -> Result<Settings, syn::Error
 }
 
 fn cross_checks(s: &Settings, func: &ItemFn, errors: &mut Errors) {
-    let default_open = Duration::from_secs(30);
     if let Some(max) = &s.max_open_for {
-        let open = s.open_for.as_ref().map_or(default_open, |o| o.value);
+        let open = s.open_for.as_ref().map_or(DEFAULT_OPEN_FOR, |o| o.value);
         if max.value < open {
             errors.push(
                 max.span,
@@ -262,12 +288,15 @@ fn name(value: &Expr, errors: &mut Errors) -> Option<LitStr> {
         }) => {
             let v = s.value();
             if v.is_empty()
-                || v.len() > 200
+                || v.len() > MAX_NAME_LEN
                 || v.chars().any(|c| c.is_whitespace() || c.is_control())
             {
                 errors.push(
                     s.span(),
-                    "`name` must be 1 to 200 characters without spaces, e.g. `name = \"daum\"`",
+                    format!(
+                        "`name` must be 1 to {MAX_NAME_LEN} characters without spaces, e.g. `{}`",
+                        example("name")
+                    ),
                 );
                 None
             } else {
@@ -348,20 +377,22 @@ fn duration(key: &str, value: &Expr, errors: &mut Errors) -> Option<Spanned<Dura
     }
 }
 
-fn count(key: &str, value: &Expr, min: u64, max: u64, errors: &mut Errors) -> Option<Spanned<u32>> {
+/// An integer from 1 to `max`.
+fn count(arg: &Argument, value: &Expr, max: u32, errors: &mut Errors) -> Option<Spanned<u32>> {
+    let key = arg.name;
     let range = || {
-        if key == "failure_rate" {
-            "a percentage from 1 to 100".to_owned()
+        if arg.kind == Kind::Percent {
+            format!("a percentage from 1 to {max}")
         } else {
-            format!("an integer from {min} to {max}")
+            format!("an integer from 1 to {max}")
         }
     };
     match value {
         Expr::Lit(ExprLit {
             lit: Lit::Int(i), ..
         }) => match i.base10_parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => Some(Spanned {
-                value: u32::try_from(n).unwrap_or(u32::MAX),
+            Ok(n) if (1..=u64::from(max)).contains(&n) => Some(Spanned {
+                value: u32::try_from(n).unwrap_or(max),
                 span: i.span(),
             }),
             // syn reads `-1` in an attribute as one negative literal (spanning only the `-` on
@@ -407,7 +438,7 @@ fn count(key: &str, value: &Expr, min: u64, max: u64, errors: &mut Errors) -> Op
         other => {
             errors.add(syn::Error::new_spanned(
                 other,
-                format!("`{key}` takes {}, e.g. `{}`", range(), example(key)),
+                format!("`{key}` takes {}, e.g. `{}`", range(), arg.usage()),
             ));
             None
         }
@@ -445,52 +476,6 @@ fn store(value: &Expr, errors: &mut Errors) -> Option<Spanned<Store>> {
     }
 }
 
-/// The grammar of `breaker_runtime::parse_duration`, at compile time (the crates cannot share
-/// code: a proc-macro crate cannot be a dependency of the runtime, nor the reverse). Both crates
-/// test the same cases.
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    if digits.is_empty() {
-        return Err(format!(
-            "`{s}` is not a duration; expected e.g. \"3s\" or \"250ms\""
-        ));
-    }
-    if unit.is_empty() {
-        return Err(format!(
-            "`{s}` has no unit; add one of ns, us, ms, s, m, h, d"
-        ));
-    }
-    let nanos_per: u128 = match unit {
-        "ns" => 1,
-        "us" => 1_000,
-        "ms" => 1_000_000,
-        "s" => 1_000_000_000,
-        "m" => 60_000_000_000,
-        "h" => 3_600_000_000_000,
-        "d" => 86_400_000_000_000,
-        _ => {
-            return Err(format!(
-                "unknown unit `{unit}`; expected one of ns, us, ms, s, m, h, d"
-            ));
-        }
-    };
-    let too_long = || format!("`{s}` is too long (at most {MAX_DURATION_SECS}s)");
-    let n: u128 = digits.parse().map_err(|_| too_long())?;
-    let nanos = n.saturating_mul(nanos_per);
-    if nanos == 0 {
-        return Err(format!(
-            "`{s}` is zero; a duration must be greater than zero"
-        ));
-    }
-    if nanos > u128::from(MAX_DURATION_SECS) * 1_000_000_000 {
-        return Err(too_long());
-    }
-    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| too_long())?;
-    let sub = u32::try_from(nanos % 1_000_000_000).map_err(|_| too_long())?;
-    Ok(Duration::new(secs, sub))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,27 +496,33 @@ mod tests {
     }
 
     #[test]
-    fn durations_match_the_runtime_grammar() {
-        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
-        assert!(parse_duration("3").unwrap_err().contains("no unit"));
-        assert!(
-            parse_duration("3y")
-                .unwrap_err()
-                .contains("unknown unit `y`")
+    fn every_argument_of_the_table_has_a_field() {
+        for arg in ARGUMENTS {
+            // The companions an argument needs to be valid on its own.
+            let with = match arg.name {
+                "min_calls" => ", failure_rate = 50",
+                "quorum" => ", store = \"redis\"",
+                _ => "",
+            };
+            let args: Args = syn::parse_str(&format!("{}{with}", arg.usage()))
+                .unwrap_or_else(|e| panic!("{}: {e}", arg.name));
+            assert!(args.errors.is_empty(), "{}", arg.name);
+            let errs = check(args, &func());
+            assert!(errs.is_empty(), "{}: {errs:?}", arg.name);
+        }
+    }
+
+    #[test]
+    fn durations_are_strict_in_the_attribute() {
+        let errs = check(syn::parse_quote!(timeout = " 3s"), &func());
+        assert_eq!(
+            errs,
+            ["invalid `timeout`: ` 3s` is not a duration; expected e.g. \"3s\" or \"250ms\""]
         );
-        assert!(parse_duration("0s").unwrap_err().contains("zero"));
-        assert!(
-            parse_duration("1000000001s")
-                .unwrap_err()
-                .contains("too long")
-        );
-        assert!(
-            parse_duration("99999999999999999999999999999d")
-                .unwrap_err()
-                .contains("too long")
+        let errs = check(syn::parse_quote!(window = "1000000001s"), &func());
+        assert_eq!(
+            errs,
+            ["invalid `window`: `1000000001s` is too long (at most 1000000000s)"]
         );
     }
 

@@ -1,8 +1,16 @@
 //! Breaker configuration: the values of the attribute, checked once more at run time for
 //! configuration that arrives from the environment or the builder.
+//!
+//! The keys, defaults, limits and duration grammar are the attribute's own, from the internal
+//! crate `breaker-spec` that the macro reads too, so compile time and run time cannot disagree.
 
 use std::fmt;
 use std::time::Duration;
+
+use breaker_spec::{
+    DEFAULT_HALF_OPEN_PROBES, DEFAULT_MIN_CALLS, DEFAULT_OPEN_FOR, DEFAULT_QUORUM,
+    DEFAULT_THRESHOLD, DEFAULT_WINDOW, MAX_FAILURE_RATE,
+};
 
 /// Where a breaker keeps its state.
 #[non_exhaustive]
@@ -63,15 +71,16 @@ pub struct Config {
     pub store: StoreKind,
 }
 
-/// Largest `threshold` accepted: the sliding window keeps one timestamp per counted failure.
-pub const MAX_THRESHOLD: u32 = 100_000;
-/// Largest `half_open_probes` accepted.
-pub const MAX_HALF_OPEN_PROBES: u32 = 10_000;
-/// Largest `quorum` accepted.
-pub const MAX_QUORUM: u32 = 10_000;
-/// Longest duration accepted anywhere in a configuration (about 31.7 years): keeps every time
-/// computation inside `u64` nanoseconds.
-pub const MAX_DURATION: Duration = Duration::from_secs(1_000_000_000);
+/// Largest `threshold` accepted (100,000): the sliding window keeps one timestamp per counted
+/// failure.
+pub const MAX_THRESHOLD: u32 = breaker_spec::MAX_THRESHOLD;
+/// Largest `half_open_probes` accepted (10,000).
+pub const MAX_HALF_OPEN_PROBES: u32 = breaker_spec::MAX_HALF_OPEN_PROBES;
+/// Largest `quorum` accepted (10,000).
+pub const MAX_QUORUM: u32 = breaker_spec::MAX_QUORUM;
+/// Longest duration accepted anywhere in a configuration (1,000,000,000 s, about 31.7 years):
+/// keeps every time computation inside `u64` nanoseconds.
+pub const MAX_DURATION: Duration = breaker_spec::MAX_DURATION;
 
 impl Default for Config {
     fn default() -> Self {
@@ -85,15 +94,15 @@ impl Config {
     pub const fn new() -> Self {
         Config {
             timeout: None,
-            threshold: 5,
-            window: Duration::from_secs(60),
+            threshold: DEFAULT_THRESHOLD,
+            window: DEFAULT_WINDOW,
             failure_rate: None,
-            min_calls: 20,
+            min_calls: DEFAULT_MIN_CALLS,
             slow_call: None,
-            open_for: Duration::from_secs(30),
-            max_open_for: Duration::from_secs(30),
-            half_open_probes: 1,
-            quorum: 1,
+            open_for: DEFAULT_OPEN_FOR,
+            max_open_for: DEFAULT_OPEN_FOR,
+            half_open_probes: DEFAULT_HALF_OPEN_PROBES,
+            quorum: DEFAULT_QUORUM,
             store: StoreKind::Memory,
         }
     }
@@ -184,7 +193,10 @@ impl Config {
             if d.is_zero() {
                 Err(ConfigError::new(key, "must be greater than zero"))
             } else if d > MAX_DURATION {
-                Err(ConfigError::new(key, "is too long (at most 1000000000s)"))
+                Err(ConfigError::new(
+                    key,
+                    format!("is too long (at most {}s)", MAX_DURATION.as_secs()),
+                ))
             } else {
                 Ok(())
             }
@@ -195,16 +207,16 @@ impl Config {
         if self.threshold == 0 || self.threshold > MAX_THRESHOLD {
             return Err(ConfigError::new(
                 "threshold",
-                "must be between 1 and 100000",
+                format!("must be between 1 and {MAX_THRESHOLD}"),
             ));
         }
         dur("window", self.window)?;
         if let Some(r) = self.failure_rate
-            && !(1..=100).contains(&r)
+            && !(1..=MAX_FAILURE_RATE).contains(&r)
         {
             return Err(ConfigError::new(
                 "failure_rate",
-                "must be between 1 and 100",
+                format!("must be between 1 and {MAX_FAILURE_RATE}"),
             ));
         }
         if self.min_calls == 0 {
@@ -224,11 +236,14 @@ impl Config {
         if self.half_open_probes == 0 || self.half_open_probes > MAX_HALF_OPEN_PROBES {
             return Err(ConfigError::new(
                 "half_open_probes",
-                "must be between 1 and 10000",
+                format!("must be between 1 and {MAX_HALF_OPEN_PROBES}"),
             ));
         }
         if self.quorum == 0 || self.quorum > MAX_QUORUM {
-            return Err(ConfigError::new("quorum", "must be between 1 and 10000"));
+            return Err(ConfigError::new(
+                "quorum",
+                format!("must be between 1 and {MAX_QUORUM}"),
+            ));
         }
         Ok(())
     }
@@ -258,7 +273,7 @@ impl Config {
     }
 
     fn assign(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
-        let key_static = SETTINGS
+        let key_static = OVERRIDE_KEYS
             .iter()
             .copied()
             .find(|k| *k == key)
@@ -267,7 +282,7 @@ impl Config {
                     "",
                     format!(
                         "unknown setting `{key}`; expected one of {}",
-                        SETTINGS.join(", ")
+                        OVERRIDE_KEYS.join(", ")
                     ),
                 )
             })?;
@@ -295,76 +310,34 @@ impl Config {
             "max_open_for" => self.max_open_for = duration()?,
             "half_open_probes" => self.half_open_probes = count()?,
             "quorum" => self.quorum = count()?,
-            _ => unreachable!("every entry of SETTINGS is handled"),
+            _ => unreachable!("every entry of OVERRIDE_KEYS is handled"),
         }
         Ok(())
     }
 }
 
-/// The settings `Config::set` (and so `BREAKER_OVERRIDES`) accepts.
-pub const SETTINGS: &[&str] = &[
-    "timeout",
-    "threshold",
-    "window",
-    "failure_rate",
-    "min_calls",
-    "slow_call",
-    "open_for",
-    "max_open_for",
-    "half_open_probes",
-    "quorum",
-];
+/// The keys `BREAKER_OVERRIDES` and [`Config::set`] (so `RuntimeBuilder::setting`) accept: the
+/// attribute's arguments that can change at run time. The name, the fallback, `failure_if` and
+/// the store are compiled in.
+pub const OVERRIDE_KEYS: &[&str] = breaker_spec::OVERRIDE_KEYS;
 
-/// Parses `"250ms"`, `"3s"`, `"1m"`, `"2h"`, `"1d"` (also `"us"`, `"ns"`): an integer and a unit.
+/// The former name of [`OVERRIDE_KEYS`], kept only until `lib.rs` re-exports the new name
+/// (remove it with that change).
+pub use self::OVERRIDE_KEYS as SETTINGS;
+
+/// Parses `"250ms"`, `"3s"`, `"1m"`, `"2h"`, `"1d"` (also `"us"`, `"ns"`): an integer and a unit,
+/// greater than zero and at most [`MAX_DURATION`]. Surrounding whitespace is ignored.
 ///
-/// The attribute macro parses the same grammar at compile time; the two are kept in step by the
-/// tests in both crates.
+/// The grammar is the attribute's, defined once for both (in the internal crate
+/// `breaker-spec`). The attribute refuses whitespace: a string in source is exact, and a stray
+/// space there is a typo. This function trims it, because its text comes from outside a
+/// program (an environment variable, a command line, JSON), where whitespace is picked up in
+/// transit.
 ///
 /// # Errors
-/// A message saying what is wrong: no unit, unknown unit, zero, or too long.
+/// A message saying what is wrong: not a duration, no unit, unknown unit, zero, or too long.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    if digits.is_empty() {
-        return Err(format!(
-            "`{s}` is not a duration; expected e.g. \"3s\" or \"250ms\""
-        ));
-    }
-    if unit.is_empty() {
-        return Err(format!(
-            "`{s}` has no unit; add one of ns, us, ms, s, m, h, d"
-        ));
-    }
-    let nanos_per: u128 = match unit {
-        "ns" => 1,
-        "us" => 1_000,
-        "ms" => 1_000_000,
-        "s" => 1_000_000_000,
-        "m" => 60_000_000_000,
-        "h" => 3_600_000_000_000,
-        "d" => 86_400_000_000_000,
-        _ => {
-            return Err(format!(
-                "unknown unit `{unit}`; expected one of ns, us, ms, s, m, h, d"
-            ));
-        }
-    };
-    let n: u128 = digits
-        .parse()
-        .map_err(|_| format!("`{s}` is too long (at most 1000000000s)"))?;
-    let nanos = n.saturating_mul(nanos_per);
-    if nanos == 0 {
-        return Err(format!(
-            "`{s}` is zero; a duration must be greater than zero"
-        ));
-    }
-    if nanos > MAX_DURATION.as_nanos() {
-        return Err(format!("`{s}` is too long (at most 1000000000s)"));
-    }
-    let secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX);
-    let sub = u32::try_from(nanos % 1_000_000_000).unwrap_or(0);
-    Ok(Duration::new(secs, sub))
+    breaker_spec::parse_duration(s.trim())
 }
 
 /// Bad configuration from the builder or the environment.
@@ -441,6 +414,85 @@ mod tests {
                 .unwrap_err()
                 .contains("not a duration")
         );
+    }
+
+    #[test]
+    fn durations_trim_surrounding_whitespace_only() {
+        assert_eq!(parse_duration(" 3s\n"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("\t250ms "), Ok(Duration::from_millis(250)));
+        assert!(
+            parse_duration("3 s")
+                .unwrap_err()
+                .contains("unknown unit ` s`")
+        );
+        assert!(parse_duration("  ").unwrap_err().contains("not a duration"));
+    }
+
+    #[test]
+    fn every_overridable_argument_is_handled_by_set() {
+        for arg in breaker_spec::ARGUMENTS {
+            let mut c = Config::new();
+            let r = c.set(arg.name, arg.example_value());
+            if arg.overridable {
+                assert_eq!(r, Ok(()), "{}", arg.name);
+            } else {
+                let e = r.expect_err(arg.name).to_string();
+                assert!(e.starts_with("unknown setting"), "{}: {e}", arg.name);
+            }
+        }
+        assert_eq!(
+            OVERRIDE_KEYS.len(),
+            breaker_spec::ARGUMENTS
+                .iter()
+                .filter(|a| a.overridable)
+                .count()
+        );
+    }
+
+    #[test]
+    fn limits_and_defaults_are_the_attribute_s() {
+        let c = Config::new();
+        assert_eq!(c.threshold, 5);
+        assert_eq!(c.window, Duration::from_secs(60));
+        assert_eq!(c.min_calls, 20);
+        assert_eq!(
+            (c.open_for, c.max_open_for),
+            (Duration::from_secs(30), Duration::from_secs(30))
+        );
+        assert_eq!((c.half_open_probes, c.quorum), (1, 1));
+        assert_eq!(
+            Config::new()
+                .threshold(MAX_THRESHOLD + 1)
+                .validate()
+                .unwrap_err()
+                .to_string(),
+            "`threshold` must be between 1 and 100000"
+        );
+        assert_eq!(
+            Config::new()
+                .quorum(MAX_QUORUM + 1)
+                .validate()
+                .unwrap_err()
+                .to_string(),
+            "`quorum` must be between 1 and 10000"
+        );
+        assert_eq!(
+            Config::new()
+                .half_open_probes(MAX_HALF_OPEN_PROBES + 1)
+                .validate()
+                .unwrap_err()
+                .to_string(),
+            "`half_open_probes` must be between 1 and 10000"
+        );
+        assert_eq!(
+            Config::new()
+                .window(MAX_DURATION + Duration::from_nanos(1))
+                .validate()
+                .unwrap_err()
+                .to_string(),
+            "`window` is too long (at most 1000000000s)"
+        );
+        assert!(Config::new().window(MAX_DURATION).validate().is_ok());
     }
 
     #[test]
