@@ -65,8 +65,8 @@ pub mod redis {
 pub use crate::breaker::{Breaker, CounterSnapshot};
 pub use crate::core::clock::{Clock, TokioClock};
 pub use crate::core::config::{
-    Config, ConfigError, MAX_DURATION, MAX_HALF_OPEN_PROBES, MAX_QUORUM, MAX_THRESHOLD, SETTINGS,
-    StoreKind, parse_duration,
+    Config, ConfigError, MAX_DURATION, MAX_HALF_OPEN_PROBES, MAX_QUORUM, MAX_THRESHOLD,
+    OVERRIDE_KEYS, StoreKind, parse_duration,
 };
 pub use crate::core::error::BreakerError;
 pub use crate::core::fault::{Fault, FaultError, parse_fault_list};

@@ -321,10 +321,6 @@ impl Config {
 /// the store are compiled in.
 pub const OVERRIDE_KEYS: &[&str] = breaker_spec::OVERRIDE_KEYS;
 
-/// The former name of [`OVERRIDE_KEYS`], kept only until `lib.rs` re-exports the new name
-/// (remove it with that change).
-pub use self::OVERRIDE_KEYS as SETTINGS;
-
 /// Parses `"250ms"`, `"3s"`, `"1m"`, `"2h"`, `"1d"` (also `"us"`, `"ns"`): an integer and a unit,
 /// greater than zero and at most [`MAX_DURATION`]. Surrounding whitespace is ignored.
 ///
