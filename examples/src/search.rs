@@ -454,7 +454,7 @@ pub fn normalise_juso(response: JusoResponse) -> Result<Vec<Address>, SearchErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::{DATASET, daum_answer, juso_answer};
+    use crate::providers::{dataset, daum_answer, juso_answer};
 
     fn gfc() -> Address {
         Address {
@@ -520,16 +520,16 @@ mod tests {
 
     #[test]
     fn both_mock_formats_normalise_to_the_same_addresses() {
-        for entry in DATASET {
-            let daum = normalise_daum(daum_answer(entry.road));
-            let juso = normalise_juso(juso_answer(entry.road)).unwrap();
+        for entry in dataset() {
+            let daum = normalise_daum(daum_answer(&entry.road));
+            let juso = normalise_juso(juso_answer(&entry.road)).unwrap();
             assert!(!daum.is_empty(), "{entry:?}");
             assert_eq!(daum, juso, "{entry:?}");
             let wanted = Address {
-                road: entry.road.into(),
-                jibun: entry.jibun.into(),
-                zip: entry.zip.into(),
-                building: entry.building.map(Into::into),
+                road: entry.road.clone(),
+                jibun: entry.jibun.clone(),
+                zip: entry.zip.clone(),
+                building: entry.building.clone(),
             };
             assert!(daum.contains(&wanted), "{entry:?}: {daum:?}");
         }

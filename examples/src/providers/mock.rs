@@ -48,14 +48,14 @@ pub fn daum_answer(query: &str) -> DaumResponse {
             .into_iter()
             .take(PAGE_SIZE)
             .map(|e| DaumDocument {
-                address_name: abbreviate(e.road),
+                address_name: abbreviate(&e.road),
                 road_address: Some(DaumRoadAddress {
-                    address_name: abbreviate(e.road),
-                    zone_no: e.zip.to_owned(),
-                    building_name: e.building.unwrap_or_default().to_owned(),
+                    address_name: abbreviate(&e.road),
+                    zone_no: e.zip.clone(),
+                    building_name: e.building.clone().unwrap_or_default(),
                 }),
                 address: Some(DaumJibunAddress {
-                    address_name: abbreviate(e.jibun),
+                    address_name: abbreviate(&e.jibun),
                 }),
             })
             .collect(),
@@ -70,17 +70,17 @@ pub fn juso_answer(keyword: &str) -> JusoResponse {
     let juso = found
         .into_iter()
         .take(PAGE_SIZE)
-        .map(|e| match e.building {
+        .map(|e| match &e.building {
             Some(b) => JusoItem {
                 road_addr: format!("{} ({}, {b})", e.road, e.dong),
                 jibun_addr: format!("{} {b}", e.jibun),
-                zip_no: e.zip.to_owned(),
-                bd_nm: b.to_owned(),
+                zip_no: e.zip.clone(),
+                bd_nm: b.clone(),
             },
             None => JusoItem {
                 road_addr: format!("{} ({})", e.road, e.dong),
-                jibun_addr: e.jibun.to_owned(),
-                zip_no: e.zip.to_owned(),
+                jibun_addr: e.jibun.clone(),
+                zip_no: e.zip.clone(),
                 bd_nm: String::new(),
             },
         })

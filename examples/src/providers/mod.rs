@@ -9,7 +9,8 @@
 //!   [`JusoResponse`]; full province names and the reference part in parentheses
 //!   (`... 테헤란로 152 (역삼동, 강남파이낸스센터)`), and errors as HTTP 200 with an `errorCode`.
 //!
-//! Both serve the same [`DATASET`], so a failover changes who answers, not what users find.
+//! Both serve the same [`dataset()`] (`examples/data/addresses.json`), so a failover changes who
+//! answers, not what users find.
 //! `POST /_control` with `{"mode":"up"|"down"|"slow"|"flap","delay_ms":1500}` changes how a provider
 //! behaves ([`Mode`]); `GET /_control` reads it back ([`Control`]).
 
@@ -22,7 +23,7 @@ mod dataset;
 mod mock;
 mod wire;
 
-pub use dataset::{DATASET, Entry, find};
+pub use dataset::{Entry, dataset, find};
 pub use mock::{MockProvider, daum_answer, juso_answer, juso_error};
 pub use wire::{
     DaumDocument, DaumJibunAddress, DaumMeta, DaumResponse, DaumRoadAddress, JusoCommon, JusoItem,
