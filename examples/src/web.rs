@@ -30,6 +30,7 @@ use breaker_runtime::{Fault, Forced, Handle, parse_duration};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::duration::millis;
 use crate::pages;
 use crate::providers::{Control, Provider};
 use crate::search::{self, Providers, SearchOutcome};
@@ -289,10 +290,6 @@ pub struct CountersView {
     pub rejections: u64,
     /// Calls served by the fallback.
     pub fallbacks: u64,
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The admin view of one breaker.

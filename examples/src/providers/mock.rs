@@ -13,14 +13,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::dataset::find;
 use super::wire::{
     DaumDocument, DaumJibunAddress, DaumMeta, DaumResponse, DaumRoadAddress, JusoCommon, JusoItem,
     JusoResponse, JusoResults, PROVINCES,
 };
+use crate::duration::millis;
+use crate::server::Server;
+
 use super::{
     CONTROL_PATH, Control, DAUM_PATH, DEFAULT_DELAY, FLAP_PERIOD, JUSO_PATH, MAX_DELAY, Mode,
     PAGE_SIZE, Provider,
@@ -141,7 +142,7 @@ impl Shared {
         let (mode, delay, _) = self.get();
         Control {
             mode,
-            delay_ms: Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)),
+            delay_ms: Some(millis(delay)),
         }
     }
 
@@ -180,10 +181,7 @@ impl Shared {
 #[derive(Debug)]
 pub struct MockProvider {
     shared: Shared,
-    addr: SocketAddr,
-    url: String,
-    stop: watch::Sender<()>,
-    task: Option<JoinHandle<io::Result<()>>>,
+    server: Server,
 }
 
 impl MockProvider {
@@ -193,7 +191,6 @@ impl MockProvider {
     /// When the port cannot be bound.
     pub async fn start(provider: Provider, bind: IpAddr) -> io::Result<MockProvider> {
         let listener = TcpListener::bind(SocketAddr::new(bind, 0)).await?;
-        let addr = listener.local_addr()?;
         let shared = Shared {
             provider,
             setting: Arc::new(Mutex::new(Setting {
@@ -208,22 +205,8 @@ impl MockProvider {
         }
         .route(CONTROL_PATH, get(get_control).post(post_control))
         .with_state(shared.clone());
-        let (stop, mut stopped) = watch::channel(());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    // Resolves on a send and when the sender is dropped.
-                    let _ = stopped.changed().await;
-                })
-                .await
-        });
-        Ok(MockProvider {
-            shared,
-            addr,
-            url: crate::base_url(addr),
-            stop,
-            task: Some(task),
-        })
+        let server = Server::spawn(listener, router)?;
+        Ok(MockProvider { shared, server })
     }
 
     /// Which provider this is.
@@ -235,13 +218,13 @@ impl MockProvider {
     /// The bound address.
     #[must_use]
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// Base URL, `http://127.0.0.1:PORT`.
     #[must_use]
     pub fn url(&self) -> &str {
-        &self.url
+        self.server.url()
     }
 
     /// The current mode and delay (what `GET /_control` returns).
@@ -256,17 +239,8 @@ impl MockProvider {
     }
 
     /// Stops the server and waits (at most 2 s) for it to finish.
-    pub async fn shutdown(mut self) {
-        let _ = self.stop.send(());
-        if let Some(task) = self.task.take() {
-            crate::join_bounded(task).await;
-        }
-    }
-}
-
-impl Drop for MockProvider {
-    fn drop(&mut self) {
-        let _ = self.stop.send(());
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 
