@@ -30,7 +30,6 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 mod duration;
-mod pages;
 pub mod providers;
 pub mod search;
 mod server;
