@@ -16,12 +16,17 @@ pub(crate) fn search_url(instance: &Url, query: &str) -> Result<Url> {
 }
 
 /// What one search returned.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Outcome {
+    /// HTTP status, `None` when no answer came.
     pub(crate) status: Option<u16>,
+    /// The `provider` field of the answer.
     pub(crate) provider: Option<String>,
+    /// The `degraded` field.
     pub(crate) degraded: bool,
+    /// Whether the answer carried a notice.
     pub(crate) notice: bool,
+    /// How many addresses it carried.
     pub(crate) addresses: usize,
     /// What the user saw as an error, if anything.
     pub(crate) error: Option<String>,

@@ -51,11 +51,11 @@ impl<'a> Plot<'a> {
             let k = ((s.start_ms / BIN_MS) as usize).min(n - 1);
             let bin = &mut bins[k];
             bin.latencies.push(s.latency_ms);
-            if s.error.is_some() {
+            if s.outcome.error.is_some() {
                 bin.errors += 1;
-            } else if s.provider.as_deref() == Some("daum") {
+            } else if s.outcome.provider.as_deref() == Some("daum") {
                 bin.daum += 1;
-            } else if s.provider.as_deref() == Some("juso") {
+            } else if s.outcome.provider.as_deref() == Some("juso") {
                 bin.juso += 1;
             } else {
                 bin.notice += 1;
@@ -203,7 +203,12 @@ impl<'a> Plot<'a> {
                 points.join(" ")
             );
         }
-        for s in self.measured.samples.iter().filter(|s| s.error.is_some()) {
+        for s in self
+            .measured
+            .samples
+            .iter()
+            .filter(|s| s.outcome.error.is_some())
+        {
             let (cx, cy) = (self.x(s.start_ms / 1000.0), y(s.latency_ms));
             let _ = writeln!(
                 svg,

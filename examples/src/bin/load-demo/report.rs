@@ -90,13 +90,13 @@ impl Stats {
         let mut latencies = Vec::new();
         for s in samples {
             stats.requests += 1;
-            stats.errors += usize::from(s.error.is_some());
-            match s.provider.as_deref() {
+            stats.errors += usize::from(s.outcome.error.is_some());
+            match s.outcome.provider.as_deref() {
                 Some("daum") => stats.by_daum += 1,
                 Some("juso") => stats.by_juso += 1,
                 _ => {}
             }
-            stats.notices += usize::from(s.notice);
+            stats.notices += usize::from(s.outcome.notice);
             latencies.push(s.latency_ms);
         }
         latencies.sort_by(f64::total_cmp);
@@ -146,7 +146,10 @@ impl<'a> Report<'a> {
     }
 
     fn errors(&self) -> impl Iterator<Item = &Sample> {
-        self.measured.samples.iter().filter(|s| s.error.is_some())
+        self.measured
+            .samples
+            .iter()
+            .filter(|s| s.outcome.error.is_some())
     }
 
     /// Whether the target was met (no error seen by a user, a fleet-wide switch); prints why not.
@@ -160,7 +163,7 @@ impl<'a> Report<'a> {
                 name(s.instance),
                 self.args.queries.get(s.query).map_or("?", String::as_str),
                 fmt_ms(s.latency_ms),
-                s.error.as_deref().unwrap_or_default()
+                s.outcome.error.as_deref().unwrap_or_default()
             );
         }
         if errors.len() > 50 {
@@ -380,7 +383,7 @@ impl<'a> Report<'a> {
                     s.seq,
                     fmt_s3(s.start_ms / 1000.0),
                     name(s.instance),
-                    s.error.as_deref().unwrap_or_default()
+                    s.outcome.error.as_deref().unwrap_or_default()
                 );
             }
         }
@@ -408,12 +411,12 @@ impl<'a> Report<'a> {
                 s.wait_ms,
                 s.sent_ms,
                 s.latency_ms,
-                s.status.map_or_else(String::new, |c| c.to_string()),
-                s.provider.as_deref().unwrap_or_default(),
-                s.degraded,
-                s.notice,
-                s.addresses,
-                csv_field(s.error.as_deref().unwrap_or_default())
+                s.outcome.status.map_or_else(String::new, |c| c.to_string()),
+                s.outcome.provider.as_deref().unwrap_or_default(),
+                s.outcome.degraded,
+                s.outcome.notice,
+                s.outcome.addresses,
+                csv_field(s.outcome.error.as_deref().unwrap_or_default())
             );
         }
         csv

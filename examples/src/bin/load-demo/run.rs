@@ -34,18 +34,8 @@ pub(crate) struct Sample {
     pub(crate) sent_ms: f64,
     /// Scheduled start to the end of the answer, in ms (includes `wait_ms`).
     pub(crate) latency_ms: f64,
-    /// HTTP status, `None` when no answer came.
-    pub(crate) status: Option<u16>,
-    /// The `provider` field of the answer.
-    pub(crate) provider: Option<String>,
-    /// The `degraded` field.
-    pub(crate) degraded: bool,
-    /// Whether the answer carried a notice.
-    pub(crate) notice: bool,
-    /// How many addresses it carried.
-    pub(crate) addresses: usize,
-    /// What the user saw as an error, if anything.
-    pub(crate) error: Option<String>,
+    /// What it returned.
+    pub(crate) outcome: Outcome,
 }
 
 /// A state of `provider.daum` reported by one instance's admin API, first seen at `at_ms`.
@@ -279,12 +269,7 @@ async fn generate(
                 wait_ms: ms_between(scheduled, began),
                 sent_ms: ms_between(t0, began),
                 latency_ms: ms_between(scheduled, done),
-                status: outcome.status,
-                provider: outcome.provider,
-                degraded: outcome.degraded,
-                notice: outcome.notice,
-                addresses: outcome.addresses,
-                error: outcome.error,
+                outcome,
             });
         });
     }
