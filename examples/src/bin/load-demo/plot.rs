@@ -473,3 +473,40 @@ fn xml_escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Report;
+    use crate::run::fixture;
+
+    #[test]
+    fn the_plot_marks_the_failure_the_switch_and_the_recovery() {
+        let (args, setup) = (fixture::args(), fixture::setup());
+        let svg = Report::new(&args, &setup, fixture::measured(), Some(2)).latency_svg();
+        assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+        assert!(svg.ends_with("</svg>\n"));
+        for label in [
+            ">daum fails (2.00 s)<",
+            ">fleet switched to juso: +100 ms<",
+            ">daum back up (4.00 s)<",
+            ">fleet CLOSED: +1100 ms<",
+        ] {
+            assert!(svg.contains(label), "{label}");
+        }
+        // One cross per error, and one in the legend.
+        assert_eq!(svg.matches("<path ").count(), 3);
+        assert!(!svg.contains("NaN") && !svg.contains("inf"));
+    }
+
+    #[test]
+    fn ticks_are_one_two_five() {
+        assert_eq!(nice_step(0.7), 1.0);
+        assert_eq!(nice_step(3.0), 5.0);
+        assert_eq!(nice_step(60.0), 100.0);
+        assert_eq!(nice_floor(3.0), 2.0);
+        assert_eq!(nice_floor(0.07), 0.05);
+        assert_eq!(tick_label(0.5), "0.5");
+        assert_eq!(tick_label(100.0), "100");
+    }
+}

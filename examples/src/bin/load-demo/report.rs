@@ -479,3 +479,59 @@ pub(crate) fn fmt_s(s: f64) -> String {
 fn fmt_s3(s: f64) -> String {
     format!("{s:.3}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::fixture;
+
+    #[test]
+    fn the_summary_divides_the_run_at_the_failure_the_switch_and_the_recovery() {
+        let (args, setup) = (fixture::args(), fixture::setup());
+        let report = Report::new(&args, &setup, fixture::measured(), Some(2));
+        let md = report.summary_markdown();
+        for row in [
+            "| before the failure | 0.00 s | 100 | 0 | 100 | 0 | 0 |",
+            "| failover: daum fails → fleet-wide switch | 2.00 s | 5 | **1** | 0 | 4 | 0 |",
+            "| after the switch (daum OPEN, juso serves) | 2.10 s | 95 | **1** | 0 | 94 | 0 |",
+            "| daum back up → fleet CLOSED again | 4.00 s | 55 | 0 | 0 | 55 | 0 |",
+            "| after recovery | 5.10 s | 45 | 0 | 45 | 0 | 0 |",
+            "| **whole run** |  | 300 | **2** | 145 | 153 | 0 |",
+            "**From the first failure to the fleet-wide switch: 100 ms** (A reported OPEN after 80.0 ms, B after 100 ms)",
+            "From daum back up to the fleet CLOSED again: 1100 ms (A after 1090 ms, B after 1100 ms)",
+            "| 4.050 s | A | HALF_OPEN |",
+            "Errors seen by users: **2** of 300 searches (target 0)",
+            "- #101 at 2.020 s on B: request failed: timeout, \"x\"",
+        ] {
+            assert!(md.contains(row), "{row:?} not in\n{md}");
+        }
+        assert!(!report.verdict(), "two users saw an error");
+    }
+
+    #[test]
+    fn the_csv_has_a_line_per_search_and_quotes_what_needs_it() {
+        let (args, setup) = (fixture::args(), fixture::setup());
+        let csv = Report::new(&args, &setup, fixture::measured(), Some(2)).requests_csv();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 301);
+        assert!(lines[0].starts_with("seq,instance,query,start_ms,"));
+        assert!(lines[1].starts_with("0,A,gangnam,0.000,"), "{}", lines[1]);
+        assert!(
+            lines[102].ends_with(",,,false,false,0,\"request failed: timeout, \"\"x\"\"\""),
+            "{}",
+            lines[102]
+        );
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let sorted: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&sorted, 50.0), 50.0);
+        assert_eq!(percentile(&sorted, 99.0), 99.0);
+        assert_eq!(percentile(&sorted[..1], 99.0), 1.0);
+        assert_eq!(percentile(&[], 50.0), 0.0);
+        assert_eq!(fmt_ms(1.234), "1.23 ms");
+        assert_eq!(fmt_ms(12.34), "12.3 ms");
+        assert_eq!(fmt_ms(1234.5), "1234 ms");
+    }
+}

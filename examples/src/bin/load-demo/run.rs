@@ -374,3 +374,100 @@ fn ms_since(from: Instant) -> f64 {
 pub(crate) fn name(instance: usize) -> &'static str {
     if instance == 0 { "A" } else { "B" }
 }
+
+/// A fixed run for the report's and the plot's tests: 6 s at 50 searches/s, daum fails at 2 s, the
+/// fleet switches at 2.1 s, daum is back at 4 s and the fleet closes at 5.1 s; two searches fail.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use clap::Parser as _;
+
+    use super::*;
+
+    pub(crate) fn args() -> Args {
+        Args::parse_from(["load-demo", "--seconds", "6", "--rate", "50"])
+    }
+
+    pub(crate) fn setup() -> Setup {
+        Setup {
+            daum: "http://127.0.0.1:1001".to_owned(),
+            juso: "http://127.0.0.1:1002".to_owned(),
+            instances: [
+                "http://127.0.0.1:2001".to_owned(),
+                "http://127.0.0.1:2002".to_owned(),
+            ],
+            token: "t".to_owned(),
+        }
+    }
+
+    pub(crate) fn measured() -> Measured {
+        // A small linear congruential generator: varied latencies, the same on every run.
+        let mut seed: u64 = 42;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as f64 / f64::from(u32::MAX >> 1)
+        };
+        let samples = (0..300)
+            .map(|seq| {
+                let start_ms = seq as f64 * 20.0;
+                let backup = (2000.0..5100.0).contains(&start_ms);
+                let failover = (2000.0..2100.0).contains(&start_ms);
+                let latency_ms = if failover {
+                    800.0 + 50.0 * next()
+                } else {
+                    2.0 + 6.0 * next()
+                };
+                let outcome = if seq == 101 || seq == 150 {
+                    Outcome::failed(None, "request failed: timeout, \"x\"".to_owned())
+                } else {
+                    Outcome {
+                        status: Some(200),
+                        provider: Some(if backup { "juso" } else { "daum" }.to_owned()),
+                        degraded: backup,
+                        notice: false,
+                        addresses: 3,
+                        error: None,
+                    }
+                };
+                Sample {
+                    seq,
+                    instance: seq % 2,
+                    query: (seq / 2) % 4,
+                    start_ms,
+                    wait_ms: 0.25 * next(),
+                    sent_ms: start_ms + 0.1,
+                    latency_ms,
+                    outcome,
+                }
+            })
+            .collect();
+        let change = |at_ms: f64, instance: usize, state: &str| StateChange {
+            at_ms,
+            instance,
+            state: state.to_owned(),
+        };
+        Measured {
+            samples,
+            poll: PollLog {
+                changes: vec![
+                    change(3.0, 0, "CLOSED"),
+                    change(3.5, 1, "CLOSED"),
+                    change(2080.0, 0, "OPEN"),
+                    change(2100.0, 1, "OPEN"),
+                    change(4050.0, 0, "HALF_OPEN"),
+                    change(5090.0, 0, "CLOSED"),
+                    change(5100.0, 1, "CLOSED"),
+                ],
+                polls: 2400,
+                errors: 1,
+                last_error: Some("GET x: timeout".to_owned()),
+                slowest_ms: 12.5,
+            },
+            control: ControlTimes {
+                fail_ms: Some(2000.0),
+                fail_post_ms: Some(1.2),
+                up_ms: Some(4000.0),
+            },
+            end_ms: 6000.0,
+        }
+    }
+}
