@@ -192,7 +192,7 @@ fn demo(args: &Args) -> Result<bool> {
     let summary = report.summary_markdown();
     write_file(&args.out.join("summary.md"), &summary)?;
     write_file(&args.out.join("requests.csv"), &report.requests_csv())?;
-    write_file(&args.out.join("latency.svg"), &report.latency_svg())?;
+    write_file(&args.out.join("latency.svg"), &report.latency_svg()?)?;
     println!("\n{summary}");
     println!(
         "load-demo: wrote {0}/summary.md, {0}/requests.csv and {0}/latency.svg (process logs in {1})",

@@ -1,7 +1,10 @@
-//! `latency.svg`, written by hand: per-bin latency over time on a log scale and who served each
-//! bin, with the failure, the switch and the recovery marked.
+//! `latency.svg`: per-bin latency over time on a log scale and who served each bin, with the
+//! failure, the switch and the recovery marked. Drawn with plotters' SVG backend, which writes
+//! text as `<text>` for the viewer to lay out, so no font is needed here.
 
-use std::fmt::Write as _;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::report::{Timeline, fmt_ms, fmt_s, percentile};
 use crate::run::Measured;
@@ -29,14 +32,42 @@ struct Bin {
     errors: usize,
 }
 
-const WIDTH: f64 = 1000.0;
-const LEFT: f64 = 70.0;
-const RIGHT: f64 = 960.0;
+const WIDTH: u32 = 1000;
+const HEIGHT: u32 = 590;
+const LEFT: i32 = 70;
+const RIGHT: i32 = 960;
 /// Top panel (latency): top and bottom y.
-const TOP_Y: (f64, f64) = (70.0, 340.0);
+const TOP_Y: (i32, i32) = (70, 340);
 /// Bottom panel (searches per bin by provider).
-const BOTTOM_Y: (f64, f64) = (400.0, 510.0);
-const HEIGHT: f64 = 590.0;
+const BOTTOM_Y: (i32, i32) = (400, 510);
+
+const FONT: &str = "DejaVu Sans, Helvetica, Arial, sans-serif";
+const DAUM: RGBColor = RGBColor(0x1f, 0x5f, 0xbf);
+const JUSO: RGBColor = RGBColor(0xe8, 0xa3, 0x3d);
+const NOTICE: RGBColor = RGBColor(0x8c, 0x8c, 0x8c);
+const ERROR: RGBColor = RGBColor(0xd6, 0x27, 0x28);
+const P50: RGBColor = DAUM;
+const P99: RGBColor = RGBColor(0xd9, 0x73, 0x1a);
+const MAX: RGBColor = RGBColor(0x9a, 0x9a, 0x9a);
+const BAND: RGBColor = RGBColor(0xff, 0xf1, 0xd6);
+const BAND_EDGE: RGBColor = RGBColor(0xc9, 0xa3, 0x6b);
+const FRAME: RGBColor = RGBColor(0x88, 0x88, 0x88);
+const GRID: RGBColor = RGBColor(0xdd, 0xdd, 0xdd);
+
+type Area<'b> = DrawingArea<SVGBackend<'b>, Shift>;
+type DrawResult = Result<(), DrawingAreaErrorKind<std::io::Error>>;
+
+/// Text of `px` pixels, its baseline at the point drawn (the SVG backend divides the size it is
+/// given by 1.24).
+fn text(px: f64, colour: RGBColor, anchor: HPos) -> TextStyle<'static> {
+    styled(px, FontStyle::Normal, colour, anchor)
+}
+
+fn styled(px: f64, style: FontStyle, colour: RGBColor, anchor: HPos) -> TextStyle<'static> {
+    FontDesc::new(FontFamily::Name(FONT), px * 1.24, style)
+        .color(&colour)
+        .pos(Pos::new(anchor, VPos::Bottom))
+}
 
 impl<'a> Plot<'a> {
     pub(crate) fn new(measured: &'a Measured, timeline: &'a Timeline) -> Self {
@@ -72,49 +103,48 @@ impl<'a> Plot<'a> {
         }
     }
 
-    fn x(&self, seconds: f64) -> f64 {
-        LEFT + (RIGHT - LEFT) * (seconds / self.x_max).clamp(0.0, 1.0)
+    /// Seconds to pixels along the time axis, for what is drawn across both panels.
+    fn x(&self, seconds: f64) -> i32 {
+        let f = (seconds / self.x_max).clamp(0.0, 1.0);
+        LEFT + (f64::from(RIGHT - LEFT) * f).round() as i32
     }
 
-    pub(crate) fn render(&self) -> String {
+    /// The SVG document.
+    pub(crate) fn render(&self) -> Result<String, DrawingAreaErrorKind<std::io::Error>> {
         let mut svg = String::new();
-        let _ = writeln!(
-            svg,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">"#
-        );
-        let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-        let _ = writeln!(
-            svg,
-            r#"<text x="{LEFT}" y="22" font-size="15" font-weight="bold">Search latency, two instances sharing Redis: daum fails, the fleet switches to juso</text>"#
-        );
-        self.backup_band(&mut svg);
-        self.latency_panel(&mut svg);
-        self.served_panel(&mut svg);
-        self.x_axis(&mut svg, BOTTOM_Y.1);
-        self.legend(&mut svg, BOTTOM_Y.1 + 62.0);
-        self.markers(&mut svg);
-        let _ = writeln!(svg, "</svg>");
-        svg
+        {
+            let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+            root.fill(&WHITE)?;
+            root.draw(&Text::new(
+                "Search latency, two instances sharing Redis: daum fails, the fleet switches to juso",
+                (LEFT, 22),
+                styled(15.0, FontStyle::Bold, BLACK, HPos::Left),
+            ))?;
+            self.backup_band(&root)?;
+            self.latency_panel(&root)?;
+            self.served_panel(&root)?;
+            self.legend(&root, BOTTOM_Y.1 + 62)?;
+            self.markers(&root)?;
+            root.present()?;
+        }
+        Ok(svg)
     }
 
     /// A shaded band over both panels while daum's breaker was OPEN on the fleet.
-    fn backup_band(&self, svg: &mut String) {
+    fn backup_band(&self, root: &Area<'_>) -> DrawResult {
         let Some(switch) = self.timeline.switch_ms else {
-            return;
+            return Ok(());
         };
         let end = self.timeline.recovered_ms.unwrap_or(self.x_max * 1000.0);
         let (x0, x1) = (self.x(switch / 1000.0), self.x(end / 1000.0));
-        let _ = writeln!(
-            svg,
-            r##"<rect x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#fff1d6"/>"##,
-            TOP_Y.0,
-            (x1 - x0).max(0.0),
-            BOTTOM_Y.1 - TOP_Y.0
-        );
+        root.draw(&Rectangle::new(
+            [(x0, TOP_Y.0), (x1, BOTTOM_Y.1)],
+            BAND.filled(),
+        ))
     }
 
     /// Latency per bin on a log scale: p50 and p99 lines, max as dots, errors as red crosses.
-    fn latency_panel(&self, svg: &mut String) {
+    fn latency_panel(&self, root: &Area<'_>) -> DrawResult {
         let positive = |v: &f64| *v > 0.0;
         let lowest = self
             .bins
@@ -133,252 +163,189 @@ impl<'a> Plot<'a> {
             0.1
         };
         let hi = nice_step(highest.max(lo * 10.0));
-        let y = |ms: f64| {
-            let f = (ms.max(lo).log10() - lo.log10()) / (hi.log10() - lo.log10());
-            TOP_Y.1 - (TOP_Y.1 - TOP_Y.0) * f.clamp(0.0, 1.0)
-        };
         // Grid and labels: 1, 2, 5 × 10^k.
+        let mut ticks = Vec::new();
         let mut decade = 10f64.powf(lo.log10().floor());
         while decade <= hi * 1.0001 {
             for m in [1.0, 2.0, 5.0] {
                 let v = decade * m;
-                if v < lo * 0.9999 {
-                    continue;
+                if v >= lo * 0.9999 && v <= hi * 1.0001 {
+                    ticks.push(v);
                 }
-                if v > hi * 1.0001 {
-                    break;
-                }
-                let yy = y(v);
-                let stroke = if m == 1.0 { "#cccccc" } else { "#eeeeee" };
-                let _ = writeln!(
-                    svg,
-                    r#"<line x1="{LEFT}" y1="{yy:.1}" x2="{RIGHT}" y2="{yy:.1}" stroke="{stroke}"/>"#
-                );
-                let _ = writeln!(
-                    svg,
-                    r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
-                    LEFT - 6.0,
-                    yy + 4.0,
-                    tick_label(v)
-                );
             }
             decade *= 10.0;
         }
-        let _ = writeln!(
-            svg,
-            r#"<text transform="translate(18 {:.1}) rotate(-90)" text-anchor="middle">latency per {} ms (ms, log scale)</text>"#,
-            f64::midpoint(TOP_Y.0, TOP_Y.1),
-            BIN_MS
-        );
-        let _ = writeln!(
-            svg,
-            r##"<rect x="{LEFT}" y="{}" width="{}" height="{}" fill="none" stroke="#888888"/>"##,
-            TOP_Y.0,
-            RIGHT - LEFT,
-            TOP_Y.1 - TOP_Y.0
-        );
-        let centre = |k: usize| self.x((k as f64 + 0.5) * BIN_MS / 1000.0);
-        // Max as dots.
-        for (k, bin) in self.bins.iter().enumerate() {
-            if let Some(max) = bin.latencies.last() {
-                let _ = writeln!(
-                    svg,
-                    r##"<circle cx="{:.1}" cy="{:.1}" r="1.6" fill="#9a9a9a"/>"##,
-                    centre(k),
-                    y(*max)
-                );
-            }
-        }
-        for (p, colour) in [(99.0, "#d9731a"), (50.0, "#1f5fbf")] {
-            let points: Vec<String> = self
+        let mut chart = ChartBuilder::on(root)
+            .margin_top(TOP_Y.0)
+            .margin_bottom(HEIGHT as i32 - TOP_Y.1)
+            .margin_right(WIDTH as i32 - RIGHT)
+            .y_label_area_size(LEFT)
+            .build_cartesian_2d(0.0..self.x_max, (lo..hi).log_scale().with_key_points(ticks))?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .disable_x_axis()
+            .bold_line_style(GRID)
+            .axis_style(FRAME)
+            .y_label_formatter(&|v| tick_label(*v))
+            .y_label_style(text(12.0, BLACK, HPos::Right))
+            .y_desc(format!("latency per {BIN_MS} ms (ms, log scale)"))
+            .axis_desc_style(text(12.0, BLACK, HPos::Center))
+            .draw()?;
+        let centre = |k: usize| (k as f64 + 0.5) * BIN_MS / 1000.0;
+        let clamp = |ms: f64| ms.clamp(lo, hi);
+        chart.draw_series(self.bins.iter().enumerate().filter_map(|(k, b)| {
+            let max = *b.latencies.last()?;
+            Some(Circle::new((centre(k), clamp(max)), 2, MAX.filled()))
+        }))?;
+        for (p, colour) in [(99.0, P99), (50.0, P50)] {
+            let points = self
                 .bins
                 .iter()
                 .enumerate()
                 .filter(|(_, b)| !b.latencies.is_empty())
-                .map(|(k, b)| format!("{:.1},{:.1}", centre(k), y(percentile(&b.latencies, p))))
-                .collect();
-            let _ = writeln!(
-                svg,
-                r#"<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{}"/>"#,
-                points.join(" ")
-            );
+                .map(|(k, b)| (centre(k), clamp(percentile(&b.latencies, p))));
+            chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))?;
         }
-        for s in self
+        let errors = self
             .measured
             .samples
             .iter()
-            .filter(|s| s.outcome.error.is_some())
-        {
-            let (cx, cy) = (self.x(s.start_ms / 1000.0), y(s.latency_ms));
-            let _ = writeln!(
-                svg,
-                r##"<path d="M{:.1},{:.1} l6,6 m0,-6 l-6,6" stroke="#d62728" stroke-width="1.5"/>"##,
-                cx - 3.0,
-                cy - 3.0
-            );
-        }
+            .filter(|s| s.outcome.error.is_some());
+        chart.draw_series(errors.map(|s| {
+            let at = (s.start_ms / 1000.0, clamp(s.latency_ms));
+            Cross::new(at, 4, ERROR.stroke_width(2))
+        }))?;
+        root.draw(&Rectangle::new(
+            [(LEFT, TOP_Y.0), (RIGHT, TOP_Y.1)],
+            FRAME.stroke_width(1),
+        ))
     }
 
-    /// The latency panel's legend and the band's, in one row under the time axis.
-    fn legend(&self, svg: &mut String, y: f64) {
-        let mut x = LEFT;
-        for (label, colour, mark) in [
-            ("p50", "#1f5fbf", "line"),
-            ("p99", "#d9731a", "line"),
-            ("max per 100 ms", "#9a9a9a", "dot"),
-            ("error seen by a user", "#d62728", "cross"),
-            ("provider.daum OPEN on both instances", "#fff1d6", "box"),
-        ] {
-            let _ = match mark {
-                "line" => writeln!(
-                    svg,
-                    r#"<line x1="{x:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{colour}" stroke-width="2"/>"#,
-                    y - 4.0,
-                    x + 16.0,
-                    y - 4.0
-                ),
-                "dot" => writeln!(
-                    svg,
-                    r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"/>"#,
-                    x + 8.0,
-                    y - 4.0
-                ),
-                "cross" => writeln!(
-                    svg,
-                    r#"<path d="M{:.1},{:.1} l6,6 m0,-6 l-6,6" stroke="{colour}" stroke-width="1.5"/>"#,
-                    x + 5.0,
-                    y - 7.0
-                ),
-                _ => writeln!(
-                    svg,
-                    r##"<rect x="{x:.1}" y="{:.1}" width="16" height="10" fill="{colour}" stroke="#c9a36b"/>"##,
-                    y - 9.0
-                ),
-            };
-            let _ = writeln!(
-                svg,
-                r#"<text x="{:.1}" y="{y:.1}">{label}</text>"#,
-                x + 20.0
-            );
-            // About 6.5 px per character at 12 px.
-            x += 20.0 + 6.5 * label.chars().count() as f64 + 18.0;
-        }
-    }
-
-    /// Searches per bin, stacked by who answered: daum, juso, a notice, an error.
-    fn served_panel(&self, svg: &mut String) {
+    /// Searches per bin, stacked by who answered: daum, juso, a notice, an error; the time axis
+    /// under it.
+    fn served_panel(&self, root: &Area<'_>) -> DrawResult {
         let most = self
             .bins
             .iter()
             .map(|b| b.daum + b.juso + b.notice + b.errors)
             .max()
             .unwrap_or(1)
-            .max(1) as f64;
-        let height = BOTTOM_Y.1 - BOTTOM_Y.0;
-        let width = (RIGHT - LEFT) / self.bins.len() as f64;
+            .max(1);
+        let mut chart = ChartBuilder::on(root)
+            .margin_top(BOTTOM_Y.0)
+            .margin_bottom(HEIGHT as i32 - BOTTOM_Y.1 - 40)
+            .margin_right(WIDTH as i32 - RIGHT)
+            .y_label_area_size(LEFT)
+            .x_label_area_size(40)
+            .build_cartesian_2d(0.0..self.x_max, (0..most).with_key_points(vec![0, most]))?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .axis_style(FRAME)
+            .x_labels(10)
+            .x_label_formatter(&|v| tick_label(*v))
+            .label_style(text(12.0, BLACK, HPos::Center))
+            .y_label_style(text(12.0, BLACK, HPos::Right))
+            .x_desc("time since the start of the run (s)")
+            .y_desc("searches")
+            .axis_desc_style(text(12.0, BLACK, HPos::Center))
+            .draw()?;
+        let width = BIN_MS / 1000.0;
         for (k, bin) in self.bins.iter().enumerate() {
-            let mut base = BOTTOM_Y.1;
+            let x0 = k as f64 * width;
+            let mut base = 0;
             for (count, colour) in [
-                (bin.daum, "#1f5fbf"),
-                (bin.juso, "#e8a33d"),
-                (bin.notice, "#8c8c8c"),
-                (bin.errors, "#d62728"),
+                (bin.daum, DAUM),
+                (bin.juso, JUSO),
+                (bin.notice, NOTICE),
+                (bin.errors, ERROR),
             ] {
                 if count == 0 {
                     continue;
                 }
-                let h = height * count as f64 / most;
-                let _ = writeln!(
-                    svg,
-                    r#"<rect x="{:.2}" y="{:.2}" width="{:.2}" height="{h:.2}" fill="{colour}" shape-rendering="crispEdges"/>"#,
-                    LEFT + width * k as f64,
-                    base - h,
-                    width + 0.4
-                );
-                base -= h;
+                let top = base + count;
+                chart.draw_series([Rectangle::new(
+                    [(x0, base), (x0 + width, top)],
+                    colour.filled(),
+                )])?;
+                base = top;
             }
         }
-        let _ = writeln!(
-            svg,
-            r##"<rect x="{LEFT}" y="{}" width="{}" height="{height}" fill="none" stroke="#888888"/>"##,
-            BOTTOM_Y.0,
-            RIGHT - LEFT
-        );
-        let _ = writeln!(
-            svg,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{most:.0}</text>"#,
-            LEFT - 6.0,
-            BOTTOM_Y.0 + 4.0
-        );
-        let _ = writeln!(
-            svg,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">0</text>"#,
-            LEFT - 6.0,
-            BOTTOM_Y.1 + 4.0
-        );
-        let _ = writeln!(
-            svg,
-            r#"<text transform="translate(18 {:.1}) rotate(-90)" text-anchor="middle">searches</text>"#,
-            f64::midpoint(BOTTOM_Y.0, BOTTOM_Y.1)
-        );
-        let mut x = LEFT;
-        let y = BOTTOM_Y.0 - 8.0;
-        let _ = writeln!(
-            svg,
-            r#"<text x="{x:.1}" y="{y:.1}">searches per {BIN_MS} ms, by who answered:</text>"#
-        );
-        x += 250.0;
+        root.draw(&Rectangle::new(
+            [(LEFT, BOTTOM_Y.0), (RIGHT, BOTTOM_Y.1)],
+            FRAME.stroke_width(1),
+        ))?;
+        // Its legend, above it.
+        let y = BOTTOM_Y.0 - 8;
+        root.draw(&Text::new(
+            format!("searches per {BIN_MS} ms, by who answered:"),
+            (LEFT, y),
+            text(12.0, BLACK, HPos::Left),
+        ))?;
+        let mut x = LEFT + 250;
         for (label, colour) in [
-            ("daum", "#1f5fbf"),
-            ("juso", "#e8a33d"),
-            ("notice", "#8c8c8c"),
-            ("error", "#d62728"),
+            ("daum", DAUM),
+            ("juso", JUSO),
+            ("notice", NOTICE),
+            ("error", ERROR),
         ] {
-            let _ = writeln!(
-                svg,
-                r#"<rect x="{x:.1}" y="{:.1}" width="10" height="10" fill="{colour}"/>"#,
-                y - 9.0
-            );
-            let _ = writeln!(
-                svg,
-                r#"<text x="{:.1}" y="{y:.1}">{label}</text>"#,
-                x + 14.0
-            );
-            x += 70.0;
+            root.draw(&Rectangle::new([(x, y - 10), (x + 10, y)], colour.filled()))?;
+            root.draw(&Text::new(
+                label,
+                (x + 14, y),
+                text(12.0, BLACK, HPos::Left),
+            ))?;
+            x += 70;
         }
+        Ok(())
     }
 
-    /// Seconds along the bottom.
-    fn x_axis(&self, svg: &mut String, y: f64) {
-        let step = nice_step(self.x_max / 10.0);
-        let mut t = 0.0;
-        while t <= self.x_max + 1e-9 {
-            let x = self.x(t);
-            let _ = writeln!(
-                svg,
-                r##"<line x1="{x:.1}" y1="{y}" x2="{x:.1}" y2="{:.1}" stroke="#888888"/>"##,
-                y + 5.0
-            );
-            let _ = writeln!(
-                svg,
-                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-                y + 18.0,
-                tick_label(t)
-            );
-            t += step;
+    /// The latency panel's legend and the band's, in one row under the time axis.
+    fn legend(&self, root: &Area<'_>, y: i32) -> DrawResult {
+        enum Mark {
+            Line,
+            Dot,
+            Cross,
+            Band,
         }
-        let _ = writeln!(
-            svg,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">time since the start of the run (s)</text>"#,
-            f64::midpoint(LEFT, RIGHT),
-            y + 36.0
-        );
+        let mut x = LEFT;
+        for (label, colour, mark) in [
+            ("p50", P50, Mark::Line),
+            ("p99", P99, Mark::Line),
+            ("max per 100 ms", MAX, Mark::Dot),
+            ("error seen by a user", ERROR, Mark::Cross),
+            ("provider.daum OPEN on both instances", BAND, Mark::Band),
+        ] {
+            let centre = (x + 8, y - 4);
+            match mark {
+                Mark::Line => root.draw(&PathElement::new(
+                    [(x, y - 4), (x + 16, y - 4)],
+                    colour.stroke_width(2),
+                ))?,
+                Mark::Dot => root.draw(&Circle::new(centre, 3, colour.filled()))?,
+                Mark::Cross => root.draw(&Cross::new(centre, 4, colour.stroke_width(2)))?,
+                Mark::Band => {
+                    let corners = [(x, y - 9), (x + 16, y + 1)];
+                    root.draw(&Rectangle::new(corners, colour.filled()))?;
+                    root.draw(&Rectangle::new(corners, BAND_EDGE))?;
+                }
+            }
+            root.draw(&Text::new(
+                label,
+                (x + 20, y),
+                text(12.0, BLACK, HPos::Left),
+            ))?;
+            // About 6.5 px per character at 12 px.
+            x += 20 + (6.5 * label.chars().count() as f64) as i32 + 18;
+        }
+        Ok(())
     }
 
     /// Vertical lines at the failure, the switch, the primary's return and the recovery. The two
     /// of a pair are milliseconds apart: the first is labelled on its left, the second on its
     /// right; the recovery pair on a second row.
-    fn markers(&self, svg: &mut String) {
+    fn markers(&self, root: &Area<'_>) -> DrawResult {
         let t = self.timeline;
         let seconds = |at: Option<f64>| at.map_or_else(String::new, |a| fmt_s(a / 1000.0));
         let delay = |from: Option<f64>, to: Option<f64>| {
@@ -388,55 +355,68 @@ impl<'a> Plot<'a> {
         let markers = [
             (
                 t.fail_ms,
-                "#d62728",
-                "5,3",
-                format!("daum fails ({} s)", seconds(t.fail_ms)),
+                ERROR,
                 true,
-                0.0,
+                format!("daum fails ({} s)", seconds(t.fail_ms)),
+                0,
             ),
             (
                 t.switch_ms,
-                "#8c4a00",
-                "",
-                format!("fleet switched to juso: +{}", delay(t.fail_ms, t.switch_ms)),
+                RGBColor(0x8c, 0x4a, 0x00),
                 false,
-                0.0,
+                format!("fleet switched to juso: +{}", delay(t.fail_ms, t.switch_ms)),
+                0,
             ),
             (
                 t.up_ms,
-                "#2ca02c",
-                "5,3",
-                format!("daum back up ({} s)", seconds(t.up_ms)),
+                RGBColor(0x2c, 0xa0, 0x2c),
                 true,
-                1.0,
+                format!("daum back up ({} s)", seconds(t.up_ms)),
+                1,
             ),
             (
                 t.recovered_ms,
-                "#1b7a1b",
-                "",
-                format!("fleet CLOSED: +{}", delay(t.up_ms, t.recovered_ms)),
+                RGBColor(0x1b, 0x7a, 0x1b),
                 false,
-                1.0,
+                format!("fleet CLOSED: +{}", delay(t.up_ms, t.recovered_ms)),
+                1,
             ),
         ];
-        for (at, colour, dash, label, left, row) in markers {
+        for (at, colour, dashed, label, row) in markers {
             let Some(at) = at else { continue };
             let x = self.x(at / 1000.0);
-            let label_y = TOP_Y.0 - 24.0 + 13.0 * row;
-            let _ = writeln!(
-                svg,
-                r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="{colour}" stroke-width="1.5" stroke-dasharray="{dash}"/>"#,
-                label_y - 10.0,
-                BOTTOM_Y.1
-            );
-            let (anchor, dx) = if left { ("end", -4.0) } else { ("start", 4.0) };
-            let _ = writeln!(
-                svg,
-                r#"<text x="{:.1}" y="{label_y:.1}" text-anchor="{anchor}" fill="{colour}">{}</text>"#,
-                x + dx,
-                xml_escape(&label)
-            );
+            let label_y = TOP_Y.0 - 24 + 13 * row;
+            let (top, bottom) = (label_y - 10, BOTTOM_Y.1);
+            if dashed {
+                // Dashes of 5, gaps of 3, as the failure and the return are drawn.
+                let mut y = top;
+                while y < bottom {
+                    let end = (y + 5).min(bottom);
+                    root.draw(&PathElement::new(
+                        [(x, y), (x, end)],
+                        colour.stroke_width(2),
+                    ))?;
+                    y += 8;
+                }
+            } else {
+                root.draw(&PathElement::new(
+                    [(x, top), (x, bottom)],
+                    colour.stroke_width(2),
+                ))?;
+            }
+            // The event before the switch or the recovery is labelled on the left.
+            let (anchor, dx) = if dashed {
+                (HPos::Right, -4)
+            } else {
+                (HPos::Left, 4)
+            };
+            root.draw(&Text::new(
+                label,
+                (x + dx, label_y),
+                text(12.0, colour, anchor),
+            ))?;
         }
+        Ok(())
     }
 }
 
@@ -468,12 +448,6 @@ fn tick_label(v: f64) -> String {
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
-fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,19 +457,30 @@ mod tests {
     #[test]
     fn the_plot_marks_the_failure_the_switch_and_the_recovery() {
         let (args, setup) = (fixture::args(), fixture::setup());
-        let svg = Report::new(&args, &setup, fixture::measured(), Some(2)).latency_svg();
-        assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+        let svg = Report::new(&args, &setup, fixture::measured(), Some(2))
+            .latency_svg()
+            .unwrap();
+        assert!(
+            svg.starts_with("<svg width=\"1000\" height=\"590\""),
+            "{svg:.100}"
+        );
         assert!(svg.ends_with("</svg>\n"));
         for label in [
-            ">daum fails (2.00 s)<",
-            ">fleet switched to juso: +100 ms<",
-            ">daum back up (4.00 s)<",
-            ">fleet CLOSED: +1100 ms<",
+            "daum fails (2.00 s)",
+            "fleet switched to juso: +100 ms",
+            "daum back up (4.00 s)",
+            "fleet CLOSED: +1100 ms",
+            "time since the start of the run (s)",
+            "latency per 100 ms (ms, log scale)",
         ] {
-            assert!(svg.contains(label), "{label}");
+            assert!(svg.contains(&format!("\n{label}\n</text>")), "{label}");
         }
-        // One cross per error, and one in the legend.
-        assert_eq!(svg.matches("<path ").count(), 3);
+        // A cross (two lines) per error, and one in the legend.
+        assert_eq!(
+            svg.matches("<line opacity=\"1\" stroke=\"#D62728\"")
+                .count(),
+            6
+        );
         assert!(!svg.contains("NaN") && !svg.contains("inf"));
     }
 

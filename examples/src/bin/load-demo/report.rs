@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::plot::Plot;
 use crate::run::{Measured, POLL_EVERY, Sample, name};
-use crate::{Args, Failure, PRIMARY_BREAKER, Setup};
+use crate::{Args, Failure, PRIMARY_BREAKER, Result, Setup};
 
 /// The instants that divide the run, in ms since it began.
 #[derive(Debug, Default, Clone)]
@@ -424,8 +424,10 @@ impl<'a> Report<'a> {
 
     /// `latency.svg`: per-bin p50/p99/max latency over time (log scale) with the failure, the
     /// switch and the recovery marked; below, who served the searches of each bin.
-    pub(crate) fn latency_svg(&self) -> String {
-        Plot::new(&self.measured, &self.timeline).render()
+    pub(crate) fn latency_svg(&self) -> Result<String> {
+        Plot::new(&self.measured, &self.timeline)
+            .render()
+            .map_err(|e| format!("cannot draw latency.svg: {e}").into())
     }
 }
 
