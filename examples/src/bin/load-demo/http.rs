@@ -93,11 +93,15 @@ pub(crate) async fn search(client: &Client, url: Url) -> Outcome {
     }
 }
 
-/// `GET url` as JSON, any status other than 200 an error.
-pub(crate) async fn get_json(client: &Client, url: Url) -> Result<Value> {
+/// `GET url` as JSON (with `token` as a bearer token, when given), any status other than 200 an
+/// error.
+pub(crate) async fn get_json(client: &Client, url: Url, token: Option<&str>) -> Result<Value> {
     let shown = url.to_string();
-    let response = client
-        .get(url)
+    let mut request = client.get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request
         .send()
         .await
         .map_err(|e| format!("GET {shown}: {}", error_chain(&e)))?;
@@ -136,27 +140,17 @@ pub(crate) async fn post_control(client: &Client, provider: &Url, body: &Value) 
 pub(crate) async fn breaker_state(client: &Client, instance: &Url, token: &str) -> Result<String> {
     let url = instance.join("/api/admin/breakers")?;
     let shown = url.to_string();
-    let response = client
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .map_err(|e| format!("GET {shown}: {}", error_chain(&e)))?;
-    let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| format!("GET {shown}: {}", error_chain(&e)))?;
-    if status != reqwest::StatusCode::OK {
-        return Err(format!("GET {shown}: HTTP {status}: {}", snippet(&body)).into());
-    }
-    let json: Value =
-        serde_json::from_slice(&body).map_err(|e| format!("GET {shown}: not JSON ({e})"))?;
+    let json = get_json(client, url, Some(token)).await?;
     // A list, or an object holding the list under "breakers".
     let list = json
         .as_array()
         .or_else(|| json.get("breakers").and_then(Value::as_array))
-        .ok_or_else(|| format!("GET {shown}: no list of breakers: {}", snippet(&body)))?;
+        .ok_or_else(|| {
+            format!(
+                "GET {shown}: no list of breakers: {}",
+                snippet(json.to_string().as_bytes())
+            )
+        })?;
     let state = list
         .iter()
         .find(|b| b.get("name").and_then(Value::as_str) == Some(PRIMARY_BREAKER))
@@ -165,7 +159,7 @@ pub(crate) async fn breaker_state(client: &Client, instance: &Url, token: &str) 
         .ok_or_else(|| {
             format!(
                 "GET {shown}: no state for {PRIMARY_BREAKER}: {}",
-                snippet(&body)
+                snippet(json.to_string().as_bytes())
             )
         })?;
     let letters: String = state

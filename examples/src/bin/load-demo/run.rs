@@ -195,7 +195,7 @@ async fn warm_up(
             .append_pair("keyword", query)
             .append_pair("resultType", "json")
             .append_pair("confmKey", "demo");
-        let body = get_json(client, url).await?;
+        let body = get_json(client, url, None).await?;
         let found = body
             .pointer("/results/juso")
             .and_then(Value::as_array)
