@@ -26,19 +26,19 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
-mod pages;
+mod duration;
 pub mod providers;
 pub mod search;
+mod server;
 pub mod web;
 
 use providers::{MockProvider, Provider};
 use search::Providers;
+use server::Server;
+pub use server::base_url;
 
 /// How to start the service.
 #[derive(Clone)]
@@ -124,21 +124,18 @@ impl std::error::Error for StartError {
 /// The running service. Dropping it stops the HTTP servers (theirs and the embedded mock
 /// providers'); [`Running::shutdown`] stops them and waits.
 pub struct Running {
-    addr: SocketAddr,
-    url: String,
+    server: Server,
     token: String,
     token_generated: bool,
     providers: Arc<Providers>,
     daum_mock: Option<MockProvider>,
     juso_mock: Option<MockProvider>,
-    stop: watch::Sender<()>,
-    server: Option<JoinHandle<io::Result<()>>>,
 }
 
 impl fmt::Debug for Running {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Running")
-            .field("addr", &self.addr)
+            .field("addr", &self.addr())
             .field("daum", &self.provider_url(Provider::Daum))
             .field("juso", &self.provider_url(Provider::Juso))
             .field("token", &"<redacted>")
@@ -150,13 +147,13 @@ impl Running {
     /// The bound address.
     #[must_use]
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The base URL, `http://127.0.0.1:PORT` (loopback when bound to all interfaces).
     #[must_use]
     pub fn url(&self) -> &str {
-        &self.url
+        self.server.url()
     }
 
     /// The admin API's bearer token.
@@ -199,23 +196,11 @@ impl Running {
 
     /// Stops accepting connections, lets requests in flight finish (at most 2 s), then stops the
     /// embedded mock providers.
-    pub async fn shutdown(mut self) {
-        let _ = self.stop.send(());
-        if let Some(server) = self.server.take() {
-            join_bounded(server).await;
-        }
-        for mock in [self.daum_mock.take(), self.juso_mock.take()]
-            .into_iter()
-            .flatten()
-        {
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+        for mock in [self.daum_mock, self.juso_mock].into_iter().flatten() {
             mock.shutdown().await;
         }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.stop.send(());
     }
 }
 
@@ -266,55 +251,19 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             what: bind.to_string(),
             source,
         })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+    let router = web::router(web::App::new(Arc::clone(&providers), &token));
+    let server = Server::spawn(listener, router).map_err(|source| StartError::Bind {
         what: bind.to_string(),
         source,
     })?;
-    let router = web::router(web::App::new(Arc::clone(&providers), &token));
-    let (stop, mut stopped) = watch::channel(());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.changed().await;
-            })
-            .await
-    });
     Ok(Running {
-        addr,
-        url: base_url(addr),
+        server,
         token,
         token_generated,
         providers,
         daum_mock,
         juso_mock,
-        stop,
-        server: Some(server),
     })
-}
-
-/// `http://IP:PORT` for a bound address; loopback for an unspecified (all interfaces) address.
-#[must_use]
-pub fn base_url(addr: SocketAddr) -> String {
-    let ip = match addr.ip() {
-        ip if ip.is_unspecified() && ip.is_ipv4() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        ip if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    format!("http://{}", SocketAddr::new(ip, addr.port()))
-}
-
-/// Waits for a server task, at most 2 s, then abandons it.
-async fn join_bounded(task: JoinHandle<io::Result<()>>) {
-    let abort = task.abort_handle();
-    match tokio::time::timeout(Duration::from_secs(2), task).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "server ended with an error"),
-        Ok(Err(e)) => tracing::warn!(error = %e, "server task failed"),
-        Err(_) => {
-            tracing::warn!("server did not stop within 2 s; abandoning it");
-            abort.abort();
-        }
-    }
 }
 
 /// A random 128-bit token in hex: from `/dev/urandom`, or else from the standard library's

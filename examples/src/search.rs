@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use breaker_runtime::{BreakerError, circuit_breaker};
 use reqwest::Url;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::providers::{
@@ -294,12 +295,7 @@ async fn daum(query: &str) -> Result<Vec<Address>, SearchError> {
     let mut url = providers.daum_search.clone();
     url.query_pairs_mut().append_pair("query", query);
     let body = fetch(&providers.client, url, Provider::Daum).await?;
-    let parsed: DaumResponse =
-        serde_json::from_slice(&body).map_err(|e| SearchError::Malformed {
-            provider: Provider::Daum,
-            message: e.to_string(),
-        })?;
-    let addresses = normalise_daum(parsed);
+    let addresses = normalise_daum(parse(&body, Provider::Daum)?);
     answered(Provider::Daum);
     Ok(addresses)
 }
@@ -315,12 +311,7 @@ async fn juso(query: &str) -> Result<Vec<Address>, SearchError> {
         .append_pair("resultType", "json")
         .append_pair("confmKey", "demo");
     let body = fetch(&providers.client, url, Provider::Juso).await?;
-    let parsed: JusoResponse =
-        serde_json::from_slice(&body).map_err(|e| SearchError::Malformed {
-            provider: Provider::Juso,
-            message: e.to_string(),
-        })?;
-    let addresses = normalise_juso(parsed)?;
+    let addresses = normalise_juso(parse(&body, Provider::Juso)?)?;
     answered(Provider::Juso);
     Ok(addresses)
 }
@@ -360,6 +351,14 @@ async fn fetch(
     }
     let body = response.bytes().await.map_err(unreachable)?;
     Ok(body.to_vec())
+}
+
+/// A provider's answer in its wire format; [`SearchError::Malformed`] when it does not fit.
+fn parse<T: DeserializeOwned>(body: &[u8], provider: Provider) -> Result<T, SearchError> {
+    serde_json::from_slice(body).map_err(|e| SearchError::Malformed {
+        provider,
+        message: e.to_string(),
+    })
 }
 
 /// `서울 강남구 ...` (daum's abbreviation) → `서울특별시 강남구 ...`.
@@ -454,7 +453,7 @@ pub fn normalise_juso(response: JusoResponse) -> Result<Vec<Address>, SearchErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::{DATASET, daum_answer, juso_answer};
+    use crate::providers::{dataset, daum_answer, juso_answer};
 
     fn gfc() -> Address {
         Address {
@@ -520,16 +519,16 @@ mod tests {
 
     #[test]
     fn both_mock_formats_normalise_to_the_same_addresses() {
-        for entry in DATASET {
-            let daum = normalise_daum(daum_answer(entry.road));
-            let juso = normalise_juso(juso_answer(entry.road)).unwrap();
+        for entry in dataset() {
+            let daum = normalise_daum(daum_answer(&entry.road));
+            let juso = normalise_juso(juso_answer(&entry.road)).unwrap();
             assert!(!daum.is_empty(), "{entry:?}");
             assert_eq!(daum, juso, "{entry:?}");
             let wanted = Address {
-                road: entry.road.into(),
-                jibun: entry.jibun.into(),
-                zip: entry.zip.into(),
-                building: entry.building.map(Into::into),
+                road: entry.road.clone(),
+                jibun: entry.jibun.clone(),
+                zip: entry.zip.clone(),
+                building: entry.building.clone(),
             };
             assert!(daum.contains(&wanted), "{entry:?}: {daum:?}");
         }
