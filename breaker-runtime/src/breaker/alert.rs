@@ -58,9 +58,9 @@ impl Breaker {
         self.emit_alert(kind, from, to, failures, forced, injected, id, None);
     }
 
-    #[cfg(feature = "redis")]
     /// For shared stores: raises the fleet's alert of the transition to `generation`, which
     /// this instance claimed; `receipt` tells when it is delivered.
+    #[cfg(feature = "redis")]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn raise_fleet_alert(
         &self,

@@ -67,15 +67,15 @@ impl Breaker {
         }
     }
 
-    #[cfg(feature = "redis")]
     /// For shared stores: whether a chain failure waits to be claimed for the fleet.
+    #[cfg(feature = "redis")]
     #[must_use]
     pub(crate) fn chain_pending(&self) -> bool {
         self.chain.load(Ordering::Acquire) == CHAIN_PENDING
     }
 
-    #[cfg(feature = "redis")]
     /// For shared stores: claims a chain failure to report (once).
+    #[cfg(feature = "redis")]
     #[must_use]
     pub(crate) fn take_chain_failure(&self) -> bool {
         self.chain
@@ -88,8 +88,8 @@ impl Breaker {
             .is_ok()
     }
 
-    #[cfg(feature = "redis")]
     /// For shared stores: whether the chain works again after a reported failure.
+    #[cfg(feature = "redis")]
     #[must_use]
     pub(crate) fn chain_ok(&self) -> bool {
         self.chain.load(Ordering::Acquire) == CHAIN_OK

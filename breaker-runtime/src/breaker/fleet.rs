@@ -168,9 +168,9 @@ impl Breaker {
         }
     }
 
-    #[cfg(feature = "redis")]
     /// For shared stores: the last probe verdict or trip this instance reached on its own since
     /// the previous call (`LOCAL_*`, 0 for none).
+    #[cfg(feature = "redis")]
     pub(crate) fn take_local_event(&self) -> u8 {
         self.local_event.swap(0, Ordering::AcqRel)
     }
@@ -210,11 +210,11 @@ impl Breaker {
         });
     }
 
-    #[cfg(feature = "redis")]
     /// For shared stores: the fleet's answer to the request for a probe lease for the call
     /// holding local lease `lease`: a lease token, or a refusal with how long the fleet's probe
     /// slots stay taken at most (no call here asks again before that, unless fleet news
     /// arrives first). An answer for a call that gave up is handed back.
+    #[cfg(feature = "redis")]
     pub(crate) fn answer_probe(
         &self,
         lease: u64,
@@ -338,7 +338,8 @@ impl Breaker {
         self.cancel_lease(lease);
     }
 
-    /// Reports how the probe holding local lease `lease` ended, if it held a fleet lease.
+    /// Reports how the call with permit ticket `ticket` ended, if it was a probe holding a fleet
+    /// lease (the `PROBE` bit; the rest of the ticket, without `INJECT`, is the local lease).
     pub(super) fn fleet_report(&self, ticket: u64, outcome: ProbeOutcome) {
         if ticket & PROBE == 0 {
             return;
@@ -351,9 +352,9 @@ impl Breaker {
         }
     }
 
-    #[cfg(feature = "redis")]
     /// For shared stores: turns fleet-wide probing on (the store is reachable) or off (probing
     /// goes on locally). Turning it off abandons the leases held.
+    #[cfg(feature = "redis")]
     pub(crate) fn set_fleet_gate(&self, on: bool) {
         let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
         if f.gate == on {
@@ -396,33 +397,33 @@ impl Breaker {
         }
     }
 
-    #[cfg(feature = "redis")]
     /// For shared stores: the fleet leases to give back since the last call, with their
     /// verdicts.
+    #[cfg(feature = "redis")]
     pub(crate) fn take_probe_results(&self) -> Vec<(String, ProbeOutcome)> {
         let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
         std::mem::take(&mut f.work.results)
     }
 
-    #[cfg(feature = "redis")]
     /// For shared stores: the fleet's state as this instance last saw it (never its own
     /// episode), with the time its OPEN has left: what a store that lost its data is told.
+    #[cfg(feature = "redis")]
     #[must_use]
     pub(crate) fn fleet_view(&self) -> (State, Duration) {
         let now = self.now();
         self.machine().fleet_view(now)
     }
 
-    #[cfg(feature = "redis")]
     /// For shared stores: the leases waiting calls want (taken, so each is asked for once).
+    #[cfg(feature = "redis")]
     pub(crate) fn take_probe_requests(&self) -> Vec<u64> {
         let mut f = self.fleet.lock().unwrap_or_else(PoisonError::into_inner);
         std::mem::take(&mut f.work.acquire)
     }
 
-    #[cfg(feature = "redis")]
     /// For shared stores: whether a call still waits for the answer for lease `lease` (one
     /// that gave up needs no request).
+    #[cfg(feature = "redis")]
     #[must_use]
     pub(crate) fn probe_wanted(&self, lease: u64) -> bool {
         self.fleet
@@ -433,15 +434,15 @@ impl Breaker {
             .is_some_and(|w| w.answer.is_none())
     }
 
-    #[cfg(feature = "redis")]
     /// For shared stores: called when a call waits for a probe lease (the store answers it
     /// with [`Breaker::answer_probe`] within its command timeout).
+    #[cfg(feature = "redis")]
     pub(crate) fn set_probe_waker(&self, wake: Box<dyn Fn() + Send + Sync>) {
         let _ = self.probe_waker.set(wake);
     }
 
-    #[cfg(feature = "redis")]
     /// For shared stores: puts back probe results that could not be delivered.
+    #[cfg(feature = "redis")]
     pub(crate) fn restore_probe_results(&self, results: Vec<(String, ProbeOutcome)>) {
         if results.is_empty() {
             return;
@@ -452,14 +453,14 @@ impl Breaker {
         f.work.results.extend(newer);
     }
 
-    #[cfg(feature = "redis")]
     /// For shared stores: called on every failure and local verdict, to flush at once.
+    #[cfg(feature = "redis")]
     pub(crate) fn set_store_waker(&self, wake: Box<dyn Fn() + Send + Sync>) {
         let _ = self.store_waker.set(wake);
     }
 
-    #[cfg(feature = "redis")]
     /// For shared stores: adopts the fleet's state (see [`Machine::apply_fleet`]).
+    #[cfg(feature = "redis")]
     pub(crate) fn apply_fleet(&self, fleet: FleetState, generation: u64, unflushed_failures: bool) {
         if generation > self.fleet_generation() {
             // News from the fleet (a probe ended, a lease came back): its probe slots may be
@@ -477,16 +478,16 @@ impl Breaker {
         });
     }
 
-    #[cfg(feature = "redis")]
     /// For shared stores: the highest fleet generation applied (sent back to the store so
     /// generations never go backwards).
+    #[cfg(feature = "redis")]
     #[must_use]
     pub(crate) fn fleet_generation(&self) -> u64 {
         self.machine().fleet_generation()
     }
 
-    #[cfg(feature = "redis")]
     /// Consecutive openings without a close (drives the backoff).
+    #[cfg(feature = "redis")]
     #[must_use]
     pub(crate) fn opens_in_row(&self) -> u32 {
         self.machine().opens_in_row()

@@ -3,15 +3,15 @@
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
-#[cfg(any(feature = "webhook", feature = "telegram"))]
 /// `hostname:pid` of this process.
+#[cfg(any(feature = "webhook", feature = "telegram"))]
 pub(crate) fn instance() -> &'static str {
     static INSTANCE: OnceLock<String> = OnceLock::new();
     INSTANCE.get_or_init(|| format!("{}:{}", hostname(), std::process::id()))
 }
 
-#[cfg(any(feature = "webhook", feature = "telegram"))]
 /// This machine's name: the kernel's, else `/etc/hostname`, else `$HOSTNAME`, else `localhost`.
+#[cfg(any(feature = "webhook", feature = "telegram"))]
 pub(crate) fn hostname() -> String {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
         .iter()
