@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use super::body::{ActionBody, Body, missing, nullable_str};
 use super::breakers::{BreakerView, view};
-use crate::duration::human;
 use crate::web::error::{ApiError, no_store};
 
 /// The longest notice accepted, in characters.
@@ -201,7 +200,10 @@ pub(super) async fn inject(target: Target, Body(body): Body<Inject>) -> Result<R
             h.inject(Some(f), Some(for_))
                 .await
                 .map_err(|e| target.store_error(e))?;
-            format!("{name}: fault `{f}` injected for {}", human(for_))
+            format!(
+                "{name}: fault `{f}` injected for {}",
+                humantime::format_duration(for_)
+            )
         }
         None => {
             h.inject(None, None)
@@ -261,7 +263,10 @@ pub(super) async fn notice(target: Target, Body(body): Body<Notice>) -> Result<R
         .map_err(|e| target.store_error(e))?;
     let message = match (cleared, for_) {
         (true, _) => format!("{name}: notice cleared"),
-        (false, Some(d)) => format!("{name}: notice posted for {}", human(d)),
+        (false, Some(d)) => format!(
+            "{name}: notice posted for {}",
+            humantime::format_duration(d)
+        ),
         (false, None) => format!("{name}: notice posted until cleared"),
     };
     Ok(target.done("notice", message))
