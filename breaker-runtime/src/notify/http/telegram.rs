@@ -13,7 +13,6 @@ use super::{ENV_TELEGRAM_API, ENV_TELEGRAM_CHAT, ENV_TELEGRAM_TOKEN, REDACTED, p
 use crate::core::config::ConfigError;
 use crate::notify::{Event, Notifier};
 
-#[cfg(feature = "telegram")]
 pub(super) const DEFAULT_TELEGRAM_API: &str = "https://api.telegram.org";
 
 /// Sends every alert as a Telegram message through the Bot API's `sendMessage` (feature
@@ -39,7 +38,6 @@ pub(super) const DEFAULT_TELEGRAM_API: &str = "https://api.telegram.org";
 /// (200 ms doubling, at most 10 s; 6 attempts in all), does not retry other answers (redirects
 /// are not followed), and logs and counts (`failed`) what it gave up on. Only
 /// [`EventKind::Alert`](crate::notify::EventKind::Alert) and [`EventKind::StoreHealth`](crate::notify::EventKind::StoreHealth) events are sent; the others are ignored.
-#[cfg(feature = "telegram")]
 pub struct TelegramNotifier {
     token: String,
     chat: String,
@@ -47,7 +45,6 @@ pub struct TelegramNotifier {
     pub(super) delivery: Delivery,
 }
 
-#[cfg(feature = "telegram")]
 impl TelegramNotifier {
     /// A notifier sending to `chat` (a numeric chat id such as `-1001234567890`, or
     /// `@channelname`) with the bot `token`, through `https://api.telegram.org`. Its worker
@@ -127,7 +124,6 @@ impl TelegramNotifier {
     }
 }
 
-#[cfg(feature = "telegram")]
 impl fmt::Debug for TelegramNotifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TelegramNotifier")
@@ -141,7 +137,6 @@ impl fmt::Debug for TelegramNotifier {
     }
 }
 
-#[cfg(feature = "telegram")]
 impl Notifier for TelegramNotifier {
     fn notify(&self, event: &Event) {
         self.delivery.push(event);
@@ -152,7 +147,6 @@ impl Notifier for TelegramNotifier {
     }
 }
 
-#[cfg(feature = "telegram")]
 pub(super) fn check_token(token: &str) -> Result<(), ConfigError> {
     if token.is_empty() {
         return Err(ConfigError::new(ENV_TELEGRAM_TOKEN, "is empty"));
@@ -172,7 +166,6 @@ pub(super) fn check_token(token: &str) -> Result<(), ConfigError> {
 }
 
 /// `chat_id` as Telegram takes it: an integer for a numeric id, else the `@channel` string.
-#[cfg(feature = "telegram")]
 pub(super) fn parse_chat(chat: &str) -> Result<Value, ConfigError> {
     if let Ok(id) = chat.parse::<i64>() {
         return Ok(Value::from(id));

@@ -41,12 +41,10 @@ use crate::notify::{Event, Notifier};
 /// (200 ms doubling, at most 10 s; 6 attempts in all), does not retry other answers (redirects
 /// are not followed), and logs and counts (`failed`) what it gave up on. Only
 /// [`EventKind::Alert`](crate::notify::EventKind::Alert) and [`EventKind::StoreHealth`](crate::notify::EventKind::StoreHealth) events are sent; the others are ignored.
-#[cfg(feature = "webhook")]
 pub struct WebhookNotifier {
     delivery: Delivery,
 }
 
-#[cfg(feature = "webhook")]
 impl WebhookNotifier {
     /// A notifier posting to `url` (`http` or `https`). Its worker thread starts with the first
     /// alert.
@@ -102,7 +100,6 @@ impl WebhookNotifier {
     }
 }
 
-#[cfg(feature = "webhook")]
 impl fmt::Debug for WebhookNotifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookNotifier")
@@ -114,7 +111,6 @@ impl fmt::Debug for WebhookNotifier {
     }
 }
 
-#[cfg(feature = "webhook")]
 impl Notifier for WebhookNotifier {
     fn notify(&self, event: &Event) {
         self.delivery.push(event);
@@ -126,7 +122,6 @@ impl Notifier for WebhookNotifier {
 }
 
 /// The URL's path and query (`/` at least).
-#[cfg(feature = "webhook")]
 pub(super) fn path_and_query(url: &Url) -> String {
     match url.query() {
         Some(q) => format!("{}?{q}", url.path()),
@@ -135,7 +130,6 @@ pub(super) fn path_and_query(url: &Url) -> String {
 }
 
 /// `scheme://host:port`, and `/…` when the URL has more (a path or query that may be secret).
-#[cfg(feature = "webhook")]
 pub(super) fn redacted_origin(url: &Url) -> String {
     let origin = url.origin().ascii_serialization();
     if path_and_query(url).len() > 1 {
