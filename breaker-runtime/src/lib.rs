@@ -55,11 +55,62 @@ mod store;
 #[doc(hidden)]
 pub mod __private;
 
-/// The Redis protocol shared by every instance and by operator tools: keys, channels, messages,
-/// audit entries, scripts, connecting.
+/// The Redis protocol `store = "redis"` breakers share, public so that operator tools
+/// (`breakerctl`, a web console, a test) read and change a fleet exactly as its instances do.
+///
+/// - **Where**: [`Keys`](redis::Keys) and [`BreakerKeys`](redis::BreakerKeys) name every key and
+///   channel of a fleet; [`Target`](redis::Target), [`connect`](redis::connect) and
+///   [`connect_cluster`](redis::connect_cluster) reach one Redis or a Redis Cluster (TLS with
+///   the `tls` feature) as a [`Conn`](redis::Conn).
+/// - **What**: the events channel's [`Message`](redis::Message), the audit log's
+///   [`AuditEntry`](redis::AuditEntry) (with [`AUDIT_KEEP`](redis::AUDIT_KEEP)).
+/// - **How**: every change goes through a Lua script, called with a typed struct of its
+///   arguments ([`Force`](redis::Force), [`WriteControl`](redis::WriteControl), ... through
+///   [`ScriptCall`](redis::ScriptCall)); [`SCRIPTS`](redis::SCRIPTS) lists their sources.
+/// - **Safely**: [`redact`](redis::redact) hides passwords in anything that may quote a URL;
+///   [`is_connection_error`](redis::is_connection_error) tells "not answering" from "refused".
+///
+/// ```no_run
+/// # async fn demo() -> redis::RedisResult<()> {
+/// use breaker_runtime::Forced;
+/// use breaker_runtime::redis::{AuditEntry, Force, Keys, RaiseHw, ScriptCall, connect};
+///
+/// let keys = Keys::new("breaker");
+/// let mut conn = connect("redis://127.0.0.1:6379/").await?;
+/// // Force `daum` open on every instance, as `breakerctl open daum` does.
+/// let reply = Force {
+///     keys: &keys.breaker("daum"),
+///     forced: Some(Forced::Open),
+///     channel: keys.events(),
+///     name: "daum",
+///     seen_generation: 0,
+/// }
+/// .invoke(&mut conn)
+/// .await?;
+/// // Instances that missed the message learn of the change from the fleet's marker.
+/// RaiseHw { marker: keys.fleet(), generation: reply.generation }.invoke(&mut conn).await?;
+/// AuditEntry::now("ana@ops-1", "open", "daum", "forced open").push(&mut conn, &keys).await?;
+/// # Ok(()) }
+/// ```
+///
+/// The store itself is [`RedisStore`] (with [`ENV_REDIS_URL`] and the other `ENV_*` settings),
+/// at the crate root.
 #[cfg(feature = "redis")]
 pub mod redis {
-    pub use crate::store::redis::*;
+    pub use crate::store::redis::{
+        ACQUIRE_SOURCE, AUDIT_KEEP, Acquire, AuditEntry, BreakerKeys, CLAIM_SOURCE, Claim,
+        ClaimMode, ClaimedAlert, Conn, ConnectOptions, ControlChange, Controls, DEFAULT_KEY_PREFIX,
+        DELIVERED_SOURCE, Delivered, FORCE_SOURCE, FleetReply, Force, Keys, LeaseOutcome, Message,
+        ProbeReply, Pushed, RAISE_HW_SOURCE, READ_CONTROLS_SOURCE, RECORD_SOURCE, RELEASE_SOURCE,
+        RaiseHw, ReadControls, Record, Release, SCRIPTS, ScriptCall, Subscription, Target,
+        TargetError, WRITE_CONTROL_SOURCE, WriteControl, connect, connect_cluster, hostname,
+        is_connection_error, is_valid_prefix, redact,
+    };
+
+    #[doc(hidden)]
+    pub use crate::store::redis::{
+        force_script, raise_hw_script, read_controls_script, write_control_script,
+    };
 }
 
 pub use crate::breaker::{Breaker, CounterSnapshot};

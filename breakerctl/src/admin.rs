@@ -4,35 +4,27 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use breaker_runtime::redis as scripts;
-use breaker_runtime::redis::Conn;
+use breaker_runtime::redis::{
+    self as protocol, BreakerKeys, Conn, ConnectOptions, ControlChange, Force, Keys, Pushed,
+    RaiseHw, ReadControls, ScriptCall, TargetError, WriteControl, hostname, is_connection_error,
+    is_valid_prefix, redact,
+};
 use breaker_runtime::{ENV_REDIS_CLUSTER, ENV_REDIS_URL, Fault, Forced};
 use futures_util::{Stream, StreamExt as _};
-use redis::{AsyncConnectionConfig, Client, Script, Value};
+use redis::Script;
 
+use crate::SEEN_WITHIN_MS;
 use crate::error::AdminError;
 use crate::model::{AuditEntry, BreakerStatus, Controls, ControlsChange, FleetEvent, WatchItem};
-use crate::text::{format_ms, redact};
-use crate::{AUDIT_KEEP, SEEN_WITHIN_MS};
+use crate::text::format_ms;
 
 /// How long connecting may take, and how long a request may wait for its answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Reads everything `status` shows of one breaker in one round trip, on Redis's clock.
-/// KEYS: state hash, window hash, instances, failing instances. Replies `{now, state hash
-/// (flat), window hash (flat), window PTTL, instances seen within ARGV[1] ms, failing instances
-/// (flat: instance, bucket of its last failure)}`.
-const SNAPSHOT: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local s = redis.call('HGETALL', KEYS[1])
-local w = redis.call('HGETALL', KEYS[2])
-local pttl = redis.call('PTTL', KEYS[2])
-local i = redis.call('ZRANGEBYSCORE', KEYS[3], now - tonumber(ARGV[1]), '+inf')
-local q = redis.call('HGETALL', KEYS[4])
-return {now, s, w, pttl, i, q}
-";
+/// Reads everything `status` shows of one breaker in one round trip, on Redis's clock (see the
+/// file for its KEYS, ARGV and reply).
+const SNAPSHOT: &str = include_str!("snapshot.lua");
 
 /// Where the fleet's Redis is.
 #[derive(Clone, PartialEq, Eq)]
@@ -100,12 +92,11 @@ impl Target {
 #[derive(Clone)]
 pub struct Admin {
     target: Target,
-    prefix: String,
+    /// The same Redis, as the runtime reaches it (for subscribing).
+    endpoint: protocol::Target,
+    keys: Keys,
     who: String,
     conn: Conn,
-    force: Script,
-    write_control: Script,
-    read_controls: Script,
     snapshot: Script,
 }
 
@@ -113,7 +104,7 @@ impl std::fmt::Debug for Admin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Admin")
             .field("target", &self.target)
-            .field("prefix", &self.prefix)
+            .field("prefix", &self.keys.prefix())
             .field("who", &self.who)
             .finish_non_exhaustive()
     }
@@ -131,9 +122,7 @@ pub fn default_who() -> String {
     let user = nonempty(std::env::var("USER").ok())
         .or_else(|| nonempty(std::env::var("LOGNAME").ok()))
         .unwrap_or_else(|| "unknown".to_owned());
-    let host = nonempty(std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-        .or_else(|| nonempty(std::env::var("HOSTNAME").ok()));
-    match host {
+    match hostname() {
         Some(h) => format!("{user}@{h}"),
         None => user,
     }
@@ -157,7 +146,7 @@ impl Admin {
     /// [`AdminError::BadTarget`] for a malformed URL or prefix, [`AdminError::Unreachable`] when
     /// Redis does not answer, [`AdminError::Redis`] when it refuses (e.g. authentication).
     pub async fn connect(target: Target, prefix: &str) -> Result<Admin, AdminError> {
-        if prefix.is_empty() || prefix.contains(char::is_whitespace) {
+        if !is_valid_prefix(prefix) {
             return Err(AdminError::BadTarget(format!(
                 "the key prefix `{prefix}` must be non-empty and without spaces"
             )));
@@ -167,59 +156,40 @@ impl Admin {
             target: shown.clone(),
             detail: redact(&detail),
         };
-        let bad = |e: redis::RedisError| {
-            AdminError::BadTarget(format!(
-                "`{shown}` is not a usable Redis URL: {}",
-                redact(&e.to_string())
+        let endpoint = match &target {
+            Target::Single(url) => protocol::Target::single(url),
+            Target::Cluster(nodes) => protocol::Target::cluster(nodes),
+        }
+        .map_err(|e| {
+            AdminError::BadTarget(match e {
+                TargetError::TlsNotEnabled => {
+                    format!("`{shown}` is a TLS URL: build breakerctl with the `tls` feature")
+                }
+                TargetError::NoNodes => format!("{ENV_REDIS_CLUSTER} lists no node"),
+                TargetError::NotAUrl(detail) => {
+                    format!("`{shown}` is not a usable Redis URL: {detail}")
+                }
+                e => format!("`{shown}`: {e}"),
+            })
+        })?
+        .with_options(
+            ConnectOptions::new()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .response_timeout(RESPONSE_TIMEOUT)
+                .cluster_retries(1),
+        );
+        let mut conn = tokio::time::timeout(
+            CONNECT_TIMEOUT + Duration::from_millis(500),
+            endpoint.connect(),
+        )
+        .await
+        .map_err(|_| {
+            unreachable(format!(
+                "no answer within {}",
+                format_ms(ms(CONNECT_TIMEOUT))
             ))
-        };
-        let connecting = async {
-            match &target {
-                Target::Single(url) => {
-                    if url.starts_with("rediss://") && cfg!(not(feature = "tls")) {
-                        return Err(AdminError::BadTarget(format!(
-                            "`{shown}` is a TLS URL: build breakerctl with the `tls` feature"
-                        )));
-                    }
-                    let client = Client::open(url.as_str()).map_err(bad)?;
-                    let cfg = AsyncConnectionConfig::new()
-                        .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                        .set_response_timeout(Some(RESPONSE_TIMEOUT));
-                    client
-                        .get_multiplexed_async_connection_with_config(&cfg)
-                        .await
-                        .map(Conn::Single)
-                        .map_err(|e| unreachable(e.to_string()))
-                }
-                Target::Cluster(nodes) => {
-                    if nodes.is_empty() {
-                        return Err(AdminError::BadTarget(format!(
-                            "{ENV_REDIS_CLUSTER} lists no node"
-                        )));
-                    }
-                    let client = redis::cluster::ClusterClientBuilder::new(nodes.clone())
-                        .connection_timeout(CONNECT_TIMEOUT)
-                        .response_timeout(RESPONSE_TIMEOUT)
-                        .retries(1)
-                        .build()
-                        .map_err(bad)?;
-                    client
-                        .get_async_connection()
-                        .await
-                        .map(Conn::Cluster)
-                        .map_err(|e| unreachable(e.to_string()))
-                }
-            }
-        };
-        let mut conn =
-            tokio::time::timeout(CONNECT_TIMEOUT + Duration::from_millis(500), connecting)
-                .await
-                .map_err(|_| {
-                    unreachable(format!(
-                        "no answer within {}",
-                        format_ms(ms(CONNECT_TIMEOUT))
-                    ))
-                })??;
+        })?
+        .map_err(|e| unreachable(e.to_string()))?;
         let admin_target = target.clone();
         let pong = tokio::time::timeout(
             RESPONSE_TIMEOUT,
@@ -230,12 +200,10 @@ impl Admin {
         pong.map_err(|e| error_from(&admin_target, &e))?;
         Ok(Admin {
             target,
-            prefix: prefix.to_owned(),
+            endpoint,
+            keys: Keys::new(prefix),
             who: default_who(),
             conn,
-            force: Script::new(&scripts::force_script()),
-            write_control: Script::new(&scripts::write_control_script()),
-            read_controls: Script::new(&scripts::read_controls_script()),
             snapshot: Script::new(SNAPSHOT),
         })
     }
@@ -257,21 +225,13 @@ impl Admin {
     /// The key prefix.
     #[must_use]
     pub fn prefix(&self) -> &str {
-        &self.prefix
+        self.keys.prefix()
     }
 
     /// Where Redis is, without passwords.
     #[must_use]
     pub fn target(&self) -> &Target {
         &self.target
-    }
-
-    fn key(&self, name: &str, kind: &str) -> String {
-        format!("{}:{{{name}}}:{kind}", self.prefix)
-    }
-
-    fn breakers_key(&self) -> String {
-        format!("{}:breakers", self.prefix)
     }
 
     fn err(&self, e: &redis::RedisError) -> AdminError {
@@ -285,7 +245,7 @@ impl Admin {
     pub async fn known(&self) -> Result<Vec<(String, Option<String>)>, AdminError> {
         let mut conn = self.conn.clone();
         let map: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(self.breakers_key())
+            .arg(self.keys.breakers())
             .query_async(&mut conn)
             .await
             .map_err(|e| self.err(&e))?;
@@ -329,7 +289,7 @@ impl Admin {
     ) -> Result<Option<Option<String>>, AdminError> {
         let mut conn = self.conn.clone();
         let fallback: Option<String> = redis::cmd("HGET")
-            .arg(self.breakers_key())
+            .arg(self.keys.breakers())
             .arg(name)
             .query_async(&mut conn)
             .await
@@ -355,11 +315,12 @@ impl Admin {
         fallback: Option<String>,
     ) -> Result<BreakerStatus, AdminError> {
         let mut conn = self.conn.clone();
+        let keys = self.keys.breaker(name);
         let mut inv = self.snapshot.prepare_invoke();
-        inv.key(self.key(name, "s"))
-            .key(self.key(name, "w"))
-            .key(self.key(name, "i"))
-            .key(self.key(name, "q"))
+        inv.key(&keys.state)
+            .key(&keys.window)
+            .key(&keys.instances)
+            .key(&keys.failing)
             .arg(SEEN_WITHIN_MS);
         #[allow(clippy::type_complexity)]
         let (now, s, w, pttl, mut instances, q): (
@@ -385,7 +346,7 @@ impl Admin {
                 .map_err(|_| {
                     AdminError::Malformed(format!(
                         "field `{f}` of {} is `{v}`, not a number",
-                        self.key(name, "s")
+                        keys.state
                     ))
                 })
         };
@@ -395,7 +356,7 @@ impl Admin {
             other => {
                 return Err(AdminError::Malformed(format!(
                     "field `state` of {} is `{other}`",
-                    self.key(name, "s")
+                    keys.state
                 )));
             }
         };
@@ -411,7 +372,7 @@ impl Admin {
             other => {
                 return Err(AdminError::Malformed(format!(
                     "field `forced` of {} is `{other}`",
-                    self.key(name, "s")
+                    keys.state
                 )));
             }
         };
@@ -484,10 +445,10 @@ impl Admin {
         force_unknown: bool,
     ) -> Result<BreakerStatus, AdminError> {
         let known = self.check_known(name, force_unknown, true).await?;
-        let (arg, command, detail) = match forced {
-            Some(Forced::Open) => ("open", "open", "forced open"),
-            Some(Forced::Closed) => ("closed", "close", "forced closed"),
-            None => ("", "reset", "forced mode and swap cleared"),
+        let (command, detail) = match forced {
+            Some(Forced::Open) => ("open", "forced open"),
+            Some(Forced::Closed) => ("close", "forced closed"),
+            None => ("reset", "forced mode and swap cleared"),
             Some(other) => {
                 return Err(AdminError::Invalid(format!(
                     "forced mode {other:?} is not supported by this version"
@@ -495,28 +456,24 @@ impl Admin {
             }
         };
         let mut conn = self.conn.clone();
-        let mut inv = self.force.prepare_invoke();
-        inv.key(self.key(name, "s"))
-            .key(self.key(name, "w"))
-            .key(self.key(name, "p"))
-            .key(self.key(name, "q"))
-            .arg(arg)
-            .arg(format!("{}:events", self.prefix))
-            .arg(name)
-            .arg(0);
-        let reply: Vec<Value> = inv
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| self.err(&e))?;
-        // Instances that miss the change's message learn of it from the fleet's marker.
-        if let Some(Value::Int(generation)) = reply.get(1) {
-            let _: Value = Script::new(scripts::raise_hw_script())
-                .key(format!("{}:fleet", self.prefix))
-                .arg(*generation)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| self.err(&e))?;
+        let reply = Force {
+            keys: &self.keys.breaker(name),
+            forced,
+            channel: self.keys.events(),
+            name,
+            seen_generation: 0,
         }
+        .invoke(&mut conn)
+        .await
+        .map_err(|e| self.err(&e))?;
+        // Instances that miss the change's message learn of it from the fleet's marker.
+        RaiseHw {
+            marker: self.keys.fleet(),
+            generation: reply.generation,
+        }
+        .invoke(&mut conn)
+        .await
+        .map_err(|e| self.err(&e))?;
         self.audit_push(command, name, detail, known.is_none())
             .await?;
         self.read_status(name, known.is_some(), known.flatten())
@@ -534,7 +491,9 @@ impl Admin {
         if let Some(None) = known {
             return Err(AdminError::NoFallback(name.to_owned()));
         }
-        let controls = self.write_control(name, "swap", "toggle", 0).await?;
+        let controls = self
+            .write_control(name, ControlChange::ToggleSwap, 0)
+            .await?;
         let detail = match (&known, controls.swapped) {
             (Some(Some(f)), true) => format!("swapped: calls go to `{f}`"),
             (_, true) => "swapped: calls go to the fallback".to_owned(),
@@ -570,7 +529,8 @@ impl Admin {
             }
             None => (String::new(), 0, "fault cleared".to_owned()),
         };
-        self.write_control(name, "fault", &value, for_ms).await?;
+        self.write_control(name, ControlChange::Fault(&value), for_ms)
+            .await?;
         self.audit_push("inject", name, &detail, known.is_none())
             .await?;
         self.read_status(name, known.is_some(), known.flatten())
@@ -602,8 +562,12 @@ impl Admin {
             (Some(t), 0) => format!("{t:?} until cleared"),
             (Some(t), n) => format!("{t:?} for {}", format_ms(n)),
         };
-        self.write_control(name, "notice", text.unwrap_or_default(), for_ms)
-            .await?;
+        self.write_control(
+            name,
+            ControlChange::Notice(text.unwrap_or_default()),
+            for_ms,
+        )
+        .await?;
         self.audit_push("notice", name, &detail, known.is_none())
             .await?;
         self.read_status(name, known.is_some(), known.flatten())
@@ -613,23 +577,21 @@ impl Admin {
     async fn write_control(
         &self,
         name: &str,
-        op: &str,
-        value: &str,
+        change: ControlChange<'_>,
         for_ms: u64,
     ) -> Result<Controls, AdminError> {
         let mut conn = self.conn.clone();
-        let mut inv = self.write_control.prepare_invoke();
-        inv.key(self.key(name, "s"))
-            .arg(op)
-            .arg(value)
-            .arg(for_ms)
-            .arg(format!("{}:controls", self.prefix))
-            .arg(name);
-        let reply = inv
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| self.err(&e))?;
-        Ok(Controls::from_reply(reply))
+        let reply = WriteControl {
+            keys: &self.keys.breaker(name),
+            change,
+            for_ms,
+            channel: self.keys.controls(),
+            name,
+        }
+        .invoke(&mut conn)
+        .await
+        .map_err(|e| self.err(&e))?;
+        Ok(reply.into())
     }
 
     /// A breaker's controls, read with the runtime's `READ_CONTROLS` script.
@@ -637,13 +599,7 @@ impl Admin {
     /// # Errors
     /// Redis errors.
     pub async fn controls(&self, name: &str) -> Result<Controls, AdminError> {
-        read_controls(
-            &self.read_controls,
-            self.conn.clone(),
-            &self.key(name, "s"),
-            &self.target,
-        )
-        .await
+        read_controls(self.conn.clone(), &self.keys.breaker(name), &self.target).await
     }
 
     async fn audit_push(
@@ -658,28 +614,9 @@ impl Admin {
         } else {
             detail.to_owned()
         };
-        let entry = AuditEntry {
-            at_ms: unix_ms(),
-            who: self.who.clone(),
-            command: command.to_owned(),
-            breaker: name.to_owned(),
-            detail,
-        };
-        let json = serde_json::to_string(&entry)
-            .map_err(|e| AdminError::Invalid(format!("cannot encode the audit entry: {e}")))?;
-        let key = format!("{}:audit", self.prefix);
         let mut conn = self.conn.clone();
-        redis::pipe()
-            .cmd("LPUSH")
-            .arg(&key)
-            .arg(json)
-            .ignore()
-            .cmd("LTRIM")
-            .arg(&key)
-            .arg(0)
-            .arg(AUDIT_KEEP - 1)
-            .ignore()
-            .query_async::<()>(&mut conn)
+        protocol::AuditEntry::now(&self.who, command, name, &detail)
+            .push(&mut conn, &self.keys)
             .await
             .map_err(|e| self.err(&e))
     }
@@ -690,20 +627,13 @@ impl Admin {
     /// # Errors
     /// Redis errors.
     pub async fn audit(&self, limit: usize) -> Result<Vec<Result<AuditEntry, String>>, AdminError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
         let mut conn = self.conn.clone();
-        let raw: Vec<String> = redis::cmd("LRANGE")
-            .arg(format!("{}:audit", self.prefix))
-            .arg(0)
-            .arg(limit - 1)
-            .query_async(&mut conn)
+        let entries = protocol::AuditEntry::read(&mut conn, &self.keys, limit)
             .await
             .map_err(|e| self.err(&e))?;
-        Ok(raw
+        Ok(entries
             .into_iter()
-            .map(|r| serde_json::from_str::<AuditEntry>(&r).map_err(|_| r))
+            .map(|e| e.map(AuditEntry::from))
             .collect())
     }
 
@@ -714,86 +644,29 @@ impl Admin {
     /// # Errors
     /// Redis unreachable or refusing the subscription.
     pub async fn watch(&self) -> Result<WatchStream, AdminError> {
-        let events = format!("{}:events", self.prefix);
-        let controls = format!("{}:controls", self.prefix);
-        let raw: Pin<Box<dyn Stream<Item = (String, String)> + Send>> = match &self.target {
-            Target::Single(url) => {
-                let client = Client::open(url.as_str()).map_err(|e| self.err(&e))?;
-                let subscribed = async {
-                    let mut ps = client.get_async_pubsub().await?;
-                    ps.subscribe(&[&events, &controls]).await?;
-                    redis::RedisResult::Ok(ps)
-                };
-                let ps = tokio::time::timeout(CONNECT_TIMEOUT * 2, subscribed)
-                    .await
-                    .map_err(|_| AdminError::Unreachable {
-                        target: self.target.display(),
-                        detail: "SUBSCRIBE went unanswered".to_owned(),
-                    })?
-                    .map_err(|e| self.err(&e))?;
-                Box::pin(ps.into_on_message().filter_map(|m| async move {
-                    let payload = m.get_payload::<String>().ok()?;
-                    Some((m.get_channel_name().to_owned(), payload))
-                }))
+        let events = self.keys.events().to_owned();
+        let subscribed = tokio::time::timeout(
+            CONNECT_TIMEOUT * 2,
+            self.endpoint.subscribe(&[&events, self.keys.controls()]),
+        )
+        .await
+        .map_err(|_| AdminError::Unreachable {
+            target: self.target.display(),
+            detail: "SUBSCRIBE went unanswered".to_owned(),
+        })?
+        .map_err(|e| self.err(&e))?;
+        let raw = subscribed.filter_map(|pushed| async move {
+            match pushed {
+                Pushed::Message { channel, payload } => Some((channel, payload)),
+                _ => None,
             }
-            Target::Cluster(nodes) => {
-                // Classic PUBLISH is broadcast over the cluster bus: one subscription hears
-                // every breaker; messages arrive as RESP3 pushes.
-                let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<redis::PushInfo>();
-                let client = redis::cluster::ClusterClientBuilder::new(nodes.clone())
-                    .use_protocol(redis::ProtocolVersion::RESP3)
-                    .push_sender(tx)
-                    .connection_timeout(CONNECT_TIMEOUT)
-                    .response_timeout(RESPONSE_TIMEOUT)
-                    .build()
-                    .map_err(|e| self.err(&e))?;
-                let subscribed = async {
-                    let mut con = client.get_async_connection().await?;
-                    con.subscribe(&events).await?;
-                    con.subscribe(&controls).await?;
-                    redis::RedisResult::Ok(con)
-                };
-                let con = tokio::time::timeout(CONNECT_TIMEOUT * 2, subscribed)
-                    .await
-                    .map_err(|_| AdminError::Unreachable {
-                        target: self.target.display(),
-                        detail: "SUBSCRIBE went unanswered".to_owned(),
-                    })?
-                    .map_err(|e| self.err(&e))?;
-                Box::pin(futures_util::stream::unfold(
-                    (rx, con),
-                    |(mut rx, con)| async move {
-                        loop {
-                            let push = rx.recv().await?;
-                            if !matches!(push.kind, redis::PushKind::Message) {
-                                continue;
-                            }
-                            let text = |i: usize| match push.data.get(i) {
-                                Some(Value::BulkString(b)) => {
-                                    Some(String::from_utf8_lossy(b).into_owned())
-                                }
-                                _ => None,
-                            };
-                            if let (Some(ch), Some(payload)) = (text(0), text(1)) {
-                                return Some(((ch, payload), (rx, con)));
-                            }
-                        }
-                    },
-                ))
-            }
-        };
-        let script = self.read_controls.clone();
+        });
         let conn = self.conn.clone();
         let target = self.target.clone();
-        let prefix = self.prefix.clone();
+        let keys = self.keys.clone();
         Ok(Box::pin(raw.then(move |(channel, payload)| {
-            let (script, conn, target, prefix, events) = (
-                script.clone(),
-                conn.clone(),
-                target.clone(),
-                prefix.clone(),
-                events.clone(),
-            );
+            let (conn, target, keys, events) =
+                (conn.clone(), target.clone(), keys.clone(), events.clone());
             async move {
                 let at_ms = unix_ms();
                 if channel == events {
@@ -801,8 +674,7 @@ impl Admin {
                         .map(WatchItem::Event)
                         .ok_or_else(|| AdminError::Malformed(format!("event message `{payload}`")))
                 } else {
-                    let key = format!("{prefix}:{{{payload}}}:s");
-                    let controls = read_controls(&script, conn, &key, &target).await?;
+                    let controls = read_controls(conn, &keys.breaker(&payload), &target).await?;
                     Ok(WatchItem::Controls(ControlsChange {
                         at_ms,
                         breaker: payload,
@@ -815,23 +687,20 @@ impl Admin {
 }
 
 async fn read_controls(
-    script: &Script,
     mut conn: Conn,
-    key: &str,
+    keys: &BreakerKeys,
     target: &Target,
 ) -> Result<Controls, AdminError> {
-    let mut inv = script.prepare_invoke();
-    inv.key(key);
-    let reply = inv
-        .invoke_async(&mut conn)
+    let reply = ReadControls { keys }
+        .invoke(&mut conn)
         .await
         .map_err(|e| error_from(target, &e))?;
-    Ok(Controls::from_reply(reply))
+    Ok(reply.into())
 }
 
 fn error_from(target: &Target, e: &redis::RedisError) -> AdminError {
     let detail = redact(&e.to_string());
-    if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() {
+    if is_connection_error(e) {
         AdminError::Unreachable {
             target: target.display(),
             detail,

@@ -165,7 +165,7 @@ async fn run(cli: Cli) -> Result<(), AdminError> {
                 .ok()
                 .filter(|p| !p.is_empty())
         })
-        .unwrap_or_else(|| "breaker".to_owned());
+        .unwrap_or_else(|| breaker_runtime::redis::DEFAULT_KEY_PREFIX.to_owned());
     let admin = Admin::connect(target, &prefix).await?;
     let json = cli.json;
     match cli.command {

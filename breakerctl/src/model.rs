@@ -1,5 +1,7 @@
 //! What the operations return: plain data, `serde::Serialize` for `--json` and web front ends.
 
+use breaker_runtime::redis;
+use breaker_runtime::{Forced, State};
 use serde::{Deserialize, Serialize};
 
 /// One breaker's fleet state and controls, as Redis holds them.
@@ -57,25 +59,21 @@ pub struct Controls {
     pub cgen: u64,
 }
 
-impl Controls {
-    /// From the `READ_CONTROLS` / `WRITE_CONTROL` reply
-    /// `{swapped, fault, fault_ms_left, notice, notice_ms_left, cgen}` (ms left 0 = no expiry).
-    #[must_use]
-    pub(crate) fn from_reply(r: (i64, String, u64, String, u64, u64)) -> Controls {
-        let (swapped, fault, fault_left, notice, notice_left, cgen) = r;
-        let left = |present: bool, ms: u64| (present && ms > 0).then_some(ms);
+impl From<redis::Controls> for Controls {
+    /// The `READ_CONTROLS` / `WRITE_CONTROL` reply, decoded by the runtime.
+    fn from(c: redis::Controls) -> Controls {
         Controls {
-            swapped: swapped == 1,
-            fault_ms_left: left(!fault.is_empty(), fault_left),
-            fault: (!fault.is_empty()).then_some(fault),
-            notice_ms_left: left(!notice.is_empty(), notice_left),
-            notice: (!notice.is_empty()).then_some(notice),
-            cgen,
+            swapped: c.swapped,
+            fault: c.fault,
+            fault_ms_left: c.fault_ms_left,
+            notice: c.notice,
+            notice_ms_left: c.notice_ms_left,
+            cgen: c.cgen,
         }
     }
 }
 
-/// One entry of `<prefix>:audit`.
+/// One entry of `<prefix>:audit` (the runtime's [`redis::AuditEntry`], serializable).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// When (Unix milliseconds, the operator's clock).
@@ -88,6 +86,18 @@ pub struct AuditEntry {
     pub breaker: String,
     /// What was done, in words.
     pub detail: String,
+}
+
+impl From<redis::AuditEntry> for AuditEntry {
+    fn from(e: redis::AuditEntry) -> AuditEntry {
+        AuditEntry {
+            at_ms: e.at_ms,
+            who: e.who,
+            command: e.command,
+            breaker: e.breaker,
+            detail: e.detail,
+        }
+    }
 }
 
 /// What `watch` sees: a state change or a control change.
@@ -125,40 +135,32 @@ pub struct FleetEvent {
 }
 
 impl FleetEvent {
-    /// Parses `N|state|gen|remaining_ms|forced|opens|alert|op` (the name may contain `|`).
+    /// Reads a message of the events channel (the runtime's [`redis::Message`], either form),
+    /// received at `at_ms`.
     #[must_use]
     pub fn parse(payload: &str, at_ms: u64) -> Option<FleetEvent> {
-        // The runtime's previous version sent seven fields (no `op`).
-        Self::parse_fields(payload, at_ms, true)
-            .or_else(|| Self::parse_fields(payload, at_ms, false))
-    }
-
-    fn parse_fields(payload: &str, at_ms: u64, with_op: bool) -> Option<FleetEvent> {
-        let mut p = payload.rsplitn(if with_op { 8 } else { 7 }, '|');
-        let op = if with_op { p.next()? } else { "" };
-        let alert = p.next()?;
-        let opens = p.next()?.parse().ok()?;
-        let forced = p.next()?;
-        let open_ms_left = p.next()?.parse().ok()?;
-        let generation = p.next()?.parse().ok()?;
-        let state = p.next()?;
-        let breaker = p.next()?;
-        if !matches!(state, "closed" | "open" | "half_open")
-            || !matches!(forced, "" | "open" | "closed")
-        {
-            return None;
-        }
-        let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        let m = redis::Message::decode(payload)?;
         Some(FleetEvent {
             at_ms,
-            breaker: breaker.to_owned(),
-            state: state.to_owned(),
-            generation,
-            open_ms_left,
-            forced: opt(forced),
-            opens,
-            alert: opt(alert),
-            op: opt(op),
+            state: match m.state {
+                State::Open => "open",
+                State::HalfOpen => "half_open",
+                _ => "closed",
+            }
+            .to_owned(),
+            breaker: m.name,
+            generation: m.generation,
+            open_ms_left: m.remaining_ms,
+            forced: m.forced.map(|f| {
+                match f {
+                    Forced::Open => "open",
+                    _ => "closed",
+                }
+                .to_owned()
+            }),
+            opens: u64::from(m.opens),
+            alert: m.alert.map(|a| a.as_str().to_owned()),
+            op: m.reset.then(|| "reset".to_owned()),
         })
     }
 }
@@ -179,7 +181,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn events_parse_names_with_separators() {
+    fn events_read_the_runtimes_messages() {
         let e = FleetEvent::parse("a|b|open|7|1500|open|2|opened", 5).unwrap();
         assert_eq!(e.breaker, "a|b");
         assert_eq!(e.state, "open");
@@ -193,16 +195,11 @@ mod tests {
         assert!(FleetEvent::parse("daum|ajar|8|0||0|", 5).is_none());
         assert!(FleetEvent::parse("daum|closed|x|0||0|", 5).is_none());
         assert!(FleetEvent::parse("closed|8|0||0|", 5).is_none());
-    }
-
-    #[test]
-    fn controls_read_no_expiry_as_none() {
-        let c = Controls::from_reply((1, "error:0.5".into(), 0, "down".into(), 900, 3));
-        assert!(c.swapped);
-        assert_eq!(c.fault.as_deref(), Some("error:0.5"));
-        assert_eq!(c.fault_ms_left, None);
-        assert_eq!(c.notice_ms_left, Some(900));
-        let c = Controls::from_reply((0, String::new(), 0, String::new(), 0, 0));
-        assert_eq!(c, Controls::default());
+        let e = FleetEvent::parse("daum|half_open|9|0|closed|1||reset", 5).unwrap();
+        assert_eq!(
+            (e.state.as_str(), e.forced.as_deref()),
+            ("half_open", Some("closed"))
+        );
+        assert_eq!(e.op.as_deref(), Some("reset"));
     }
 }

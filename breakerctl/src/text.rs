@@ -59,41 +59,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     )
 }
 
-/// Hides the password of every URL in `s`: `redis://user:secret@host` becomes
-/// `redis://user:***@host`, `redis://:secret@host` becomes `redis://:***@host`.
-#[must_use]
-pub fn redact(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(scheme) = rest.find("://") {
-        let (head, tail) = rest.split_at(scheme + 3);
-        out.push_str(head);
-        // The authority ends at the first '/', whitespace or ',' (a cluster list).
-        let end = tail
-            .find(|c: char| c == '/' || c == ',' || c.is_whitespace())
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) => {
-                let userinfo = &authority[..at];
-                match userinfo.find(':') {
-                    Some(colon) => {
-                        out.push_str(&userinfo[..=colon]);
-                        out.push_str("***");
-                    }
-                    // `redis://secret@host`: a lone userinfo may be a password.
-                    None => out.push_str("***"),
-                }
-                out.push_str(&authority[at..]);
-            }
-            None => out.push_str(authority),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,25 +82,6 @@ mod tests {
         assert_eq!(
             format_unix_ms(1_748_781_296_789),
             "2025-06-01 12:34:56.789Z"
-        );
-    }
-
-    #[test]
-    fn passwords_never_show() {
-        assert_eq!(
-            redact("redis://user:secret@h:6379/0"),
-            "redis://user:***@h:6379/0"
-        );
-        assert_eq!(redact("redis://:secret@h:6379"), "redis://:***@h:6379");
-        assert_eq!(redact("redis://secret@h"), "redis://***@h");
-        assert_eq!(redact("redis://h:6379/"), "redis://h:6379/");
-        assert_eq!(
-            redact("redis://a:x@h1:7000,redis://b:y@h2:7001"),
-            "redis://a:***@h1:7000,redis://b:***@h2:7001"
-        );
-        assert_eq!(
-            redact("cannot reach redis://u:p@host: refused"),
-            "cannot reach redis://u:***@host: refused"
         );
     }
 }

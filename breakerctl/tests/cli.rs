@@ -3,85 +3,24 @@
 //! `HSET <prefix>:breakers` and the runtime's `FORCE` script.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use breaker_runtime::redis as scripts;
+use breaker_runtime::Forced;
+use breaker_runtime::redis::{BreakerKeys, FleetReply, Force, Keys, ScriptCall};
+use breaker_tests::{RedisCluster, RedisServer};
 use redis::Commands as _;
 use serde_json::Value as Json;
 
 const P: &str = "t";
 
-/// A `redis-server` on a free loopback port, killed (by its pid) when dropped.
-struct RedisServer {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        Self::start_with(&[])
-    }
-
-    fn start_with(extra: &[&str]) -> RedisServer {
-        let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("breakerctl-redis-{port}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir for redis-server");
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
-            .arg(&dir)
-            .args(extra)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start redis-server ({e}): install it with `apt-get install redis-server`")
-            });
-        let server = RedisServer { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
-            || redis::Client::open(server.url())
-                .and_then(|c| c.get_connection())
-                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-                .is_err()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server on {port} did not start"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn con(&self) -> redis::Connection {
-        redis::Client::open(self.url())
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+/// A connection to the test's server.
+fn con(r: &RedisServer) -> redis::Connection {
+    redis::Client::open(r.url())
+        .unwrap()
+        .get_connection()
+        .unwrap()
 }
 
 /// The breakerctl binary with a clean environment: no BREAKER_* variables, USER=tester.
@@ -162,28 +101,39 @@ fn fails(r: &RedisServer, args: &[&str]) -> Run {
     run
 }
 
-fn key(name: &str, kind: &str) -> String {
-    format!("{P}:{{{name}}}:{kind}")
+/// The fleet's keys (prefix `t`).
+fn keys() -> Keys {
+    Keys::new(P)
+}
+
+/// A breaker's keys.
+fn key(name: &str) -> BreakerKeys {
+    keys().breaker(name)
 }
 
 /// What an instance writes when it attaches a breaker.
 fn report(con: &mut redis::Connection, name: &str, fallback: &str) {
-    let _: () = con.hset(format!("{P}:breakers"), name, fallback).unwrap();
+    let _: () = con.hset(keys().breakers(), name, fallback).unwrap();
 }
 
-/// The runtime's FORCE script, as an instance runs it.
+/// The runtime's FORCE script, as an instance runs it (`open`, `closed`, or empty to reset).
 fn force(con: &mut redis::Connection, name: &str, mode: &str) {
-    let _: redis::Value = redis::Script::new(&scripts::force_script())
-        .key(key(name, "s"))
-        .key(key(name, "w"))
-        .key(key(name, "p"))
-        .arg(mode)
-        .arg(format!("{P}:events"))
-        .arg(name)
-        .arg(1)
-        .arg(0)
-        .invoke(con)
-        .unwrap();
+    let forced = match mode {
+        "open" => Some(Forced::Open),
+        "closed" => Some(Forced::Closed),
+        _ => None,
+    };
+    let fleet = keys();
+    let _: FleetReply = Force {
+        keys: &key(name),
+        forced,
+        channel: fleet.events(),
+        name,
+        seen_generation: 0,
+    }
+    .invocation()
+    .invoke(con)
+    .unwrap();
 }
 
 fn redis_now_ms(con: &mut redis::Connection) -> u64 {
@@ -192,29 +142,24 @@ fn redis_now_ms(con: &mut redis::Connection) -> u64 {
 }
 
 fn field(con: &mut redis::Connection, name: &str, f: &str) -> Option<String> {
-    con.hget(key(name, "s"), f).unwrap()
+    con.hget(key(name).state, f).unwrap()
 }
 
 fn audit(con: &mut redis::Connection) -> Vec<Json> {
-    let raw: Vec<String> = con.lrange(format!("{P}:audit"), 0, -1).unwrap();
+    let raw: Vec<String> = con.lrange(keys().audit(), 0, -1).unwrap();
     raw.iter()
         .map(|r| serde_json::from_str(r).unwrap_or_else(|e| panic!("audit entry {r}: {e}")))
         .collect()
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .expect("a hostname")
+    breaker_runtime::redis::hostname().expect("a hostname")
 }
 
 /// A fleet with `daum` (fallback `juso`) and `juso` (none) reported, both CLOSED.
 fn fleet() -> (RedisServer, redis::Connection) {
     let r = RedisServer::start();
-    let mut con = r.con();
+    let mut con = con(&r);
     report(&mut con, "daum", "juso");
     report(&mut con, "juso", "");
     force(&mut con, "daum", "");
@@ -239,32 +184,36 @@ fn list_shows_state_window_controls_and_instances() {
     // kakao: OPEN by the fleet (not forced) for 30 s more.
     let _: () = con
         .hset_multiple(
-            key("kakao", "s"),
+            key("kakao").state,
             &[("state", "open"), ("gen", "7"), ("opens", "2")],
         )
         .unwrap();
     let _: () = con
-        .hset(key("kakao", "s"), "open_until", now + 30_000)
+        .hset(key("kakao").state, "open_until", now + 30_000)
         .unwrap();
     // daum's window: 2 s buckets (a 16 s window), written just now (RECORD sets it to expire
     // 9 buckets after each write); one bucket is too old to count.
     let cur = now / 2000;
     for (b, f, t) in [(cur, 2, 5), (cur - 3, 1, 1), (cur - 20, 7, 7)] {
-        let _: () = con.hset(key("daum", "w"), format!("{b}:f"), f).unwrap();
-        let _: () = con.hset(key("daum", "w"), format!("{b}:t"), t).unwrap();
+        let _: () = con.hset(key("daum").window, format!("{b}:f"), f).unwrap();
+        let _: () = con.hset(key("daum").window, format!("{b}:t"), t).unwrap();
     }
-    let _: () = con.pexpire(key("daum", "w"), 18_000).unwrap();
-    let _: () = con.hset(key("daum", "s"), "bucket_ms", 2000).unwrap();
+    let _: () = con.pexpire(key("daum").window, 18_000).unwrap();
+    let _: () = con.hset(key("daum").state, "bucket_ms", 2000).unwrap();
     // Instances that reported failures (what `quorum` counts): web1 in the window, web3 long
     // before it.
-    let _: () = con.hset(key("daum", "q"), "web1:11:aaaaaaaa", cur).unwrap();
     let _: () = con
-        .hset(key("daum", "q"), "web3:13:cccccccc", cur - 20)
+        .hset(key("daum").failing, "web1:11:aaaaaaaa", cur)
+        .unwrap();
+    let _: () = con
+        .hset(key("daum").failing, "web3:13:cccccccc", cur - 20)
         .unwrap();
     // Two instances of daum: one heartbeating, one silent for four minutes.
-    let _: () = con.zadd(key("daum", "i"), "web1:11:aaaaaaaa", now).unwrap();
     let _: () = con
-        .zadd(key("daum", "i"), "web2:12:bbbbbbbb", now - 240_000)
+        .zadd(key("daum").instances, "web1:11:aaaaaaaa", now)
+        .unwrap();
+    let _: () = con
+        .zadd(key("daum").instances, "web2:12:bbbbbbbb", now - 240_000)
         .unwrap();
 
     let run = ok(&r, &["list"]);
@@ -344,9 +293,11 @@ fn status_shows_one_breaker_and_suggests_near_names() {
     let (r, mut con) = fleet();
     force(&mut con, "daum", "open");
     let now = redis_now_ms(&mut con);
-    let _: () = con.zadd(key("daum", "i"), "web1:11:aaaaaaaa", now).unwrap();
     let _: () = con
-        .zadd(key("daum", "i"), "web3:13:cccccccc", now - 1000)
+        .zadd(key("daum").instances, "web1:11:aaaaaaaa", now)
+        .unwrap();
+    let _: () = con
+        .zadd(key("daum").instances, "web3:13:cccccccc", now - 1000)
         .unwrap();
     let gen_now: u64 = field(&mut con, "daum", "gen").unwrap().parse().unwrap();
 
@@ -399,7 +350,7 @@ fn open_close_and_reset_run_the_force_script_and_are_audited() {
     let gen1: u64 = field(&mut con, "daum", "gen").unwrap().parse().unwrap();
     assert!(gen1 > gen0, "{gen1} after {gen0}");
     // The fleet marker learns of it (instances that miss the message re-sync).
-    let hw: Option<String> = con.hget(format!("{P}:fleet"), "hw").unwrap();
+    let hw: Option<String> = con.hget(keys().fleet(), "hw").unwrap();
     assert_eq!(hw, Some(gen1.to_string()));
 
     let j = ok(&r, &["close", "daum", "--json"]).json();
@@ -484,7 +435,7 @@ fn changes_refuse_unknown_names_unless_forced() {
         );
         assert!(run.stderr.contains("--force"), "{args:?}: {run:?}");
     }
-    let exists: bool = con.exists(key("daun", "s")).unwrap();
+    let exists: bool = con.exists(key("daun").state).unwrap();
     assert!(!exists, "nothing was written for the unknown name");
     assert!(audit(&mut con).is_empty());
 
@@ -774,7 +725,7 @@ fn an_unreachable_redis_fails_fast_naming_the_url_without_its_password() {
 fn a_redis_that_does_not_answer_times_out() {
     // SIGSTOPped: the port accepts, nothing answers.
     let r = RedisServer::start();
-    let pid = r.child.id().to_string();
+    let pid = r.pid().to_string();
     assert!(
         Command::new("kill")
             .args(["-STOP", &pid])
@@ -917,10 +868,10 @@ fn audit_lists_newest_first_keeps_1000_and_shows_unreadable_entries() {
                 .to_string()
         })
         .collect();
-    let _: () = con.rpush(format!("{P}:audit"), &filler).unwrap();
+    let _: () = con.rpush(keys().audit(), &filler).unwrap();
     ok(&r, &["open", "daum"]);
     ok(&r, &["swap", "daum"]);
-    let len: usize = con.llen(format!("{P}:audit")).unwrap();
+    let len: usize = con.llen(keys().audit()).unwrap();
     assert_eq!(len, 1000, "trimmed to 1000");
 
     let j = ok(&r, &["audit", "--limit", "3", "--json"]).json();
@@ -940,62 +891,23 @@ fn audit_lists_newest_first_keeps_1000_and_shows_unreadable_entries() {
     );
     assert!(lines[1].contains("swapped: calls go to `juso`"), "{run:?}");
 
-    let _: () = con.lpush(format!("{P}:audit"), "not json").unwrap();
+    let _: () = con.lpush(keys().audit(), "not json").unwrap();
     let run = ok(&r, &["audit", "--limit", "1"]);
     assert!(run.stdout.contains("unreadable entry: not json"), "{run:?}");
     let j = ok(&r, &["audit", "--limit", "1", "--json"]).json();
     assert_eq!(j[0]["unreadable"], "not json");
 }
 
-/// A 3-node Redis Cluster of the test's own.
-fn cluster() -> Vec<RedisServer> {
-    let nodes: Vec<RedisServer> = (0..3)
-        .map(|_| {
-            RedisServer::start_with(&[
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-            ])
-        })
-        .collect();
-    let addrs: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("127.0.0.1:{}", n.port))
-        .collect();
-    let status = Command::new("redis-cli")
-        .args(["--cluster", "create"])
-        .args(&addrs)
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap_or_else(|e| {
-            panic!("cannot run redis-cli ({e}): install it with `apt-get install redis-tools`")
-        });
-    assert!(status.success(), "redis-cli --cluster create failed");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for n in &nodes {
-        loop {
-            let info: Option<String> = redis::cmd("CLUSTER").arg("INFO").query(&mut n.con()).ok();
-            if info.is_some_and(|i| i.contains("cluster_state:ok")) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "cluster did not form");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    nodes
-}
-
 #[test]
 fn a_cluster_works_from_the_environment() {
-    let nodes = cluster();
-    let urls: Vec<String> = nodes.iter().map(RedisServer::url).collect();
+    let cluster = RedisCluster::start();
+    let nodes = cluster.urls();
+    let urls: Vec<&str> = nodes.split(',').collect();
     let client = redis::cluster::ClusterClient::new(urls.clone()).unwrap();
     let mut con = client.get_connection().unwrap();
     // Names chosen to land on different nodes' slots.
     for name in ["daum", "juso", "kakao", "naver"] {
-        let _: () = con.hset(format!("{P}:breakers"), name, "juso").unwrap();
+        let _: () = con.hset(keys().breakers(), name, "juso").unwrap();
     }
     let run_env = |args: &[&str]| {
         let mut c = bin();
@@ -1020,7 +932,7 @@ fn a_cluster_works_from_the_environment() {
         let run = run_env(&["open", name, "--json"]);
         assert!(run.ok(), "{run:?}");
         assert_eq!(run.json()["forced"], "open");
-        let forced: String = con.hget(key(name, "s"), "forced").unwrap();
+        let forced: String = con.hget(key(name).state, "forced").unwrap();
         assert_eq!(forced, "open");
     }
     let run = run_env(&["inject", "juso", "open"]);
@@ -1066,7 +978,7 @@ fn a_cluster_works_from_the_environment() {
     .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
     .collect();
     assert_eq!(seen, expect);
-    let audit: Vec<String> = con.lrange(format!("{P}:audit"), 0, -1).unwrap();
+    let audit: Vec<String> = con.lrange(keys().audit(), 0, -1).unwrap();
     assert_eq!(audit.len(), 4);
     let _ = child.kill();
     let _ = child.wait();

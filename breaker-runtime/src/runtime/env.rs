@@ -93,9 +93,9 @@ pub(crate) fn alert_notifiers_from(
 pub(crate) fn redis_store() -> Result<Option<crate::store::redis::RedisStore>, ConfigError> {
     use crate::core::config::parse_duration;
     use crate::notify::{self as notifier, EventKind};
-    use crate::store::redis::{DEFAULT_STORE_DOWN_AFTER, RedisStore};
+    use crate::store::redis::{DEFAULT_KEY_PREFIX, DEFAULT_STORE_DOWN_AFTER, RedisStore};
 
-    let prefix = var(ENV_KEY_PREFIX).unwrap_or_else(|| "breaker".to_owned());
+    let prefix = var(ENV_KEY_PREFIX).unwrap_or_else(|| DEFAULT_KEY_PREFIX.to_owned());
     let down_after = match var(ENV_STORE_DOWN_AFTER) {
         Some(v) => match parse_duration(v.trim()) {
             Ok(d) => Some(d),
