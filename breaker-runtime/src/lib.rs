@@ -106,11 +106,6 @@ pub mod redis {
         TargetError, WRITE_CONTROL_SOURCE, WriteControl, connect, connect_cluster, hostname,
         is_connection_error, is_valid_prefix, redact,
     };
-
-    #[doc(hidden)]
-    pub use crate::store::redis::{
-        force_script, raise_hw_script, read_controls_script, write_control_script,
-    };
 }
 
 pub use crate::breaker::{Breaker, CounterSnapshot};

@@ -69,11 +69,6 @@ pub use scripts::{
     Record, Release, SCRIPTS, ScriptCall, WRITE_CONTROL_SOURCE, WriteControl,
 };
 
-#[doc(hidden)]
-pub use scripts::legacy::{
-    force_script, raise_hw_script, read_controls_script, write_control_script,
-};
-
 use crate::breaker::Breaker;
 use crate::core::config::{ConfigError, StoreKind};
 use crate::store::{Command, Control, Store, StoreError, StoreFuture};

@@ -1024,32 +1024,3 @@ mod tests {
         assert_eq!((a.kind, a.from), (None, None));
     }
 }
-
-/// The sources under their previous names, until `breakerctl` and the workspace tests use the
-/// typed calls.
-#[doc(hidden)]
-pub(super) mod legacy {
-    /// `FORCE`.
-    #[must_use]
-    pub fn force_script() -> String {
-        super::FORCE_SOURCE.to_owned()
-    }
-
-    /// `WRITE_CONTROL`.
-    #[must_use]
-    pub fn write_control_script() -> String {
-        super::WRITE_CONTROL_SOURCE.to_owned()
-    }
-
-    /// `RAISE_HW`.
-    #[must_use]
-    pub fn raise_hw_script() -> &'static str {
-        super::RAISE_HW_SOURCE
-    }
-
-    /// `READ_CONTROLS`.
-    #[must_use]
-    pub fn read_controls_script() -> String {
-        super::READ_CONTROLS_SOURCE.to_owned()
-    }
-}
