@@ -63,10 +63,9 @@ pub use protocol::{
     is_valid_prefix, redact,
 };
 pub use scripts::{
-    ACQUIRE_SOURCE, Acquire, CLAIM_SOURCE, Claim, ClaimMode, ClaimedAlert, ControlChange, Controls,
-    DELIVERED_SOURCE, Delivered, FORCE_SOURCE, FleetReply, Force, LeaseOutcome, ProbeReply,
-    RAISE_HW_SOURCE, READ_CONTROLS_SOURCE, RECORD_SOURCE, RELEASE_SOURCE, RaiseHw, ReadControls,
-    Record, Release, SCRIPTS, ScriptCall, WRITE_CONTROL_SOURCE, WriteControl,
+    Acquire, Claim, ClaimMode, ClaimedAlert, ControlChange, Controls, Delivered, FleetReply, Force,
+    LeaseOutcome, ProbeReply, RaiseHw, ReadControls, Record, Release, SCRIPTS, ScriptCall,
+    WriteControl,
 };
 
 use crate::breaker::Breaker;

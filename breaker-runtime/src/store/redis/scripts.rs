@@ -25,24 +25,17 @@ macro_rules! lua {
     };
 }
 
-/// `RECORD`'s source.
-pub const RECORD_SOURCE: &str = lua!("clock", "prologue", "record");
-/// `FORCE`'s source.
-pub const FORCE_SOURCE: &str = lua!("clock", "prologue", "force");
-/// `ACQUIRE`'s source.
-pub const ACQUIRE_SOURCE: &str = lua!("clock", "prologue", "acquire");
-/// `RELEASE`'s source.
-pub const RELEASE_SOURCE: &str = lua!("clock", "prologue", "release");
-/// `CLAIM`'s source.
-pub const CLAIM_SOURCE: &str = lua!("clock", "claim");
-/// `DELIVERED`'s source.
-pub const DELIVERED_SOURCE: &str = lua!("delivered");
-/// `RAISE_HW`'s source.
-pub const RAISE_HW_SOURCE: &str = lua!("raise_hw");
-/// `READ_CONTROLS`'s source.
-pub const READ_CONTROLS_SOURCE: &str = lua!("clock", "read_controls");
-/// `WRITE_CONTROL`'s source: the write, then `READ_CONTROLS`'s reply.
-pub const WRITE_CONTROL_SOURCE: &str = lua!("clock", "write_control", "read_controls");
+// Each script whole: the clock and the prologue first where it uses them, once each.
+const RECORD_SOURCE: &str = lua!("clock", "prologue", "record");
+const FORCE_SOURCE: &str = lua!("clock", "prologue", "force");
+const ACQUIRE_SOURCE: &str = lua!("clock", "prologue", "acquire");
+const RELEASE_SOURCE: &str = lua!("clock", "prologue", "release");
+const CLAIM_SOURCE: &str = lua!("clock", "claim");
+const DELIVERED_SOURCE: &str = lua!("delivered");
+const RAISE_HW_SOURCE: &str = lua!("raise_hw");
+const READ_CONTROLS_SOURCE: &str = lua!("clock", "read_controls");
+/// The write, then `READ_CONTROLS`'s reply.
+const WRITE_CONTROL_SOURCE: &str = lua!("clock", "write_control", "read_controls");
 
 /// Every script, by name, with its source: for loading them ahead (`SCRIPT LOAD`) or checking
 /// a Redis has them.
