@@ -98,18 +98,11 @@ pub mod __private;
 #[cfg(feature = "redis")]
 pub mod redis {
     pub use crate::store::redis::{
-        ACQUIRE_SOURCE, AUDIT_KEEP, Acquire, AuditEntry, BreakerKeys, CLAIM_SOURCE, Claim,
-        ClaimMode, ClaimedAlert, Conn, ConnectOptions, ControlChange, Controls, DEFAULT_KEY_PREFIX,
-        DELIVERED_SOURCE, Delivered, FORCE_SOURCE, FleetReply, Force, Keys, LeaseOutcome, Message,
-        ProbeReply, Pushed, RAISE_HW_SOURCE, READ_CONTROLS_SOURCE, RECORD_SOURCE, RELEASE_SOURCE,
-        RaiseHw, ReadControls, Record, Release, SCRIPTS, ScriptCall, Subscription, Target,
-        TargetError, WRITE_CONTROL_SOURCE, WriteControl, connect, connect_cluster, hostname,
-        is_connection_error, is_valid_prefix, redact,
-    };
-
-    #[doc(hidden)]
-    pub use crate::store::redis::{
-        force_script, raise_hw_script, read_controls_script, write_control_script,
+        AUDIT_KEEP, Acquire, AuditEntry, BreakerKeys, Claim, ClaimMode, ClaimedAlert, Conn,
+        ConnectOptions, ControlChange, Controls, DEFAULT_KEY_PREFIX, Delivered, FleetReply, Force,
+        Keys, LeaseOutcome, Message, ProbeReply, Pushed, RaiseHw, ReadControls, Record, Release,
+        SCRIPTS, ScriptCall, Subscription, Target, TargetError, WriteControl, connect,
+        connect_cluster, hostname, is_connection_error, is_valid_prefix, redact,
     };
 }
 

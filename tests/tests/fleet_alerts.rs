@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use breaker_runtime::circuit_breaker;
+use breaker_runtime::redis::{Force, Keys, RaiseHw, ScriptCall, connect};
+use breaker_runtime::{Forced, circuit_breaker};
 use breaker_tests::{HttpReceiver, RedisServer, TestError};
 
 const ROLE: &str = "ALERT_ROLE";
@@ -390,17 +391,17 @@ fn an_unannounced_transition_is_still_alerted_once() {
     // A change whose message nobody hears: published on a channel nobody listens to. Its
     // writer raises the fleet marker's `hw` as every writer does (the runtime after its
     // scripts, breakerctl after FORCE), which is how instances learn they missed something.
-    let run = |forced: &str| {
+    let run = |forced| {
         let generation = unheard_force(&redis, tag, forced);
-        raise_hw(&redis, tag, &generation);
+        raise_hw(&redis, tag, generation);
     };
-    run("open");
+    run(Some(Forced::Open));
     wait_until(
         "the opened alert",
         || count(&alerts(&hooks, tag).0, "opened") >= 1,
         &hooks,
     );
-    run("");
+    run(None);
     wait_until(
         "the recovered alert",
         || count(&alerts(&hooks, tag).0, "recovered") >= 1,
@@ -512,13 +513,13 @@ fn two_transitions_before_any_claim_are_both_alerted_in_order() {
     let hooks = HttpReceiver::start();
     let tag = "pair";
     let fleet = Fleet::start(2, &redis, &hooks, tag);
-    let mut last = String::new();
-    for forced in ["open", ""] {
+    let mut last = 0;
+    for forced in [Some(Forced::Open), None] {
         last = unheard_force(&redis, tag, forced);
     }
     // The writer raises the fleet marker, as every writer does: the instances learn they
     // missed news and re-sync.
-    raise_hw(&redis, tag, &last);
+    raise_hw(&redis, tag, last);
     wait_until(
         "both alerts",
         || {
@@ -536,47 +537,40 @@ fn two_transitions_before_any_claim_are_both_alerted_in_order() {
     assert_ne!(ids[0], ids[1]);
 }
 
-fn redis_cli(redis: &RedisServer, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .args(["-p", &redis.port().to_string()])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs the runtime's `FORCE` script on `alerts.daum` with its message published on a channel
-/// nobody listens to; returns the generation it made.
-fn unheard_force(redis: &RedisServer, tag: &str, forced: &str) -> String {
-    let force = breaker_runtime::redis::force_script();
-    let key = |k: &str| format!("alerts-{tag}:{{alerts.daum}}:{k}");
-    let (s, w, p) = (key("s"), key("w"), key("p"));
-    let out = redis_cli(
-        redis,
-        &[
-            "EVAL",
-            &force,
-            "3",
-            &s,
-            &w,
-            &p,
+/// Runs the runtime's `FORCE` on `alerts.daum` with its message published on a channel nobody
+/// listens to; returns the generation it made.
+fn unheard_force(redis: &RedisServer, tag: &str, forced: Option<Forced>) -> u64 {
+    let keys = Keys::new(&format!("alerts-{tag}"));
+    block_on(async {
+        let mut conn = connect(&redis.url()).await.unwrap();
+        let force = Force {
+            keys: &keys.breaker("alerts.daum"),
             forced,
-            "nobody-listens",
-            "alerts.daum",
-            "0",
-        ],
-    );
-    out.lines().nth(1).unwrap_or_default().trim().to_owned()
+            channel: "nobody-listens",
+            name: "alerts.daum",
+            seen_generation: 0,
+        };
+        force.invoke(&mut conn).await.unwrap().generation
+    })
 }
 
 /// Raises the fleet marker's `hw` to `generation`, as every writer of one does.
-fn raise_hw(redis: &RedisServer, tag: &str, generation: &str) {
-    let raise = breaker_runtime::redis::raise_hw_script();
-    let marker = format!("alerts-{tag}:fleet");
-    redis_cli(redis, &["EVAL", raise, "1", &marker, generation]);
+fn raise_hw(redis: &RedisServer, tag: &str, generation: u64) {
+    let keys = Keys::new(&format!("alerts-{tag}"));
+    block_on(async {
+        let mut conn = connect(&redis.url()).await.unwrap();
+        let raise = RaiseHw {
+            marker: keys.fleet(),
+            generation,
+        };
+        raise.invoke(&mut conn).await.unwrap();
+    });
+}
+
+fn block_on<T>(f: impl Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }

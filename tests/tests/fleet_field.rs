@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use breaker_runtime::redis::Keys;
 use breaker_runtime::{EventKind, Forced, Handle, State, breaker, breakers, circuit_breaker};
 use breaker_tests::{Recorder, RedisServer, TestError};
 
@@ -852,7 +853,7 @@ fn redis_restored_from_an_older_snapshot_keeps_the_fleet_open() {
     let redis_dir =
         std::env::temp_dir().join(format!("breaker-redis-{port}-{}", std::process::id()));
     let prefix = format!("field-{port}-snapshot");
-    let state_key = format!("{prefix}:{{{SNAPSHOT}}}:s");
+    let state_key = Keys::new(&prefix).breaker(SNAPSHOT).state;
     // The leader resets first: Redis holds an explicit CLOSED record of the fleet.
     let mut fleet = vec![Instance::spawn(
         "instance 0",
@@ -1030,7 +1031,7 @@ fn flushall_while_forced_open_keeps_every_instance_forced_open() {
         ));
     }
     // The instances write the forced state back to Redis...
-    let forced_key = format!("HGET {prefix}:{{{FORCED}}}:s forced");
+    let forced_key = format!("HGET {} forced", Keys::new(&prefix).breaker(FORCED).state);
     let deadline = Instant::now() + Duration::from_secs(2);
     while redis.command(&forced_key).as_deref() != Some("$4") && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+use breaker_runtime::redis::{Keys, Message};
 use breaker_runtime::{Event, EventKind, Notifier, State, breaker, circuit_breaker};
 use breaker_tests::proxy::FaultProxy;
 use breaker_tests::{Recorder, RedisServer, TestError};
@@ -389,7 +390,7 @@ impl EventTap {
     fn start(port: u16, prefix: &str) -> EventTap {
         let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
         (&stream)
-            .write_all(format!("SUBSCRIBE {prefix}:events\r\n").as_bytes())
+            .write_all(format!("SUBSCRIBE {}\r\n", Keys::new(prefix).events()).as_bytes())
             .unwrap();
         let mut reader = BufReader::new(stream.try_clone().unwrap());
         // The confirmation: `*3 $9 subscribe $n <channel> :1`.
@@ -410,24 +411,23 @@ impl EventTap {
         EventTap { events, stream }
     }
 
-    /// The fleet states published at or after `since` (`closed`, `open`, `half_open`), each
-    /// with its whole payload (`name|state|generation|...`: only the first two fields are
-    /// read, so the test does not depend on the rest of the format).
-    fn states_since(&self, since: Instant) -> Vec<(String, String)> {
+    /// The fleet states published for the breaker at or after `since`, each with its whole
+    /// payload (read as the runtime reads it).
+    fn states_since(&self, since: Instant) -> Vec<(State, String)> {
         self.events
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .filter(|(t, _)| *t >= since)
             .filter_map(|(_, p)| {
-                let state = p.strip_prefix(&format!("{NAME}|"))?.split('|').next()?;
-                Some((state.to_owned(), p.clone()))
+                let m = Message::decode(p).filter(|m| m.name == NAME)?;
+                Some((m.state, p.clone()))
             })
             .collect()
     }
 
     /// Waits up to `timeout` for a published `state` at or after `since`; when it was received.
-    fn wait_state(&self, state: &str, since: Instant, timeout: Duration) -> Option<Instant> {
+    fn wait_state(&self, state: State, since: Instant, timeout: Duration) -> Option<Instant> {
         let deadline = Instant::now() + timeout;
         loop {
             let at = self
@@ -435,7 +435,10 @@ impl EventTap {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .iter()
-                .find(|(t, p)| *t >= since && p.starts_with(&format!("{NAME}|{state}|")))
+                .find(|(t, p)| {
+                    *t >= since
+                        && Message::decode(p).is_some_and(|m| m.name == NAME && m.state == state)
+                })
                 .map(|(t, _)| *t);
             if at.is_some() || Instant::now() >= deadline {
                 return at;
@@ -495,7 +498,7 @@ fn fleet_state(redis: &RedisServer, prefix: &str) -> String {
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     (&stream)
-        .write_all(format!("HGET {prefix}:{{{NAME}}}:s state\r\n").as_bytes())
+        .write_all(format!("HGET {} state\r\n", Keys::new(prefix).breaker(NAME).state).as_bytes())
         .unwrap();
     let reply = read_resp(&mut BufReader::new(&stream)).expect("HGET reply");
     match reply[0].as_str() {
@@ -693,7 +696,7 @@ fn partitioned_instance_trips_on_its_own_and_rejoins_the_fleet_on_heal() {
     assert_eq!(f.fleet_state(), "closed");
     let opens = f.tap.states_since(f.started);
     assert!(
-        opens.iter().all(|(s, _)| s == "closed"),
+        opens.iter().all(|(s, _)| *s == State::Closed),
         "the fleet changed state although only A's provider failed, while A was cut off: {opens:?}"
     );
     let done = f.finish();
@@ -724,7 +727,7 @@ fn partition_verdict_does_not_reopen_a_fleet_the_operator_reset() {
     touch(&f.file("down", 2));
     let fleet_open = f
         .tap
-        .wait_state("open", cut, Duration::from_secs(2))
+        .wait_state(State::Open, cut, Duration::from_secs(2))
         .expect("the fleet never opened");
     // A's local probe fails during the partition (its open period ends 2 s after its trip).
     f.instances[0].expect_since("transition HALF_OPEN OPEN", cut, Duration::from_secs(4));
@@ -736,7 +739,7 @@ fn partition_verdict_does_not_reopen_a_fleet_the_operator_reset() {
     f.instances[1].expect_since("reset", asked, Duration::from_secs(3));
     let reset = f
         .tap
-        .wait_state("closed", fleet_open, Duration::from_secs(2))
+        .wait_state(State::Closed, fleet_open, Duration::from_secs(2))
         .expect("the reset was not published");
     for i in 1..3 {
         assert!(
@@ -760,7 +763,7 @@ fn partition_verdict_does_not_reopen_a_fleet_the_operator_reset() {
     sleep_until(heal + OPEN_FOR + Duration::from_millis(500));
     let after: Vec<_> = f.tap.states_since(reset + Duration::from_millis(1));
     assert!(
-        after.iter().all(|(s, _)| s == "closed"),
+        after.iter().all(|(s, _)| *s == State::Closed),
         "the fleet changed state after the reset although no provider failed: {after:?}"
     );
     assert_eq!(f.fleet_state(), "closed");
@@ -792,7 +795,7 @@ fn partition_probe_failure_does_not_reopen_a_recovering_fleet() {
     touch(&f.file("down", 2));
     let fleet_open = f
         .tap
-        .wait_state("open", cut, Duration::from_secs(2))
+        .wait_state(State::Open, cut, Duration::from_secs(2))
         .expect("the fleet never opened");
     // B and C go idle with their providers back: the fleet half-opens and waits for a probe.
     touch(&f.file("pause", 1));
@@ -809,7 +812,7 @@ fn partition_probe_failure_does_not_reopen_a_recovering_fleet() {
     std::thread::sleep(Duration::from_millis(1500));
     let after = f.tap.states_since(heal);
     assert!(
-        after.iter().all(|(s, _)| s != "open"),
+        after.iter().all(|(s, _)| *s != State::Open),
         "A's probe failure from the partition re-opened the recovering fleet (every provider \
          is up): {after:?}"
     );
@@ -851,7 +854,7 @@ fn partition_probe_success_does_not_close_a_fleet_still_failing() {
     touch(&f.file("down", 2));
     let fleet_open = f
         .tap
-        .wait_state("open", cut, Duration::from_secs(2))
+        .wait_state(State::Open, cut, Duration::from_secs(2))
         .expect("the fleet never opened");
     touch(&f.file("pause", 1));
     touch(&f.file("pause", 2));
@@ -869,7 +872,7 @@ fn partition_probe_success_does_not_close_a_fleet_still_failing() {
     std::thread::sleep(Duration::from_millis(1500));
     let after = f.tap.states_since(heal);
     assert!(
-        after.iter().all(|(s, _)| s != "closed"),
+        after.iter().all(|(s, _)| *s != State::Closed),
         "A's probe success from the partition closed the fleet while every provider is down: \
          {after:?}"
     );

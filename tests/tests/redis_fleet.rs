@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use breaker_runtime::redis::Keys;
 use breaker_runtime::{EventKind, State, breaker, circuit_breaker};
 use breaker_tests::{Recorder, RedisCluster, RedisServer, TestError};
 
@@ -22,6 +23,11 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 const NAME: &str = "fleet.daum";
+
+/// The keys of the test's fleet: each test has its own server, and its own key prefix too.
+fn keys(redis: &RedisServer) -> Keys {
+    Keys::new(&format!("fleet-{}", redis.port()))
+}
 
 #[circuit_breaker(
     name = "fleet.daum",
@@ -139,11 +145,10 @@ impl Instance {
 
     fn spawn_with(redis: &RedisServer, role: &str, env: &[(&str, &str)]) -> Instance {
         let url = redis.url();
-        // Each test has its own server, and its own key prefix too.
-        let prefix = format!("fleet-{}", redis.port());
+        let keys = keys(redis);
         let mut all = vec![
             ("BREAKER_REDIS_URL", url.as_str()),
-            ("BREAKER_KEY_PREFIX", &prefix),
+            ("BREAKER_KEY_PREFIX", keys.prefix()),
         ];
         all.extend_from_slice(env);
         Self::spawn_env(role, &all)
@@ -486,7 +491,7 @@ fn operator_commands_reach_every_instance_and_persist() {
             "-p",
             &port.to_string(),
             "LRANGE",
-            &format!("fleet-{port}:audit"),
+            keys(&redis).audit(),
             "0",
             "0",
         ])
@@ -497,7 +502,7 @@ fn operator_commands_reach_every_instance_and_persist() {
         newest.contains(r#""command":"reset""#) && newest.contains(NAME),
         "{newest}"
     );
-    let count = redis.command(&format!("LLEN fleet-{port}:audit"));
+    let count = redis.command(&format!("LLEN {}", keys(&redis).audit()));
     assert_eq!(count.as_deref(), Some(":2"), "open and reset were audited");
 }
 
@@ -514,7 +519,7 @@ fn redis_restarted_empty_while_open_elsewhere_converges_on_open() {
     let redis = RedisServer::start_on(port);
     // The instance that is OPEN writes its state back within a flush or two of reconnecting.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let key = format!("HGET fleet-{port}:{{{NAME}}}:s state");
+    let key = format!("HGET {} state", keys(&redis).breaker(NAME).state);
     while redis.command(&key).as_deref() != Some("$4") {
         assert!(
             std::time::Instant::now() < deadline,
@@ -533,8 +538,8 @@ fn malformed_data_under_the_key_is_reported_and_calls_go_on() {
     assert_eq!(
         redis
             .command(&format!(
-                "HSET fleet-{}:{{{NAME}}}:s state ajar",
-                redis.port()
+                "HSET {} state ajar",
+                keys(&redis).breaker(NAME).state
             ))
             .as_deref(),
         Some(":1")
@@ -885,7 +890,7 @@ fn forced_state_survives_redis_restarting_empty() {
     drop(redis);
     let redis = RedisServer::start_on(port);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let key = format!("HGET fleet-{port}:{{{NAME}}}:s forced");
+    let key = format!("HGET {} forced", keys(&redis).breaker(NAME).state);
     while redis.command(&key).as_deref() != Some("$4") {
         assert!(
             std::time::Instant::now() < deadline,
@@ -923,7 +928,7 @@ fn half_open_probing_runs_locally_while_redis_is_down() {
 fn an_absurd_open_until_from_redis_is_clamped() {
     let _serial = serial();
     let redis = RedisServer::start();
-    let key = format!("fleet-{}:{{fleet.probe}}:s", redis.port());
+    let key = keys(&redis).breaker("fleet.probe").state;
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -953,7 +958,7 @@ fn malformed_numbers_under_the_key_are_refused() {
     let _serial = serial();
     for (field, value) in [("opens", "1e12"), ("open_until", "inf"), ("gen", "nan")] {
         let redis = RedisServer::start();
-        let key = format!("fleet-{}:{{{NAME}}}:s", redis.port());
+        let key = keys(&redis).breaker(NAME).state;
         assert_eq!(
             redis
                 .command(&format!("HSET {key} state open {field} {value}"))

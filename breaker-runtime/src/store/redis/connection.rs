@@ -85,7 +85,7 @@ impl ConnectionLike for Conn {
 ///     .connect_timeout(Duration::from_secs(2))
 ///     .response_timeout(Duration::from_secs(2))
 ///     .cluster_retries(1);
-/// assert_eq!(patient.connect_timeout_value(), Duration::from_secs(2));
+/// assert_ne!(patient, ConnectOptions::default());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectOptions {
@@ -130,18 +130,6 @@ impl ConnectOptions {
     pub const fn cluster_retries(mut self, retries: u32) -> ConnectOptions {
         self.cluster_retries = Some(retries);
         self
-    }
-
-    /// The connect timeout.
-    #[must_use]
-    pub const fn connect_timeout_value(&self) -> Duration {
-        self.connect_timeout
-    }
-
-    /// The response timeout.
-    #[must_use]
-    pub const fn response_timeout_value(&self) -> Duration {
-        self.response_timeout
     }
 }
 

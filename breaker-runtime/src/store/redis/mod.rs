@@ -63,15 +63,9 @@ pub use protocol::{
     is_valid_prefix, redact,
 };
 pub use scripts::{
-    ACQUIRE_SOURCE, Acquire, CLAIM_SOURCE, Claim, ClaimMode, ClaimedAlert, ControlChange, Controls,
-    DELIVERED_SOURCE, Delivered, FORCE_SOURCE, FleetReply, Force, LeaseOutcome, ProbeReply,
-    RAISE_HW_SOURCE, READ_CONTROLS_SOURCE, RECORD_SOURCE, RELEASE_SOURCE, RaiseHw, ReadControls,
-    Record, Release, SCRIPTS, ScriptCall, WRITE_CONTROL_SOURCE, WriteControl,
-};
-
-#[doc(hidden)]
-pub use scripts::legacy::{
-    force_script, raise_hw_script, read_controls_script, write_control_script,
+    Acquire, Claim, ClaimMode, ClaimedAlert, ControlChange, Controls, Delivered, FleetReply, Force,
+    LeaseOutcome, ProbeReply, RaiseHw, ReadControls, Record, Release, SCRIPTS, ScriptCall,
+    WriteControl,
 };
 
 use crate::breaker::Breaker;

@@ -25,24 +25,17 @@ macro_rules! lua {
     };
 }
 
-/// `RECORD`'s source.
-pub const RECORD_SOURCE: &str = lua!("clock", "prologue", "record");
-/// `FORCE`'s source.
-pub const FORCE_SOURCE: &str = lua!("clock", "prologue", "force");
-/// `ACQUIRE`'s source.
-pub const ACQUIRE_SOURCE: &str = lua!("clock", "prologue", "acquire");
-/// `RELEASE`'s source.
-pub const RELEASE_SOURCE: &str = lua!("clock", "prologue", "release");
-/// `CLAIM`'s source.
-pub const CLAIM_SOURCE: &str = lua!("clock", "claim");
-/// `DELIVERED`'s source.
-pub const DELIVERED_SOURCE: &str = lua!("delivered");
-/// `RAISE_HW`'s source.
-pub const RAISE_HW_SOURCE: &str = lua!("raise_hw");
-/// `READ_CONTROLS`'s source.
-pub const READ_CONTROLS_SOURCE: &str = lua!("clock", "read_controls");
-/// `WRITE_CONTROL`'s source: the write, then `READ_CONTROLS`'s reply.
-pub const WRITE_CONTROL_SOURCE: &str = lua!("clock", "write_control", "read_controls");
+// Each script whole: the clock and the prologue first where it uses them, once each.
+const RECORD_SOURCE: &str = lua!("clock", "prologue", "record");
+const FORCE_SOURCE: &str = lua!("clock", "prologue", "force");
+const ACQUIRE_SOURCE: &str = lua!("clock", "prologue", "acquire");
+const RELEASE_SOURCE: &str = lua!("clock", "prologue", "release");
+const CLAIM_SOURCE: &str = lua!("clock", "claim");
+const DELIVERED_SOURCE: &str = lua!("delivered");
+const RAISE_HW_SOURCE: &str = lua!("raise_hw");
+const READ_CONTROLS_SOURCE: &str = lua!("clock", "read_controls");
+/// The write, then `READ_CONTROLS`'s reply.
+const WRITE_CONTROL_SOURCE: &str = lua!("clock", "write_control", "read_controls");
 
 /// Every script, by name, with its source: for loading them ahead (`SCRIPT LOAD`) or checking
 /// a Redis has them.
@@ -1022,34 +1015,5 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!((a.kind, a.from), (None, None));
-    }
-}
-
-/// The sources under their previous names, until `breakerctl` and the workspace tests use the
-/// typed calls.
-#[doc(hidden)]
-pub(super) mod legacy {
-    /// `FORCE`.
-    #[must_use]
-    pub fn force_script() -> String {
-        super::FORCE_SOURCE.to_owned()
-    }
-
-    /// `WRITE_CONTROL`.
-    #[must_use]
-    pub fn write_control_script() -> String {
-        super::WRITE_CONTROL_SOURCE.to_owned()
-    }
-
-    /// `RAISE_HW`.
-    #[must_use]
-    pub fn raise_hw_script() -> &'static str {
-        super::RAISE_HW_SOURCE
-    }
-
-    /// `READ_CONTROLS`.
-    #[must_use]
-    pub fn read_controls_script() -> String {
-        super::READ_CONTROLS_SOURCE.to_owned()
     }
 }
