@@ -25,38 +25,11 @@ fn with_rest(big: u64, big_unit: &str, small: u64, small_unit: &str) -> String {
     }
 }
 
-/// `2025-06-01 12:34:56.789Z`: a Unix time in milliseconds, in UTC.
+/// `2025-06-01T12:34:56.789Z`: a Unix time in milliseconds as RFC 3339, in UTC.
 #[must_use]
 pub fn format_unix_ms(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        ms % 1000
-    )
-}
-
-/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        u32::try_from(m).unwrap_or(1),
-        u32::try_from(d).unwrap_or(1),
-    )
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(at).to_string()
 }
 
 #[cfg(test)]
@@ -77,11 +50,11 @@ mod tests {
 
     #[test]
     fn unix_times_are_utc_dates() {
-        assert_eq!(format_unix_ms(0), "1970-01-01 00:00:00.000Z");
-        assert_eq!(format_unix_ms(951_782_400_000), "2000-02-29 00:00:00.000Z");
+        assert_eq!(format_unix_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_unix_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(
             format_unix_ms(1_748_781_296_789),
-            "2025-06-01 12:34:56.789Z"
+            "2025-06-01T12:34:56.789Z"
         );
     }
 }

@@ -7,12 +7,16 @@ use std::time::SystemTime;
 #[cfg(any(feature = "webhook", feature = "telegram"))]
 pub(crate) fn instance() -> &'static str {
     static INSTANCE: OnceLock<String> = OnceLock::new();
-    INSTANCE.get_or_init(|| format!("{}:{}", hostname(), std::process::id()))
+    INSTANCE.get_or_init(|| {
+        let host = hostname().unwrap_or_else(|| "localhost".to_owned());
+        format!("{host}:{}", std::process::id())
+    })
 }
 
-/// This machine's name: the kernel's, else `/etc/hostname`, else `$HOSTNAME`, else `localhost`.
-#[cfg(any(feature = "webhook", feature = "telegram"))]
-pub(crate) fn hostname() -> String {
+/// This machine's name, if it has a non-empty one: the kernel's, else `/etc/hostname`, else
+/// `$HOSTNAME` (`$COMPUTERNAME` on Windows), trimmed.
+#[cfg(any(feature = "webhook", feature = "telegram", feature = "redis"))]
+pub(crate) fn hostname() -> Option<String> {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
         .iter()
         .filter_map(|p| std::fs::read_to_string(p).ok())
@@ -23,7 +27,6 @@ pub(crate) fn hostname() -> String {
         )
         .map(|h| h.trim().to_owned())
         .find(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
 }
 /// Random per process (`<hex>`), for ids of alerts this process raises on its own: unlike a
 /// pid, it differs across containers.

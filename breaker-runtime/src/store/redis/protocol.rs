@@ -464,8 +464,8 @@ fn starts_with_scheme(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
-/// This machine's name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`), if it has a non-empty
-/// one: what instance ids and audit entries name.
+/// This machine's name (the kernel's, else `/etc/hostname`, else `$HOSTNAME`), if it has a
+/// non-empty one: what instance ids and audit entries name.
 ///
 /// ```
 /// let host = breaker_runtime::redis::hostname();
@@ -473,9 +473,7 @@ fn starts_with_scheme(s: &str) -> bool {
 /// ```
 #[must_use]
 pub fn hostname() -> Option<String> {
-    let nonempty = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-    nonempty(std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-        .or_else(|| nonempty(std::env::var("HOSTNAME").ok()))
+    crate::notify::instance::hostname()
 }
 
 /// `closed`, `open`, `half_open`: a state as the scripts write it.
