@@ -62,6 +62,39 @@ fn runtime_layers_point_down() {
     );
 }
 
+/// The other library crates of the workspace have no layers to check, but no import cycle
+/// between their files either. Binary targets (`main.rs`, `bin/`) are crates of their own and
+/// are left out.
+#[test]
+fn other_crates_have_no_import_cycles() {
+    let root = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
+    let mut problems = String::new();
+    for krate in ["breaker-spec", "breaker-macros", "breakerctl", "examples"] {
+        let src = format!("{root}/{krate}/src");
+        let files: BTreeMap<String, String> = read_tree(Path::new(&src))
+            .into_iter()
+            .filter(|(f, _)| f != "main.rs" && !f.starts_with("bin/"))
+            .collect();
+        assert!(files.contains_key("lib.rs"), "{src} has no lib.rs");
+        let findings = check(&files);
+        for file in &findings.unparsable {
+            problems += &format!("{krate}: cannot parse {file}\n");
+        }
+        for cycle in &findings.cycles {
+            let names: Vec<String> = cycle
+                .iter()
+                .map(|e| show(&e.from))
+                .chain([show(&cycle[0].from)])
+                .collect();
+            problems += &format!("{krate}: import cycle: {}\n", names.join(" → "));
+            for e in cycle {
+                problems += &format!("    {}\n", e.at());
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The scanner
 // ---------------------------------------------------------------------------------------------
