@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use breaker_runtime::{BreakerError, Event, EventKind, Notifier, State};
 
+pub mod fleet;
 pub mod proxy;
 
 /// The error type of the test providers.

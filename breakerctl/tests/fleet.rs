@@ -2,12 +2,12 @@
 //! OS processes (this test binary re-run with `FLEET_ROLE`), and each command run as a process.
 //! Every command's effect is asserted on every instance, within 100 ms of the command's exit.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::io::{BufRead, BufReader};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use breaker_runtime::{breaker, circuit_breaker};
+use breaker_tests::fleet::{self, Instance, Spawn, Stderr, report};
 use breaker_tests::{RedisServer, TestError};
 
 const ROLE: &str = "FLEET_ROLE";
@@ -39,16 +39,12 @@ async fn juso(q: u32) -> Result<String, TestError> {
 /// The instance: answers `call` and `state` on stdin, one line each on stdout.
 #[test]
 fn fleet_instance() {
-    if std::env::var_os(ROLE).is_none() {
+    if fleet::role(ROLE).is_none() {
         return;
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    fleet::run(async {
         let _ = daum(0).await;
-        println!("@ready");
+        report("ready", "");
         let mut lines = BufReader::new(std::io::stdin()).lines();
         while let Some(Ok(line)) = lines.next() {
             match line.trim() {
@@ -58,17 +54,20 @@ fn fleet_instance() {
                         Ok(s) => s,
                         Err(e) => format!("err {e:?}"),
                     };
-                    println!("@call {} {r}", start.elapsed().as_millis());
+                    report("call", format_args!("{} {r}", start.elapsed().as_millis()));
                 }
                 "state" => {
                     let h = breaker(NAME).unwrap();
-                    println!(
-                        "@state {} forced={:?} swapped={} fault={} notice={}|",
-                        h.state(),
-                        h.forced(),
-                        h.swapped(),
-                        h.fault().map(|f| f.to_string()).unwrap_or_default(),
-                        breaker_runtime::notice(NAME).unwrap_or_default()
+                    report(
+                        "state",
+                        format_args!(
+                            "{} forced={:?} swapped={} fault={} notice={}|",
+                            h.state(),
+                            h.forced(),
+                            h.swapped(),
+                            h.fault().map(|f| f.to_string()).unwrap_or_default(),
+                            breaker_runtime::notice(NAME).unwrap_or_default()
+                        ),
                     );
                 }
                 _ => break,
@@ -77,65 +76,34 @@ fn fleet_instance() {
     });
 }
 
-struct Instance {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Receiver<String>,
-}
-
-impl Instance {
-    fn spawn(redis: &RedisServer, extra_env: &[(&str, &str)]) -> Instance {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args([
-            "--exact",
-            "fleet_instance",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ROLE, "instance")
+/// Starts one instance sharing `redis`, answering on its stdin; returns once it is ready.
+fn spawn(redis: &RedisServer, extra_env: &[(&str, &str)]) -> Instance {
+    let i = Spawn::new("fleet_instance", ROLE, "instance")
         .env("BREAKER_REDIS_URL", redis.url())
         .env("BREAKER_KEY_PREFIX", PREFIX)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-        for (k, v) in extra_env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            // libtest prints `test fleet_instance ... ` before the first line.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(at) = line.find('@')
-                    && tx.send(line[at..].to_owned()).is_err()
-                {
-                    break;
-                }
-            }
-        });
-        let mut i = Instance {
-            child,
-            stdin,
-            lines,
-        };
-        assert_eq!(i.next(), "@ready");
-        i
-    }
+        .envs(extra_env.iter().copied())
+        .stdin()
+        .stderr(Stderr::Null)
+        .start();
+    assert_eq!(i.next_line(Duration::from_secs(10)).text, "@ready");
+    i
+}
 
-    fn next(&mut self) -> String {
-        self.lines
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the instance did not answer")
-    }
-
-    fn ask(&mut self, what: &str) -> String {
-        writeln!(self.stdin, "{what}").unwrap();
-        self.next()
-    }
+/// Questions to an instance, one line each way.
+trait Ask {
+    /// Sends `what`; its answer.
+    fn ask(&mut self, what: &str) -> String;
 
     /// Polls `state` until it contains every one of `want`; returns how long that took.
+    fn until(&mut self, want: &[&str], within: Duration) -> Duration;
+}
+
+impl Ask for Instance {
+    fn ask(&mut self, what: &str) -> String {
+        self.send(what);
+        self.next_line(Duration::from_secs(10)).text
+    }
+
     fn until(&mut self, want: &[&str], within: Duration) -> Duration {
         let start = Instant::now();
         loop {
@@ -150,13 +118,6 @@ impl Instance {
             );
             std::thread::sleep(Duration::from_millis(2));
         }
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -195,7 +156,7 @@ fn every_command_reaches_every_instance_within_100ms_and_persists() {
         return;
     }
     let redis = RedisServer::start();
-    let mut fleet: Vec<Instance> = (0..3).map(|_| Instance::spawn(&redis, &[])).collect();
+    let mut fleet: Vec<Instance> = (0..3).map(|_| spawn(&redis, &[])).collect();
     for c in calls(&mut fleet) {
         assert!(c.ends_with("daum 1"), "{c}");
     }
@@ -221,7 +182,7 @@ fn every_command_reaches_every_instance_within_100ms_and_persists() {
         );
     }
     // Persists: an instance started now honours it from its first call.
-    let mut late = Instance::spawn(&redis, &[]);
+    let mut late = spawn(&redis, &[]);
     assert!(late.ask("state").contains("forced=Some(Open)"));
     assert!(late.ask("call").ends_with("juso 1"));
     drop(late);
@@ -380,7 +341,7 @@ fn a_failing_swapped_fallback_hands_the_call_to_the_primary() {
         return;
     }
     let redis = RedisServer::start();
-    let mut fleet = vec![Instance::spawn(&redis, &[("JUSO_DOWN", "1")])];
+    let mut fleet = vec![spawn(&redis, &[("JUSO_DOWN", "1")])];
     apply(&redis, &mut fleet, &["swap", NAME], &["swapped=true"]);
     // juso (now first) fails: the call goes on to daum through daum's breaker.
     assert!(fleet[0].ask("call").ends_with("daum 1"));

@@ -3,11 +3,11 @@
 //! and a real HTTP server standing in for the webhook receiver and the Telegram Bot API.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use breaker_runtime::redis::{Force, Keys, RaiseHw, ScriptCall, connect};
 use breaker_runtime::{Forced, circuit_breaker};
+use breaker_tests::fleet::{self, Instance, Scratch, Spawn, Stderr, report};
 use breaker_tests::{HttpReceiver, RedisServer, TestError};
 
 const ROLE: &str = "ALERT_ROLE";
@@ -45,20 +45,16 @@ async fn juso(q: u32) -> Result<u32, TestError> {
 /// The instance: calls every 5 ms until the parent creates `stop`.
 #[test]
 fn alert_child() {
-    let Ok(role) = std::env::var(ROLE) else {
+    let Some(role) = fleet::role(ROLE) else {
         return;
     };
     if role == "latency" {
         return latency_child();
     }
     assert_eq!(role, "instance");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    fleet::run(async {
         let _ = daum(1).await;
-        println!("@ready");
+        report("ready", "");
         let deadline = Instant::now() + Duration::from_secs(60);
         while !flag("stop") && Instant::now() < deadline {
             let _ = daum(1).await;
@@ -69,100 +65,69 @@ fn alert_child() {
     assert!(breaker_runtime::flush_notifications(Duration::from_secs(5)));
 }
 
+/// `n` instances sharing `redis` under the prefix `alerts-<tag>`, alerting `hooks`, steered
+/// through the flag files of a scratch directory of their own.
 struct Fleet {
-    children: Vec<Child>,
-    dir: PathBuf,
+    instances: Vec<Instance>,
+    scratch: Scratch,
 }
 
 impl Fleet {
     fn start(n: usize, redis: &RedisServer, hooks: &HttpReceiver, tag: &str) -> Fleet {
-        let dir = std::env::temp_dir().join(format!("breaker-alerts-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let exe = std::env::current_exe().unwrap();
-        let mut children = Vec::new();
-        for _ in 0..n {
-            let child = Command::new(&exe)
-                .args(["--exact", "alert_child", "--nocapture", "--test-threads=1"])
-                .env(ROLE, "instance")
-                .env(DIR, &dir)
-                .env("BREAKER_REDIS_URL", redis.url())
-                .env("BREAKER_KEY_PREFIX", format!("alerts-{tag}"))
-                .env("BREAKER_WEBHOOK_URL", hooks.url(&format!("/hook/{tag}")))
-                .env("BREAKER_TELEGRAM_TOKEN", TOKEN)
-                .env("BREAKER_TELEGRAM_CHAT", "-10042")
-                .env("BREAKER_TELEGRAM_API", hooks.url(&format!("/tg/{tag}")))
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            children.push(child);
+        let scratch = Scratch::new(&format!("alerts-{tag}"));
+        let instances: Vec<Instance> = (0..n)
+            .map(|i| {
+                Spawn::new("alert_child", ROLE, "instance")
+                    .label(format!("instance {i}"))
+                    .env(DIR, scratch.dir())
+                    .env("BREAKER_REDIS_URL", redis.url())
+                    .env("BREAKER_KEY_PREFIX", format!("alerts-{tag}"))
+                    .env("BREAKER_WEBHOOK_URL", hooks.url(&format!("/hook/{tag}")))
+                    .env("BREAKER_TELEGRAM_TOKEN", TOKEN)
+                    .env("BREAKER_TELEGRAM_CHAT", "-10042")
+                    .env("BREAKER_TELEGRAM_API", hooks.url(&format!("/tg/{tag}")))
+                    .stderr(Stderr::Capture)
+                    .start()
+            })
+            .collect();
+        for i in &instances {
+            i.expect("ready", Duration::from_secs(30));
         }
-        for c in &mut children {
-            wait_for_line(c, "@ready");
-        }
-        Fleet { children, dir }
+        Fleet { instances, scratch }
     }
 
     fn set(&self, name: &str, on: bool) {
-        let p = self.dir.join(name);
         if on {
-            std::fs::write(p, b"").unwrap();
+            self.scratch.touch(name);
         } else {
-            let _ = std::fs::remove_file(p);
+            self.scratch.remove(name);
         }
     }
 
+    /// Stops every instance; asserts that each passed; their logs (`@` lines and stderr).
     fn stop(mut self) -> String {
         self.set("stop", true);
         let mut logs = String::new();
-        for c in &mut self.children {
-            let out = std::mem::replace(c, Command::new("true").spawn().unwrap())
-                .wait_with_output()
-                .unwrap();
-            logs.push_str(&String::from_utf8_lossy(&out.stdout));
-            logs.push_str(&String::from_utf8_lossy(&out.stderr));
-            assert!(out.status.success(), "instance failed:\n{logs}");
+        for i in std::mem::take(&mut self.instances) {
+            let out = i.finish();
+            for l in &out.lines {
+                logs.push_str(&l.text);
+                logs.push('\n');
+            }
+            logs.push_str(&out.stderr);
         }
         logs
     }
-}
 
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+    /// SIGKILLs the instance with process id `pid` (it is no longer waited for by `stop`).
+    fn kill(&mut self, pid: u32) {
+        let i = self
+            .instances
+            .iter()
+            .position(|c| c.pid() == pid)
+            .unwrap_or_else(|| panic!("no instance with pid {pid}"));
+        self.instances.remove(i).kill();
     }
-}
-
-fn wait_for_line(child: &mut Child, tag: &str) {
-    use std::io::{BufRead, BufReader, Read};
-    let stdout = child.stdout.take().unwrap();
-    let mut reader = BufReader::new(stdout);
-    let mut line = String::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        line.clear();
-        assert!(Instant::now() < deadline, "instance never printed {tag}");
-        if reader.read_line(&mut line).unwrap() == 0 {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            panic!("instance exited before {tag}:\n{err}");
-        }
-        if line.contains(tag) {
-            break;
-        }
-    }
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        let _ = reader.read_to_string(&mut sink);
-    });
 }
 
 /// Webhook `kind`s received under `/hook/<tag>`, and Telegram texts under `/tg/<tag>`.
@@ -289,11 +254,7 @@ fn one_alert_per_fleet_transition_with_4_instances_as_with_1() {
 /// the slowest call.
 fn latency_child() {
     let dir = PathBuf::from(std::env::var_os(DIR).unwrap());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (slowest, calls) = rt.block_on(async {
+    let (slowest, calls) = fleet::run(async {
         let _ = daum(1).await;
         let start = Instant::now();
         let mut slowest = Duration::ZERO;
@@ -316,7 +277,10 @@ fn latency_child() {
         (slowest, calls)
     });
     let alerts = breaker_runtime::breaker("alerts.daum").map(|h| h.counters().failures);
-    println!("@slowest {} {calls} {alerts:?}", slowest.as_micros());
+    report(
+        "slowest",
+        format_args!("{} {calls} {alerts:?}", slowest.as_micros()),
+    );
 }
 
 #[test]
@@ -337,30 +301,24 @@ fn a_hanging_receiver_never_slows_a_call() {
         }
     });
     let redis = RedisServer::start();
-    let dir = std::env::temp_dir().join(format!("breaker-alerts-{}-hang", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "alert_child", "--nocapture", "--test-threads=1"])
-        .env(ROLE, "latency")
-        .env(DIR, &dir)
+    let scratch = Scratch::new("alerts-hang");
+    let out = Spawn::new("alert_child", ROLE, "latency")
+        .env(DIR, scratch.dir())
         .env("BREAKER_REDIS_URL", redis.url())
         .env("BREAKER_KEY_PREFIX", "alerts-hang")
         .env(
             "BREAKER_WEBHOOK_URL",
             format!("http://127.0.0.1:{port}/hook"),
         )
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = stdout
-        .lines()
-        .find_map(|l| l.split_once("@slowest ").map(|(_, r)| r.to_owned()))
+        .stderr(Stderr::Capture)
+        .start()
+        .finish();
+    drop(scratch);
+    let line = out
+        .lines
+        .iter()
+        .find(|l| l.is("slowest"))
+        .map(|l| l.rest().to_owned())
         .expect("no report");
     let mut parts = line.split(' ');
     let slowest_us: u64 = parts.next().unwrap().parse().unwrap();
@@ -414,20 +372,6 @@ fn an_unannounced_transition_is_still_alerted_once() {
     assert_eq!(count(&webhook, "recovered"), 1, "{webhook:?}");
     let opened = webhook.iter().find(|b| b["kind"] == "opened").unwrap();
     assert_eq!(opened["forced"], "open", "{opened}");
-}
-
-impl Fleet {
-    /// SIGKILLs the instance with process id `pid` (it is no longer waited for by `stop`).
-    fn kill(&mut self, pid: u32) {
-        let i = self
-            .children
-            .iter()
-            .position(|c| c.id() == pid)
-            .unwrap_or_else(|| panic!("no instance with pid {pid}"));
-        let mut child = self.children.remove(i);
-        child.kill().unwrap();
-        let _ = child.wait();
-    }
 }
 
 /// The instance that claimed an alert dies while its receiver holds the request open: the

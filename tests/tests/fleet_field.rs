@@ -2,19 +2,21 @@
 //! bench. Low and bursty traffic in HALF_OPEN, Redis restored from an older snapshot, `FLUSHALL`
 //! under an operator's forced state, and a short Redis stall.
 //!
-//! Same harness as `redis_fleet.rs`: the parent test starts its own `redis-server` and re-runs
-//! this test binary as child processes (the `field_child` entry, with `FIELD_ROLE` set), each
-//! one an instance of the application, and reads their `@tag` lines on stdout. The provider
-//! every instance calls is down while the file named by `FIELD_DOWN_FILE` exists. Children time
-//! every line with the wall clock (unix ms), so the parent can compare them with its own moments.
+//! The harness of `breaker_tests::fleet`, as in `redis_fleet.rs`: the parent test starts its
+//! own `redis-server` and re-runs this test binary as child processes (the `field_child` entry,
+//! with `FIELD_ROLE` set), each one an instance of the application, and reads their `@tag`
+//! lines on stdout. The provider every instance calls is down while the file named by
+//! `FIELD_DOWN_FILE` exists. Children time every line with the wall clock (unix ms), so the
+//! parent can compare them with its own moments.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use breaker_runtime::redis::Keys;
 use breaker_runtime::{EventKind, Forced, Handle, State, breaker, breakers, circuit_breaker};
+use breaker_tests::fleet::{
+    self, Instance, Line, Scratch, Spawn, Stopped, report, serial, unix_ms,
+};
 use breaker_tests::{Recorder, RedisServer, TestError};
 
 const ROLE: &str = "FIELD_ROLE";
@@ -39,22 +41,8 @@ const STEADY: &str = "field.steady";
 const RECOVER_OPEN_FOR_MS: u128 = 2000;
 /// `open_for` of `field.snapshot`, in ms.
 const SNAPSHOT_OPEN_FOR_MS: u128 = 5000;
-
-/// The parent tests run one at a time: each starts a server and several processes, and their
-/// time bounds are about the fleet, not about a machine saturated by the other tests.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn unix_ms() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
-}
+/// How long the parent waits for a line: every child ends on its own well before.
+const PATIENCE: Duration = Duration::from_secs(60);
 
 fn provider_down() -> bool {
     std::env::var_os(DOWN_FILE).is_some_and(|f| Path::new(&f).exists())
@@ -64,9 +52,9 @@ fn provider_down() -> bool {
 fn provider(name: &'static str) -> Result<u32, TestError> {
     let now = unix_ms();
     if breaker(name).is_some_and(|h| h.state() == State::HalfOpen) {
-        println!("@probe {} {now}", std::process::id());
+        report("probe", format_args!("{} {now}", std::process::id()));
     }
-    println!("@call primary {now}");
+    report("call", format_args!("primary {now}"));
     if provider_down() {
         Err(TestError::Down(name))
     } else {
@@ -76,7 +64,7 @@ fn provider(name: &'static str) -> Result<u32, TestError> {
 
 /// Every breaker's fallback: answers 0 (the provider answers 1).
 async fn served_by_fallback() -> Result<u32, TestError> {
-    println!("@call fallback {}", unix_ms());
+    report("call", format_args!("fallback {}", unix_ms()));
     Ok(0)
 }
 
@@ -198,7 +186,7 @@ impl Watch {
     fn poll(&mut self) -> State {
         let s = self.h.state();
         if self.last != Some(s) {
-            println!("@state {} {}", s.as_str(), unix_ms());
+            report("state", format_args!("{} {}", s.as_str(), unix_ms()));
             self.last = Some(s);
         }
         s
@@ -234,15 +222,11 @@ fn recorded(rec: &Recorder, keep: impl Fn(&EventKind) -> bool) -> Vec<String> {
 /// The child entry point: does nothing unless run by a parent test with `FIELD_ROLE` set.
 #[test]
 fn field_child() {
-    let Ok(role) = std::env::var(ROLE) else {
+    let Some(role) = fleet::role(ROLE) else {
         return;
     };
     let rec = Recorder::install();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    fleet::run(async {
         match role.as_str() {
             // Watches the fleet open, then calls once every FIELD_PERIOD_MS (first call at a
             // random offset) and watches the state every 5 ms, until it has seen CLOSED for 1 s
@@ -253,9 +237,9 @@ fn field_child() {
                 let period = Duration::from_millis(period);
                 let h = breaker(name).unwrap();
                 let mut watch = Watch::new(h);
-                println!("@ready");
+                report("ready", "");
                 let opened = watch.until_not_closed(Duration::from_secs(15)).await;
-                println!("@open {}", unix_ms());
+                report("open", unix_ms());
                 let deadline = opened + h.config().open_for + period + Duration::from_secs(2);
                 let mut next = Instant::now() + random_below(period);
                 let mut closed: Option<Instant> = None;
@@ -279,7 +263,7 @@ fn field_child() {
                         .min(Duration::from_millis(5));
                     tokio::time::sleep(wait).await;
                 }
-                println!("@done at={}", unix_ms());
+                report("done", format_args!("at={}", unix_ms()));
             }
             // Trips the fleet: `threshold` failures while the provider is down.
             "trip" => {
@@ -290,7 +274,7 @@ fn field_child() {
                     let _ = call(name).await;
                 }
                 assert_eq!(h.state(), State::Open, "the tripper did not trip");
-                println!("@tripped {}", unix_ms());
+                report("tripped", unix_ms());
                 // Stays up while the flush goes out.
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
@@ -300,9 +284,9 @@ fn field_child() {
                 let name = breaker_from_env();
                 let h = breaker(name).unwrap();
                 let mut watch = Watch::new(h);
-                println!("@ready");
+                report("ready", "");
                 watch.until_not_closed(Duration::from_secs(15)).await;
-                println!("@open {}", unix_ms());
+                report("open", unix_ms());
                 let go = std::env::var_os(GO_FILE).unwrap();
                 let deadline = Instant::now() + Duration::from_secs(20);
                 let at: u128 = loop {
@@ -325,7 +309,7 @@ fn field_child() {
                     }
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                println!("@done at={}", unix_ms());
+                report("done", format_args!("at={}", unix_ms()));
             }
             // Calls every 20 ms; the leader resets first (so Redis holds an explicit CLOSED
             // record). Runs until 4.5 s after it saw the fleet open, then reports the
@@ -337,7 +321,7 @@ fn field_child() {
                 }
                 let mut watch = Watch::new(h);
                 assert_eq!(snapshot().await, Ok(1));
-                println!("@ready");
+                report("ready", "");
                 let mut end = Instant::now() + Duration::from_secs(30);
                 let mut opened = false;
                 let mut next = Instant::now();
@@ -348,7 +332,7 @@ fn field_child() {
                     }
                     if !opened && watch.poll() != State::Closed {
                         opened = true;
-                        println!("@open {}", unix_ms());
+                        report("open", unix_ms());
                         end = Instant::now() + Duration::from_millis(4500);
                     }
                     watch.poll();
@@ -363,10 +347,13 @@ fn field_child() {
                     .filter(|(_, to)| *to == State::Closed)
                     .count();
                 let resets = recorded(&rec, |k| format!("{k:?}").contains("StoreReset"));
-                println!(
-                    "@done at={} closes={closes} store_reset={} events={resets:?}",
-                    unix_ms(),
-                    resets.len()
+                report(
+                    "done",
+                    format_args!(
+                        "at={} closes={closes} store_reset={} events={resets:?}",
+                        unix_ms(),
+                        resets.len()
+                    ),
                 );
             }
             // The leader forces the breaker open; every instance then calls every 5 ms for 3 s
@@ -380,13 +367,13 @@ fn field_child() {
                     // The leader may have forced the fleet open already.
                     let _ = forced().await;
                 }
-                println!("@ready");
+                report("ready", "");
                 let deadline = Instant::now() + Duration::from_secs(10);
                 while h.forced() != Some(Forced::Open) {
                     assert!(Instant::now() < deadline, "never saw the forced state");
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
-                println!("@forced {}", unix_ms());
+                report("forced", unix_ms());
                 let mut watch = Watch::new(h);
                 let end = Instant::now() + Duration::from_secs(3);
                 let mut was_forced = true;
@@ -394,13 +381,13 @@ fn field_child() {
                     let _ = forced().await;
                     let f = h.forced();
                     if f != Some(Forced::Open) && was_forced {
-                        println!("@unforced {f:?} {}", unix_ms());
+                        report("unforced", format_args!("{f:?} {}", unix_ms()));
                     }
                     was_forced = f == Some(Forced::Open);
                     watch.poll();
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                println!("@done at={}", unix_ms());
+                report("done", format_args!("at={}", unix_ms()));
             }
             // A new instance: its first call, its forced state before and after it, and how
             // long after its start it was forced open (polled for up to 1 s).
@@ -414,8 +401,7 @@ fn field_child() {
                     Err(_) => "error",
                 };
                 let after = h.forced();
-                while h.forced() != Some(Forced::Open) && start.elapsed() < Duration::from_secs(5)
-                {
+                while h.forced() != Some(Forced::Open) && start.elapsed() < Duration::from_secs(5) {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
                 let forced_after = if h.forced() == Some(Forced::Open) {
@@ -423,15 +409,18 @@ fn field_child() {
                 } else {
                     "never".to_owned()
                 };
-                println!(
-                    "@first {served} before={before:?} after={after:?} forced_after_ms={forced_after}"
+                report(
+                    "first",
+                    format_args!(
+                        "{served} before={before:?} after={after:?} forced_after_ms={forced_after}"
+                    ),
                 );
             }
             // Calls every 5 ms for 3 s (the provider is up); reports errors (anything but the
             // provider's answer), the slowest call, and the StoreHealth events.
             "steady" => {
                 assert_eq!(steady().await, Ok(1));
-                println!("@ready");
+                report("ready", "");
                 let mut errors = 0u32;
                 let mut calls = 0u32;
                 let mut slowest = Duration::ZERO;
@@ -447,39 +436,17 @@ fn field_child() {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
                 let health = recorded(&rec, |k| matches!(k, EventKind::StoreHealth { .. }));
-                println!(
-                    "@done errors={errors} calls={calls} slowest_us={} health={health:?}",
-                    slowest.as_micros()
+                report(
+                    "done",
+                    format_args!(
+                        "errors={errors} calls={calls} slowest_us={} health={health:?}",
+                        slowest.as_micros()
+                    ),
                 );
             }
             other => panic!("unknown role {other}"),
         }
     });
-}
-
-/// A scratch directory of the parent's (the provider's down file, the go file, a saved RDB),
-/// removed when dropped.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("breaker-field-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// What one instance printed.
@@ -496,16 +463,11 @@ struct Report {
 }
 
 impl Report {
-    fn parse(lines: &[String]) -> Report {
+    fn parse(lines: &[Line]) -> Report {
         let mut r = Report::default();
         for line in lines {
-            let Some(at) = line.find('@') else {
-                continue;
-            };
-            let rest = line[at + 1..].trim();
-            let mut parts = rest.split_whitespace();
-            let tag = parts.next().unwrap_or_default();
-            let words: Vec<&str> = parts.collect();
+            let tag = line.tag();
+            let words: Vec<&str> = line.words().collect();
             let time = |i: usize| words.get(i).and_then(|w| w.parse::<u128>().ok());
             match (tag, words.first().copied()) {
                 ("call", Some("primary")) => r.primary.extend(time(1)),
@@ -565,78 +527,26 @@ fn relative(states: &[(String, u128)], base: u128) -> Vec<String> {
         .collect()
 }
 
-/// One instance of the application, in its own process; killed when dropped.
-struct Instance {
-    label: String,
-    child: Child,
-    out: BufReader<ChildStdout>,
-    /// Every line read so far.
-    lines: Vec<String>,
+/// Starts one instance of the application in `role`, sharing `redis` under `prefix`.
+fn spawn(
+    label: impl Into<String>,
+    redis: &RedisServer,
+    prefix: &str,
+    role: &str,
+    env: &[(&str, &str)],
+) -> Instance {
+    Spawn::new("field_child", ROLE, role)
+        .label(label)
+        .env("BREAKER_REDIS_URL", redis.url())
+        .env("BREAKER_KEY_PREFIX", prefix)
+        .envs(env.iter().copied())
+        .start()
 }
 
-impl Instance {
-    fn spawn(
-        label: impl Into<String>,
-        redis: &RedisServer,
-        prefix: &str,
-        role: &str,
-        env: &[(&str, &str)],
-    ) -> Instance {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args(["--exact", "field_child", "--nocapture", "--test-threads=1"])
-            .env(ROLE, role)
-            .env("BREAKER_REDIS_URL", redis.url())
-            .env("BREAKER_KEY_PREFIX", prefix)
-            .env_remove("BREAKER_FAULTS")
-            .env_remove("BREAKER_OVERRIDES")
-            .stdout(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        Instance {
-            label: label.into(),
-            child,
-            out,
-            lines: Vec::new(),
-        }
-    }
-
-    /// The rest of the next line with `@tag`.
-    fn expect(&mut self, tag: &str) -> String {
-        loop {
-            let mut line = String::new();
-            let n = self.out.read_line(&mut line).unwrap();
-            assert!(n > 0, "{} ended before printing `@{tag}`", self.label);
-            // libtest may print `test field_child ... ` on the same line first.
-            let found = line
-                .find(&format!("@{tag}"))
-                .map(|at| line[at + tag.len() + 1..].trim().to_owned());
-            self.lines.push(line);
-            if let Some(rest) = found {
-                return rest;
-            }
-        }
-    }
-
-    /// Everything it printed, up to and with `@done`.
-    fn report(&mut self) -> Report {
-        self.expect("done");
-        Report::parse(&self.lines)
-    }
-
-    fn finish(mut self) {
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "{} failed: {status}", self.label);
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Everything the instance printed, up to and with `@done`.
+fn read_report(i: &Instance) -> Report {
+    i.expect("done", PATIENCE);
+    Report::parse(&i.lines())
 }
 
 /// Trips the fleet of `name` with a separate instance, waits until every instance of `fleet`
@@ -647,20 +557,20 @@ fn trip_then_recover(
     prefix: &str,
     name: &str,
     down: &Path,
-    fleet: &mut [Instance],
+    fleet: &[Instance],
 ) -> (Vec<u128>, u128) {
     let down_s = down.display().to_string();
-    let mut tripper = Instance::spawn(
+    let tripper = spawn(
         "tripper",
         redis,
         prefix,
         "trip",
         &[(DOWN_FILE, &down_s), (BREAKER, name)],
     );
-    tripper.expect("tripped");
+    tripper.expect("tripped", PATIENCE);
     let opened = fleet
-        .iter_mut()
-        .map(|i| i.expect("open").parse().unwrap())
+        .iter()
+        .map(|i| i.expect("open", PATIENCE).rest().parse().unwrap())
         .collect();
     let recovered = unix_ms();
     std::fs::remove_file(down).unwrap();
@@ -673,9 +583,9 @@ fn trip_then_recover(
 /// of the recovery, after exactly one probe in the fleet. The problems found, if any.
 fn recovery_at(redis: &RedisServer, name: &str, period_ms: u64) -> Vec<String> {
     let tag = format!("{name}-{period_ms}");
-    let scratch = Scratch::new(&tag);
+    let scratch = Scratch::new(&format!("field-{tag}"));
     let down = scratch.path("down");
-    std::fs::write(&down, b"").unwrap();
+    fleet::touch(&down);
     let down_s = down.display().to_string();
     let period_s = period_ms.to_string();
     let prefix = format!("field-{}-{tag}", redis.port());
@@ -684,14 +594,14 @@ fn recovery_at(redis: &RedisServer, name: &str, period_ms: u64) -> Vec<String> {
         (BREAKER, name),
         (PERIOD_MS, period_s.as_str()),
     ];
-    let mut fleet: Vec<Instance> = (0..6)
-        .map(|i| Instance::spawn(format!("instance {i}"), redis, &prefix, "recover", &env))
+    let fleet: Vec<Instance> = (0..6)
+        .map(|i| spawn(format!("instance {i}"), redis, &prefix, "recover", &env))
         .collect();
-    for i in &mut fleet {
-        i.expect("ready");
+    for i in &fleet {
+        i.expect("ready", PATIENCE);
     }
-    let (_, recovered) = trip_then_recover(redis, &prefix, name, &down, &mut fleet);
-    let reports: Vec<Report> = fleet.iter_mut().map(Instance::report).collect();
+    let (_, recovered) = trip_then_recover(redis, &prefix, name, &down, &fleet);
+    let reports: Vec<Report> = fleet.iter().map(read_report).collect();
     for i in fleet {
         i.finish();
     }
@@ -780,10 +690,10 @@ fn one_call_every_10s_still_recovers() {
 fn burst(name: &str) {
     let _serial = serial();
     let redis = RedisServer::start();
-    let scratch = Scratch::new(&format!("burst-{name}"));
+    let scratch = Scratch::new(&format!("field-burst-{name}"));
     let down = scratch.path("down");
     let go = scratch.path("go");
-    std::fs::write(&down, b"").unwrap();
+    fleet::touch(&down);
     let (down_s, go_s) = (down.display().to_string(), go.display().to_string());
     let prefix = format!("field-{}-burst", redis.port());
     let env = [
@@ -791,18 +701,16 @@ fn burst(name: &str) {
         (GO_FILE, go_s.as_str()),
         (BREAKER, name),
     ];
-    let mut fleet: Vec<Instance> = (0..8)
-        .map(|i| Instance::spawn(format!("instance {i}"), &redis, &prefix, "burst", &env))
+    let fleet: Vec<Instance> = (0..8)
+        .map(|i| spawn(format!("instance {i}"), &redis, &prefix, "burst", &env))
         .collect();
-    for i in &mut fleet {
-        i.expect("ready");
+    for i in &fleet {
+        i.expect("ready", PATIENCE);
     }
-    let (opened, _) = trip_then_recover(&redis, &prefix, name, &down, &mut fleet);
+    let (opened, _) = trip_then_recover(&redis, &prefix, name, &down, &fleet);
     let at = opened.iter().max().unwrap() + RECOVER_OPEN_FOR_MS + 300;
-    let tmp = scratch.path("go.tmp");
-    std::fs::write(&tmp, at.to_string()).unwrap();
-    std::fs::rename(&tmp, &go).unwrap();
-    let reports: Vec<Report> = fleet.iter_mut().map(Instance::report).collect();
+    scratch.publish("go", &at.to_string());
+    let reports: Vec<Report> = fleet.iter().map(read_report).collect();
     for i in fleet {
         i.finish();
     }
@@ -844,7 +752,7 @@ fn burst_after_open_for_probes_once_and_closes_with_timeout() {
 #[test]
 fn redis_restored_from_an_older_snapshot_keeps_the_fleet_open() {
     let _serial = serial();
-    let scratch = Scratch::new("snapshot");
+    let scratch = Scratch::new("field-snapshot");
     let down = scratch.path("down");
     let down_s = down.display().to_string();
     let mut redis = RedisServer::start();
@@ -855,16 +763,16 @@ fn redis_restored_from_an_older_snapshot_keeps_the_fleet_open() {
     let prefix = format!("field-{port}-snapshot");
     let state_key = Keys::new(&prefix).breaker(SNAPSHOT).state;
     // The leader resets first: Redis holds an explicit CLOSED record of the fleet.
-    let mut fleet = vec![Instance::spawn(
+    let mut fleet = vec![spawn(
         "instance 0",
         &redis,
         &prefix,
         "snapshot",
         &[(DOWN_FILE, &down_s), (LEADER, "1")],
     )];
-    fleet[0].expect("ready");
+    fleet[0].expect("ready", PATIENCE);
     for i in 1..3 {
-        fleet.push(Instance::spawn(
+        fleet.push(spawn(
             format!("instance {i}"),
             &redis,
             &prefix,
@@ -872,8 +780,8 @@ fn redis_restored_from_an_older_snapshot_keeps_the_fleet_open() {
             &[(DOWN_FILE, &down_s)],
         ));
     }
-    for i in &mut fleet[1..] {
-        i.expect("ready");
+    for i in &fleet[1..] {
+        i.expect("ready", PATIENCE);
     }
     assert_eq!(
         redis.command(&format!("HGET {state_key} state")).as_deref(),
@@ -885,10 +793,10 @@ fn redis_restored_from_an_older_snapshot_keeps_the_fleet_open() {
     std::fs::copy(redis_dir.join("dump.rdb"), &saved)
         .expect("SAVE writes dump.rdb into the server's --dir");
     // The provider goes down: the fleet opens.
-    std::fs::write(&down, b"").unwrap();
+    fleet::touch(&down);
     let opened: Vec<u128> = fleet
-        .iter_mut()
-        .map(|i| i.expect("open").parse().unwrap())
+        .iter()
+        .map(|i| i.expect("open", PATIENCE).rest().parse().unwrap())
         .collect();
     let tripped = *opened.iter().min().unwrap();
     std::thread::sleep(Duration::from_millis(300));
@@ -909,7 +817,7 @@ fn redis_restored_from_an_older_snapshot_keeps_the_fleet_open() {
         Some(":1"),
         "Redis came back from the snapshot, not empty"
     );
-    let reports: Vec<Report> = fleet.iter_mut().map(Instance::report).collect();
+    let reports: Vec<Report> = fleet.iter().map(read_report).collect();
     for i in fleet {
         i.finish();
     }
@@ -997,18 +905,18 @@ fn flushall_while_forced_open_keeps_every_instance_forced_open() {
     let _serial = serial();
     let redis = RedisServer::start();
     let prefix = format!("field-{}-forced", redis.port());
-    let mut fleet: Vec<Instance> = (0..3)
+    let fleet: Vec<Instance> = (0..3)
         .map(|i| {
             let env: &[(&str, &str)] = if i == 0 { &[(LEADER, "1")] } else { &[] };
-            Instance::spawn(format!("instance {i}"), &redis, &prefix, "forced", env)
+            spawn(format!("instance {i}"), &redis, &prefix, "forced", env)
         })
         .collect();
-    for i in &mut fleet {
-        i.expect("ready");
+    for i in &fleet {
+        i.expect("ready", PATIENCE);
     }
     let forced_at: Vec<u128> = fleet
-        .iter_mut()
-        .map(|i| i.expect("forced").parse().unwrap())
+        .iter()
+        .map(|i| i.expect("forced", PATIENCE).rest().parse().unwrap())
         .collect();
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(redis.command("FLUSHALL").as_deref(), Some("+OK"));
@@ -1018,8 +926,8 @@ fn flushall_while_forced_open_keeps_every_instance_forced_open() {
     // state back (nothing in an empty Redis tells it): it must be forced open soon after, once
     // an old instance's check of the fleet marker (every 2 s) has found Redis behind and
     // every instance re-synced, writing the state back.
-    let mut racing = Instance::spawn("racing newcomer", &redis, &prefix, "forced-new", &[]);
-    let first = racing.expect("first");
+    let racing = spawn("racing newcomer", &redis, &prefix, "forced-new", &[]);
+    let first = racing.expect("first", PATIENCE).rest().to_owned();
     racing.finish();
     println!("a newcomer started at once after FLUSHALL: {first}");
     let converged = first
@@ -1044,8 +952,8 @@ fn flushall_while_forced_open_keeps_every_instance_forced_open() {
     }
     // ...so an instance started afterwards starts forced open: its first call is rejected.
     std::thread::sleep(Duration::from_millis(500));
-    let mut later = Instance::spawn("later newcomer", &redis, &prefix, "forced-new", &[]);
-    let first = later.expect("first");
+    let later = spawn("later newcomer", &redis, &prefix, "forced-new", &[]);
+    let first = later.expect("first", PATIENCE).rest().to_owned();
     later.finish();
     println!("a newcomer started after the write-back: {first}");
     if !first.starts_with("fallback") || !first.contains("before=Some(Open)") {
@@ -1054,7 +962,7 @@ fn flushall_while_forced_open_keeps_every_instance_forced_open() {
             unix_ms() - flushed
         ));
     }
-    let reports: Vec<Report> = fleet.iter_mut().map(Instance::report).collect();
+    let reports: Vec<Report> = fleet.iter().map(read_report).collect();
     for i in fleet {
         i.finish();
     }
@@ -1090,45 +998,23 @@ fn flushall_while_forced_open_keeps_every_instance_forced_open() {
     );
 }
 
-/// Sends SIGSTOP to a process, and SIGCONT when dropped (even when the test fails).
-struct Stopped(String);
-
-impl Stopped {
-    fn new(pid: u32) -> Stopped {
-        let pid = pid.to_string();
-        let ok = Command::new("kill")
-            .args(["-STOP", &pid])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -STOP {pid}");
-        Stopped(pid)
-    }
-}
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-CONT", &self.0]).status();
-    }
-}
-
 #[test]
 fn a_300ms_redis_stall_does_not_switch_to_local_mode() {
     let _serial = serial();
     let redis = RedisServer::start();
     let prefix = format!("field-{}-stall", redis.port());
-    let mut fleet: Vec<Instance> = (0..3)
-        .map(|i| Instance::spawn(format!("instance {i}"), &redis, &prefix, "steady", &[]))
+    let fleet: Vec<Instance> = (0..3)
+        .map(|i| spawn(format!("instance {i}"), &redis, &prefix, "steady", &[]))
         .collect();
-    for i in &mut fleet {
-        i.expect("ready");
+    for i in &fleet {
+        i.expect("ready", PATIENCE);
     }
     std::thread::sleep(Duration::from_millis(800));
     {
         let _stopped = Stopped::new(redis.pid());
         std::thread::sleep(Duration::from_millis(300));
     }
-    let reports: Vec<Report> = fleet.iter_mut().map(Instance::report).collect();
+    let reports: Vec<Report> = fleet.iter().map(read_report).collect();
     for i in fleet {
         i.finish();
     }

@@ -12,14 +12,14 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use breaker_runtime::redis::{Keys, Message};
 use breaker_runtime::{Event, EventKind, Notifier, State, breaker, circuit_breaker};
+use breaker_tests::fleet::{self, Instance, Scratch, Spawn, remove, report, serial, touch};
 use breaker_tests::proxy::FaultProxy;
 use breaker_tests::{Recorder, RedisServer, TestError};
 
@@ -31,13 +31,6 @@ const OPEN_FOR: Duration = Duration::from_secs(2);
 const FLUSH: Duration = Duration::from_millis(50);
 /// A call slower than this waited on something it should not have.
 const CALL_BUDGET: Duration = Duration::from_millis(20);
-
-/// The parent tests run one at a time: each starts a server, proxies and several processes, and
-/// their timing bounds are about the store, not about a machine saturated by the other tests.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 // ---------------------------------------------------------------------------------------------
 // The child: one instance of the application.
@@ -91,9 +84,9 @@ impl Notifier for Printer {
             EventKind::Transition {
                 from, to, reason, ..
             } if event.breaker == NAME => {
-                println!("@transition {from} {to} {reason:?}");
+                report("transition", format_args!("{from} {to} {reason:?}"));
             }
-            EventKind::StoreHealth { healthy, .. } => println!("@health {healthy}"),
+            EventKind::StoreHealth { healthy, .. } => report("health", healthy),
             _ => {}
         }
     }
@@ -102,17 +95,13 @@ impl Notifier for Printer {
 /// The child entry point: does nothing unless run by a parent test with `PARTITION_ROLE` set.
 #[test]
 fn partition_child() {
-    let Ok(role) = std::env::var(ROLE) else {
+    let Some(role) = fleet::role(ROLE) else {
         return;
     };
     assert_eq!(role, "caller", "unknown role");
     let rec = Recorder::install();
     breaker_runtime::add_notifier(Arc::new(Printer));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(caller(&rec));
+    fleet::run(caller(&rec));
 }
 
 /// Calls `daum` every 5 ms until the stop file exists (at most 45 s), reporting every change of
@@ -125,22 +114,22 @@ async fn caller(rec: &Recorder) {
     let pause = env_path("PART_PAUSE_FILE");
     let reset = env_path("PART_RESET_FILE");
     let exists = |p: &Option<PathBuf>| p.as_ref().is_some_and(|p| p.exists());
-    println!("@ready");
+    report("ready", "");
     let end = Instant::now() + Duration::from_secs(45);
     let (mut calls, mut errors, mut slowest) = (0u64, 0u64, Duration::ZERO);
     let mut seen = None;
     let mut reset_done = false;
-    let mut report = |state: State| {
+    let mut report_state = |state: State| {
         if seen != Some(state) {
-            println!("@state {state}");
+            report("state", state);
             seen = Some(state);
         }
     };
     while !stop.exists() && Instant::now() < end {
-        report(h.state());
+        report_state(h.state());
         if !reset_done && exists(&reset) {
             h.reset().await.expect("reset");
-            println!("@reset");
+            report("reset", "");
             reset_done = true;
         }
         if !exists(&pause) {
@@ -150,13 +139,13 @@ async fn caller(rec: &Recorder) {
             calls += 1;
             slowest = slowest.max(took);
             if took >= CALL_BUDGET {
-                println!("@slow {}", took.as_micros());
+                report("slow", took.as_micros());
             }
             if let Err(e) = r {
                 errors += 1;
-                println!("@error {e:?}");
+                report("error", format_args!("{e:?}"));
             }
-            report(h.state());
+            report_state(h.state());
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -168,27 +157,20 @@ async fn caller(rec: &Recorder) {
             _ => None,
         })
         .collect();
-    println!(
-        "@done calls={calls} primary={} fallback={} errors={errors} slowest_us={} health={health:?}",
-        PRIMARY.load(Ordering::Relaxed),
-        FALLBACK.load(Ordering::Relaxed),
-        slowest.as_micros()
+    report(
+        "done",
+        format_args!(
+            "calls={calls} primary={} fallback={} errors={errors} slowest_us={} health={health:?}",
+            PRIMARY.load(Ordering::Relaxed),
+            FALLBACK.load(Ordering::Relaxed),
+            slowest.as_micros()
+        ),
     );
 }
 
 // ---------------------------------------------------------------------------------------------
 // The parent's harness.
 // ---------------------------------------------------------------------------------------------
-
-type Lines = Arc<Mutex<Vec<(Instant, String)>>>;
-
-/// One instance of the application, in its own process; its `@` lines are collected, with the
-/// instant the parent read them, by a thread of its own.
-struct Instance {
-    label: &'static str,
-    child: Child,
-    lines: Lines,
-}
 
 /// What an instance reported when it stopped.
 #[derive(Debug)]
@@ -201,121 +183,24 @@ struct Done {
     health: String,
 }
 
-impl Instance {
-    fn spawn(label: &'static str, env: &[(&str, String)]) -> Instance {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args([
-            "--exact",
-            "partition_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ROLE, "caller")
-        .stdout(Stdio::piped());
-        for var in [
-            "BREAKER_FAULTS",
-            "BREAKER_OVERRIDES",
-            "BREAKER_REDIS_CLUSTER",
-            "BREAKER_WEBHOOK_URL",
-            "BREAKER_TELEGRAM_TOKEN",
-        ] {
-            cmd.env_remove(var);
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let out = child.stdout.take().unwrap();
-        let lines: Lines = Arc::default();
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { return };
-                // libtest may print `test partition_child ... ` on the same line first.
-                if let Some(at) = line.find('@') {
-                    let tagged = line[at..].trim().to_owned();
-                    println!("[{label}] {tagged}");
-                    sink.lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push((Instant::now(), tagged));
-                }
-            }
-        });
-        Instance {
-            label,
-            child,
-            lines,
-        }
-    }
+/// Starts one instance of the application (the `caller` role), its `@` lines echoed as
+/// `[label]`.
+fn spawn(label: &'static str, env: &[(&str, String)]) -> Instance {
+    Spawn::new("partition_child", ROLE, "caller")
+        .label(label)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .echo()
+        .start()
+}
 
-    fn lines(&self) -> Vec<(Instant, String)> {
-        self.lines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Waits up to `timeout` for `pred` to hold over the lines so far.
-    fn wait(&self, timeout: Duration, mut pred: impl FnMut(&[(Instant, String)]) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if pred(&self.lines()) {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-
-    /// Waits for the first line starting with `@<tag>` read at or after `since`; when it was
-    /// read.
-    fn expect_since(&self, tag: &str, since: Instant, timeout: Duration) -> Instant {
-        let prefix = format!("@{tag}");
-        let mut at = None;
-        let found = self.wait(timeout, |lines| {
-            at = lines
-                .iter()
-                .find(|(t, l)| *t >= since && l.starts_with(&prefix))
-                .map(|(t, _)| *t);
-            at.is_some()
-        });
-        assert!(
-            found,
-            "[{}] no `{prefix}` within {timeout:?}: {:?}",
-            self.label,
-            self.tail()
-        );
-        at.unwrap()
-    }
-
-    /// The states it reported (`@state`), with when.
-    fn states(&self) -> Vec<(Instant, String)> {
-        self.lines()
-            .into_iter()
-            .filter_map(|(t, l)| l.strip_prefix("@state ").map(|s| (t, s.to_owned())))
-            .collect()
-    }
+/// What an instance's `@state` lines say.
+trait States {
+    /// The states it reported, with when the parent read them.
+    fn states(&self) -> Vec<(Instant, String)>;
 
     /// The state it reported last.
     fn state(&self) -> Option<String> {
         self.states().pop().map(|(_, s)| s)
-    }
-
-    /// Waits up to `timeout` for its last reported state to be `state`; when it was reported.
-    fn wait_state(&self, state: &str, timeout: Duration) -> Option<Instant> {
-        let mut at = None;
-        self.wait(timeout, |lines| {
-            at = lines
-                .iter()
-                .rev()
-                .find_map(|(t, l)| l.strip_prefix("@state ").map(|s| (*t, s)))
-                .filter(|(_, s)| *s == state)
-                .map(|(t, _)| t);
-            at.is_some()
-        });
-        at
     }
 
     /// The states reported at or after `since`.
@@ -327,54 +212,43 @@ impl Instance {
             .collect()
     }
 
-    fn tail(&self) -> Vec<String> {
-        let lines = self.lines();
-        let from = lines.len().saturating_sub(12);
-        lines[from..].iter().map(|(_, l)| l.clone()).collect()
+    /// Waits up to `timeout` for its last reported state to be `state`; when it was reported.
+    fn wait_state(&self, state: &str, timeout: Duration) -> Option<Instant>;
+}
+
+impl States for Instance {
+    fn states(&self) -> Vec<(Instant, String)> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l.is("state"))
+            .map(|l| (l.at, l.rest().to_owned()))
+            .collect()
     }
 
-    /// Waits for `@done` (the stop file must exist) and for the process to end well.
-    fn finish(mut self) -> Done {
-        let line = {
-            let mut found = None;
-            let ok = self.wait(Duration::from_secs(15), |lines| {
-                found = lines
-                    .iter()
-                    .find(|(_, l)| l.starts_with("@done "))
-                    .map(|(_, l)| l.clone());
-                found.is_some()
-            });
-            assert!(
-                ok,
-                "[{}] never reported @done: {:?}",
-                self.label,
-                self.tail()
-            );
-            found.unwrap()
-        };
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "[{}] failed: {status}", self.label);
-        let field = |k: &str| {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(&format!("{k}=")).map(str::to_owned))
-                .unwrap_or_else(|| panic!("no {k} in {line}"))
-        };
-        let num = |k: &str| field(k).parse::<u64>().unwrap();
-        Done {
-            calls: num("calls"),
-            primary: num("primary"),
-            fallback: num("fallback"),
-            errors: num("errors"),
-            slowest: Duration::from_micros(num("slowest_us")),
-            health: line[line.find("health=").unwrap() + 7..].to_owned(),
-        }
+    fn wait_state(&self, state: &str, timeout: Duration) -> Option<Instant> {
+        self.wait_until(timeout, |lines| {
+            lines
+                .iter()
+                .rev()
+                .find(|l| l.is("state"))
+                .filter(|l| l.rest() == state)
+                .map(|l| l.at)
+        })
     }
 }
 
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// Waits for `@done` (the stop file must exist) and for the process to end well.
+fn finish(instance: Instance) -> Done {
+    let line = instance.expect("done", Duration::from_secs(15));
+    instance.finish();
+    let num = |k: &str| line.num::<u64>(k);
+    Done {
+        calls: num("calls"),
+        primary: num("primary"),
+        fallback: num("fallback"),
+        errors: num("errors"),
+        slowest: Duration::from_micros(num("slowest_us")),
+        health: line.text[line.text.find("health=").unwrap() + 7..].to_owned(),
     }
 }
 
@@ -507,21 +381,14 @@ fn fleet_state(redis: &RedisServer, prefix: &str) -> String {
     }
 }
 
-fn touch(p: &Path) {
-    std::fs::write(p, b"").unwrap();
-}
-
-fn remove(p: &Path) {
-    let _ = std::fs::remove_file(p);
-}
-
 /// Redis, one proxy and one instance per label, a tap on the fleet's events, and the control
 /// files of each instance (in a directory removed at the end).
 struct Fleet {
     redis: RedisServer,
     prefix: String,
-    dir: PathBuf,
+    scratch: Scratch,
     proxies: Vec<FaultProxy>,
+    labels: Vec<&'static str>,
     instances: Vec<Instance>,
     tap: EventTap,
     started: Instant,
@@ -531,18 +398,13 @@ impl Fleet {
     fn start(labels: &[&'static str]) -> Fleet {
         let redis = RedisServer::start();
         let prefix = format!("part-{}", redis.port());
-        let dir = std::env::temp_dir().join(format!(
-            "breaker-partition-{}-{}",
-            std::process::id(),
-            redis.port()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = Scratch::new("partition");
         let tap = EventTap::start(redis.port(), &prefix);
         let mut proxies = Vec::new();
         let mut instances = Vec::new();
         for label in labels {
             let proxy = FaultProxy::start(redis.port());
-            let file = |kind: &str| dir.join(format!("{kind}-{label}")).display().to_string();
+            let file = |kind: &str| scratch.path_str(&format!("{kind}-{label}"));
             let env = [
                 (
                     "BREAKER_REDIS_URL",
@@ -552,24 +414,25 @@ impl Fleet {
                 ("PART_DOWN_FILE", file("down")),
                 ("PART_PAUSE_FILE", file("pause")),
                 ("PART_RESET_FILE", file("reset")),
-                ("PART_STOP_FILE", dir.join("stop").display().to_string()),
+                ("PART_STOP_FILE", scratch.path_str("stop")),
             ];
-            instances.push(Instance::spawn(label, &env));
+            instances.push(spawn(label, &env));
             proxies.push(proxy);
         }
         for i in &instances {
             assert!(
                 i.wait_state("CLOSED", Duration::from_secs(15)).is_some(),
                 "[{}] did not start: {:?}",
-                i.label,
-                i.tail()
+                i.label(),
+                i.tail(12)
             );
         }
         Fleet {
             redis,
             prefix,
-            dir,
+            scratch,
             proxies,
+            labels: labels.to_vec(),
             instances,
             tap,
             started: Instant::now(),
@@ -577,7 +440,7 @@ impl Fleet {
     }
 
     fn file(&self, kind: &str, i: usize) -> PathBuf {
-        self.dir.join(format!("{kind}-{}", self.instances[i].label))
+        self.scratch.path(&format!("{kind}-{}", self.labels[i]))
     }
 
     fn fleet_state(&self) -> String {
@@ -587,10 +450,11 @@ impl Fleet {
     /// Stops every instance and collects their reports; asserts that no call waited and none
     /// failed.
     fn finish(mut self) -> Vec<(&'static str, Done)> {
-        touch(&self.dir.join("stop"));
+        self.scratch.touch("stop");
         let done: Vec<_> = std::mem::take(&mut self.instances)
             .into_iter()
-            .map(|i| (i.label, i.finish()))
+            .zip(self.labels.clone())
+            .map(|(i, label)| (label, finish(i)))
             .collect();
         for (label, d) in &done {
             println!("[{label}] {d:?}");
@@ -609,9 +473,8 @@ impl Fleet {
 
 impl Drop for Fleet {
     fn drop(&mut self) {
-        touch(&self.dir.join("stop"));
+        self.scratch.touch("stop");
         self.instances.clear();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -630,9 +493,9 @@ fn fleet_open_period_over(f: &Fleet, opened: Instant) {
                 .wait_state("HALF_OPEN", OPEN_FOR + Duration::from_secs(1))
                 .is_some(),
             "[{}] never saw the fleet's open period end ({:?} after it opened): {:?}",
-            f.instances[i].label,
+            f.instances[i].label(),
             opened.elapsed(),
-            f.instances[i].tail()
+            f.instances[i].tail(12)
         );
     }
     std::thread::sleep(FLUSH * 2);
@@ -643,7 +506,7 @@ fn assert_only_closed(f: &Fleet, i: usize, since: Instant, when: &str) {
     assert!(
         states.iter().all(|s| s == "CLOSED"),
         "[{}] left CLOSED {when}: {states:?}",
-        f.instances[i].label
+        f.instances[i].label()
     );
 }
 
@@ -685,7 +548,7 @@ fn partitioned_instance_trips_on_its_own_and_rejoins_the_fleet_on_heal() {
     assert!(
         closed.is_some(),
         "A not CLOSED within {budget:?} of the heal: {:?}",
-        f.instances[0].tail()
+        f.instances[0].tail(12)
     );
     println!("A CLOSED {:?} after the heal", closed.unwrap() - heal);
     // And it stays in agreement with the others and with Redis.
@@ -757,7 +620,7 @@ fn partition_verdict_does_not_reopen_a_fleet_the_operator_reset() {
     assert!(
         f.instances[0].wait_state("CLOSED", budget).is_some(),
         "A not CLOSED within {budget:?} of the heal: {:?}",
-        f.instances[0].tail()
+        f.instances[0].tail(12)
     );
     // Past any stale effect: A's old failures or verdicts would have landed by now.
     sleep_until(heal + OPEN_FOR + Duration::from_millis(500));
@@ -824,8 +687,8 @@ fn partition_probe_failure_does_not_reopen_a_recovering_fleet() {
         assert!(
             f.instances[i].wait_state("CLOSED", budget).is_some(),
             "[{}] not CLOSED: {:?}",
-            f.instances[i].label,
-            f.instances[i].tail()
+            f.instances[i].label(),
+            f.instances[i].tail(12)
         );
     }
     assert_eq!(f.fleet_state(), "closed");

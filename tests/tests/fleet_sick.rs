@@ -15,14 +15,12 @@
 //! - with `quorum = 1` (the default) one instance's failures open the fleet (documented: the
 //!   healthy instances see OPEN too).
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use breaker_runtime::{State, breaker, circuit_breaker};
+use breaker_tests::fleet::{self, Instance, Line, Scratch, Spawn, report, serial};
 use breaker_tests::{RedisServer, TestError};
 
 const ROLE: &str = "SICK_ROLE";
@@ -34,12 +32,6 @@ const RUN: Duration = Duration::from_secs(4);
 /// rejected call (its trip is at most one call earlier).
 const OPEN_CHECK: Duration = Duration::from_millis(2900);
 const INSTANCES: usize = 6;
-
-/// The parent tests run one at a time: each starts a server and six processes.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 // ---------------------------------------------------------------------------------------------
 // The child: one instance of the application.
@@ -113,14 +105,10 @@ async fn rate(seq: u64) -> Result<u64, TestError> {
 /// breaker to call: `sick.q1`, `sick.q2` or `sick.rate`).
 #[test]
 fn sick_child() {
-    let Ok(name) = std::env::var(ROLE) else {
+    let Some(name) = fleet::role(ROLE) else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(steady(&name));
+    fleet::run(steady(&name));
 }
 
 /// Waits for the go file, calls breaker `name` every 10 ms for [`RUN`], and reports.
@@ -128,12 +116,8 @@ async fn steady(name: &str) {
     // Creating the breaker attaches it to the store and learns the fleet's state.
     let h = breaker(name).expect("declared");
     let go = PathBuf::from(std::env::var_os("SICK_GO_FILE").expect("SICK_GO_FILE"));
-    println!("@ready");
-    let waiting = Instant::now();
-    while !go.exists() {
-        assert!(waiting.elapsed() < Duration::from_secs(30), "no go");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    report("ready", "");
+    fleet::wait_for_file(&go, Duration::from_secs(30)).await;
     if sick() && name == "sick.rate" {
         // The rate rule's case is a sick instance in a running fleet: its network breaks once
         // the fleet's window holds the others' calls. (At a fleet's very start, one instance's
@@ -165,7 +149,10 @@ async fn steady(name: &str) {
         let state = h.state();
         saw_open |= state == State::Open;
         if state != seen {
-            println!("@state {} {state}", start.elapsed().as_millis());
+            report(
+                "state",
+                format_args!("{} {state}", start.elapsed().as_millis()),
+            );
             seen = state;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -183,13 +170,16 @@ async fn steady(name: &str) {
         }
         None => ("none".to_owned(), primary, "none".to_owned()),
     };
-    println!(
-        "@done calls={} primary={primary} fallback={} errors={errors} first_reject_ms={first_reject_ms} \
-         primary_before_reject={before_reject} primary_in_open={in_open} saw_open={saw_open} \
-         slowest_us={}",
-        ticks.len(),
-        FALLBACK.load(Ordering::Relaxed),
-        slowest.as_micros()
+    report(
+        "done",
+        format_args!(
+            "calls={} primary={primary} fallback={} errors={errors} \
+             first_reject_ms={first_reject_ms} primary_before_reject={before_reject} \
+             primary_in_open={in_open} saw_open={saw_open} slowest_us={}",
+            ticks.len(),
+            FALLBACK.load(Ordering::Relaxed),
+            slowest.as_micros()
+        ),
     );
 }
 
@@ -197,92 +187,21 @@ async fn steady(name: &str) {
 // The parent's harness.
 // ---------------------------------------------------------------------------------------------
 
-/// One instance of the application, in its own process; its `@` lines are collected by a
-/// thread of its own.
-struct Instance {
-    label: String,
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
+/// Starts one instance of the application calling `breaker`, its `@` lines echoed as `[label]`.
+fn spawn(label: String, breaker: &str, env: &[(&str, String)]) -> Instance {
+    Spawn::new("sick_child", ROLE, breaker)
+        .label(label)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .echo()
+        .start()
 }
 
-impl Instance {
-    fn spawn(label: String, breaker: &str, env: &[(&str, String)]) -> Instance {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args(["--exact", "sick_child", "--nocapture", "--test-threads=1"])
-            .env(ROLE, breaker)
-            .stdout(Stdio::piped());
-        for var in [
-            "BREAKER_FAULTS",
-            "BREAKER_OVERRIDES",
-            "BREAKER_REDIS_CLUSTER",
-        ] {
-            cmd.env_remove(var);
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let out = child.stdout.take().unwrap();
-        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
-        let sink = lines.clone();
-        let tag = label.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { return };
-                // libtest may print `test sick_child ... ` on the same line first.
-                if let Some(at) = line.find('@') {
-                    let tagged = line[at..].trim().to_owned();
-                    println!("[{tag}] {tagged}");
-                    sink.lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push(tagged);
-                }
-            }
-        });
-        Instance {
-            label,
-            child,
-            lines,
-        }
-    }
-
-    /// Waits up to `timeout` for a line starting with `@<tag>`; the line.
-    fn expect(&self, tag: &str, timeout: Duration) -> String {
-        let prefix = format!("@{tag}");
-        let deadline = Instant::now() + timeout;
-        loop {
-            let found = self
-                .lines
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .iter()
-                .find(|l| l.starts_with(&prefix))
-                .cloned();
-            if let Some(l) = found {
-                return l;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "[{}] no `{prefix}` within {timeout:?}",
-                self.label
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    fn finish(mut self) -> Report {
-        let line = self.expect("done", RUN + Duration::from_secs(20));
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "[{}] failed: {status}", self.label);
-        Report::parse(&self.label, &line)
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Waits for the instance's `@done`, and for it to end well; its report.
+fn finish(instance: Instance) -> Report {
+    let line = instance.expect("done", RUN + Duration::from_secs(20));
+    let label = instance.label().to_owned();
+    instance.finish();
+    Report::parse(&label, &line)
 }
 
 /// What an instance reported.
@@ -304,14 +223,13 @@ struct Report {
 }
 
 impl Report {
-    fn parse(label: &str, line: &str) -> Report {
+    fn parse(label: &str, line: &Line) -> Report {
         let field = |k: &str| {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(&format!("{k}=")))
-                .unwrap_or_else(|| panic!("no {k} in {line}"))
+            line.field(k)
+                .unwrap_or_else(|| panic!("no {k} in {}", line.text))
                 .to_owned()
         };
-        let num = |k: &str| field(k).parse::<u64>().unwrap();
+        let num = |k: &str| line.num::<u64>(k);
         let opt = |k: &str| field(k).parse::<u64>().ok();
         Report {
             label: label.to_owned(),
@@ -342,13 +260,8 @@ impl Report {
 /// 10 ms for [`RUN`] against a Redis of the test's own; their reports, printed as a table.
 fn scenario(name: &str) -> Vec<Report> {
     let redis = RedisServer::start();
-    let dir = std::env::temp_dir().join(format!(
-        "breaker-sick-{}-{}",
-        std::process::id(),
-        redis.port()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let go = dir.join("go");
+    let scratch = Scratch::new("sick");
+    let go = scratch.path("go");
     let prefix = format!("sick-{}", redis.port());
     let instances: Vec<Instance> = (0..INSTANCES)
         .map(|i| {
@@ -357,7 +270,7 @@ fn scenario(name: &str) -> Vec<Report> {
             } else {
                 (format!("healthy{i}"), "0")
             };
-            Instance::spawn(
+            spawn(
                 label,
                 name,
                 &[
@@ -372,9 +285,9 @@ fn scenario(name: &str) -> Vec<Report> {
     for i in &instances {
         i.expect("ready", Duration::from_secs(15));
     }
-    std::fs::write(&go, b"").unwrap();
-    let reports: Vec<Report> = instances.into_iter().map(Instance::finish).collect();
-    let _ = std::fs::remove_dir_all(&dir);
+    scratch.touch("go");
+    let reports: Vec<Report> = instances.into_iter().map(finish).collect();
+    drop(scratch);
     println!("breaker {name}, {INSTANCES} instances, a call every 10 ms for {RUN:?}:");
     println!(
         "{:<9} {:>6} {:>8} {:>9} {:>9} {:>13} {:>17} {:>16} {:>9} {:>11}",

@@ -4,24 +4,19 @@
 //! processes (the `fleet_child` entry, with `FLEET_ROLE` set), each one an instance of the
 //! application with `BREAKER_REDIS_URL` pointing at the test's server.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use breaker_runtime::redis::Keys;
 use breaker_runtime::{EventKind, State, breaker, circuit_breaker};
+use breaker_tests::fleet::{
+    self, Instance, Scratch, Spawn, Stopped, report, serial, unix_micros, unix_ms,
+};
 use breaker_tests::{Recorder, RedisCluster, RedisServer, TestError};
 
 const ROLE: &str = "FLEET_ROLE";
-
-/// The parent tests run one at a time: each starts servers and several processes, and their
-/// latency bounds are about the store, not about a machine saturated by the other tests.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+/// How long the parent waits for a line: every child ends on its own well before.
+const PATIENCE: Duration = Duration::from_secs(60);
 const NAME: &str = "fleet.daum";
 
 /// The keys of the test's fleet: each test has its own server, and its own key prefix too.
@@ -56,7 +51,7 @@ async fn probed(fail: bool) -> Result<u32, TestError> {
         return Err(TestError::Down("probe"));
     }
     if breaker("fleet.probe").map(|h| h.state()) == Some(State::HalfOpen) {
-        println!("@probe {}", std::process::id());
+        report("probe", std::process::id());
         if std::env::var_os("FLEET_HANG_PROBES").is_some() {
             std::future::pending::<()>().await;
         }
@@ -125,125 +120,62 @@ async fn slow_traffic(fail: bool) -> Result<u32, TestError> {
     }
 }
 
-fn unix_micros() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_micros()
+/// Starts one instance in `role` on `redis`, under the test's key prefix.
+fn spawn(redis: &RedisServer, role: &str) -> Instance {
+    spawn_with(redis, role, &[])
 }
 
-/// One instance of the application, in its own process.
-struct Instance {
-    child: Child,
-    out: BufReader<ChildStdout>,
+/// [`spawn`], with more of its environment.
+fn spawn_with(redis: &RedisServer, role: &str, env: &[(&str, &str)]) -> Instance {
+    let url = redis.url();
+    let keys = keys(redis);
+    let mut all = vec![
+        ("BREAKER_REDIS_URL", url.as_str()),
+        ("BREAKER_KEY_PREFIX", keys.prefix()),
+    ];
+    all.extend_from_slice(env);
+    spawn_env(role, &all)
 }
 
-impl Instance {
-    fn spawn(redis: &RedisServer, role: &str) -> Instance {
-        Self::spawn_with(redis, role, &[])
-    }
-
-    fn spawn_with(redis: &RedisServer, role: &str, env: &[(&str, &str)]) -> Instance {
-        let url = redis.url();
-        let keys = keys(redis);
-        let mut all = vec![
-            ("BREAKER_REDIS_URL", url.as_str()),
-            ("BREAKER_KEY_PREFIX", keys.prefix()),
-        ];
-        all.extend_from_slice(env);
-        Self::spawn_env(role, &all)
-    }
-
-    fn spawn_cluster(cluster: &RedisCluster, role: &str) -> Instance {
-        let urls = cluster.urls();
-        Self::spawn_env(
-            role,
-            &[
-                ("BREAKER_REDIS_CLUSTER", urls.as_str()),
-                ("BREAKER_KEY_PREFIX", "fleet-cluster"),
-            ],
-        )
-    }
-
-    fn spawn_env(role: &str, env: &[(&str, &str)]) -> Instance {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args(["--exact", "fleet_child", "--nocapture", "--test-threads=1"])
-            .env(ROLE, role)
-            .stdout(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        Instance { child, out }
-    }
-
-    /// Every line up to the one with `@tag`.
-    fn drain_until(&mut self, tag: &str) -> Vec<String> {
-        let mut lines = Vec::new();
-        loop {
-            let mut line = String::new();
-            let n = self.out.read_line(&mut line).unwrap();
-            assert!(n > 0, "instance ended before printing `{tag}`: {lines:?}");
-            let done = line.contains(&format!("@{tag}"));
-            lines.push(line);
-            if done {
-                return lines;
-            }
-        }
-    }
-
-    /// The next line starting with `tag`, and the rest of it.
-    fn expect(&mut self, tag: &str) -> String {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = self.out.read_line(&mut line).unwrap();
-            assert!(n > 0, "instance ended before printing `{tag}`");
-            // libtest may print `test fleet_child ... ` on the same line first.
-            if let Some(at) = line.find(&format!("@{tag}")) {
-                return line[at + tag.len() + 1..].trim().to_owned();
-            }
-        }
-    }
-
-    fn finish(mut self) {
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "instance failed: {status}");
-    }
+/// Starts one instance in `role` on `cluster`.
+fn spawn_cluster(cluster: &RedisCluster, role: &str) -> Instance {
+    let urls = cluster.urls();
+    spawn_env(
+        role,
+        &[
+            ("BREAKER_REDIS_CLUSTER", urls.as_str()),
+            ("BREAKER_KEY_PREFIX", "fleet-cluster"),
+        ],
+    )
 }
 
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts one instance in `role` with exactly this environment of settings.
+fn spawn_env(role: &str, env: &[(&str, &str)]) -> Instance {
+    Spawn::new("fleet_child", ROLE, role)
+        .envs(env.iter().copied())
+        .start()
 }
 
 /// The child entry point: does nothing unless run by a parent test with `FLEET_ROLE` set.
 #[test]
 fn fleet_child() {
-    let Ok(role) = std::env::var(ROLE) else {
+    let Some(role) = fleet::role(ROLE) else {
         return;
     };
     let rec = Recorder::install();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    fleet::run(async {
         match role.as_str() {
             // Joins, then waits to see the fleet open the breaker.
             "watch" => {
                 assert_eq!(daum(false).await, Ok(1));
-                println!("@ready");
+                report("ready", "");
                 let h = breaker(NAME).unwrap();
                 let deadline = std::time::Instant::now() + Duration::from_secs(10);
                 while h.state() != State::Open {
                     assert!(std::time::Instant::now() < deadline, "never saw OPEN");
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
-                println!("@open {}", unix_micros());
+                report("open", unix_micros());
                 assert!(daum(false).await.unwrap_err().is_open());
             }
             // Fails until the breaker opens here, then stays up while the flush goes out.
@@ -251,7 +183,7 @@ fn fleet_child() {
                 for _ in 0..3 {
                     assert_eq!(daum(true).await, Err(TestError::Down("daum")));
                 }
-                println!("@tripped {}", unix_micros());
+                report("tripped", unix_micros());
                 assert_eq!(breaker(NAME).unwrap().state(), State::Open);
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
@@ -261,21 +193,21 @@ fn fleet_child() {
                     daum(false).await.unwrap_err().is_open(),
                     "first call admitted"
                 );
-                println!("@rejected");
+                report("rejected", "");
             }
             "expect-closed" => {
                 assert_eq!(daum(false).await, Ok(1));
-                println!("@admitted");
+                report("admitted", "");
             }
             "force-open" => {
                 assert_eq!(daum(false).await, Ok(1));
                 breaker(NAME).unwrap().force_open().await.unwrap();
-                println!("@forced");
+                report("forced", "");
             }
             "reset" => {
                 let _ = daum(false).await;
                 breaker(NAME).unwrap().reset().await.unwrap();
-                println!("@reset");
+                report("reset", "");
             }
             // Open here and stay up while Redis is restarted empty.
             "hold-open" => {
@@ -283,7 +215,7 @@ fn fleet_child() {
                     let _ = daum(true).await;
                 }
                 assert_eq!(breaker(NAME).unwrap().state(), State::Open);
-                println!("@open");
+                report("open", "");
                 tokio::time::sleep(Duration::from_secs(4)).await;
                 assert_eq!(breaker(NAME).unwrap().state(), State::Open);
             }
@@ -299,14 +231,14 @@ fn fleet_child() {
                     .filter(|e| matches!(e, EventKind::StoreError { .. }))
                     .count();
                 assert!(errors > 0, "no StoreError event");
-                println!("@reported {errors}");
+                report("reported", errors);
             }
             // Waits for the breaker to open, then calls until it has been closed again for a
             // while; every call that runs while HALF_OPEN prints `@probe`.
             "probe-race" => {
                 // Joining while HALF_OPEN, the first call may be rejected: that is fine here.
                 let _ = probed(false).await;
-                println!("@ready");
+                report("ready", "");
                 let h = breaker("fleet.probe").unwrap();
                 let deadline = std::time::Instant::now() + Duration::from_secs(20);
                 while h.state() == State::Closed {
@@ -326,7 +258,7 @@ fn fleet_child() {
                     }
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                println!("@closed");
+                report("closed", "");
             }
             "probe-trip" => {
                 assert_eq!(probed(true).await, Err(TestError::Down("probe")));
@@ -335,7 +267,7 @@ fn fleet_child() {
             // Calls for 4 s while the parent breaks Redis; reports errors, the slowest call and
             // the store's health events.
             "steady" => {
-                println!("@ready");
+                report("ready", "");
                 let mut errors = 0;
                 let mut slowest = Duration::ZERO;
                 let end = std::time::Instant::now() + Duration::from_secs(4);
@@ -355,17 +287,20 @@ fn fleet_child() {
                         _ => None,
                     })
                     .collect();
-                println!("@done {errors} {} {health:?}", slowest.as_micros());
+                report(
+                    "done",
+                    format_args!("{errors} {} {health:?}", slowest.as_micros()),
+                );
             }
             "conformance" => {
                 conformance_scenario().await;
-                println!("@conformant");
+                report("conformant", "");
             }
             // Holds the breaker forced open while Redis restarts empty.
             "hold-forced" => {
                 let _ = daum(false).await;
                 breaker(NAME).unwrap().force_open().await.unwrap();
-                println!("@forced");
+                report("forced", "");
                 tokio::time::sleep(Duration::from_secs(4)).await;
                 let h = breaker(NAME).unwrap();
                 assert_eq!(h.forced(), Some(breaker_runtime::Forced::Open));
@@ -386,14 +321,14 @@ fn fleet_child() {
                     tokio::time::sleep(Duration::from_millis(300)).await;
                     let _ = slow_traffic(false).await;
                 }
-                println!("@recovered");
+                report("recovered", "");
             }
             // Open while Redis is up; once Redis is gone, HALF_OPEN probing runs locally.
             "local-probe" => {
                 let _ = probed(true).await;
                 let h = breaker("fleet.probe").unwrap();
                 assert_eq!(h.state(), State::Open);
-                println!("@open");
+                report("open", "");
                 let deadline = std::time::Instant::now() + Duration::from_secs(10);
                 loop {
                     let down = rec
@@ -414,7 +349,7 @@ fn fleet_child() {
                     let _ = probed(false).await;
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                println!("@recovered");
+                report("recovered", "");
             }
             // A breaker Redis says is OPEN for a very long time: it must probe (and close) within
             // its own `open_for` (1 s), the longest this opening can last.
@@ -433,7 +368,10 @@ fn fleet_child() {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     let _ = probed(false).await;
                 }
-                println!("@closed {saw_open} {}", start.elapsed().as_millis());
+                report(
+                    "closed",
+                    format_args!("{saw_open} {}", start.elapsed().as_millis()),
+                );
             }
             other => panic!("unknown role {other}"),
         }
@@ -444,15 +382,15 @@ fn fleet_child() {
 fn trip_in_one_process_rejects_in_the_others() {
     let _serial = serial();
     let redis = RedisServer::start();
-    let mut watchers: Vec<_> = (0..3).map(|_| Instance::spawn(&redis, "watch")).collect();
-    for w in &mut watchers {
-        w.expect("ready");
+    let watchers: Vec<_> = (0..3).map(|_| spawn(&redis, "watch")).collect();
+    for w in &watchers {
+        w.expect("ready", PATIENCE);
     }
-    let mut tripper = Instance::spawn(&redis, "trip");
-    let tripped: u128 = tripper.expect("tripped").parse().unwrap();
+    let tripper = spawn(&redis, "trip");
+    let tripped: u128 = tripper.expect("tripped", PATIENCE).rest().parse().unwrap();
     let mut lags = Vec::new();
-    for w in &mut watchers {
-        let seen: u128 = w.expect("open").parse().unwrap();
+    for w in &watchers {
+        let seen: u128 = w.expect("open", PATIENCE).rest().parse().unwrap();
         lags.push(seen.saturating_sub(tripped));
     }
     println!("propagation to 3 instances (µs): {lags:?}");
@@ -465,25 +403,25 @@ fn trip_in_one_process_rejects_in_the_others() {
         w.finish();
     }
     // An instance started now learns the state before its first call.
-    Instance::spawn(&redis, "expect-open").finish();
+    spawn(&redis, "expect-open").finish();
 }
 
 #[test]
 fn operator_commands_reach_every_instance_and_persist() {
     let _serial = serial();
     let redis = RedisServer::start();
-    let mut watcher = Instance::spawn(&redis, "watch");
-    watcher.expect("ready");
-    let mut admin = Instance::spawn(&redis, "force-open");
-    admin.expect("forced");
-    watcher.expect("open");
+    let watcher = spawn(&redis, "watch");
+    watcher.expect("ready", PATIENCE);
+    let admin = spawn(&redis, "force-open");
+    admin.expect("forced", PATIENCE);
+    watcher.expect("open", PATIENCE);
     admin.finish();
     watcher.finish();
     // Forced open holds for instances started later...
-    Instance::spawn(&redis, "expect-open").finish();
+    spawn(&redis, "expect-open").finish();
     // ...until a reset.
-    Instance::spawn(&redis, "reset").finish();
-    Instance::spawn(&redis, "expect-closed").finish();
+    spawn(&redis, "reset").finish();
+    spawn(&redis, "expect-closed").finish();
     // Changes made from application code are in the audit log `breakerctl audit` reads.
     let port = redis.port();
     let newest = Command::new("redis-cli")
@@ -511,8 +449,8 @@ fn redis_restarted_empty_while_open_elsewhere_converges_on_open() {
     let _serial = serial();
     let mut redis = RedisServer::start();
     let port = redis.port();
-    let mut holder = Instance::spawn(&redis, "hold-open");
-    holder.expect("open");
+    let holder = spawn(&redis, "hold-open");
+    holder.expect("open", PATIENCE);
     std::thread::sleep(Duration::from_millis(300));
     redis.kill();
     drop(redis);
@@ -527,7 +465,7 @@ fn redis_restarted_empty_while_open_elsewhere_converges_on_open() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    Instance::spawn(&redis, "expect-open").finish();
+    spawn(&redis, "expect-open").finish();
     holder.finish();
 }
 
@@ -544,8 +482,8 @@ fn malformed_data_under_the_key_is_reported_and_calls_go_on() {
             .as_deref(),
         Some(":1")
     );
-    let mut i = Instance::spawn(&redis, "malformed");
-    i.expect("reported");
+    let i = spawn(&redis, "malformed");
+    i.expect("reported", PATIENCE);
     i.finish();
 }
 
@@ -553,17 +491,15 @@ fn malformed_data_under_the_key_is_reported_and_calls_go_on() {
 fn fleet_wide_probe_limit_holds_with_8_processes_racing() {
     let _serial = serial();
     let redis = RedisServer::start();
-    let mut racers: Vec<_> = (0..8)
-        .map(|_| Instance::spawn(&redis, "probe-race"))
-        .collect();
-    for r in &mut racers {
-        r.expect("ready");
+    let racers: Vec<_> = (0..8).map(|_| spawn(&redis, "probe-race")).collect();
+    for r in &racers {
+        r.expect("ready", PATIENCE);
     }
-    Instance::spawn(&redis, "probe-trip").finish();
+    spawn(&redis, "probe-trip").finish();
     let mut probes = 0;
-    for r in &mut racers {
-        let out = r.drain_until("closed");
-        probes += out.iter().filter(|l| l.contains("@probe")).count();
+    for r in &racers {
+        let out = r.lines_until("closed", PATIENCE);
+        probes += out.iter().filter(|l| l.is("probe")).count();
     }
     for r in racers {
         r.finish();
@@ -579,19 +515,17 @@ fn killing_a_process_mid_probe_does_not_wedge_half_open() {
     let _serial = serial();
     let redis = RedisServer::start();
     // An instance whose probes hang forever takes a probe lease, and is killed holding it.
-    let mut hanger = Instance::spawn_with(&redis, "probe-race", &[("FLEET_HANG_PROBES", "1")]);
-    hanger.expect("ready");
-    Instance::spawn(&redis, "probe-trip").finish();
-    let _ = hanger.expect("probe");
-    let _ = hanger.child.kill();
+    let mut hanger = spawn_with(&redis, "probe-race", &[("FLEET_HANG_PROBES", "1")]);
+    hanger.expect("ready", PATIENCE);
+    spawn(&redis, "probe-trip").finish();
+    let _ = hanger.expect("probe", PATIENCE);
+    hanger.kill();
     drop(hanger);
     // Its lease runs out (1 s, the open period, as there is no timeout): a failed probe; the
     // breaker re-opens, half-opens again, and the other instances' probes close it.
-    let mut racers: Vec<_> = (0..3)
-        .map(|_| Instance::spawn(&redis, "probe-race"))
-        .collect();
-    for r in &mut racers {
-        let _ = r.drain_until("closed");
+    let racers: Vec<_> = (0..3).map(|_| spawn(&redis, "probe-race")).collect();
+    for r in &racers {
+        let _ = r.lines_until("closed", PATIENCE);
     }
     for r in racers {
         r.finish();
@@ -603,21 +537,22 @@ fn killing_a_process_mid_probe_does_not_wedge_half_open() {
 fn steady_through_outage(env: &[(&str, &str)]) -> (RedisServer, (u32, u128, String)) {
     let mut redis = RedisServer::start();
     let port = redis.port();
-    let mut app = Instance::spawn_with(&redis, "steady", env);
-    app.expect("ready");
+    let app = spawn_with(&redis, "steady", env);
+    app.expect("ready", PATIENCE);
     std::thread::sleep(Duration::from_millis(800));
     redis.kill();
     drop(redis);
     std::thread::sleep(Duration::from_millis(1800));
     let redis = RedisServer::start_on(port);
-    let report = steady_report(&mut app);
+    let report = steady_report(&app);
     app.finish();
     (redis, report)
 }
 
 /// Parses `@done <errors> <slowest µs> <health events>`.
-fn steady_report(i: &mut Instance) -> (u32, u128, String) {
-    let done = i.expect("done");
+fn steady_report(i: &Instance) -> (u32, u128, String) {
+    let done = i.expect("done", PATIENCE);
+    let done = done.rest();
     let mut parts = done.splitn(3, ' ');
     let errors = parts.next().unwrap().parse().unwrap();
     let slowest = parts.next().unwrap().parse().unwrap();
@@ -650,11 +585,11 @@ fn store_down_after_sets_what_counts_as_an_outage() {
         "an outage shorter than BREAKER_STORE_DOWN_AFTER is no event"
     );
     // A malformed value: reported, and the store still shares the fleet's state.
-    let mut watcher = Instance::spawn(&redis, "watch");
-    watcher.expect("ready");
-    let mut tripper = Instance::spawn_with(&redis, "trip", &[("BREAKER_STORE_DOWN_AFTER", "soon")]);
-    tripper.expect("tripped");
-    watcher.expect("open");
+    let watcher = spawn(&redis, "watch");
+    watcher.expect("ready", PATIENCE);
+    let tripper = spawn_with(&redis, "trip", &[("BREAKER_STORE_DOWN_AFTER", "soon")]);
+    tripper.expect("tripped", PATIENCE);
+    watcher.expect("open", PATIENCE);
     tripper.finish();
     watcher.finish();
 }
@@ -663,26 +598,13 @@ fn store_down_after_sets_what_counts_as_an_outage() {
 fn redis_stopped_longer_than_the_budget_never_holds_a_call() {
     let _serial = serial();
     let redis = RedisServer::start();
-    let mut app = Instance::spawn(&redis, "steady");
-    app.expect("ready");
+    let app = spawn(&redis, "steady");
+    app.expect("ready", PATIENCE);
     std::thread::sleep(Duration::from_millis(800));
-    let pid = redis.pid().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-STOP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    let stopped = Stopped::new(redis.pid());
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(
-        Command::new("kill")
-            .args(["-CONT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let (errors, slowest, health) = steady_report(&mut app);
+    stopped.resume();
+    let (errors, slowest, health) = steady_report(&app);
     app.finish();
     assert_eq!(errors, 0);
     assert!(
@@ -696,16 +618,14 @@ fn redis_stopped_longer_than_the_budget_never_holds_a_call() {
 fn cluster_trip_propagates_and_probe_limit_holds() {
     let _serial = serial();
     let cluster = RedisCluster::start();
-    let mut watchers: Vec<_> = (0..2)
-        .map(|_| Instance::spawn_cluster(&cluster, "watch"))
-        .collect();
-    for w in &mut watchers {
-        w.expect("ready");
+    let watchers: Vec<_> = (0..2).map(|_| spawn_cluster(&cluster, "watch")).collect();
+    for w in &watchers {
+        w.expect("ready", PATIENCE);
     }
-    let mut tripper = Instance::spawn_cluster(&cluster, "trip");
-    let tripped: u128 = tripper.expect("tripped").parse().unwrap();
-    for w in &mut watchers {
-        let seen: u128 = w.expect("open").parse().unwrap();
+    let tripper = spawn_cluster(&cluster, "trip");
+    let tripped: u128 = tripper.expect("tripped", PATIENCE).rest().parse().unwrap();
+    for w in &watchers {
+        let seen: u128 = w.expect("open", PATIENCE).rest().parse().unwrap();
         assert!(
             seen.saturating_sub(tripped) < 45_000,
             "slow propagation on the cluster"
@@ -715,21 +635,21 @@ fn cluster_trip_propagates_and_probe_limit_holds() {
     for w in watchers {
         w.finish();
     }
-    Instance::spawn_cluster(&cluster, "expect-open").finish();
+    spawn_cluster(&cluster, "expect-open").finish();
     // The fleet-wide probe budget on the cluster.
-    let mut racers: Vec<_> = (0..4)
-        .map(|_| Instance::spawn_cluster(&cluster, "probe-race"))
+    let racers: Vec<_> = (0..4)
+        .map(|_| spawn_cluster(&cluster, "probe-race"))
         .collect();
-    for r in &mut racers {
-        r.expect("ready");
+    for r in &racers {
+        r.expect("ready", PATIENCE);
     }
-    Instance::spawn_cluster(&cluster, "probe-trip").finish();
+    spawn_cluster(&cluster, "probe-trip").finish();
     let mut probes = 0;
-    for r in &mut racers {
+    for r in &racers {
         probes += r
-            .drain_until("closed")
+            .lines_until("closed", PATIENCE)
             .iter()
-            .filter(|l| l.contains("@probe"))
+            .filter(|l| l.is("probe"))
             .count();
     }
     for r in racers {
@@ -742,16 +662,16 @@ fn cluster_trip_propagates_and_probe_limit_holds() {
 fn store_conformance_memory_single_redis_and_cluster() {
     let _serial = serial();
     // Memory: no Redis configured, `store = "redis"` breakers keep their state in the process.
-    let mut memory = Instance::spawn_env("conformance", &[]);
-    memory.expect("conformant");
+    let memory = spawn_env("conformance", &[]);
+    memory.expect("conformant", PATIENCE);
     memory.finish();
     let redis = RedisServer::start();
-    let mut single = Instance::spawn(&redis, "conformance");
-    single.expect("conformant");
+    let single = spawn(&redis, "conformance");
+    single.expect("conformant", PATIENCE);
     single.finish();
     let cluster = RedisCluster::start();
-    let mut clustered = Instance::spawn_cluster(&cluster, "conformance");
-    clustered.expect("conformant");
+    let clustered = spawn_cluster(&cluster, "conformance");
+    clustered.expect("conformant", PATIENCE);
     clustered.finish();
 }
 
@@ -759,15 +679,15 @@ fn store_conformance_memory_single_redis_and_cluster() {
 fn redis_down_at_start_then_up_fails_no_call() {
     let _serial = serial();
     let port = breaker_tests::free_port();
-    let mut app = Instance::spawn_env(
+    let app = spawn_env(
         "steady",
         &[("BREAKER_REDIS_URL", &format!("redis://127.0.0.1:{port}/"))],
     );
-    app.expect("ready");
+    app.expect("ready", PATIENCE);
     // Longer than `store_down_after` (1 s): an outage, reported (a shorter one is not news).
     std::thread::sleep(Duration::from_millis(2000));
     let redis = RedisServer::start_on(port);
-    let (errors, slowest, health) = steady_report(&mut app);
+    let (errors, slowest, health) = steady_report(&app);
     app.finish();
     assert_eq!(errors, 0);
     assert!(slowest < 100_000, "a call waited {slowest} µs");
@@ -840,9 +760,8 @@ fn tls_certs(dir: &std::path::Path) -> [String; 3] {
 #[test]
 fn tls_and_password_in_the_url() {
     let _serial = serial();
-    let dir = std::env::temp_dir().join(format!("breaker-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let [ca, crt, key] = tls_certs(&dir);
+    let scratch = Scratch::new("tls");
+    let [ca, crt, key] = tls_certs(scratch.dir());
     let tls_port = breaker_tests::free_port().to_string();
     let redis = RedisServer::start_with(
         breaker_tests::free_port(),
@@ -867,16 +786,16 @@ fn tls_and_password_in_the_url() {
         ("SSL_CERT_FILE", ca.as_str()),
     ];
     // Propagation needs the shared state: it only works if TLS and the password do.
-    let mut watcher = Instance::spawn_env("watch", &env);
-    watcher.expect("ready");
-    let mut tripper = Instance::spawn_env("trip", &env);
-    tripper.expect("tripped");
-    watcher.expect("open");
+    let watcher = spawn_env("watch", &env);
+    watcher.expect("ready", PATIENCE);
+    let tripper = spawn_env("trip", &env);
+    tripper.expect("tripped", PATIENCE);
+    watcher.expect("open", PATIENCE);
     tripper.finish();
     watcher.finish();
-    Instance::spawn_env("expect-open", &env).finish();
+    spawn_env("expect-open", &env).finish();
     drop(redis);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(scratch);
 }
 
 #[test]
@@ -884,8 +803,8 @@ fn forced_state_survives_redis_restarting_empty() {
     let _serial = serial();
     let mut redis = RedisServer::start();
     let port = redis.port();
-    let mut holder = Instance::spawn(&redis, "hold-forced");
-    holder.expect("forced");
+    let holder = spawn(&redis, "hold-forced");
+    holder.expect("forced", PATIENCE);
     redis.kill();
     drop(redis);
     let redis = RedisServer::start_on(port);
@@ -898,7 +817,7 @@ fn forced_state_survives_redis_restarting_empty() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    Instance::spawn(&redis, "expect-open").finish();
+    spawn(&redis, "expect-open").finish();
     holder.finish();
 }
 
@@ -906,8 +825,8 @@ fn forced_state_survives_redis_restarting_empty() {
 fn slow_traffic_still_recovers_through_fleet_probes() {
     let _serial = serial();
     let redis = RedisServer::start();
-    let mut i = Instance::spawn(&redis, "slow-recovery");
-    i.expect("recovered");
+    let i = spawn(&redis, "slow-recovery");
+    i.expect("recovered", PATIENCE);
     i.finish();
 }
 
@@ -915,10 +834,10 @@ fn slow_traffic_still_recovers_through_fleet_probes() {
 fn half_open_probing_runs_locally_while_redis_is_down() {
     let _serial = serial();
     let mut redis = RedisServer::start();
-    let mut i = Instance::spawn(&redis, "local-probe");
-    i.expect("open");
+    let i = spawn(&redis, "local-probe");
+    i.expect("open", PATIENCE);
     redis.kill();
-    i.expect("recovered");
+    i.expect("recovered", PATIENCE);
     i.finish();
 }
 
@@ -929,10 +848,7 @@ fn an_absurd_open_until_from_redis_is_clamped() {
     let _serial = serial();
     let redis = RedisServer::start();
     let key = keys(&redis).breaker("fleet.probe").state;
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
+    let now_ms = unix_ms();
     let far = now_ms + 1_000_000_000;
     assert_eq!(
         redis
@@ -942,8 +858,9 @@ fn an_absurd_open_until_from_redis_is_clamped() {
             .as_deref(),
         Some(":5")
     );
-    let mut i = Instance::spawn(&redis, "absurd-open");
-    let closed = i.expect("closed");
+    let i = spawn(&redis, "absurd-open");
+    let closed = i.expect("closed", PATIENCE);
+    let closed = closed.rest();
     i.finish();
     assert!(
         closed.starts_with("true"),
@@ -967,8 +884,8 @@ fn malformed_numbers_under_the_key_are_refused() {
             "{field}"
         );
         let started = std::time::Instant::now();
-        let mut i = Instance::spawn(&redis, "malformed");
-        i.expect("reported");
+        let i = spawn(&redis, "malformed");
+        i.expect("reported", PATIENCE);
         i.finish();
         assert!(
             started.elapsed() < Duration::from_secs(10),
