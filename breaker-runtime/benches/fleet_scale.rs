@@ -46,7 +46,7 @@
 
 #[path = "common/redis_server.rs"]
 mod redis_server;
-use redis_server::{command_calls, info_text, start_redis, url};
+use redis_server::{command_totals, info_text, start_redis, url};
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -190,14 +190,7 @@ impl Admin {
         let server_stats = self.info("stats");
         let at = Instant::now();
         let process_cpu = process_cpu_secs();
-        let mut commands = 0;
-        let mut scripts = 0;
-        for (name, calls) in command_calls(&stats) {
-            commands += calls;
-            if name == "evalsha" || name == "eval" {
-                scripts += calls;
-            }
-        }
+        let (commands, scripts) = command_totals(&stats, &["evalsha", "eval"]);
         let field = |text: &str, name: &str| -> f64 {
             text.lines()
                 .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))

@@ -14,7 +14,7 @@
 
 #[path = "common/redis_server.rs"]
 mod redis_server;
-use redis_server::{command_calls, info_text, redis_cmd, start_redis};
+use redis_server::{command_totals, info_text, redis_cmd, start_redis};
 
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Write};
@@ -55,15 +55,8 @@ fn unix_micros() -> u128 {
 /// command Redis executed, including those run inside scripts.
 fn command_counts(port: u16) -> (u64, u64) {
     let info = info_text(redis_cmd(port, &["INFO", "commandstats"]).expect("INFO"));
-    let mut requests = 0;
-    let mut commands = 0;
-    for (name, calls) in command_calls(&info) {
-        commands += calls;
-        // What the store sends: EVALSHA (a script's inner commands are counted above only).
-        if name == "evalsha" || name == "script" {
-            requests += calls;
-        }
-    }
+    // What the store sends: EVALSHA (a script's inner commands are counted in all only).
+    let (commands, requests) = command_totals(&info, &["evalsha", "script"]);
     (requests, commands)
 }
 

@@ -83,6 +83,19 @@ pub fn info_text(v: redis::Value) -> String {
     }
 }
 
+/// `(all, of_these)`: the calls of every command in an `INFO commandstats` text (as
+/// [`command_calls`]), and of the commands named in `of_these` alone.
+pub fn command_totals(info: &str, of_these: &[&str]) -> (u64, u64) {
+    let (mut all, mut some) = (0, 0);
+    for (name, calls) in command_calls(info) {
+        all += calls;
+        if of_these.contains(&name) {
+            some += calls;
+        }
+    }
+    (all, some)
+}
+
 /// `(command, calls)` for every command in an `INFO commandstats` text (`INFO` itself left
 /// out: the measuring reads it), commands run inside scripts included.
 pub fn command_calls(info: &str) -> impl Iterator<Item = (&str, u64)> {
