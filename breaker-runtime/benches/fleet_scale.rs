@@ -46,7 +46,7 @@
 
 #[path = "common/redis_server.rs"]
 mod redis_server;
-use redis_server::{command_calls, start_redis};
+use redis_server::{command_totals, info_text, start_redis, url};
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -58,7 +58,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use breaker_runtime::__private::{Config, Permit, StoreKind, standalone_breaker};
+use breaker_runtime::redis::{Keys, Message, Pushed, Target};
 use breaker_runtime::{Breaker, Handle, RedisStore, State, Store};
+use futures::StreamExt as _;
 
 mod common;
 
@@ -111,15 +113,6 @@ const CALL_EVERY: Duration = Duration::from_millis(200);
 
 fn describe(_: &E, _: &mut String) {}
 
-fn text(v: redis::Value) -> String {
-    match v {
-        redis::Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
-        redis::Value::VerbatimString { text, .. } => text,
-        redis::Value::SimpleString(s) => s,
-        other => panic!("INFO: {other:?}"),
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Counters: Redis's (one long-lived connection, so the measurement opens none) and this
 // process's CPU time.
@@ -169,19 +162,26 @@ struct Admin {
 
 impl Admin {
     fn connect(port: u16) -> Admin {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+        let client = redis::Client::open(url(port)).unwrap();
         Admin {
             con: client.get_connection().expect("admin connection"),
         }
     }
 
     fn info(&mut self, section: &str) -> String {
-        text(
+        info_text(
             redis::cmd("INFO")
                 .arg(section)
                 .query(&mut self.con)
                 .expect("INFO"),
         )
+    }
+
+    /// The counters over the next `d`.
+    fn window(&mut self, d: Duration) -> Delta {
+        let a = self.snap();
+        std::thread::sleep(d);
+        a.to(&self.snap())
     }
 
     fn snap(&mut self) -> Snap {
@@ -190,14 +190,7 @@ impl Admin {
         let server_stats = self.info("stats");
         let at = Instant::now();
         let process_cpu = process_cpu_secs();
-        let mut commands = 0;
-        let mut scripts = 0;
-        for (name, calls) in command_calls(&stats) {
-            commands += calls;
-            if name == "evalsha" || name == "eval" {
-                scripts += calls;
-            }
-        }
+        let (commands, scripts) = command_totals(&stats, &["evalsha", "eval"]);
         let field = |text: &str, name: &str| -> f64 {
             text.lines()
                 .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
@@ -291,36 +284,50 @@ fn monitor(port: u16, d: Duration) -> (u64, u64) {
 /// each state of `scale.b00` was announced. Tells Redis's share of a propagation from the
 /// simulated instances' (which share this box's two cores).
 struct Listener {
-    heard: Arc<Mutex<Vec<(Instant, String)>>>,
+    heard: Arc<Mutex<Vec<(Instant, State)>>>,
 }
 
 impl Listener {
+    /// Returns once Redis confirmed the subscription.
     fn start(port: u16) -> Listener {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("subscriber connection");
-        s.write_all(format!("SUBSCRIBE {PREFIX}:events\r\n").as_bytes())
-            .unwrap();
         let heard = Arc::new(Mutex::new(Vec::new()));
         let sink = heard.clone();
+        let (subscribed, confirmed) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            // RESP lines; a message's payload is `name|state|...` on a line of its own.
-            let prefix = format!("{}|", BREAKERS[0]);
-            for line in BufReader::new(s).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix(&prefix) {
-                    let state = rest.split('|').next().unwrap_or("").to_owned();
-                    sink.lock().unwrap().push((Instant::now(), state));
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let target = Target::single(&url(port)).expect("Redis URL");
+                let mut sub = target
+                    .subscribe(&[Keys::new(PREFIX).events()])
+                    .await
+                    .expect("subscriber connection");
+                let _ = subscribed.send(());
+                while let Some(item) = sub.next().await {
+                    let Pushed::Message { payload, .. } = item else {
+                        continue;
+                    };
+                    if let Some(m) = Message::decode(&payload)
+                        && m.name == BREAKERS[0]
+                    {
+                        sink.lock().unwrap().push((Instant::now(), m.state));
+                    }
                 }
-            }
+            });
         });
+        confirmed.recv().expect("subscribed");
         Listener { heard }
     }
 
     /// When `state` was first announced after `t0`, since `t0`.
-    fn first(&self, state: &str, t0: Instant) -> Option<Duration> {
+    fn first(&self, state: State, t0: Instant) -> Option<Duration> {
         self.heard
             .lock()
             .unwrap()
             .iter()
-            .find(|(at, s)| *at >= t0 && s == state)
+            .find(|(at, s)| *at >= t0 && *s == state)
             .map(|(at, _)| at.duration_since(t0))
     }
 }
@@ -509,6 +516,16 @@ fn put(key: &str, value: f64) {
     println!("@r {key} {value}");
 }
 
+/// An idle window's counters, as `<phase>_cmds_s`, `<phase>_scripts_s`, `<phase>_cpu` and
+/// `<phase>_proc_cpu`.
+#[allow(clippy::cast_precision_loss)]
+fn put_idle(phase: &str, d: &Delta) {
+    put(&format!("{phase}_cmds_s"), d.commands as f64 / d.secs);
+    put(&format!("{phase}_scripts_s"), d.scripts as f64 / d.secs);
+    put(&format!("{phase}_cpu"), d.redis_cpu);
+    put(&format!("{phase}_proc_cpu"), d.process_cpu);
+}
+
 fn progress(n: usize, what: &str) {
     eprintln!("[fleet_scale n={n}] {what}");
 }
@@ -539,7 +556,7 @@ fn child(n: usize, port: u16) {
         let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
         std::process::exit(3);
     });
-    let url = format!("redis://127.0.0.1:{port}/");
+    let url = url(port);
     let mut admin = Admin::connect(port);
     let mut notes = Vec::new();
     let nf = n as f64;
@@ -565,24 +582,12 @@ fn child(n: usize, port: u16) {
     if unhealthy > 0 {
         notes.push(format!("{unhealthy} stores unhealthy 5 s after attaching"));
     }
-    let a = admin.snap();
-    std::thread::sleep(WINDOW);
-    let d = a.to(&admin.snap());
-    put("fresh_cmds_s", d.commands as f64 / d.secs);
-    put("fresh_scripts_s", d.scripts as f64 / d.secs);
-    put("fresh_cpu", d.redis_cpu);
-    put("fresh_proc_cpu", d.process_cpu);
+    put_idle("fresh", &admin.window(WINDOW));
     if env_flag("FLEET_SCALE_STEADY", true) {
         let at = attached + STEADY_AFTER;
         progress(n, "idle, waiting for heartbeats (41 s after attach)");
         std::thread::sleep(at.saturating_duration_since(Instant::now()));
-        let a = admin.snap();
-        std::thread::sleep(WINDOW);
-        let d = a.to(&admin.snap());
-        put("steady_cmds_s", d.commands as f64 / d.secs);
-        put("steady_scripts_s", d.scripts as f64 / d.secs);
-        put("steady_cpu", d.redis_cpu);
-        put("steady_proc_cpu", d.process_cpu);
+        put_idle("steady", &admin.window(WINDOW));
     }
     progress(n, "idle, MONITOR");
     let (requests, inner) = monitor(port, MONITOR_FOR);
@@ -667,7 +672,7 @@ fn child(n: usize, port: u16) {
         if n > 1 {
             alls.push(worst);
         }
-        if let Some(d) = listener.first("open", t0) {
+        if let Some(d) = listener.first(State::Open, t0) {
             announced.push(d.as_secs_f64() * 1000.0);
         }
         reset(&fleet, k, &mut notes);
@@ -780,7 +785,7 @@ fn child(n: usize, port: u16) {
             }
             first_closed.push(first);
         }
-        if let Some(d) = listener.first("closed", t0) {
+        if let Some(d) = listener.first(State::Closed, t0) {
             rec_bare.push((d.as_secs_f64() - OPEN_FOR.as_secs_f64()) * 1000.0);
         }
         std::thread::sleep(Duration::from_millis(300));
@@ -925,61 +930,61 @@ fn rows() -> Vec<Row> {
             })
         })
     }
+    fn per_instance_plain(key: &'static str) -> Box<dyn Fn(&Run) -> Cell> {
+        Box::new(move |run| get(run, key).map(|v| (num(v / run.n as f64, 2), None)))
+    }
     fn below(key: &'static str, max: f64, digits: usize) -> Box<dyn Fn(&Run) -> Cell> {
         Box::new(move |run| get(run, key).map(|v| (num(v, digits), Some(v < max))))
     }
     fn at_most(key: &'static str, max: f64, digits: usize) -> Box<dyn Fn(&Run) -> Cell> {
         Box::new(move |run| get(run, key).map(|v| (num(v, digits), Some(v <= max))))
     }
-    vec![
+    /// An idle window's rows: commands/s, then per instance, scripts per instance, Redis's CPU
+    /// and this process's, from the keys `[cmds_s, scripts_s, cpu, proc_cpu]`.
+    fn idle(heading: &'static str, [cmds, scripts, cpu, proc_cpu]: [&'static str; 4]) -> [Row; 5] {
+        [
+            (heading, "", plain(cmds, 0)),
+            ("… per instance", "≤ 2", per_instance(cmds, 2.0)),
+            (
+                "… scripts (EVALSHA/EVAL)/s per instance",
+                "",
+                per_instance_plain(scripts),
+            ),
+            ("… Redis CPU (% of one core)", "< 10 %", below(cpu, 10.0, 1)),
+            (
+                "… this process's CPU, all instances (% of one core)",
+                "",
+                plain(proc_cpu, 1),
+            ),
+        ]
+    }
+    let mut rows: Vec<Row> = vec![
         ("attach every instance (s)", "", plain("attach_s", 2)),
         (
             "this process's memory, all instances (RSS, MB)",
             "",
             plain("rss_mb", 0),
         ),
-        (
-            "**idle, 5 s after attach**: Redis commands/s (all, incl. inside scripts)",
-            "",
-            plain("fresh_cmds_s", 0),
-        ),
-        ("… per instance", "≤ 2", per_instance("fresh_cmds_s", 2.0)),
-        (
-            "… scripts (EVALSHA/EVAL)/s per instance",
-            "",
-            Box::new(|run| get(run, "fresh_scripts_s").map(|v| (num(v / run.n as f64, 2), None))),
-        ),
-        (
-            "… Redis CPU (% of one core)",
-            "< 10 %",
-            below("fresh_cpu", 10.0, 1),
-        ),
-        (
-            "… this process's CPU, all instances (% of one core)",
-            "",
-            plain("fresh_proc_cpu", 1),
-        ),
-        (
-            "**idle, heartbeats running (41 s after attach)**: Redis commands/s (all)",
-            "",
-            plain("steady_cmds_s", 0),
-        ),
-        ("… per instance", "≤ 2", per_instance("steady_cmds_s", 2.0)),
-        (
-            "… scripts (EVALSHA/EVAL)/s per instance",
-            "",
-            Box::new(|run| get(run, "steady_scripts_s").map(|v| (num(v / run.n as f64, 2), None))),
-        ),
-        (
-            "… Redis CPU (% of one core)",
-            "< 10 %",
-            below("steady_cpu", 10.0, 1),
-        ),
-        (
-            "… this process's CPU, all instances (% of one core)",
-            "",
-            plain("steady_proc_cpu", 1),
-        ),
+    ];
+    rows.extend(idle(
+        "**idle, 5 s after attach**: Redis commands/s (all, incl. inside scripts)",
+        [
+            "fresh_cmds_s",
+            "fresh_scripts_s",
+            "fresh_cpu",
+            "fresh_proc_cpu",
+        ],
+    ));
+    rows.extend(idle(
+        "**idle, heartbeats running (41 s after attach)**: Redis commands/s (all)",
+        [
+            "steady_cmds_s",
+            "steady_scripts_s",
+            "steady_cpu",
+            "steady_proc_cpu",
+        ],
+    ));
+    rows.extend([
         (
             "idle, MONITOR: client requests/s per instance (round trips, not counting commands inside scripts)",
             "≤ 2",
@@ -988,7 +993,7 @@ fn rows() -> Vec<Row> {
         (
             "idle, MONITOR: commands run inside scripts/s per instance",
             "",
-            Box::new(|run| get(run, "idle_inner_s").map(|v| (num(v / run.n as f64, 2), None))),
+            per_instance_plain("idle_inner_s"),
         ),
         (
             "**load**: successful calls/s, all instances",
@@ -1091,7 +1096,8 @@ fn rows() -> Vec<Row> {
             "",
             plain("rec_round_cmds", 1),
         ),
-    ]
+    ]);
+    rows
 }
 
 fn print_table(runs: &[Run]) {

@@ -14,7 +14,7 @@
 
 #[path = "common/redis_server.rs"]
 mod redis_server;
-use redis_server::{command_calls, redis_cmd, start_redis};
+use redis_server::{command_totals, info_text, redis_cmd, start_redis};
 
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Write};
@@ -54,20 +54,9 @@ fn unix_micros() -> u128 {
 /// `(requests, commands)`: requests a client sent (`EVALSHA`, plus any plain command), and every
 /// command Redis executed, including those run inside scripts.
 fn command_counts(port: u16) -> (u64, u64) {
-    let info = match redis_cmd(port, &["INFO", "commandstats"]) {
-        Ok(redis::Value::BulkString(b)) => String::from_utf8_lossy(&b).into_owned(),
-        Ok(redis::Value::VerbatimString { text, .. }) => text,
-        other => panic!("INFO: {other:?}"),
-    };
-    let mut requests = 0;
-    let mut commands = 0;
-    for (name, calls) in command_calls(&info) {
-        commands += calls;
-        // What the store sends: EVALSHA (a script's inner commands are counted above only).
-        if name == "evalsha" || name == "script" {
-            requests += calls;
-        }
-    }
+    let info = info_text(redis_cmd(port, &["INFO", "commandstats"]).expect("INFO"));
+    // What the store sends: EVALSHA (a script's inner commands are counted in all only).
+    let (commands, requests) = command_totals(&info, &["evalsha", "script"]);
     (requests, commands)
 }
 
@@ -105,7 +94,7 @@ fn main() {
         return;
     }
     let server = start_redis(&[]);
-    let url = format!("redis://127.0.0.1:{}/", server.port);
+    let url = server.url();
     let store = RedisStore::connect(&url, "bench").expect("store");
     assert!(store.is_healthy(), "Redis at {url} unreachable");
     Runtime::builder()

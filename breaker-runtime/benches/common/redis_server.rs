@@ -13,6 +13,13 @@ pub struct Server {
     pub port: u16,
 }
 
+impl Server {
+    /// Its URL.
+    pub fn url(&self) -> String {
+        url(self.port)
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -50,15 +57,43 @@ pub fn start_redis(extra: &[&str]) -> Server {
     s
 }
 
+/// The URL of the Redis on `port` of 127.0.0.1.
+pub fn url(port: u16) -> String {
+    format!("redis://127.0.0.1:{port}/")
+}
+
 /// One command on a fresh connection.
 pub fn redis_cmd(port: u16, args: &[&str]) -> redis::RedisResult<redis::Value> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+    let client = redis::Client::open(url(port))?;
     let mut con = client.get_connection()?;
     let mut cmd = redis::cmd(args[0]);
     for a in &args[1..] {
         cmd.arg(*a);
     }
     cmd.query(&mut con)
+}
+
+/// The text of an `INFO` reply.
+pub fn info_text(v: redis::Value) -> String {
+    match v {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+        redis::Value::VerbatimString { text, .. } => text,
+        redis::Value::SimpleString(s) => s,
+        other => panic!("INFO: {other:?}"),
+    }
+}
+
+/// `(all, of_these)`: the calls of every command in an `INFO commandstats` text (as
+/// [`command_calls`]), and of the commands named in `of_these` alone.
+pub fn command_totals(info: &str, of_these: &[&str]) -> (u64, u64) {
+    let (mut all, mut some) = (0, 0);
+    for (name, calls) in command_calls(info) {
+        all += calls;
+        if of_these.contains(&name) {
+            some += calls;
+        }
+    }
+    (all, some)
 }
 
 /// `(command, calls)` for every command in an `INFO commandstats` text (`INFO` itself left

@@ -35,12 +35,14 @@
 //! | `scripts.rs`, `scripts/*.lua` | the Lua scripts and a typed call for each (public) |
 //! | `audit.rs` | writing and reading the audit log (public) |
 //! | `shared.rs` | what the store's tasks share: attached breakers, Redis's health, applying fleet news |
-//! | `sync.rs` | the sync loop: flushes (`RECORD`), probe leases, alerts, controls, the fleet marker |
+//! | `probes.rs` | HALF_OPEN probe leases: asking for them (`ACQUIRE`) and giving them back (`RELEASE`) |
+//! | `sync.rs` | the sync loop: flushes (`RECORD`), alerts, controls, the fleet marker |
 //! | `pubsub.rs` | the subscription: state changes and control changes as they are published |
 //! | `mod.rs` | [`RedisStore`] and its [`Store`] implementation |
 
 mod audit;
 mod connection;
+mod probes;
 mod protocol;
 mod pubsub;
 mod scripts;
@@ -203,7 +205,7 @@ impl RedisStore {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         inner.rt.spawn(sync::sync_loop(inner.clone(), ready_tx));
         inner.rt.spawn(pubsub::subscribe_loop(inner.clone()));
-        inner.rt.spawn(sync::acquire_loop(inner.clone()));
+        inner.rt.spawn(probes::acquire_loop(inner.clone()));
         let _ = ready_rx.recv_timeout(START_WAIT);
         Ok(RedisStore { inner })
     }
