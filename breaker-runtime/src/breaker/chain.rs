@@ -104,6 +104,14 @@ impl Breaker {
         describe(error, &mut c.last_error);
     }
 
+    /// For shared stores: whether this instance has seen a failure of its own to describe in
+    /// an alert.
+    #[cfg(feature = "redis")]
+    #[must_use]
+    pub(crate) fn has_last_error(&self) -> bool {
+        !self.controls().last_error.is_empty()
+    }
+
     pub(super) fn note_error_text(&self, text: std::fmt::Arguments<'_>) {
         use std::fmt::Write as _;
         let mut c = self.controls();

@@ -10,6 +10,7 @@ use futures_util::StreamExt as _;
 use super::connection::{CONNECT_TIMEOUT, Pushed, RECONNECT_EVERY, bounded};
 use super::protocol::{Message, redact};
 use super::shared::{Inner, apply, lock};
+use crate::notify::AlertKind;
 
 /// Applies every state change published by any instance.
 pub(super) async fn subscribe_loop(inner: Arc<Inner>) {
@@ -70,8 +71,13 @@ fn handle_message(inner: &Inner, payload: &str) {
         if m.reset {
             e.reset_seen = Some(e.reset_seen.unwrap_or(0).max(m.generation));
         }
-        if m.alert.is_some() && !e.claims.contains(&m.generation) {
-            // An alert-worthy transition: race to claim it (whoever made it).
+        // An alert-worthy transition: race to claim it (whoever made it). An opening is
+        // described by the claimant's own last error, so an instance that has seen none leaves
+        // the race to those that have (the instance that tripped the fleet claims from its
+        // RECORD reply); it still claims the alert if it is pending when its next RECORD
+        // replies, or when a claimant's lease runs out.
+        let witness = m.alert != Some(AlertKind::Opened) || e.handle.has_last_error();
+        if m.alert.is_some() && witness && !e.claims.contains(&m.generation) {
             e.claims.push(m.generation);
             inner.wake.notify_one();
         }
