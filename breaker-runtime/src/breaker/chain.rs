@@ -39,15 +39,7 @@ impl Breaker {
             self.wake_store();
         } else {
             self.chain.store(CHAIN_REPORTED, Ordering::Release);
-            let state = self.published_state();
-            self.raise_alert(
-                AlertKind::ChainFailed,
-                state,
-                state,
-                0,
-                self.forced(),
-                self.injected(),
-            );
+            self.raise_chain_alert();
         }
     }
 
@@ -110,6 +102,19 @@ impl Breaker {
     #[must_use]
     pub(crate) fn has_last_error(&self) -> bool {
         !self.controls().last_error.is_empty()
+    }
+
+    /// Alerts the whole chain failing, from this process (no shared store claims it).
+    pub(super) fn raise_chain_alert(&self) {
+        let state = self.published_state();
+        self.raise_alert(
+            AlertKind::ChainFailed,
+            state,
+            state,
+            0,
+            self.forced(),
+            self.injected(),
+        );
     }
 
     pub(super) fn note_error_text(&self, text: std::fmt::Arguments<'_>) {

@@ -13,8 +13,6 @@ use crate::core::counters::Count;
 #[cfg(feature = "redis")]
 use crate::core::machine::FleetState;
 use crate::core::machine::{Reason, State, Ticket, Transition, dur_nanos};
-#[cfg(feature = "redis")]
-use crate::notify::AlertKind;
 
 /// Work for a shared store about fleet probe leases.
 #[derive(Debug, Default)]
@@ -385,15 +383,7 @@ impl Breaker {
         });
         // A chain failure the store had not claimed yet is this process's to report now.
         if !on && self.take_chain_failure() {
-            let state = self.published_state();
-            self.raise_alert(
-                AlertKind::ChainFailed,
-                state,
-                state,
-                0,
-                self.forced(),
-                self.injected(),
-            );
+            self.raise_chain_alert();
         }
     }
 
