@@ -33,6 +33,7 @@ mod duration;
 pub mod providers;
 pub mod search;
 mod server;
+mod token;
 pub mod web;
 
 use providers::{MockProvider, Provider};
@@ -53,6 +54,10 @@ pub struct Config {
     pub daum_url: Option<String>,
     /// Base URL of an external juso-like provider; `None` starts the embedded mock.
     pub juso_url: Option<String>,
+    /// The mock providers' control token (their `/_control` needs it): the embedded mocks are
+    /// started with it, and the admin console sends it to external mocks. `None` generates one
+    /// ([`Running::control_token`]).
+    pub mock_control_token: Option<String>,
 }
 
 impl Default for Config {
@@ -63,6 +68,7 @@ impl Default for Config {
             admin_token: None,
             daum_url: None,
             juso_url: None,
+            mock_control_token: None,
         }
     }
 }
@@ -78,6 +84,10 @@ impl fmt::Debug for Config {
             )
             .field("daum_url", &self.daum_url)
             .field("juso_url", &self.juso_url)
+            .field(
+                "mock_control_token",
+                &self.mock_control_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -97,6 +107,8 @@ pub enum StartError {
     ProviderUrl(String),
     /// The admin token given is empty.
     EmptyToken,
+    /// The mock providers' control token given is empty.
+    EmptyControlToken,
 }
 
 impl fmt::Display for StartError {
@@ -107,6 +119,10 @@ impl fmt::Display for StartError {
             StartError::EmptyToken => f.write_str(
                 "the admin token is empty; pass --admin-token / BREAKER_ADMIN_TOKEN with a value, \
                  or leave both unset to get a generated one",
+            ),
+            StartError::EmptyControlToken => f.write_str(
+                "the mock providers' control token is empty; pass --mock-control-token / \
+                 BREAKER_MOCK_TOKEN with a value, or leave both unset to get a generated one",
             ),
         }
     }
@@ -127,6 +143,7 @@ pub struct Running {
     server: Server,
     token: String,
     token_generated: bool,
+    control_token: String,
     providers: Arc<Providers>,
     daum_mock: Option<MockProvider>,
     juso_mock: Option<MockProvider>,
@@ -160,6 +177,12 @@ impl Running {
     #[must_use]
     pub fn admin_token(&self) -> &str {
         &self.token
+    }
+
+    /// The mock providers' control token (`Authorization: Bearer <token>` on their `/_control`).
+    #[must_use]
+    pub fn control_token(&self) -> &str {
+        &self.control_token
     }
 
     /// Whether the token was generated because none was given.
@@ -216,9 +239,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Some(t) => (t.trim().to_owned(), false),
         None => (generate_token(), true),
     };
+    let control_token = match config.mock_control_token {
+        Some(t) if t.trim().is_empty() => return Err(StartError::EmptyControlToken),
+        Some(t) => t.trim().to_owned(),
+        None => token::generate(),
+    };
     let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let control = control_token.as_str();
     let mock = |provider: Provider| async move {
-        MockProvider::start(provider, loopback)
+        MockProvider::start_with_token(provider, loopback, control)
             .await
             .map_err(|source| StartError::Bind {
                 what: format!("a loopback port for the {provider} mock"),
@@ -241,8 +270,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .juso_url
         .or_else(|| juso_mock.as_ref().map(|m| m.url().to_owned()))
         .unwrap_or_default();
-    let providers =
-        Arc::new(Providers::new(&daum_url, &juso_url).map_err(StartError::ProviderUrl)?);
+    let providers = Arc::new(
+        Providers::new(&daum_url, &juso_url)
+            .map_err(StartError::ProviderUrl)?
+            .with_control_token(&control_token),
+    );
 
     let bind = SocketAddr::new(config.bind, config.port);
     let listener = TcpListener::bind(bind)
@@ -260,34 +292,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         server,
         token,
         token_generated,
+        control_token,
         providers,
         daum_mock,
         juso_mock,
     })
 }
 
-/// A random 128-bit token in hex: from `/dev/urandom`, or else from the standard library's
-/// randomly keyed hasher (itself seeded from the operating system's random source).
+/// A random 128-bit token in hex (32 characters), from the operating system's random source.
 #[must_use]
 pub fn generate_token() -> String {
-    use std::fmt::Write as _;
-    use std::hash::{BuildHasher, Hasher};
-    use std::io::Read as _;
-    let mut bytes = [0u8; 16];
-    let from_os = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-    if from_os.is_err() {
-        for (i, half) in bytes.chunks_mut(8).enumerate() {
-            // A fresh RandomState per half: each is keyed apart.
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_usize(i);
-            if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-                h.write_u128(t.as_nanos());
-            }
-            half.copy_from_slice(&h.finish().to_le_bytes());
-        }
-    }
-    bytes.iter().fold(String::with_capacity(32), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
+    token::generate()
 }

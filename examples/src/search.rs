@@ -11,6 +11,13 @@
 //! operator set on `provider.juso` (`breakerctl notice provider.juso "..."` or the admin page), or
 //! [`DEFAULT_NOTICE`]. No user sees an error.
 //!
+//! Only the provider's failures count: a transport error, a timeout, an HTTP 5xx, 429 or other
+//! status that is not the query's fault, an unreadable answer, juso's system and key errors
+//! ([`is_outage`], each breaker's `failure_if`). A query the provider refuses — daum's 400,
+//! juso's input codes such as `E0008` ([`crate::providers::rules`]) — is the user's mistake: it
+//! is answered "fix your query" ([`Refusal`]), is not passed to the next provider and counts as
+//! a success, so no amount of bad queries opens a breaker.
+//!
 //! The provider functions take only the query, as a team would write them; the provider URLs and
 //! the record of who answered travel with the request in a task-local ([`search`] sets it).
 
@@ -24,8 +31,9 @@ use reqwest::Url;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::providers::rules::{is_daum_input_status, is_juso_input_code};
 use crate::providers::{
-    CONTROL_PATH, DAUM_PATH, DaumResponse, JUSO_PATH, JusoResponse, PROVINCES, Provider,
+    CONTROL_PATH, DAUM_PATH, DaumResponse, JUSO_PATH, JusoResponse, PAGE_SIZE, PROVINCES, Provider,
 };
 
 /// The primary's breaker.
@@ -77,7 +85,10 @@ pub enum SearchError {
         /// The provider's message.
         message: String,
     },
-    /// The answer could not be read.
+    /// The provider refused the query itself: the user's mistake, not an outage (not counted by
+    /// the breaker, not passed to the next provider).
+    InvalidQuery(Refusal),
+    /// The answer could not be read (or was larger than [`MAX_RESPONSE_BYTES`]).
     Malformed {
         /// `daum` or `juso`.
         provider: Provider,
@@ -107,6 +118,7 @@ impl fmt::Display for SearchError {
                 code,
                 message,
             } => write!(f, "{provider} answered error {code}: {message}"),
+            SearchError::InvalidQuery(r) => r.fmt(f),
             SearchError::Malformed { provider, message } => {
                 write!(f, "{provider} sent an unreadable answer: {message}")
             }
@@ -126,6 +138,52 @@ impl fmt::Display for SearchError {
 
 impl std::error::Error for SearchError {}
 
+/// A provider's refusal of a query: its code (juso's `errorCode`, or daum's HTTP status as
+/// `HTTP 400`) and its message, at most [`MAX_REFUSAL_CHARS`] characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// `daum` or `juso`.
+    pub provider: String,
+    /// `E0008`, `HTTP 400`, ...
+    pub code: String,
+    /// What the provider said.
+    pub message: String,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} refused the query ({}): {}",
+            self.provider, self.code, self.message
+        )
+    }
+}
+
+/// Whether a provider function's error is the provider's failure, which the breaker counts and
+/// the next provider answers: everything but [`SearchError::InvalidQuery`]. The breakers'
+/// `failure_if`.
+#[must_use]
+pub fn is_outage(error: &SearchError) -> bool {
+    !matches!(error, SearchError::InvalidQuery(_))
+}
+
+/// The largest provider answer read, in bytes; a larger one is [`SearchError::Malformed`] (a
+/// page of 10 addresses is about 3 KiB).
+pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+/// The most addresses kept from one answer (both providers are asked for one page of
+/// [`PAGE_SIZE`]); the rest are dropped.
+pub const MAX_ADDRESSES: usize = 5 * PAGE_SIZE;
+/// The longest provider message kept in a [`Refusal`], in characters.
+pub const MAX_REFUSAL_CHARS: usize = 200;
+
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
 impl From<BreakerError> for SearchError {
     fn from(e: BreakerError) -> Self {
         SearchError::Breaker(e)
@@ -134,13 +192,15 @@ impl From<BreakerError> for SearchError {
 
 /// Where the providers are, and the HTTP client that calls them (one connection pool per
 /// service).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Providers {
     client: reqwest::Client,
     daum: Url,
     juso: Url,
     daum_search: Url,
     juso_search: Url,
+    /// The mock providers' control token, sent to their `/_control`.
+    control_token: Option<Arc<str>>,
 }
 
 impl Providers {
@@ -171,6 +231,9 @@ impl Providers {
             .timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(30))
             .user_agent(concat!("address-search/", env!("CARGO_PKG_VERSION")))
+            // A provider that redirects has moved or is misconfigured: that is its failure, and
+            // following it could take the query (and its client's address) anywhere.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(Providers {
@@ -179,7 +242,31 @@ impl Providers {
             juso,
             daum_search,
             juso_search,
+            control_token: None,
         })
+    }
+
+    /// The same providers, whose `/_control` endpoints (mock providers only) take `token`.
+    #[must_use]
+    pub fn with_control_token(mut self, token: &str) -> Providers {
+        self.control_token = Some(Arc::from(token));
+        self
+    }
+
+    /// A request to a provider's control endpoint, with its token when one is known.
+    pub fn control_request(
+        &self,
+        method: reqwest::Method,
+        provider: Provider,
+    ) -> reqwest::RequestBuilder {
+        let request = self
+            .client
+            .request(method, self.control_url(provider))
+            .timeout(Duration::from_secs(2));
+        match &self.control_token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
     }
 
     /// A provider's base URL.
@@ -201,6 +288,19 @@ impl Providers {
     #[must_use]
     pub fn client(&self) -> &reqwest::Client {
         &self.client
+    }
+}
+
+impl fmt::Debug for Providers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Providers")
+            .field("daum", &self.daum.as_str())
+            .field("juso", &self.juso.as_str())
+            .field(
+                "control_token",
+                &self.control_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
     }
 }
 
@@ -247,9 +347,12 @@ fn answered(provider: Provider) {
     let _ = CALL.try_with(|c| c.answered.set(Some(provider)));
 }
 
-/// Searches `query` through the chain: daum, juso, the notice. Never fails: the worst case is
-/// an outcome with the notice.
-pub async fn search(providers: &Arc<Providers>, query: &str) -> SearchOutcome {
+/// Searches `query` through the chain: daum, juso, the notice. Never fails for an outage: the
+/// worst case is an outcome with the notice.
+///
+/// # Errors
+/// [`Refusal`] when the provider asked refused the query itself (the user should fix it).
+pub async fn search(providers: &Arc<Providers>, query: &str) -> Result<SearchOutcome, Refusal> {
     let call = Call {
         providers: Arc::clone(providers),
         answered: Cell::new(None),
@@ -260,13 +363,17 @@ pub async fn search(providers: &Arc<Providers>, query: &str) -> SearchOutcome {
             (result, CALL.with(|c| c.answered.get()))
         })
         .await;
-    match result {
+    Ok(match result {
         Ok(addresses) => SearchOutcome {
             addresses,
             provider: provider.map(|p| p.name().to_owned()),
             degraded: provider != Some(Provider::Daum),
             notice: None,
         },
+        Err(SearchError::InvalidQuery(refusal)) => {
+            tracing::debug!(%refusal, "a provider refused the query");
+            return Err(refusal);
+        }
         Err(SearchError::Unavailable { notice }) => SearchOutcome {
             addresses: Vec::new(),
             provider: None,
@@ -284,30 +391,36 @@ pub async fn search(providers: &Arc<Providers>, query: &str) -> SearchOutcome {
                 notice: Some(current_notice()),
             }
         }
-    }
+    })
 }
 
-/// The primary: Daum's address search. A slow answer is a failure, as in the story.
+/// The primary: Daum's address search. A slow answer is a failure, as in the story; a refused
+/// query is not ([`is_outage`]).
 #[circuit_breaker(name = "provider.daum", fallback = juso, timeout = "800ms", threshold = 3,
-                  window = "30s", open_for = "5s", store = "redis")]
+                  window = "30s", open_for = "5s", store = "redis", failure_if = is_outage)]
 async fn daum(query: &str) -> Result<Vec<Address>, SearchError> {
     let providers = providers()?;
     let mut url = providers.daum_search.clone();
-    url.query_pairs_mut().append_pair("query", query);
+    url.query_pairs_mut()
+        .append_pair("query", query)
+        .append_pair("size", &PAGE_SIZE.to_string());
     let body = fetch(&providers.client, url, Provider::Daum).await?;
     let addresses = normalise_daum(parse(&body, Provider::Daum)?);
     answered(Provider::Daum);
     Ok(addresses)
 }
 
-/// The secondary: the road-name address API; errors come as HTTP 200 with an `errorCode`.
+/// The secondary: the road-name address API; errors come as HTTP 200 with an `errorCode`, the
+/// input ones not counted ([`is_outage`]).
 #[circuit_breaker(name = "provider.juso", fallback = outage_notice, timeout = "800ms",
-                  threshold = 3, window = "30s", open_for = "5s", store = "redis")]
+                  threshold = 3, window = "30s", open_for = "5s", store = "redis",
+                  failure_if = is_outage)]
 async fn juso(query: &str) -> Result<Vec<Address>, SearchError> {
     let providers = providers()?;
     let mut url = providers.juso_search.clone();
     url.query_pairs_mut()
         .append_pair("keyword", query)
+        .append_pair("countPerPage", &PAGE_SIZE.to_string())
         .append_pair("resultType", "json")
         .append_pair("confmKey", "demo");
     let body = fetch(&providers.client, url, Provider::Juso).await?;
@@ -341,16 +454,45 @@ async fn fetch(
         // Without the URL: it is known, and the message goes into alerts.
         message: e.without_url().to_string(),
     };
-    let response = client.get(url).send().await.map_err(unreachable)?;
+    let mut response = client.get(url).send().await.map_err(unreachable)?;
     let status = response.status();
-    if !status.is_success() {
-        return Err(SearchError::Status {
-            provider,
-            status: status.as_u16(),
-        });
+    let too_large = || SearchError::Malformed {
+        provider,
+        message: format!("the answer is larger than {MAX_RESPONSE_BYTES} bytes"),
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(too_large());
     }
-    let body = response.bytes().await.map_err(unreachable)?;
-    Ok(body.to_vec())
+    // Read chunk by chunk: a provider that sends no length (or a wrong one) is cut off at the cap.
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if status.is_success() {
+        return Ok(body);
+    }
+    if provider == Provider::Daum && is_daum_input_status(status.as_u16()) {
+        // Kakao's error body: {"errorType":"MissingParameter","message":"query parameter required"}.
+        let message = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+            .unwrap_or_default();
+        return Err(SearchError::InvalidQuery(Refusal {
+            provider: provider.name().to_owned(),
+            code: format!("HTTP {}", status.as_u16()),
+            message: clip(&message, MAX_REFUSAL_CHARS),
+        }));
+    }
+    Err(SearchError::Status {
+        provider,
+        status: status.as_u16(),
+    })
 }
 
 /// A provider's answer in its wire format; [`SearchError::Malformed`] when it does not fit.
@@ -386,6 +528,7 @@ pub fn normalise_daum(response: DaumResponse) -> Vec<Address> {
     response
         .documents
         .into_iter()
+        .take(MAX_ADDRESSES)
         .map(|d| {
             let jibun = d
                 .address
@@ -413,14 +556,23 @@ pub fn normalise_daum(response: DaumResponse) -> Vec<Address> {
 /// address, the building name from the end of the jibun address.
 ///
 /// # Errors
-/// [`SearchError::Refused`] when `errorCode` is not `"0"`.
+/// When `errorCode` is not `"0"`: [`SearchError::InvalidQuery`] for an input code (the user's
+/// mistake), [`SearchError::Refused`] for any other (the provider's failure).
 pub fn normalise_juso(response: JusoResponse) -> Result<Vec<Address>, SearchError> {
     let common = response.results.common;
-    if common.error_code.trim() != "0" {
+    let code = common.error_code.trim();
+    if is_juso_input_code(code) {
+        return Err(SearchError::InvalidQuery(Refusal {
+            provider: Provider::Juso.name().to_owned(),
+            code: clip(code, 16),
+            message: clip(&common.error_message, MAX_REFUSAL_CHARS),
+        }));
+    }
+    if code != "0" {
         return Err(SearchError::Refused {
             provider: Provider::Juso,
-            code: common.error_code,
-            message: common.error_message,
+            code: clip(code, 16),
+            message: clip(&common.error_message, MAX_REFUSAL_CHARS),
         });
     }
     Ok(response
@@ -428,6 +580,7 @@ pub fn normalise_juso(response: JusoResponse) -> Result<Vec<Address>, SearchErro
         .juso
         .unwrap_or_default()
         .into_iter()
+        .take(MAX_ADDRESSES)
         .map(|j| {
             let building = non_empty(&j.bd_nm);
             let road = match j.road_addr.trim().rsplit_once(" (") {

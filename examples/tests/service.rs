@@ -141,6 +141,7 @@ impl Fixture {
         let response = self
             .http
             .post(self.running.control_url(provider))
+            .bearer_auth(self.running.control_token())
             .json(&body)
             .send()
             .await
@@ -207,13 +208,17 @@ async fn bad_queries_get_400_with_a_message() {
             "{body}"
         );
     }
-    let (status, body) = f.search_raw(&"강".repeat(101)).await;
+    // Juso's limit: 40 Hangul syllables (80 units).
+    let (status, body) = f.search_raw(&"강".repeat(41)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        body["error"].as_str().unwrap().contains("at most 100"),
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("at most 40 Hangul"),
         "{body}"
     );
-    let (status, _) = f.search_raw(&"강".repeat(100)).await;
+    let (status, _) = f.search_raw(&"강".repeat(40)).await;
     assert_eq!(status, StatusCode::OK);
     // No `q` at all.
     let response = f.http.get(f.url("/api/search")).send().await.unwrap();
@@ -793,25 +798,28 @@ async fn mock_providers_speak_their_formats_and_obey_their_controls() {
         "경기도 성남시 분당구 판교역로 235 (삼평동, 에이치스퀘어)"
     );
 
-    // Down: daum with 503, juso with HTTP 200 and errorCode E0001.
+    // Down: daum with 503, juso with HTTP 200 and errorCode -999 (its system error).
     running.mock(Provider::Daum).unwrap().set(Mode::Down, None);
     running.mock(Provider::Juso).unwrap().set(Mode::Down, None);
     let (status, body) = read(daum_search().await.unwrap()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     let (status, body) = read(juso_search().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["results"]["common"]["errorCode"], "E0001");
+    assert_eq!(body["results"]["common"]["errorCode"], "-999");
     assert_eq!(body["results"]["juso"], Value::Null);
 
-    // The control endpoint, over HTTP.
+    // The control endpoint, over HTTP, with its token.
     let control = running.control_url(Provider::Daum);
-    let (status, body) = read(http.get(&control).send().await.unwrap()).await;
+    let token = running.control_token();
+    let (status, body) = read(http.get(&control).bearer_auth(token).send().await.unwrap()).await;
     assert_eq!(
         (status, body["mode"].clone()),
         (StatusCode::OK, json!("down"))
     );
     let bad = http
         .post(&control)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
         .body(r#"{"mode":"sideways"}"#)
         .send()
         .await
@@ -823,9 +831,56 @@ async fn mock_providers_speak_their_formats_and_obey_their_controls() {
         "{body}"
     );
 
+    // Without the token, with a wrong one, or with a body that is not JSON (what a web page can
+    // send to any address without asking): refused, and the mode is unchanged.
+    let down = r#"{"mode":"up"}"#;
+    let attempts = [
+        (http.get(&control), StatusCode::UNAUTHORIZED),
+        (
+            http.post(&control)
+                .header("content-type", "application/json")
+                .body(down),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            http.post(&control)
+                .bearer_auth("not-the-token")
+                .header("content-type", "application/json")
+                .body(down),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            http.post(&control)
+                .bearer_auth(token)
+                .header("content-type", "text/plain")
+                .body(down),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            http.post(&control)
+                .bearer_auth(token)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("mode=up"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            http.post(&control).bearer_auth(token).body(down),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+    ];
+    for (request, expected) in attempts {
+        let (status, body) = read(request.send().await.unwrap()).await;
+        assert_eq!(status, expected, "{body}");
+    }
+    assert_eq!(
+        running.mock(Provider::Daum).unwrap().control().mode,
+        Mode::Down
+    );
+
     // Slow: answers after the delay.
     let (status, _) = read(
         http.post(&control)
+            .bearer_auth(token)
             .json(&json!({"mode": "slow", "delay_ms": 300}))
             .send()
             .await
@@ -840,6 +895,7 @@ async fn mock_providers_speak_their_formats_and_obey_their_controls() {
     // Flap: down for 2 s, then up.
     let (status, _) = read(
         http.post(&control)
+            .bearer_auth(token)
             .json(&json!({"mode": "flap"}))
             .send()
             .await

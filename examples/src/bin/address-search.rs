@@ -38,6 +38,11 @@ struct Args {
     /// Base URL of an external juso-like provider (default: the embedded mock)
     #[arg(long, value_name = "URL")]
     juso_url: Option<String>,
+    /// Bearer token of the mock providers' `/_control` endpoints: the embedded or
+    /// `--mock-providers-only` mocks require it, the admin console sends it (default: a random
+    /// one)
+    #[arg(long, env = "BREAKER_MOCK_TOKEN", hide_env_values = true)]
+    mock_control_token: Option<String>,
     /// Run only the two mock providers and print their URLs (for instances that share them)
     #[arg(long, conflicts_with_all = ["daum_url", "juso_url"])]
     mock_providers_only: bool,
@@ -55,7 +60,7 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let code = if args.mock_providers_only {
-        mock_providers_only(args.bind).await
+        mock_providers_only(args.bind, args.mock_control_token).await
     } else {
         serve(args).await
     };
@@ -74,6 +79,7 @@ async fn serve(args: Args) -> ExitCode {
         admin_token: args.admin_token,
         daum_url: args.daum_url,
         juso_url: args.juso_url,
+        mock_control_token: args.mock_control_token,
     };
     let running = match start(config).await {
         Ok(r) => r,
@@ -105,10 +111,33 @@ async fn serve(args: Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn mock_providers_only(bind: IpAddr) -> ExitCode {
+async fn mock_providers_only(bind: IpAddr, token: Option<String>) -> ExitCode {
+    let token = match token {
+        Some(t) if t.trim().is_empty() => {
+            warn(
+                "address-search: the mock control token (--mock-control-token / BREAKER_MOCK_TOKEN) is empty",
+            );
+            return ExitCode::FAILURE;
+        }
+        Some(t) => t,
+        None => {
+            let t = breaker_examples::generate_token();
+            warn(&format!(
+                "warning: no mock control token given (--mock-control-token or \
+                 BREAKER_MOCK_TOKEN); generated one for this run: {t}"
+            ));
+            t
+        }
+    };
+    if !bind.is_loopback() {
+        warn(&format!(
+            "warning: the mock providers listen on {bind}, not only on loopback: anyone who \
+             reaches it and has the control token can take them down"
+        ));
+    }
     let mut mocks = Vec::new();
     for provider in Provider::ALL {
-        match MockProvider::start(provider, bind).await {
+        match MockProvider::start_with_token(provider, bind, &token).await {
             Ok(m) => {
                 say(&format!("{provider} {}", m.url()));
                 mocks.push(m);

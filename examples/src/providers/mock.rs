@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 
 use super::dataset::find;
+use super::rules::{JUSO_SYSTEM_ERROR, juso_input_error, juso_too_broad};
 use super::wire::{
     DaumDocument, DaumJibunAddress, DaumMeta, DaumResponse, DaumRoadAddress, JusoCommon, JusoItem,
     JusoResponse, JusoResults, PROVINCES,
@@ -121,10 +122,22 @@ struct Setting {
 }
 
 /// A mock provider's shared control state.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Shared {
     provider: Provider,
     setting: Arc<Mutex<Setting>>,
+    /// The bearer token `/_control` requires.
+    token: Arc<str>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("provider", &self.provider)
+            .field("setting", &self.setting)
+            .field("token", &"<redacted>")
+            .finish()
+    }
 }
 
 enum Health {
@@ -185,11 +198,32 @@ pub struct MockProvider {
 }
 
 impl MockProvider {
-    /// Starts `provider`'s mock on `bind`, on a free port, in mode [`Mode::Up`].
+    /// Starts `provider`'s mock on `bind`, on a free port, in mode [`Mode::Up`], with a
+    /// generated control token ([`MockProvider::control_token`]).
     ///
     /// # Errors
     /// When the port cannot be bound.
     pub async fn start(provider: Provider, bind: IpAddr) -> io::Result<MockProvider> {
+        MockProvider::start_with_token(provider, bind, &crate::token::generate()).await
+    }
+
+    /// Starts `provider`'s mock on `bind`, on a free port, in mode [`Mode::Up`]; its `/_control`
+    /// takes `Authorization: Bearer <token>`.
+    ///
+    /// # Errors
+    /// When the port cannot be bound, or `token` is empty.
+    pub async fn start_with_token(
+        provider: Provider,
+        bind: IpAddr,
+        token: &str,
+    ) -> io::Result<MockProvider> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the mock providers' control token is empty",
+            ));
+        }
         let listener = TcpListener::bind(SocketAddr::new(bind, 0)).await?;
         let shared = Shared {
             provider,
@@ -198,6 +232,7 @@ impl MockProvider {
                 delay: DEFAULT_DELAY,
                 since: Instant::now(),
             })),
+            token: Arc::from(token),
         };
         let router = match provider {
             Provider::Daum => Router::new().route(DAUM_PATH, get(daum_search)),
@@ -225,6 +260,12 @@ impl MockProvider {
     #[must_use]
     pub fn url(&self) -> &str {
         self.server.url()
+    }
+
+    /// The bearer token its `/_control` endpoint requires.
+    #[must_use]
+    pub fn control_token(&self) -> &str {
+        &self.shared.token
     }
 
     /// The current mode and delay (what `GET /_control` returns).
@@ -274,21 +315,53 @@ async fn daum_search(State(shared): State<Shared>, Query(params): Params) -> Res
 
 async fn juso_search(State(shared): State<Shared>, Query(params): Params) -> Response {
     let answer = if let Health::Down = shared.gate().await {
-        juso_error("E0001", "시스템 점검 중입니다 (system maintenance)")
+        juso_error(JUSO_SYSTEM_ERROR, "시스템에러 (system error)")
     } else {
-        match params.get("keyword").map(|k| k.trim()) {
-            Some(k) if !k.is_empty() => juso_answer(k),
-            _ => juso_error("E0005", "검색어가 입력되지 않았습니다 (keyword missing)"),
+        let keyword = params.get("keyword").map_or("", String::as_str);
+        match juso_input_error(keyword).or_else(|| juso_too_broad(keyword)) {
+            Some(refused) => juso_error(refused.code, refused.message),
+            None => juso_answer(keyword.trim()),
         }
     };
     axum::Json(answer).into_response()
 }
 
-async fn get_control(State(shared): State<Shared>) -> Response {
+/// The 401 to send unless the request carries the control token.
+fn refused(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    match crate::token::bearer(headers) {
+        Some(given) if crate::token::matches(given, shared.token.as_bytes()) => None,
+        Some(_) => Some(json_error(StatusCode::UNAUTHORIZED, "wrong control token")),
+        None => Some(json_error(
+            StatusCode::UNAUTHORIZED,
+            "missing control token: send `Authorization: Bearer <token>`",
+        )),
+    }
+}
+
+async fn get_control(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some(refused) = refused(&shared, &headers) {
+        return refused;
+    }
     axum::Json(shared.control()).into_response()
 }
 
-async fn post_control(State(shared): State<Shared>, body: Bytes) -> Response {
+/// Changes the mode. Only with the token and a JSON body: a form or `text/plain` POST, which a
+/// web page may send to any address without asking, is refused (415) before it is read.
+async fn post_control(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(refused) = refused(&shared, &headers) {
+        return refused;
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the control body as `Content-Type: application/json`",
+        );
+    }
     let control: Control = match serde_json::from_slice(&body) {
         Ok(c) => c,
         Err(e) => {

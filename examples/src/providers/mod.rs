@@ -12,7 +12,12 @@
 //! Both serve the same [`dataset()`] (`examples/data/addresses.json`), so a failover changes who
 //! answers, not what users find.
 //! `POST /_control` with `{"mode":"up"|"down"|"slow"|"flap","delay_ms":1500}` changes how a provider
-//! behaves ([`Mode`]); `GET /_control` reads it back ([`Control`]).
+//! behaves ([`Mode`]); `GET /_control` reads it back ([`Control`]). Both need the mock's control
+//! token (`Authorization: Bearer <token>`, [`MockProvider::control_token`]), and the POST a JSON
+//! body (`Content-Type: application/json`): a web page cannot switch a mock off.
+//!
+//! The juso mock refuses bad keywords as the real API does ([`rules`]); daum's refuses an empty
+//! query with HTTP 400.
 
 use std::fmt;
 use std::time::Duration;
@@ -21,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 mod dataset;
 mod mock;
+pub mod rules;
 mod wire;
 
 pub use dataset::{Entry, dataset, find};
@@ -86,7 +92,8 @@ impl fmt::Display for Provider {
 pub enum Mode {
     /// Answers at once.
     Up,
-    /// Fails at once: HTTP 503 (daum), or HTTP 200 with `errorCode` `E0001` (juso, like the real API).
+    /// Fails at once: HTTP 503 (daum), or HTTP 200 with `errorCode` `-999`, the system error
+    /// (juso, like the real API).
     Down,
     /// Sleeps `delay_ms`, then answers: the 2019 outage, where the provider hung.
     Slow,

@@ -73,7 +73,7 @@ pub struct JusoResults {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JusoCommon {
-    /// `"0"` on success, e.g. `"E0001"` on failure.
+    /// `"0"` on success, else a code such as `"E0008"` (a bad keyword) or `"-999"` (a system error).
     pub error_code: String,
     /// `"정상"` on success, else what went wrong.
     pub error_message: String,

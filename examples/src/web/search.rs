@@ -8,37 +8,62 @@ use serde::Deserialize;
 
 use super::App;
 use super::error::{ApiError, no_store};
+use crate::providers::rules;
 use crate::search::{self, SearchOutcome};
 
-/// The longest query accepted, in characters.
-pub const MAX_QUERY_CHARS: usize = 100;
+/// The longest query accepted, in characters: juso's limit for Latin letters and digits (a
+/// Hangul syllable counts twice, so at most 40 of them: [`rules::MAX_KEYWORD_UNITS`]).
+pub const MAX_QUERY_CHARS: usize = rules::MAX_KEYWORD_UNITS;
 
 #[derive(Debug, Deserialize)]
 pub(super) struct SearchParams {
     q: Option<String>,
 }
 
-/// Checks a query: trimmed, not empty, at most [`MAX_QUERY_CHARS`] characters.
+/// Checks a query as the providers will (their documented rules, [`rules::juso_input_error`]),
+/// so that a query they would refuse gets a 400 from the service without calling them: trimmed,
+/// 2 to 80 units long (a Hangul syllable counts 2), no control characters, none of
+/// `% = < > [ ]`, no SQL keyword as a word, no number of more than 10 digits, some letter or a
+/// postcode.
 ///
 /// # Errors
-/// A message for users when the query is empty or too long.
+/// A message for users saying what to fix.
 pub fn validate_query(raw: Option<&str>) -> Result<&str, String> {
     let q = raw.unwrap_or_default().trim();
-    if q.is_empty() {
+    if q.chars().any(|c| c.is_control() || is_invisible_format(c)) {
         return Err(
-            "검색어를 입력해 주세요 / Type part of an address, e.g. 테헤란로 152 or gangnam".into(),
+            "검색어에 제어 문자가 있습니다 / The query contains control or invisible characters"
+                .into(),
         );
     }
-    let chars = q.chars().count();
-    if chars > MAX_QUERY_CHARS {
-        return Err(format!(
-            "검색어가 너무 깁니다 / The query is too long: {chars} characters, at most {MAX_QUERY_CHARS}"
-        ));
-    }
-    if q.chars().any(char::is_control) {
-        return Err("검색어에 제어 문자가 있습니다 / The query contains control characters".into());
-    }
-    Ok(q)
+    let Some(refused) = rules::juso_input_error(q) else {
+        return Ok(q);
+    };
+    Err(match refused.code {
+        "E0005" => {
+            "검색어를 입력해 주세요 / Type part of an address, e.g. 테헤란로 152 or gangnam".into()
+        }
+        "E0008" => "두 글자 이상 입력해 주세요 / Type at least two characters".into(),
+        "E0010" => format!(
+            "검색어가 너무 깁니다 / The query is too long: at most 40 Hangul or {MAX_QUERY_CHARS} \
+             other characters ({} given)",
+            rules::keyword_units(q)
+        ),
+        "E0013" => "검색어에 % = < > [ ] 또는 SQL 예약어를 쓸 수 없습니다 / The query may not \
+                    contain % = < > [ ] or SQL keywords (OR, SELECT, ...)"
+            .into(),
+        "E0011" => "숫자는 10자리까지 입력해 주세요 / Numbers of at most 10 digits, please".into(),
+        _ => "도로명, 건물명 또는 지번을 입력해 주세요 / Type a road, building or lot, e.g. \
+              테헤란로 152"
+            .into(),
+    })
+}
+
+/// Bidi controls and other invisible format characters (U+200B–U+200F, U+202A–U+202E,
+/// U+2060–U+2069, U+061C, U+FEFF): no address has them, and they make a query read differently
+/// from what it is.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{061C}' | '\u{FEFF}')
 }
 
 pub(super) async fn api_search(
@@ -48,7 +73,12 @@ pub(super) async fn api_search(
     let Query(params) = params
         .map_err(|e| ApiError::bad_request(format!("malformed query string: {}", e.body_text())))?;
     let q = validate_query(params.q.as_deref()).map_err(ApiError::bad_request)?;
-    let outcome: SearchOutcome = search::search(&app.providers, q).await;
+    let outcome: SearchOutcome = search::search(&app.providers, q).await.map_err(|refusal| {
+        ApiError::bad_request(format!(
+            "검색어를 확인해 주세요 / Check your query: {}",
+            refusal.message
+        ))
+    })?;
     Ok(no_store(Json(outcome)))
 }
 
@@ -61,13 +91,39 @@ mod tests {
         assert_eq!(validate_query(Some("  강남 ")), Ok("강남"));
         assert!(validate_query(None).unwrap_err().contains("Type part"));
         assert!(validate_query(Some("   ")).is_err());
-        let long = "가".repeat(101);
+        let long = "가".repeat(41);
         assert!(
             validate_query(Some(&long))
                 .unwrap_err()
-                .contains("101 characters")
+                .contains("82 given")
         );
-        assert!(validate_query(Some(&"가".repeat(100))).is_ok());
+        assert!(validate_query(Some(&"가".repeat(40))).is_ok());
+        assert!(validate_query(Some(&"a".repeat(80))).is_ok());
+        assert!(validate_query(Some(&"a".repeat(81))).is_err());
         assert!(validate_query(Some("a\u{0}b")).is_err());
+        assert!(validate_query(Some("강남\u{202E}")).is_err());
+    }
+
+    #[test]
+    fn what_the_providers_refuse_is_refused_first() {
+        for q in [
+            "강",
+            "a",
+            "강남%",
+            "1=1",
+            "<b>",
+            "[x]",
+            "1 or 1",
+            "select",
+            "12345678901",
+            "!!",
+            "152-1",
+        ] {
+            assert!(validate_query(Some(q)).is_err(), "{q}");
+            assert!(rules::juso_input_error(q).is_some(), "{q}");
+        }
+        for q in ["테헤란로 152", "gangnam", "06236", "World Cup-ro"] {
+            assert_eq!(validate_query(Some(q)), Ok(q));
+        }
     }
 }

@@ -117,11 +117,17 @@ pub(crate) async fn get_json(client: &Client, url: Url, token: Option<&str>) -> 
         .map_err(|e| format!("GET {shown}: not JSON ({e}): {}", snippet(&body)).into())
 }
 
-/// `POST <provider>/_control` with `body`.
-pub(crate) async fn post_control(client: &Client, provider: &Url, body: &Value) -> Result<()> {
+/// `POST <provider>/_control` with `body`, with the mocks' control `token`.
+pub(crate) async fn post_control(
+    client: &Client,
+    provider: &Url,
+    token: &str,
+    body: &Value,
+) -> Result<()> {
     let url = provider.join("/_control")?;
     let response = client
         .post(url.clone())
+        .bearer_auth(token)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(body.to_string())
         .send()

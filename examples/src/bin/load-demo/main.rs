@@ -146,11 +146,13 @@ fn demo(args: &Args) -> Result<bool> {
     );
     let redis_port = free_port()?;
     let redis = procs.start_redis(redis_port)?;
-    let (daum, juso) = procs.start_providers(&binary)?;
+    // One token for the instances' admin API and the mocks' control endpoints.
+    let token = breaker_examples::generate_token();
+    let (daum, juso) = procs.start_providers(&binary, &token)?;
     let fleet = Fleet {
         daum,
         juso,
-        token: format!("load-demo-{}", unique_suffix()),
+        token,
         redis,
         prefix: format!("load-demo-{}", unique_suffix()),
     };
@@ -227,7 +229,7 @@ struct Setup {
     juso: String,
     /// Base URLs of the two service instances.
     instances: [String; 2],
-    /// Their admin token.
+    /// Their admin token, also the mock providers' control token.
     token: String,
 }
 

@@ -107,10 +107,15 @@ impl Processes {
     }
 
     /// `address-search --mock-providers-only`; returns the daum and juso base URLs it prints.
-    pub(crate) fn start_providers(&mut self, binary: &Path) -> Result<(String, String)> {
+    pub(crate) fn start_providers(
+        &mut self,
+        binary: &Path,
+        token: &str,
+    ) -> Result<(String, String)> {
         let mut command = Command::new(binary);
         command.arg("--mock-providers-only");
         clean_env(&mut command);
+        command.env("BREAKER_MOCK_TOKEN", token);
         let (lines, log) = self.spawn("providers", command)?;
         let (mut daum, mut juso) = (None, None);
         let found = wait_for_line(&lines, "the mock providers", &log, |line| {
@@ -146,6 +151,7 @@ impl Processes {
         // The token through the environment (`--admin-token`'s fallback), not visible in `ps`.
         command
             .env("BREAKER_ADMIN_TOKEN", &fleet.token)
+            .env("BREAKER_MOCK_TOKEN", &fleet.token)
             .env("BREAKER_REDIS_URL", &fleet.redis)
             .env("BREAKER_KEY_PREFIX", &fleet.prefix);
         let (lines, log) = self.spawn(name, command)?;
@@ -165,6 +171,7 @@ fn clean_env(command: &mut Command) {
     for var in [
         "PORT",
         "BREAKER_ADMIN_TOKEN",
+        "BREAKER_MOCK_TOKEN",
         "BREAKER_REDIS_URL",
         "BREAKER_REDIS_CLUSTER",
         "BREAKER_KEY_PREFIX",

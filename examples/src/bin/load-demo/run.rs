@@ -130,6 +130,7 @@ pub(crate) async fn run(args: &Args, setup: &Setup) -> Result<Measured> {
     let controller = tokio::spawn(control(
         client.clone(),
         daum.clone(),
+        setup.token.clone(),
         args.failure,
         t0,
         run_for / 3,
@@ -146,7 +147,8 @@ pub(crate) async fn run(args: &Args, setup: &Setup) -> Result<Measured> {
         .await
         .map_err(|e| format!("the controller failed: {e}"))??;
     // Leave the providers as they were found.
-    let _ = post_control(&client, &daum, &serde_json::json!({ "mode": "up" })).await;
+    let up = serde_json::json!({ "mode": "up" });
+    let _ = post_control(&client, &daum, &setup.token, &up).await;
     Ok(Measured {
         samples,
         poll,
@@ -170,7 +172,13 @@ async fn warm_up(
     juso: &Url,
 ) -> Result<()> {
     for provider in [daum, juso] {
-        post_control(client, provider, &serde_json::json!({ "mode": "up" })).await?;
+        post_control(
+            client,
+            provider,
+            &setup.token,
+            &serde_json::json!({ "mode": "up" }),
+        )
+        .await?;
     }
     for (i, instance) in instances.iter().enumerate() {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -335,6 +343,7 @@ async fn poll_breakers(
 async fn control(
     client: Client,
     daum: Url,
+    token: String,
     failure: Failure,
     t0: Instant,
     fail_at: Duration,
@@ -344,7 +353,7 @@ async fn control(
     tokio::time::sleep_until(t0 + fail_at).await;
     let sent = Instant::now();
     times.fail_ms = Some(ms_between(t0, sent));
-    post_control(&client, &daum, &failure.control_body()).await?;
+    post_control(&client, &daum, &token, &failure.control_body()).await?;
     times.fail_post_ms = Some(ms_since(sent));
     println!(
         "load-demo: daum failed at {} s",
@@ -353,7 +362,7 @@ async fn control(
     if let Some(up_at) = up_at {
         tokio::time::sleep_until(t0 + up_at).await;
         times.up_ms = Some(ms_since(t0));
-        post_control(&client, &daum, &serde_json::json!({ "mode": "up" })).await?;
+        post_control(&client, &daum, &token, &serde_json::json!({ "mode": "up" })).await?;
         println!(
             "load-demo: daum back up at {} s",
             fmt_s(ms_since(t0) / 1000.0)

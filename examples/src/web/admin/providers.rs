@@ -1,13 +1,12 @@
 //! `GET /api/admin/providers` and `POST /api/admin/providers/{name}`: the mock providers' modes,
 //! read from and passed on to each provider's `/_control`.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::Response;
+use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -46,9 +45,7 @@ async fn read_control(providers: &Providers, provider: Provider) -> ProviderView
     };
     let result = async {
         let response = providers
-            .client()
-            .get(providers.control_url(provider))
-            .timeout(Duration::from_secs(2))
+            .control_request(Method::GET, provider)
             .send()
             .await
             .map_err(|e| e.without_url().to_string())?;
@@ -119,11 +116,9 @@ pub(super) async fn set_mode(
     };
     let response = app
         .providers
-        .client()
-        .post(app.providers.control_url(provider))
+        .control_request(Method::POST, provider)
         .header(header::CONTENT_TYPE, "application/json")
         .body(serde_json::to_vec(&control).unwrap_or_default())
-        .timeout(Duration::from_secs(2))
         .send()
         .await
         .map_err(unreachable)?;
