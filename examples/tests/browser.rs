@@ -47,27 +47,48 @@ const DEGRADED: &str = "backup provider";
 /// Failures in the window that open a provider's breaker (`threshold = 3`).
 const THRESHOLD: usize = 3;
 
+/// The two browser tests run one at a time: each starts its own service, chromedriver and
+/// Chromium, and the story's timings should not share two cores with another browser.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_fails_over_shows_the_notice_and_recovers_in_chromium() {
+    let shots = screenshot_dir();
+    eprintln!("screenshots in {}", shots.display());
+    in_chromium(&[], move |c, base| story(c, base, shots)).await;
+}
+
+/// Markup from a provider (an address) and from an operator (a notice) shows as text on the
+/// search page and in the console: no element is created from it, no script of it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markup_in_an_address_and_in_a_notice_shows_as_text_in_chromium() {
+    let stub = MarkupProvider::start().await;
+    let daum = stub.url.clone();
+    in_chromium(&["--daum-url", &daum], markup_steps).await;
+}
+
+/// Starts the service (with `extra` arguments), chromedriver and a WebDriver session, runs
+/// `steps` with the session and the service's base URL, then ends the session and stops them.
+async fn in_chromium<F, Fut>(extra: &[&str], steps: F)
+where
+    F: FnOnce(Client, String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let _one = ONE_BROWSER.lock().await;
     let started = Instant::now();
     require(CHROMIUM, "chromium");
     require(CHROMEDRIVER, "chromedriver");
-    let shots = screenshot_dir();
 
     // Dropped in reverse order: chromedriver's process group, then its profile, then the service.
-    let (_service, base) = start_service();
+    let (_service, base) = start_service(extra);
     let profile = TempDir::new("address-search-browser-profile");
     let (_driver, driver_url) = start_chromedriver();
     let client = connect(&driver_url, &profile.0).await;
-    eprintln!(
-        "service at {base}, chromedriver at {driver_url}, screenshots in {}",
-        shots.display()
-    );
+    eprintln!("service at {base}, chromedriver at {driver_url}");
 
     // The steps run in their own task so that a failed assertion still ends the WebDriver
     // session (Chromium quits cleanly) and leaves a screenshot of where it stopped.
-    let steps = tokio::spawn(story(client.clone(), base, shots));
-    let outcome = steps.await;
+    let outcome = tokio::spawn(steps(client.clone(), base)).await;
     if outcome.is_err() {
         let failure = Path::new(env!("CARGO_TARGET_TMPDIR")).join("failure.png");
         if let Ok(png) = client.screenshot().await
@@ -85,6 +106,126 @@ async fn search_fails_over_shows_the_notice_and_recovers_in_chromium() {
         "browser test passed in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// An address as a hostile or broken provider might send it: markup that would create an element
+/// (and run a script, setting the title) if the page parsed it as HTML.
+const MARKUP_ADDRESS: &str =
+    r#"서울 강남구 <img id="injected-address" src="x" onerror="document.title='pwned'"> 152"#;
+/// A notice with markup, as an operator might paste it.
+const MARKUP_NOTICE: &str = r#"<b id="injected-notice">점검 중</b><script>document.title='pwned'</script> · down for maintenance"#;
+
+/// A daum-like provider on loopback whose every answer is one address with markup.
+struct MarkupProvider {
+    url: String,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl MarkupProvider {
+    async fn start() -> MarkupProvider {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding the markup provider");
+        let url = format!("http://{}", listener.local_addr().expect("its address"));
+        let answer = json!({
+            "meta": {"total_count": 1},
+            "documents": [{
+                "address_name": MARKUP_ADDRESS,
+                "road_address": {"address_name": MARKUP_ADDRESS, "zone_no": "06236", "building_name": "<i>tower</i>"},
+                "address": {"address_name": "서울 강남구 역삼동 737"},
+            }],
+        });
+        let router = axum::Router::new().fallback(move || {
+            let answer = answer.clone();
+            async move { axum::Json(answer) }
+        });
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        MarkupProvider { url, _task: task }
+    }
+}
+
+/// Whether the page has an element the markup would have made, or ran its script.
+const INJECTED_JS: &str = r##"
+return {
+  elements: document.querySelectorAll('#injected-address, #injected-notice, img[src="x"]').length
+    + [...document.querySelectorAll("i, b")].filter((e) => e.textContent === "tower" || e.textContent === "점검 중").length,
+  title: document.title,
+};
+"##;
+
+async fn assert_nothing_injected(c: &Client, page: &str) {
+    let found = c
+        .execute(INJECTED_JS, vec![])
+        .await
+        .expect("looking for injected markup");
+    assert_eq!(
+        found["elements"],
+        json!(0),
+        "{page}: an element was made from markup: {found}"
+    );
+    assert_ne!(
+        found["title"],
+        json!("pwned"),
+        "{page}: a script from markup ran"
+    );
+}
+
+async fn markup_steps(c: Client, base: String) {
+    // The address: shown with its markup as characters.
+    goto(&c, &format!("{base}/")).await;
+    search(&c, "테헤란로 152", Submit::Button).await;
+    let page = wait_page(&c, "the provider's address", |p| !p.results.is_empty()).await;
+    assert!(
+        page.results[0].contains(r#"<img id="injected-address""#)
+            && page.results[0].contains("<i>tower</i>"),
+        "the markup shows as text: {page:#?}"
+    );
+    assert_nothing_injected(&c, "the search page with the address").await;
+
+    // The notice, set through the admin API; both breakers forced open so that users read it.
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("an HTTP client");
+    let admin = |path: &str, body: serde_json::Value| {
+        http.post(format!("{base}/api/admin/breakers/{path}"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+    };
+    for (path, body) in [
+        ("provider.juso/notice", json!({ "text": MARKUP_NOTICE })),
+        ("provider.daum/open", json!({})),
+        ("provider.juso/open", json!({})),
+    ] {
+        let response = admin(path, body).await.expect("an admin request");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+    }
+    goto(&c, &format!("{base}/")).await;
+    search(&c, "테헤란로 152", Submit::Button).await;
+    wait_page(&c, "the notice with its markup as text", |p| {
+        p.banner
+            .as_deref()
+            .is_some_and(|b| b.contains(MARKUP_NOTICE))
+    })
+    .await;
+    assert_nothing_injected(&c, "the search page with the notice").await;
+
+    // The console shows the notice as text too.
+    open_admin(&c, &base).await;
+    wait_admin(&c, "the notice in provider.juso's row", |a| {
+        a.breakers
+            .iter()
+            .any(|b| b.name == "provider.juso" && b.notice.contains(MARKUP_NOTICE))
+    })
+    .await;
+    assert_nothing_injected(&c, "the console").await;
 }
 
 /// The user's and the operator's steps, with a screenshot after each.
@@ -569,13 +710,14 @@ impl Drop for Proc {
     }
 }
 
-/// Starts `address-search --port 0` with the embedded mock providers and in-memory breakers;
+/// Starts `address-search --port 0` (and `extra`) with the embedded mock providers and in-memory breakers;
 /// returns it and its base URL, read from its `address-search listening on URL` line. Its output
 /// is forwarded to the test's stderr, prefixed.
-fn start_service() -> (Proc, String) {
+fn start_service(extra: &[&str]) -> (Proc, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_address-search"));
     command
         .args(["--port", "0", "--admin-token", TOKEN])
+        .args(extra)
         .env_remove("PORT")
         .env_remove("BREAKER_ADMIN_TOKEN")
         .env_remove("BREAKER_REDIS_URL")
