@@ -30,11 +30,13 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 mod duration;
+mod limits;
 pub mod providers;
 pub mod search;
 mod server;
 pub mod web;
 
+pub use limits::{Limits, MAX_TIMEOUT, RateLimit};
 use providers::{MockProvider, Provider};
 use search::Providers;
 use server::Server;
@@ -53,6 +55,8 @@ pub struct Config {
     pub daum_url: Option<String>,
     /// Base URL of an external juso-like provider; `None` starts the embedded mock.
     pub juso_url: Option<String>,
+    /// Timeouts and limits of the service's server ([`Limits`]).
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -63,6 +67,7 @@ impl Default for Config {
             admin_token: None,
             daum_url: None,
             juso_url: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -78,6 +83,7 @@ impl fmt::Debug for Config {
             )
             .field("daum_url", &self.daum_url)
             .field("juso_url", &self.juso_url)
+            .field("limits", &self.limits)
             .finish()
     }
 }

@@ -74,6 +74,7 @@ async fn serve(args: Args) -> ExitCode {
         admin_token: args.admin_token,
         daum_url: args.daum_url,
         juso_url: args.juso_url,
+        limits: breaker_examples::Limits::default(),
     };
     let running = match start(config).await {
         Ok(r) => r,
