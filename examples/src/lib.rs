@@ -88,6 +88,10 @@ impl fmt::Debug for Config {
     }
 }
 
+/// The shortest admin token accepted, in characters: with the per-client admin rate limit,
+/// short enough to type and long enough that guessing it over HTTP takes forever.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
 /// Why the service did not start.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -101,8 +105,14 @@ pub enum StartError {
     },
     /// A provider URL is not usable.
     ProviderUrl(String),
-    /// The admin token given is empty.
-    EmptyToken,
+    /// The admin token given has fewer than [`MIN_TOKEN_CHARS`] characters (after trimming
+    /// spaces; an empty one has 0).
+    TokenTooShort {
+        /// How many characters it has.
+        chars: usize,
+    },
+    /// A limit cannot work (a zero timeout, a zero cap...): the message names its flag.
+    Limits(String),
 }
 
 impl fmt::Display for StartError {
@@ -110,10 +120,13 @@ impl fmt::Display for StartError {
         match self {
             StartError::Bind { what, source } => write!(f, "cannot listen on {what}: {source}"),
             StartError::ProviderUrl(m) => f.write_str(m),
-            StartError::EmptyToken => f.write_str(
-                "the admin token is empty; pass --admin-token / BREAKER_ADMIN_TOKEN with a value, \
-                 or leave both unset to get a generated one",
+            StartError::TokenTooShort { chars } => write!(
+                f,
+                "the admin token has {chars} characters; it must have at least \
+                 {MIN_TOKEN_CHARS} characters: pass a longer --admin-token / BREAKER_ADMIN_TOKEN \
+                 (e.g. `openssl rand -hex 16`), or leave both unset to get a generated one",
             ),
+            StartError::Limits(m) => write!(f, "unusable limit: {m}"),
         }
     }
 }
@@ -210,18 +223,30 @@ impl Running {
     }
 }
 
+/// How often the per-client limits forget the clients they no longer hold back.
+const FORGET_IDLE_CLIENTS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Starts the service: the embedded mock providers (unless external URLs are given), then the
 /// web server on `config.bind:config.port`. Must be called inside a tokio runtime with I/O and
 /// time enabled; the servers run as tasks of that runtime.
 ///
 /// # Errors
-/// When a port cannot be bound, a provider URL is unusable or the token is empty.
+/// When a port cannot be bound, a provider URL is unusable, the token is shorter than
+/// [`MIN_TOKEN_CHARS`] or a limit cannot work.
 pub async fn start(config: Config) -> Result<Running, StartError> {
     let (token, token_generated) = match config.admin_token {
-        Some(t) if t.trim().is_empty() => return Err(StartError::EmptyToken),
-        Some(t) => (t.trim().to_owned(), false),
+        Some(t) => {
+            let t = t.trim();
+            let chars = t.chars().count();
+            if chars < MIN_TOKEN_CHARS {
+                return Err(StartError::TokenTooShort { chars });
+            }
+            (t.to_owned(), false)
+        }
         None => (generate_token(), true),
     };
+    let limits = config.limits;
+    limits.validate().map_err(StartError::Limits)?;
     let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let mock = |provider: Provider| async move {
         MockProvider::start(provider, loopback)
@@ -257,11 +282,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             what: bind.to_string(),
             source,
         })?;
-    let router = web::router(web::App::new(Arc::clone(&providers), &token));
-    let server = Server::spawn(listener, router).map_err(|source| StartError::Bind {
-        what: bind.to_string(),
-        source,
-    })?;
+    let (router, throttles) = web::build(web::App::new(Arc::clone(&providers), &token), &limits);
+    let transport = server::Transport {
+        header_read_timeout: limits.header_read_timeout,
+        max_connections: limits.max_connections,
+    };
+    let server =
+        Server::spawn_with(listener, router, transport).map_err(|source| StartError::Bind {
+            what: bind.to_string(),
+            source,
+        })?;
+    // Ends by itself once the server and its router are gone.
+    tokio::spawn(throttles.forget_idle(FORGET_IDLE_CLIENTS_EVERY));
     Ok(Running {
         server,
         token,

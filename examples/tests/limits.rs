@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use breaker_examples::providers::{Mode, Provider};
-use breaker_examples::{Config, Limits, RateLimit, Running, start};
+use breaker_examples::{Config, Limits, RateLimit, Running, StartError, start};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -578,7 +578,8 @@ async fn connections_over_the_cap_wait_until_one_closes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_too_short_token_is_refused_at_start() {
-    for short in ["", "   ", "fifteen-chars!!", "  short-token-padded  "] {
+    // Counted after trimming: the padded one has 15 characters.
+    for short in ["", "   ", "fifteen-chars!!", "  fifteen-chars!!  \n"] {
         let refused = start(Config {
             admin_token: Some(short.to_owned()),
             ..Config::default()
@@ -590,6 +591,15 @@ async fn a_too_short_token_is_refused_at_start() {
             .to_string();
         assert!(message.contains("at least 16 characters"), "{message}");
     }
+    let refused = start(Config {
+        admin_token: Some("fifteen-chars!!".to_owned()),
+        ..Config::default()
+    })
+    .await;
+    assert!(
+        matches!(refused, Err(StartError::TokenTooShort { chars: 15 })),
+        "{refused:?}"
+    );
     let sixteen = start(Config {
         admin_token: Some("sixteen-chars!!!".to_owned()),
         ..Config::default()
