@@ -23,8 +23,8 @@ pub struct Limits {
     /// (the time went to the service and its providers, not to the client: a client that is
     /// slow to send is cut off by the other two timeouts). `--request-timeout`, default 10 s.
     pub request_timeout: Duration,
-    /// How long reading a request's body may take; past it the request fails (400) and the
-    /// connection is closed. `--body-read-timeout`, default 5 s.
+    /// How long reading a request's body may take; past it the answer is 408 and the connection
+    /// is closed. `--body-read-timeout`, default 5 s.
     pub body_read_timeout: Duration,
     /// The largest request body accepted, in bytes; a larger one gets 413 before any handler
     /// runs (the admin API's bodies are a few hundred bytes). `--max-body-bytes`, default 16 KiB.

@@ -743,3 +743,36 @@ async fn shutdown_waits_at_most_2_s_for_a_connection_that_does_not_finish() {
         "{took:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_sent_too_slowly_is_cut_off_after_the_body_read_timeout() {
+    let running = start_with(Limits {
+        body_read_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    })
+    .await;
+    let mut stream = TcpStream::connect(running.addr()).await.unwrap();
+    let began = Instant::now();
+    // The head at once, then 2 bytes of a 40-byte body.
+    stream
+        .write_all(
+            format!(
+                "POST /api/admin/breakers/provider.daum/notice HTTP/1.1\r\nHost: x\r\n\
+                 Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n\
+                 Content-Length: 40\r\n\r\n{{\""
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut answer)).await;
+    let took = began.elapsed();
+    let answer = String::from_utf8_lossy(&answer);
+    eprintln!("slow body answered after {took:?}: {answer}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
+}

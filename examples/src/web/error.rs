@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use axum::Json;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -106,4 +107,21 @@ pub(super) async fn json_errors(
         }
     }
     json
+}
+
+/// The answer to a request body that could not be read: 408 when it did not arrive within the
+/// body-read timeout (the client is too slow), otherwise what axum says (413 over the size limit,
+/// 400 for a broken body).
+pub(super) fn body_rejection(rejection: &BytesRejection) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(e) = source {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time",
+            );
+        }
+        source = e.source();
+    }
+    ApiError::new(rejection.status(), rejection.body_text())
 }

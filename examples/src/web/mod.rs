@@ -18,7 +18,7 @@
 //!
 //! Every answer passes through the layers of [`router`], outermost first: the security headers,
 //! JSON error bodies, the concurrency limit with load shedding (503), the request timeout (503),
-//! the body-read timeout and the body size limit (413); `/api/search` and `/api/admin` also pass
+//! the body-read timeout (408) and the body size limit (413); `/api/search` and `/api/admin` also pass
 //! their per-client rate limits (429 with `Retry-After`). The handlers and limits learn the
 //! client's address from [`ConnectInfo`], which the server inserts for each connection.
 
