@@ -535,8 +535,22 @@ async fn every_answer_carries_the_security_headers() {
     }
     // An unknown method on a known path: 405.
     let r = http.delete(format!("{base}/admin")).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_security_headers("405", r.headers());
+    let (status, headers, body) = read(r).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_security_headers("405", &headers);
+    // The layers' and axum's own error answers are JSON too, their headers kept.
+    assert!(body["error"].is_string(), "{body}");
+    assert!(headers.contains_key("allow"), "{headers:?}");
+    let r = http
+        .post(format!("{base}/api/admin/breakers/%FF/open"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let (status, headers, body) = read(r).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_security_headers("400", &headers);
+    assert!(body["error"].as_str().unwrap().contains("UTF-8"), "{body}");
 }
 
 // (g) -----------------------------------------------------------------------------------------

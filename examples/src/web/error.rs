@@ -84,21 +84,28 @@ pub(super) async fn json_errors(
     {
         return response;
     }
-    let message = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => {
+    let (parts, body) = response.into_parts();
+    // A layer's or axum's own text (a path rejection says what is wrong), when short.
+    let text = axum::body::to_bytes(body, 1024)
+        .await
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .filter(|t| !t.is_empty());
+    let message = match (status, text) {
+        (StatusCode::PAYLOAD_TOO_LARGE, _) => {
             format!("the request body is too large: at most {max_body} bytes")
         }
-        StatusCode::SERVICE_UNAVAILABLE => format!(
+        (StatusCode::SERVICE_UNAVAILABLE, None) => format!(
             "the service did not answer within {}; try again",
             humantime::format_duration(request_timeout)
         ),
-        StatusCode::METHOD_NOT_ALLOWED => "method not allowed here".to_owned(),
-        other => other
+        (_, Some(text)) => text,
+        (StatusCode::METHOD_NOT_ALLOWED, None) => "method not allowed here".to_owned(),
+        (other, None) => other
             .canonical_reason()
             .unwrap_or("request failed")
             .to_lowercase(),
     };
-    let (parts, _) = response.into_parts();
     let mut json = ApiError::new(status, message).into_response();
     // Keep what the layer said besides its body (Allow of a 405, Retry-After).
     for (name, value) in &parts.headers {
