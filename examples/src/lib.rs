@@ -19,6 +19,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The server is meant to face clients directly: every connection and request is bounded in
+//! time and number, each client's searches, admin requests and failed logins in rate, and every
+//! answer carries security headers ([`Limits`], set through [`Config::limits`]).
+//!
 //! The breakers are process-wide (`provider.daum`, `provider.juso`): several services started in
 //! one process share them. With `BREAKER_REDIS_URL` set, several processes share them too.
 
@@ -49,7 +53,8 @@ pub struct Config {
     pub bind: IpAddr,
     /// Port to listen on; 0 (the default here) picks a free one.
     pub port: u16,
-    /// The admin API's bearer token; `None` generates a random one ([`Running::admin_token`]).
+    /// The admin API's bearer token, at least [`MIN_TOKEN_CHARS`] characters after trimming;
+    /// `None` generates a random one ([`Running::admin_token`]).
     pub admin_token: Option<String>,
     /// Base URL of an external daum-like provider; `None` starts the embedded mock.
     pub daum_url: Option<String>,
