@@ -805,3 +805,76 @@ async fn a_body_sent_too_slowly_is_cut_off_after_the_body_read_timeout() {
         "{took:?}"
     );
 }
+
+/// `address-search` with `args`, killed when dropped; its URL from the first line it prints.
+struct Binary(std::process::Child);
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn serve_binary(args: &[&str]) -> (Binary, String) {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_address-search"))
+        .args(["--port", "0", "--admin-token", TOKEN])
+        .args(args)
+        .env_remove("PORT")
+        .env_remove("BREAKER_ADMIN_TOKEN")
+        .env_remove("BREAKER_REDIS_URL")
+        .env_remove("BREAKER_REDIS_CLUSTER")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting address-search");
+    let stdout = child.stdout.take().expect("its stdout");
+    let binary = Binary(child);
+    let first = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let first = lines.next();
+        std::thread::spawn(move || lines.for_each(drop));
+        first
+    })
+    .await
+    .unwrap()
+    .expect("a first line")
+    .unwrap();
+    let url = first
+        .strip_prefix("address-search listening on ")
+        .unwrap_or_else(|| panic!("the listening line, got {first:?}"))
+        .to_owned();
+    (binary, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binarys_limit_flags_apply() {
+    let (_binary, url) =
+        serve_binary(&["--search-rate-limit", "1/min", "--search-burst", "2"]).await;
+    let http = client(40);
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let r = http
+            .get(format!("{url}/api/search?q=busan"))
+            .send()
+            .await
+            .unwrap();
+        assert_security_headers("binary", r.headers());
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+
+    // `0` lifts the limit (what the load demo passes).
+    let (_binary, url) = serve_binary(&["--search-rate-limit", "0"]).await;
+    for _ in 0..60 {
+        let r = http
+            .get(format!("{url}/api/search?q=busan"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+}
