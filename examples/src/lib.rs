@@ -19,6 +19,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The server is meant to face clients directly: every connection and request is bounded in
+//! time and number, each client's searches, admin requests and failed logins in rate, and every
+//! answer carries security headers ([`Limits`], set through [`Config::limits`]).
+//!
 //! The breakers are process-wide (`provider.daum`, `provider.juso`): several services started in
 //! one process share them. With `BREAKER_REDIS_URL` set, several processes share them too.
 
@@ -30,12 +34,14 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 mod duration;
+mod limits;
 pub mod providers;
 pub mod search;
 mod server;
 mod token;
 pub mod web;
 
+pub use limits::{Limits, MAX_TIMEOUT, RateLimit};
 use providers::{MockProvider, Provider};
 use search::Providers;
 use server::Server;
@@ -48,7 +54,8 @@ pub struct Config {
     pub bind: IpAddr,
     /// Port to listen on; 0 (the default here) picks a free one.
     pub port: u16,
-    /// The admin API's bearer token; `None` generates a random one ([`Running::admin_token`]).
+    /// The admin API's bearer token, at least [`MIN_TOKEN_CHARS`] characters after trimming;
+    /// `None` generates a random one ([`Running::admin_token`]).
     pub admin_token: Option<String>,
     /// Base URL of an external daum-like provider; `None` starts the embedded mock.
     pub daum_url: Option<String>,
@@ -58,6 +65,8 @@ pub struct Config {
     /// started with it, and the admin console sends it to external mocks. `None` generates one
     /// ([`Running::control_token`]).
     pub mock_control_token: Option<String>,
+    /// Timeouts and limits of the service's server ([`Limits`]).
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -69,6 +78,7 @@ impl Default for Config {
             daum_url: None,
             juso_url: None,
             mock_control_token: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -88,9 +98,14 @@ impl fmt::Debug for Config {
                 "mock_control_token",
                 &self.mock_control_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("limits", &self.limits)
             .finish()
     }
 }
+
+/// The shortest admin token accepted, in characters: with the per-client admin rate limit,
+/// short enough to type and long enough that guessing it over HTTP takes forever.
+pub const MIN_TOKEN_CHARS: usize = 16;
 
 /// Why the service did not start.
 #[derive(Debug)]
@@ -105,10 +120,19 @@ pub enum StartError {
     },
     /// A provider URL is not usable.
     ProviderUrl(String),
-    /// The admin token given is empty.
-    EmptyToken,
-    /// The mock providers' control token given is empty.
-    EmptyControlToken,
+    /// The mock providers' control token given has fewer than [`MIN_TOKEN_CHARS`] characters.
+    ControlTokenTooShort {
+        /// How many characters it has.
+        chars: usize,
+    },
+    /// The admin token given has fewer than [`MIN_TOKEN_CHARS`] characters (after trimming
+    /// spaces; an empty one has 0).
+    TokenTooShort {
+        /// How many characters it has.
+        chars: usize,
+    },
+    /// A limit cannot work (a zero timeout, a zero cap...): the message names its flag.
+    Limits(String),
 }
 
 impl fmt::Display for StartError {
@@ -116,14 +140,19 @@ impl fmt::Display for StartError {
         match self {
             StartError::Bind { what, source } => write!(f, "cannot listen on {what}: {source}"),
             StartError::ProviderUrl(m) => f.write_str(m),
-            StartError::EmptyToken => f.write_str(
-                "the admin token is empty; pass --admin-token / BREAKER_ADMIN_TOKEN with a value, \
-                 or leave both unset to get a generated one",
+            StartError::TokenTooShort { chars } => write!(
+                f,
+                "the admin token has {chars} characters; it must have at least \
+                 {MIN_TOKEN_CHARS} characters: pass a longer --admin-token / BREAKER_ADMIN_TOKEN \
+                 (e.g. `openssl rand -hex 16`), or leave both unset to get a generated one",
             ),
-            StartError::EmptyControlToken => f.write_str(
-                "the mock providers' control token is empty; pass --mock-control-token / \
-                 BREAKER_MOCK_TOKEN with a value, or leave both unset to get a generated one",
+            StartError::ControlTokenTooShort { chars } => write!(
+                f,
+                "the mock providers' control token has {chars} characters; it must have at \
+                 least {MIN_TOKEN_CHARS}: pass a longer --mock-control-token / \
+                 BREAKER_MOCK_TOKEN, or leave both unset to get a generated one",
             ),
+            StartError::Limits(m) => write!(f, "unusable limit: {m}"),
         }
     }
 }
@@ -227,23 +256,41 @@ impl Running {
     }
 }
 
+/// How often the per-client limits forget the clients they no longer hold back.
+const FORGET_IDLE_CLIENTS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Starts the service: the embedded mock providers (unless external URLs are given), then the
 /// web server on `config.bind:config.port`. Must be called inside a tokio runtime with I/O and
 /// time enabled; the servers run as tasks of that runtime.
 ///
 /// # Errors
-/// When a port cannot be bound, a provider URL is unusable or the token is empty.
+/// When a port cannot be bound, a provider URL is unusable, the token is shorter than
+/// [`MIN_TOKEN_CHARS`] or a limit cannot work.
 pub async fn start(config: Config) -> Result<Running, StartError> {
     let (token, token_generated) = match config.admin_token {
-        Some(t) if t.trim().is_empty() => return Err(StartError::EmptyToken),
-        Some(t) => (t.trim().to_owned(), false),
+        Some(t) => {
+            let t = t.trim();
+            let chars = t.chars().count();
+            if chars < MIN_TOKEN_CHARS {
+                return Err(StartError::TokenTooShort { chars });
+            }
+            (t.to_owned(), false)
+        }
         None => (generate_token(), true),
     };
     let control_token = match config.mock_control_token {
-        Some(t) if t.trim().is_empty() => return Err(StartError::EmptyControlToken),
-        Some(t) => t.trim().to_owned(),
+        Some(t) => {
+            let t = t.trim();
+            let chars = t.chars().count();
+            if chars < MIN_TOKEN_CHARS {
+                return Err(StartError::ControlTokenTooShort { chars });
+            }
+            t.to_owned()
+        }
         None => token::generate(),
     };
+    let limits = config.limits;
+    limits.validate().map_err(StartError::Limits)?;
     let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let control = control_token.as_str();
     let mock = |provider: Provider| async move {
@@ -283,11 +330,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             what: bind.to_string(),
             source,
         })?;
-    let router = web::router(web::App::new(Arc::clone(&providers), &token));
-    let server = Server::spawn(listener, router).map_err(|source| StartError::Bind {
-        what: bind.to_string(),
-        source,
-    })?;
+    let (router, throttles) = web::build(web::App::new(Arc::clone(&providers), &token), &limits);
+    let transport = server::Transport {
+        header_read_timeout: limits.header_read_timeout,
+        max_connections: limits.max_connections,
+    };
+    let server =
+        Server::spawn_with(listener, router, transport).map_err(|source| StartError::Bind {
+            what: bind.to_string(),
+            source,
+        })?;
+    // Ends by itself once the server and its router are gone.
+    tokio::spawn(throttles.forget_idle(FORGET_IDLE_CLIENTS_EVERY));
     Ok(Running {
         server,
         token,

@@ -1,41 +1,94 @@
-//! An axum server running as a task of the caller's runtime: the service's and each mock
+//! The HTTP server running as a task of the caller's runtime: the service's and each mock
 //! provider's.
+//!
+//! Connections are served by hyper's HTTP/1 connection directly (not `axum::serve`, which has no
+//! header-read timeout): each gets a header-read timeout (which also closes idle keep-alive
+//! connections), the peer address as [`ConnectInfo`] for the handlers and the per-client limits,
+//! and a place among at most `max_connections`. HTTP/1.1 only: browsers speak HTTP/2 only over
+//! TLS, which a proxy in front terminates, and hyper-util's HTTP/1-or-2 sniffing waits for the
+//! first bytes without a timeout of its own.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use axum::extract::ConnectInfo;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tower::Layer as _;
 
-/// A running server. Dropping it stops accepting connections; [`Server::shutdown`] also waits for
-/// the requests in flight.
+/// How long shutdown waits for the requests in flight before closing their connections.
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// The largest buffer of one connection: the request head must fit in it (hyper's default is
+/// about 400 KiB; 1024 connections of that would be 400 MiB).
+const MAX_CONNECTION_BUFFER: usize = 64 * 1024;
+
+/// How a server treats connections.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Transport {
+    /// How long a client may take to send a request head (and how long an idle keep-alive
+    /// connection stays open).
+    pub(crate) header_read_timeout: Duration,
+    /// Most connections open at once; over it, new ones wait in the listen queue.
+    pub(crate) max_connections: usize,
+}
+
+impl Transport {
+    /// The mock providers': the service's defaults. Their clients are the service's instances,
+    /// but a mock must not be held open forever by a stray client either.
+    const MOCK: Transport = Transport {
+        header_read_timeout: Duration::from_secs(5),
+        max_connections: 1024,
+    };
+}
+
+/// The longest a mock provider request may take: past its longest `slow` delay (60 s).
+const MOCK_REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A running server. Dropping it stops accepting connections (those open finish within
+/// [`SHUTDOWN_GRACE`]); [`Server::shutdown`] also waits for them.
 #[derive(Debug)]
 pub(crate) struct Server {
     addr: SocketAddr,
     url: String,
     stop: watch::Sender<()>,
-    task: Option<JoinHandle<io::Result<()>>>,
+    task: Option<JoinHandle<()>>,
 }
 
 impl Server {
-    /// Serves `router` on `listener` until stopped.
+    /// Serves a mock provider's `router` on `listener` until stopped, with [`Transport::MOCK`]
+    /// and a request timeout past the mock's longest delay.
     ///
     /// # Errors
     /// When the listener's address cannot be read.
     pub(crate) fn spawn(listener: TcpListener, router: Router) -> io::Result<Server> {
+        let router = router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            MOCK_REQUEST_TIMEOUT,
+        ));
+        Server::spawn_with(listener, router, Transport::MOCK)
+    }
+
+    /// Serves `router` on `listener` with `transport`'s limits until stopped.
+    ///
+    /// # Errors
+    /// When the listener's address cannot be read.
+    pub(crate) fn spawn_with(
+        listener: TcpListener,
+        router: Router,
+        transport: Transport,
+    ) -> io::Result<Server> {
         let addr = listener.local_addr()?;
-        let (stop, mut stopped) = watch::channel(());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    // Resolves on a send and when the sender is dropped.
-                    let _ = stopped.changed().await;
-                })
-                .await
-        });
+        let (stop, stopped) = watch::channel(());
+        let task = tokio::spawn(serve(listener, router, transport, stopped));
         Ok(Server {
             addr,
             url: base_url(addr),
@@ -54,7 +107,8 @@ impl Server {
         &self.url
     }
 
-    /// Stops accepting connections and lets requests in flight finish, waiting at most 2 s.
+    /// Stops accepting connections and lets requests in flight finish, waiting at most
+    /// [`SHUTDOWN_GRACE`]; connections still open then are closed.
     pub(crate) async fn shutdown(mut self) {
         let _ = self.stop.send(());
         if let Some(task) = self.task.take() {
@@ -81,15 +135,92 @@ pub fn base_url(addr: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
-/// Waits for a server task, at most 2 s, then abandons it.
-async fn join_bounded(task: JoinHandle<io::Result<()>>) {
+/// The accept loop, then the graceful stop: accepts while a place is free, serves each
+/// connection as a task of its own, and on `stopped` stops accepting, asks every connection to
+/// finish its request in flight and close, and closes those still open after
+/// [`SHUTDOWN_GRACE`].
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    transport: Transport,
+    mut stopped: watch::Receiver<()>,
+) {
+    let places = Arc::new(Semaphore::new(transport.max_connections));
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(transport.header_read_timeout)
+        .max_buf_size(MAX_CONNECTION_BUFFER);
+    let graceful = GracefulShutdown::new();
+    // Owned by this task: aborting it (a shutdown that outwaits its bound) closes them all.
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            // Resolves on a send and when the sender is dropped.
+            _ = stopped.changed() => break,
+            // Reap finished connections so the set does not grow.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = accept(&listener, &places) => match accepted {
+                Ok((stream, peer, place)) => {
+                    let _ = stream.set_nodelay(true);
+                    let service = TowerToHyperService::new(
+                        axum::Extension(ConnectInfo(peer)).layer(router.clone()),
+                    );
+                    let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                    connections.spawn(async move {
+                        if let Err(e) = connection.await {
+                            // Header-read timeouts, resets, clients gone: theirs, not ours.
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                        drop(place);
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    let open = graceful.count();
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::warn!(
+                open,
+                "connections still busy {} after shutdown began; closing them",
+                humantime::format_duration(SHUTDOWN_GRACE)
+            );
+        }
+    }
+    connections.shutdown().await;
+}
+
+/// Waits for a free place, then for a connection. Over the cap nothing is accepted: new
+/// connections wait in the kernel's listen queue (and time out there, at the client, if no place
+/// frees), and none that was accepted is closed unanswered.
+async fn accept(
+    listener: &TcpListener,
+    places: &Arc<Semaphore>,
+) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let place = Arc::clone(places)
+        .acquire_owned()
+        .await
+        .map_err(|_| io::Error::other("the connection places are closed"))?;
+    let (stream, peer) = listener.accept().await?;
+    Ok((stream, peer, place))
+}
+
+/// Waits for a server task: its own stop is bounded by [`SHUTDOWN_GRACE`]; this waits a little
+/// longer, then abandons it.
+async fn join_bounded(task: JoinHandle<()>) {
     let abort = task.abort_handle();
-    match tokio::time::timeout(Duration::from_secs(2), task).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "server ended with an error"),
+    match tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_millis(500), task).await {
+        Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "server task failed"),
         Err(_) => {
-            tracing::warn!("server did not stop within 2 s; abandoning it");
+            tracing::warn!("server did not stop in time; abandoning it");
             abort.abort();
         }
     }

@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use breaker_examples::{Config, Running, start};
+use breaker_examples::{Config, Limits, Running, start};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -30,6 +30,14 @@ fn shared() -> &'static Shared {
         let running = runtime
             .block_on(start(Config {
                 admin_token: Some(TOKEN.to_owned()),
+                // One client, far faster than a person: without the per-client limits the
+                // handlers behind them see every case (tests/limits.rs tests the limits).
+                limits: Limits {
+                    search_rate: None,
+                    admin_rate: None,
+                    failed_logins: None,
+                    ..Limits::default()
+                },
                 ..Config::default()
             }))
             .expect("starting the service");

@@ -14,13 +14,26 @@ use axum::http::StatusCode as AxumStatus;
 use axum::response::{IntoResponse, Response};
 use breaker_examples::providers::{Mode, Provider};
 use breaker_examples::search::{DAUM_BREAKER, JUSO_BREAKER, MAX_ADDRESSES};
-use breaker_examples::{Config, Running, start};
+use breaker_examples::{Config, Limits, Running, start};
 use breaker_runtime::State;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// The breakers are process-wide: one test at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The embedded mocks (or `daum_url`), without the per-client search limit: these tests search
+/// as one client far faster than a person (tests/limits.rs tests the limit).
+fn config(daum_url: Option<String>) -> Config {
+    Config {
+        daum_url,
+        limits: Limits {
+            search_rate: None,
+            ..Limits::default()
+        },
+        ..Config::default()
+    }
+}
 
 async fn fresh() {
     for h in breaker_runtime::breakers() {
@@ -152,7 +165,7 @@ fn garbage(n: usize) -> Vec<String> {
 async fn five_hundred_garbage_queries_leave_both_breakers_closed() {
     let _serial = SERIAL.lock().await;
     fresh().await;
-    let running = start(Config::default()).await.expect("start");
+    let running = start(config(None)).await.expect("start");
     let http = client();
     let queries = garbage(500);
     let before = failures();
@@ -190,7 +203,7 @@ async fn five_hundred_garbage_queries_leave_both_breakers_closed() {
 async fn a_refusal_only_the_provider_knows_is_not_a_failure() {
     let _serial = SERIAL.lock().await;
     fresh().await;
-    let running = start(Config::default()).await.expect("start");
+    let running = start(config(None)).await.expect("start");
     let http = client();
     handle(DAUM_BREAKER).force_open().await.expect("force open");
     let before = failures();
@@ -220,7 +233,7 @@ async fn a_refusal_only_the_provider_knows_is_not_a_failure() {
 async fn juso_system_errors_are_failures() {
     let _serial = SERIAL.lock().await;
     fresh().await;
-    let running = start(Config::default()).await.expect("start");
+    let running = start(config(None)).await.expect("start");
     let http = client();
     handle(DAUM_BREAKER).force_open().await.expect("force open");
     running
@@ -329,12 +342,7 @@ fn documents(n: usize) -> Value {
 
 async fn with_stub_daum(reply: Reply) -> (Running, Stub) {
     let stub = Stub::start(reply).await;
-    let running = start(Config {
-        daum_url: Some(stub.url.clone()),
-        ..Config::default()
-    })
-    .await
-    .expect("start");
+    let running = start(config(Some(stub.url.clone()))).await.expect("start");
     (running, stub)
 }
 

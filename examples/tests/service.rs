@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use breaker_examples::providers::{Mode, Provider};
 use breaker_examples::search::{Address, DEFAULT_NOTICE, SearchOutcome};
-use breaker_examples::{Config, Running, start};
+use breaker_examples::{Config, Limits, Running, start};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -43,6 +43,15 @@ async fn fixture() -> Fixture {
     fresh().await;
     let running = start(Config {
         admin_token: Some(TOKEN.to_owned()),
+        // These tests act as one client far faster than a person (200 searches at once, a dozen
+        // admin actions in a few milliseconds); the per-client limits have their own tests in
+        // tests/limits.rs.
+        limits: Limits {
+            search_rate: None,
+            admin_rate: None,
+            failed_logins: None,
+            ..Limits::default()
+        },
         ..Config::default()
     })
     .await

@@ -3,11 +3,14 @@
 //!
 //! ```sh
 //! cargo run -p breaker-examples --bin address-search            # http://127.0.0.1:8080
-//! cargo run -p breaker-examples --bin address-search -- --port 0 --admin-token s3cret
+//! cargo run -p breaker-examples --bin address-search -- --port 0 --admin-token "$(openssl rand -hex 16)"
+//! cargo run -p breaker-examples --bin address-search -- --request-timeout 5s --search-rate-limit 50/s
 //! cargo run -p breaker-examples --bin address-search -- --mock-providers-only
 //! ```
 //!
-//! See the library's documentation (`breaker_examples`) for the routes.
+//! See the library's documentation (`breaker_examples`) for the routes, and
+//! [`breaker_examples::Limits`] for what each limit is for; the README's "Deploying the service"
+//! has them all in a table.
 
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
@@ -15,7 +18,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use breaker_examples::providers::{MockProvider, Provider};
-use breaker_examples::{Config, start};
+use breaker_examples::{Config, Limits, RateLimit, start};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -29,7 +32,8 @@ struct Args {
     /// Address to listen on
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     bind: IpAddr,
-    /// Bearer token of the admin API (default: a random one, printed at startup)
+    /// Bearer token of the admin API, at least 16 characters (default: a random one, printed at
+    /// startup)
     #[arg(long, env = "BREAKER_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
     /// Base URL of an external daum-like provider (default: the embedded mock)
@@ -46,6 +50,117 @@ struct Args {
     /// Run only the two mock providers and print their URLs (for instances that share them)
     #[arg(long, conflicts_with_all = ["daum_url", "juso_url"])]
     mock_providers_only: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// The flags of [`Limits`], their defaults taken from `Limits::default()`.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Timeouts and limits")]
+struct LimitArgs {
+    /// How long a client may take to send a request's headers (and an idle connection stays open)
+    #[arg(long, value_name = "DURATION", value_parser = Humantime::parse,
+          default_value_t = Humantime(Limits::default().header_read_timeout))]
+    header_read_timeout: Humantime,
+    /// How long a request may take to be answered (503 past it)
+    #[arg(long, value_name = "DURATION", value_parser = Humantime::parse,
+          default_value_t = Humantime(Limits::default().request_timeout))]
+    request_timeout: Humantime,
+    /// How long reading a request body may take
+    #[arg(long, value_name = "DURATION", value_parser = Humantime::parse,
+          default_value_t = Humantime(Limits::default().body_read_timeout))]
+    body_read_timeout: Humantime,
+    /// Largest request body in bytes (413 over it)
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_body_bytes)]
+    max_body_bytes: usize,
+    /// Most connections open at once (more wait to be accepted)
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// Most requests handled at once (more get 503 at once)
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_concurrent_requests)]
+    max_concurrent_requests: usize,
+    /// Searches per client (peer address), e.g. 20/s or 600/min; 0 for no limit
+    #[arg(long, value_name = "RATE", value_parser = Rate::parse,
+          default_value_t = Rate(Limits::default().search_rate))]
+    search_rate_limit: Rate,
+    /// Searches a client may send at once before its rate applies
+    #[arg(long, value_name = "N",
+          default_value_t = Limits::default().search_rate.map_or(1, |r| r.burst))]
+    search_burst: u32,
+    /// Admin API requests per client, whatever their token; 0 for no limit
+    #[arg(long, value_name = "RATE", value_parser = Rate::parse,
+          default_value_t = Rate(Limits::default().admin_rate))]
+    admin_rate_limit: Rate,
+    /// Admin API requests a client may send at once before its rate applies
+    #[arg(long, value_name = "N",
+          default_value_t = Limits::default().admin_rate.map_or(1, |r| r.burst))]
+    admin_burst: u32,
+    /// Failed admin authentications per client before they get 429, e.g. 5/min; 0 for no limit
+    #[arg(long, value_name = "RATE", value_parser = Rate::parse,
+          default_value_t = Rate(Limits::default().failed_logins))]
+    failed_login_limit: Rate,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            header_read_timeout: self.header_read_timeout.0,
+            request_timeout: self.request_timeout.0,
+            body_read_timeout: self.body_read_timeout.0,
+            max_body_bytes: self.max_body_bytes,
+            max_connections: self.max_connections,
+            max_concurrent_requests: self.max_concurrent_requests,
+            search_rate: self
+                .search_rate_limit
+                .0
+                .map(|r| r.with_burst(self.search_burst)),
+            admin_rate: self
+                .admin_rate_limit
+                .0
+                .map(|r| r.with_burst(self.admin_burst)),
+            failed_logins: self.failed_login_limit.0,
+        }
+    }
+}
+
+/// A duration flag, shown in `--help` as humantime writes it (`5s`).
+#[derive(Debug, Clone, Copy)]
+struct Humantime(Duration);
+
+impl Humantime {
+    fn parse(s: &str) -> Result<Humantime, humantime::DurationError> {
+        humantime::parse_duration(s).map(Humantime)
+    }
+}
+
+impl std::fmt::Display for Humantime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        humantime::format_duration(self.0).fmt(f)
+    }
+}
+
+/// A rate flag: `COUNT/PERIOD`, or `0` / `off` for no limit.
+#[derive(Debug, Clone, Copy)]
+struct Rate(Option<RateLimit>);
+
+impl Rate {
+    fn parse(s: &str) -> Result<Rate, String> {
+        RateLimit::parse_setting(s).map(Rate)
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            // The rate alone: the burst has its own flag.
+            Some(r) => RateLimit {
+                burst: r.count,
+                ..r
+            }
+            .fmt(f),
+            None => f.write_str("0"),
+        }
+    }
 }
 
 #[tokio::main]
@@ -80,6 +195,7 @@ async fn serve(args: Args) -> ExitCode {
         daum_url: args.daum_url,
         juso_url: args.juso_url,
         mock_control_token: args.mock_control_token,
+        limits: args.limits.limits(),
     };
     let running = match start(config).await {
         Ok(r) => r,

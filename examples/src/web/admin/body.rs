@@ -30,7 +30,7 @@ impl<S: Send + Sync, T: ActionBody> FromRequest<S> for Body<T> {
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(request, state)
             .await
-            .map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+            .map_err(|e| crate::web::error::body_rejection(&e))?;
         parse(&bytes).map(Body)
     }
 }
