@@ -463,6 +463,57 @@ fn changes_refuse_unknown_names_unless_forced() {
 }
 
 #[test]
+fn braces_are_refused_in_prefixes_and_in_names_even_with_force() {
+    let (r, mut con) = fleet();
+    // A brace would move the Redis Cluster hash tag of `<prefix>:{<name>}:s`.
+    for prefix in ["a{b", "t}", "{t}"] {
+        for args in [&["list"][..], &["open", "daum"]] {
+            let mut c = bin();
+            c.args(["--redis", &r.url(), "--prefix", prefix]).args(args);
+            let run = output(c);
+            assert_eq!(run.code, Some(1), "{prefix} {args:?}: {run:?}");
+            assert!(
+                run.stderr.contains(&format!("the key prefix `{prefix}`"))
+                    && run.stderr.contains("`{` or `}`"),
+                "{prefix} {args:?}: {run:?}"
+            );
+        }
+        let env = output({
+            let mut c = bin();
+            c.env("BREAKER_KEY_PREFIX", prefix)
+                .args(["--redis", &r.url(), "list"]);
+            c
+        });
+        assert_eq!(env.code, Some(1), "{env:?}");
+        assert!(env.stderr.contains("`{` or `}`"), "{env:?}");
+    }
+    for name in ["da{um}", "{daum}", "daum}"] {
+        for args in [
+            &["open", name, "--force"][..],
+            &["swap", name, "--force"],
+            &["inject", name, "error", "--force"],
+            &["notice", name, "down", "--force"],
+        ] {
+            let run = fails(&r, args);
+            assert!(
+                run.stderr.contains(&format!("breaker name `{name}`"))
+                    && run.stderr.contains("`{` or `}`"),
+                "{args:?}: {run:?}"
+            );
+        }
+    }
+    let written: Vec<String> = con.keys("*").unwrap();
+    assert!(
+        written.iter().all(
+            |k| k.matches('{').count() == 1 && k.matches('}').count() == 1
+                || !k.contains(['{', '}'])
+        ),
+        "{written:?}"
+    );
+    assert!(audit(&mut con).is_empty());
+}
+
+#[test]
 fn swap_toggles_and_refuses_a_breaker_without_fallback() {
     let (r, mut con) = fleet();
     let run = ok(&r, &["swap", "daum"]);
