@@ -116,6 +116,9 @@ pub use crate::core::error::BreakerError;
 pub use crate::core::fault::{Fault, FaultError, parse_fault_list};
 pub use crate::core::machine;
 pub use crate::core::machine::{FleetState, Forced, Reason, State, Transition};
+pub use crate::core::text::{
+    MAX_NOTICE_CHARS, NoticeError, check_notice, escape_controls, is_unsafe_char,
+};
 #[cfg(feature = "telegram")]
 pub use crate::notify::http::TelegramNotifier;
 #[cfg(feature = "webhook")]

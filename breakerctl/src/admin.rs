@@ -9,7 +9,7 @@ use breaker_runtime::redis::{
     Pushed, RaiseHw, ReadControls, ScriptCall, TargetError, WriteControl, hostname,
     is_connection_error, is_valid_prefix, redact,
 };
-use breaker_runtime::{ENV_REDIS_CLUSTER, ENV_REDIS_URL, Fault, Forced, check_name};
+use breaker_runtime::{ENV_REDIS_CLUSTER, ENV_REDIS_URL, Fault, Forced, check_name, check_notice};
 use futures_util::{Stream, StreamExt as _};
 use redis::Script;
 
@@ -553,8 +553,9 @@ impl Admin {
     /// until cleared), or clears it with `None`.
     ///
     /// # Errors
-    /// [`AdminError::Invalid`] for an empty text; [`AdminError::UnknownBreaker`] unless
-    /// `force_unknown`; Redis errors.
+    /// [`AdminError::Invalid`] for an empty text, or one `breaker_runtime::check_notice`
+    /// refuses (longer than `MAX_NOTICE_CHARS`, a control or bidirectional character);
+    /// [`AdminError::UnknownBreaker`] unless `force_unknown`; Redis errors.
     pub async fn notice(
         &self,
         name: &str,
@@ -566,6 +567,9 @@ impl Admin {
             return Err(AdminError::Invalid(
                 "a notice needs some text (use --clear to remove one)".to_owned(),
             ));
+        }
+        if let Some(t) = text {
+            check_notice(t).map_err(|e| AdminError::Invalid(e.to_string()))?;
         }
         let known = self.check_known(name, force_unknown, true).await?;
         let for_ms = duration.map_or(0, ms);

@@ -693,6 +693,26 @@ fn notice_posts_until_cleared_or_for_a_time() {
 }
 
 #[test]
+fn notices_with_control_or_bidi_characters_or_too_long_are_refused() {
+    let (r, mut con) = fleet();
+    let long = "x".repeat(501);
+    for (text, needle) in [
+        ("down \x1b[31mnow", "U+001B at character 6"),
+        ("see \u{202e}exe.live", "U+202E at character 5"),
+        ("two\nlines", "U+000A at character 4"),
+        (long.as_str(), "at most 500"),
+    ] {
+        let run = fails(&r, &["notice", "daum", text]);
+        assert_eq!(run.code, Some(1), "{text:?}: {run:?}");
+        assert!(run.stderr.contains(needle), "{text:?}: {run:?}");
+        assert!(!run.stderr.contains('\x1b'), "{run:?}");
+    }
+    assert_eq!(field(&mut con, "daum", "notice"), None, "nothing written");
+    assert!(audit(&mut con).is_empty());
+    ok(&r, &["notice", "daum", &"주".repeat(500)]);
+}
+
+#[test]
 fn global_flags_work_before_or_after_the_subcommand_and_from_the_environment() {
     let (r, mut con) = fleet();
     let after = output({
