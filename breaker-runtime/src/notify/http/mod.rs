@@ -29,13 +29,13 @@ use std::sync::Arc;
 
 use reqwest::Url;
 
-use format::clip;
 #[cfg(feature = "telegram")]
 pub use telegram::TelegramNotifier;
 #[cfg(feature = "webhook")]
 pub use webhook::WebhookNotifier;
 
 use crate::core::config::ConfigError;
+use crate::core::text::clip;
 use crate::notify::Notifier;
 
 /// Environment variable: the URL [`WebhookNotifier`] posts alerts to (feature `webhook`).
@@ -243,16 +243,35 @@ mod tests {
 
     #[cfg(feature = "webhook")]
     #[test]
+    fn store_details_are_bounded_and_markup_escaped_in_the_text() {
+        use crate::notify::{Event, EventKind};
+        let event = Event {
+            breaker: "",
+            at: std::time::UNIX_EPOCH,
+            kind: EventKind::StoreHealth {
+                healthy: false,
+                message: format!("<!here> \x1b{}", "z".repeat(5000)),
+            },
+            injected: false,
+        };
+        let doc = format::webhook_json(&event).unwrap();
+        let detail = doc["detail"].as_str().unwrap();
+        assert_eq!(detail.chars().count(), MAX_ERROR_CHARS + 1);
+        assert!(detail.starts_with("<!here> \x1b") && detail.ends_with("z…"));
+        let text = doc["text"].as_str().unwrap();
+        assert!(text.contains("(&lt;!here&gt; \\u{1b}zz"), "{text}");
+        assert!(
+            text.ends_with("z…)") && !text.contains(['<', '\x1b']),
+            "{text}"
+        );
+    }
+
+    #[cfg(feature = "webhook")]
+    #[test]
     fn timestamps_are_rfc3339_utc() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
         assert_eq!(rfc3339(4_102_444_799_999), "2099-12-31T23:59:59.999Z");
-    }
-
-    #[test]
-    fn clip_counts_characters() {
-        assert_eq!(clip("héllo", 10), "héllo");
-        assert_eq!(clip("héllo", 2), "hé…");
     }
 }

@@ -28,8 +28,10 @@ pub(super) const DEFAULT_TELEGRAM_API: &str = "https://api.telegram.org";
 /// ⚠️ Redis unreachable from web-1:4242; breakers decide locally (connection refused)
 /// ```
 ///
-/// with ` [injected]` at the end when injected faults caused the alert. The token is never
-/// shown: not by `Debug`, not in errors, not in logs.
+/// with ` [injected]` at the end when injected faults caused the alert. Plain text (no
+/// `parse_mode`), so nothing in it is markup; errors in it are cut to 300 characters, with
+/// control and bidirectional characters written out (`\u{1b}`). The token is never shown: not
+/// by `Debug`, not in errors, not in logs.
 ///
 /// Delivery is off the call path: [`Notifier::notify`] only queues the event for this
 /// notifier's own worker thread (1024 at most; more are dropped and counted, see `dropped`) and
