@@ -739,3 +739,69 @@ async fn alert_text_is_escaped_for_chat_receivers_and_bounded() {
         text.chars().count()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The Telegram API base: HTTPS, or plain HTTP on this machine only; its credentials never shown.
+
+#[test]
+fn telegram_api_must_be_https_unless_on_loopback() {
+    let make = || TelegramNotifier::new(TOKEN, "42").unwrap();
+    for good in [
+        "https://api.telegram.org",
+        "https://tg.example.com:8443/prefix/",
+        "http://127.0.0.1:8081",
+        "http://127.9.9.9/bot-api",
+        "http://localhost:8081/x",
+        "http://LOCALHOST:1",
+        "http://[::1]:8081",
+    ] {
+        assert!(make().api(good).is_ok(), "{good}");
+    }
+    for bad in [
+        "http://api.telegram.org",
+        "http://10.0.0.5:8081",
+        "http://[::2]:1",
+        "http://localhost.example.com",
+        "http://127.0.0.1.example.com",
+    ] {
+        let e = make().api(bad).unwrap_err();
+        assert_eq!(e.setting(), "BREAKER_TELEGRAM_API", "{bad}");
+        let text = e.to_string();
+        assert!(text.contains("https"), "{bad}: {text}");
+        assert!(!text.contains(SECRET), "{text}");
+    }
+}
+
+#[test]
+fn telegram_credentials_never_show_in_debug_or_logs() {
+    let _ = logs();
+    const PASSWORD: &str = "pr0xy-pa55word";
+    // Nothing listens there: every attempt fails and is logged, with the URL.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let n = TelegramNotifier::new(TOKEN, "42")
+        .unwrap()
+        .api(&format!("http://proxyuser:{PASSWORD}@{addr}/api"))
+        .unwrap();
+    let shown = format!("{n:?} {n:#?}");
+    assert!(
+        !shown.contains(SECRET) && !shown.contains(PASSWORD) && !shown.contains("proxyuser"),
+        "{shown}"
+    );
+    assert!(shown.contains(&addr.to_string()), "{shown}");
+    n.notify(&event(opened(), false));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let tried = || {
+        logs()
+            .lines()
+            .any(|l| l.contains("will retry") && l.contains(&addr.to_string()))
+    };
+    while !tried() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(tried(), "{}", logs());
+    let logs = logs();
+    assert!(!logs.contains(SECRET), "{logs}");
+    assert!(!logs.contains(PASSWORD), "{logs}");
+}

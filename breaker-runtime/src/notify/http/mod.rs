@@ -14,9 +14,11 @@
 //! attempts), does not retry other answers (nor follow redirects), and logs and counts
 //! (`failed()`) what it gave up on.
 //!
-//! Secrets never reach a log line, an error or `Debug` output: the Telegram token is replaced by
-//! `<redacted>` everywhere, and so are the path and query of a webhook URL (which often carry a
-//! secret of their own).
+//! Secrets never reach a log line, an error or `Debug` output: the Telegram token and the
+//! credentials of its API base (`https://user:password@…`) are replaced by `<redacted>`
+//! everywhere, and so are the path and query of a webhook URL (which often carry a secret of
+//! their own). HTTP errors are logged without their URL (`reqwest::Error::without_url`), and
+//! whatever still quotes a secret is redacted.
 
 mod delivery;
 mod format;
@@ -45,8 +47,10 @@ pub const ENV_TELEGRAM_TOKEN: &str = "BREAKER_TELEGRAM_TOKEN";
 /// Environment variable: the Telegram chat alerts go to, a numeric id or `@channel` (feature
 /// `telegram`).
 pub const ENV_TELEGRAM_CHAT: &str = "BREAKER_TELEGRAM_CHAT";
-/// Environment variable: the Telegram Bot API's base URL (default `https://api.telegram.org`;
-/// an `http://host:port/prefix` works too, for a local Bot API server or a test).
+/// Environment variable: the Telegram Bot API's base URL (default `https://api.telegram.org`),
+/// `https://host[:port][/prefix]`; plain `http` only to this machine (`localhost`,
+/// 127.0.0.0/8, `[::1]`: a local Bot API server, a test), since the bot token travels in the
+/// path. Anything else is a configuration error naming the variable.
 pub const ENV_TELEGRAM_API: &str = "BREAKER_TELEGRAM_API";
 
 /// Longest error text (from the breaker's function or a receiver) put into a message or a log.
@@ -238,6 +242,45 @@ mod tests {
         assert_eq!(
             n.delivery.target.redact("x /p/bot1:SeCrEt/sendMessage"),
             "x /p/bot<redacted>/sendMessage"
+        );
+    }
+
+    #[cfg(feature = "telegram")]
+    #[test]
+    fn the_telegram_api_from_the_environment_must_be_https_off_this_machine() {
+        let vars = |api: &'static str| {
+            env(&[
+                (ENV_TELEGRAM_TOKEN, "123456:AAbb"),
+                (ENV_TELEGRAM_CHAT, "@ops"),
+                (ENV_TELEGRAM_API, api),
+            ])
+        };
+        let (n, e) = vars("http://api.example.com/bot-api");
+        assert!(n.is_empty());
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].setting(), ENV_TELEGRAM_API);
+        assert!(e[0].to_string().contains("`https`"), "{}", e[0]);
+        for ok in [
+            "https://api.example.com",
+            "http://localhost:8081",
+            "http://[::1]:1/p",
+        ] {
+            let (n, e) = vars(ok);
+            assert!(e.is_empty() && n.len() == 1, "{ok}: {e:?}");
+        }
+        let n = TelegramNotifier::new("1:SeCrEt", "@ops")
+            .unwrap()
+            .api("https://u:p%40ss@tg.example.com:8443/p/")
+            .unwrap();
+        assert_eq!(
+            n.delivery.target.shown,
+            "https://<redacted>@tg.example.com:8443/p/bot<redacted>/sendMessage"
+        );
+        assert_eq!(
+            n.delivery
+                .target
+                .redact("at https://u:p%40ss@tg.example.com/p/bot1:SeCrEt/x"),
+            "at https://<redacted>@tg.example.com/p/bot<redacted>/x"
         );
     }
 
