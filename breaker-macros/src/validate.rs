@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use breaker_spec::{
-    ARGUMENTS, Argument, DEFAULT_OPEN_FOR, Kind, MAX_FAILURE_RATE, MAX_NAME_LEN, parse_duration,
+    ARGUMENTS, Argument, DEFAULT_OPEN_FOR, Kind, MAX_FAILURE_RATE, check_name, parse_duration,
 };
 use proc_macro2::Span;
 use syn::spanned::Spanned as _;
@@ -286,21 +286,14 @@ fn name(value: &Expr, errors: &mut Errors) -> Option<LitStr> {
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..
         }) => {
-            let v = s.value();
-            if v.is_empty()
-                || v.len() > MAX_NAME_LEN
-                || v.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
-                errors.push(
-                    s.span(),
-                    format!(
-                        "`name` must be 1 to {MAX_NAME_LEN} characters without spaces, e.g. `{}`",
-                        example("name")
-                    ),
-                );
-                None
-            } else {
-                Some(s.clone())
+            // The rule is breaker-spec's, shared with the operator tools that take names at
+            // run time.
+            match check_name(&s.value()) {
+                Ok(()) => Some(s.clone()),
+                Err(e) => {
+                    errors.push(s.span(), format!("`name` {e}, e.g. `{}`", example("name")));
+                    None
+                }
             }
         }
         other => {

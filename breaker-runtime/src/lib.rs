@@ -100,22 +100,25 @@ pub mod redis {
     pub use crate::store::redis::{
         AUDIT_KEEP, Acquire, AuditEntry, BreakerKeys, Claim, ClaimMode, ClaimedAlert, Conn,
         ConnectOptions, ControlChange, Controls, DEFAULT_KEY_PREFIX, Delivered, FleetReply, Force,
-        Keys, LeaseOutcome, Message, ProbeReply, Pushed, RaiseHw, ReadControls, Record, Release,
-        SCRIPTS, ScriptCall, Subscription, Target, TargetError, WriteControl, connect,
-        connect_cluster, hostname, is_connection_error, is_valid_prefix, redact,
+        Keys, LeaseOutcome, Message, PREFIX_RULE, ProbeReply, Pushed, RaiseHw, ReadControls,
+        Record, Release, SCRIPTS, ScriptCall, Subscription, Target, TargetError, WriteControl,
+        connect, connect_cluster, hostname, is_connection_error, is_valid_prefix, redact,
     };
 }
 
 pub use crate::breaker::{Breaker, CounterSnapshot};
 pub use crate::core::clock::{Clock, TokioClock};
 pub use crate::core::config::{
-    Config, ConfigError, MAX_DURATION, MAX_HALF_OPEN_PROBES, MAX_QUORUM, MAX_THRESHOLD,
-    OVERRIDE_KEYS, StoreKind, parse_duration,
+    Config, ConfigError, HASH_TAG_CHARS, MAX_DURATION, MAX_HALF_OPEN_PROBES, MAX_NAME_LEN,
+    MAX_QUORUM, MAX_THRESHOLD, NameError, OVERRIDE_KEYS, StoreKind, check_name, parse_duration,
 };
 pub use crate::core::error::BreakerError;
 pub use crate::core::fault::{Fault, FaultError, parse_fault_list};
 pub use crate::core::machine;
 pub use crate::core::machine::{FleetState, Forced, Reason, State, Transition};
+pub use crate::core::text::{
+    MAX_NOTICE_CHARS, NoticeError, check_notice, escape_controls, is_unsafe_char,
+};
 #[cfg(feature = "telegram")]
 pub use crate::notify::http::TelegramNotifier;
 #[cfg(feature = "webhook")]

@@ -6,8 +6,8 @@ use crate::{MAX_HALF_OPEN_PROBES, MAX_QUORUM, MAX_THRESHOLD};
 /// The kind of value an argument takes, as written in the attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// A string literal of 1 to [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes, without whitespace or control
-    /// characters.
+    /// A string literal of 1 to [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes, without whitespace,
+    /// control characters, `{` or `}` (see [`check_name`](crate::check_name)).
     Name,
     /// A path to a function (`juso`, `Self::backup`), not a string.
     Function,
@@ -222,7 +222,7 @@ pub const OVERRIDE_KEYS: &[&str] = &OVERRIDES;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MAX_FAILURE_RATE, MAX_NAME_LEN, parse_duration};
+    use crate::{MAX_FAILURE_RATE, check_name, parse_duration};
 
     #[test]
     fn names_are_unique_snake_case_and_found() {
@@ -251,10 +251,7 @@ mod tests {
             assert_eq!(quoted, a.kind.is_string(), "{}", a.name);
             let v = a.example_value();
             match a.kind {
-                Kind::Name => assert!(
-                    (1..=MAX_NAME_LEN).contains(&v.len())
-                        && !v.chars().any(|c| c.is_whitespace() || c.is_control())
-                ),
+                Kind::Name => assert_eq!(check_name(v), Ok(()), "{}", a.name),
                 Kind::Function => assert!(v.chars().all(|c| c.is_alphanumeric() || c == '_')),
                 Kind::Duration => assert!(parse_duration(v).is_ok(), "{}", a.name),
                 Kind::Count { max } => {

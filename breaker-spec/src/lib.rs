@@ -9,7 +9,8 @@
 //! - [`ARGUMENTS`]: every argument, its kind of value, a one-line description, an example, and
 //!   whether it can be overridden at run time ([`OVERRIDE_KEYS`]);
 //! - the defaults ([`DEFAULT_THRESHOLD`], ...) and the limits ([`MAX_THRESHOLD`], ...);
-//! - [`parse_duration`], the grammar of `"3s"`, `"250ms"`, `"1m"`.
+//! - [`parse_duration`], the grammar of `"3s"`, `"250ms"`, `"1m"`;
+//! - [`check_name`], what a breaker's name may be (no `{` or `}`: [`HASH_TAG_CHARS`]).
 //!
 //! No dependencies, so it costs the macro crate's build nothing.
 
@@ -18,6 +19,7 @@
 mod arguments;
 mod duration;
 mod limits;
+mod name;
 
 pub use arguments::{ARGUMENTS, Argument, Kind, OVERRIDE_KEYS, argument};
 pub use duration::parse_duration;
@@ -26,3 +28,4 @@ pub use limits::{
     DEFAULT_THRESHOLD, DEFAULT_WINDOW, MAX_DURATION, MAX_FAILURE_RATE, MAX_HALF_OPEN_PROBES,
     MAX_NAME_LEN, MAX_QUORUM, MAX_THRESHOLD,
 };
+pub use name::{HASH_TAG_CHARS, NameError, check_name};

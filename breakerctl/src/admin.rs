@@ -5,11 +5,11 @@ use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use breaker_runtime::redis::{
-    self as protocol, BreakerKeys, Conn, ConnectOptions, ControlChange, Force, Keys, Pushed,
-    RaiseHw, ReadControls, ScriptCall, TargetError, WriteControl, hostname, is_connection_error,
-    is_valid_prefix, redact,
+    self as protocol, BreakerKeys, Conn, ConnectOptions, ControlChange, Force, Keys, PREFIX_RULE,
+    Pushed, RaiseHw, ReadControls, ScriptCall, TargetError, WriteControl, hostname,
+    is_connection_error, is_valid_prefix, redact,
 };
-use breaker_runtime::{ENV_REDIS_CLUSTER, ENV_REDIS_URL, Fault, Forced};
+use breaker_runtime::{ENV_REDIS_CLUSTER, ENV_REDIS_URL, Fault, Forced, check_name, check_notice};
 use futures_util::{Stream, StreamExt as _};
 use redis::Script;
 
@@ -148,7 +148,7 @@ impl Admin {
     pub async fn connect(target: Target, prefix: &str) -> Result<Admin, AdminError> {
         if !is_valid_prefix(prefix) {
             return Err(AdminError::BadTarget(format!(
-                "the key prefix `{prefix}` must be non-empty and without spaces"
+                "the key prefix `{prefix}` {PREFIX_RULE}"
             )));
         }
         let shown = target.display();
@@ -296,7 +296,13 @@ impl Admin {
             .map_err(|e| self.err(&e))?;
         match fallback {
             Some(f) => Ok(Some((!f.is_empty()).then_some(f))),
-            None if force_unknown => Ok(None),
+            // An instance could never have this name: its keys would not share a hash tag.
+            None if force_unknown => match check_name(name) {
+                Ok(()) => Ok(None),
+                Err(e) => Err(AdminError::Invalid(format!(
+                    "the breaker name `{name}` {e}"
+                ))),
+            },
             None => {
                 let names: Vec<String> = self.known().await?.into_iter().map(|(n, _)| n).collect();
                 Err(AdminError::UnknownBreaker {
@@ -437,7 +443,9 @@ impl Admin {
     /// the swap) with `None`, through the runtime's `FORCE` script. Returns the state after.
     ///
     /// # Errors
-    /// [`AdminError::UnknownBreaker`] unless `force_unknown`; Redis errors.
+    /// [`AdminError::UnknownBreaker`] unless `force_unknown`; [`AdminError::Invalid`] for an
+    /// unknown name that breaks the attribute's rule (`check_name`: no spaces, `{` or `}`...);
+    /// Redis errors.
     pub async fn force(
         &self,
         name: &str,
@@ -485,7 +493,9 @@ impl Admin {
     ///
     /// # Errors
     /// [`AdminError::NoFallback`] for a breaker reported without a fallback;
-    /// [`AdminError::UnknownBreaker`] unless `force_unknown`; Redis errors.
+    /// [`AdminError::UnknownBreaker`] unless `force_unknown`; [`AdminError::Invalid`] for an
+    /// unknown name that breaks the attribute's rule (`check_name`: no spaces, `{` or `}`...);
+    /// Redis errors.
     pub async fn swap(&self, name: &str, force_unknown: bool) -> Result<BreakerStatus, AdminError> {
         let known = self.check_known(name, force_unknown, true).await?;
         if let Some(None) = known {
@@ -509,7 +519,9 @@ impl Admin {
     /// (`Duration::ZERO`: until cleared), or clears the fault with `None`.
     ///
     /// # Errors
-    /// [`AdminError::UnknownBreaker`] unless `force_unknown`; Redis errors.
+    /// [`AdminError::UnknownBreaker`] unless `force_unknown`; [`AdminError::Invalid`] for an
+    /// unknown name that breaks the attribute's rule (`check_name`: no spaces, `{` or `}`...);
+    /// Redis errors.
     pub async fn inject(
         &self,
         name: &str,
@@ -541,8 +553,9 @@ impl Admin {
     /// until cleared), or clears it with `None`.
     ///
     /// # Errors
-    /// [`AdminError::Invalid`] for an empty text; [`AdminError::UnknownBreaker`] unless
-    /// `force_unknown`; Redis errors.
+    /// [`AdminError::Invalid`] for an empty text, or one `breaker_runtime::check_notice`
+    /// refuses (longer than `MAX_NOTICE_CHARS`, a control or bidirectional character);
+    /// [`AdminError::UnknownBreaker`] unless `force_unknown`; Redis errors.
     pub async fn notice(
         &self,
         name: &str,
@@ -554,6 +567,9 @@ impl Admin {
             return Err(AdminError::Invalid(
                 "a notice needs some text (use --clear to remove one)".to_owned(),
             ));
+        }
+        if let Some(t) = text {
+            check_notice(t).map_err(|e| AdminError::Invalid(e.to_string()))?;
         }
         let known = self.check_known(name, force_unknown, true).await?;
         let for_ms = duration.map_or(0, ms);

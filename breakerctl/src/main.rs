@@ -1,5 +1,6 @@
 //! `breakerctl`: the operator's command line for Redis-backed breakers. See `breakerctl --help`.
 
+use std::borrow::Cow;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -131,6 +132,52 @@ fn parse_text(s: &str) -> Result<String, String> {
     }
 }
 
+/// A field that came from Redis or from another program (a name, a notice, an audit entry, an
+/// instance id, an error's text), as it may reach a terminal: control characters (newlines
+/// included) and bidirectional controls written out as `\u{1b}`. Every printed field goes
+/// through it; `out` and `err` check whole lines once more.
+fn esc(text: &str) -> Cow<'_, str> {
+    breaker_runtime::escape_controls(text)
+}
+
+/// `text` for the terminal: each line escaped as [`esc`] does, the line breaks kept. What this
+/// program formats itself has no control characters but its newlines, so a control character
+/// in the output can only come from data: never printed as it is.
+fn terminal(text: &str) -> String {
+    text.split('\n').map(esc).collect::<Vec<_>>().join("\n")
+}
+
+/// Prints `text` (whole lines) on stdout, escaped.
+fn out(text: &str) {
+    print!("{}", terminal(text));
+}
+
+/// Prints one line on stderr, escaped.
+fn err(line: &str) {
+    eprintln!("{}", terminal(line));
+}
+
+/// JSON with every character `esc` would escape written as a JSON escape: `serde_json` escapes
+/// the C0 controls in strings but leaves DEL, the C1 controls (U+009B is a one-character CSI to
+/// some terminals) and the bidirectional controls raw. Those can only appear inside strings, so
+/// the document means the same; the newlines of pretty-printing are its own.
+fn json_safe(json: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c != '\n' && breaker_runtime::is_unsafe_char(c);
+    if !json.contains(unsafe_char) {
+        return Cow::Borrowed(json);
+    }
+    let mut safe = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if unsafe_char(c) {
+            // All of them are in the Basic Multilingual Plane: one `\uXXXX` each.
+            safe.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            safe.push(c);
+        }
+    }
+    Cow::Owned(safe)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -139,14 +186,16 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("breakerctl: error: cannot start the async runtime: {e}");
+            err(&format!(
+                "breakerctl: error: cannot start the async runtime: {e}"
+            ));
             return ExitCode::FAILURE;
         }
     };
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("breakerctl: error: {e}");
+            err(&format!("breakerctl: error: {e}"));
             ExitCode::FAILURE
         }
     }
@@ -174,9 +223,11 @@ async fn run(cli: Cli) -> Result<(), AdminError> {
             if json {
                 print_json(&all);
             } else if all.is_empty() {
-                println!("no breaker has been reported under the prefix `{prefix}`");
+                out(&format!(
+                    "no breaker has been reported under the prefix `{prefix}`\n"
+                ));
             } else {
-                print!("{}", list_table(&all));
+                out(&list_table(&all));
             }
         }
         Command::Status { name } => {
@@ -184,7 +235,7 @@ async fn run(cli: Cli) -> Result<(), AdminError> {
             if json {
                 print_json(&s);
             } else {
-                print!("{}", status_block(&s));
+                out(&status_block(&s));
             }
         }
         Command::Open(t) => {
@@ -206,7 +257,7 @@ async fn run(cli: Cli) -> Result<(), AdminError> {
         Command::Swap(t) => {
             let s = admin.swap(&t.name, t.force).await?;
             let what = match (&s.fallback, s.controls.swapped) {
-                (Some(f), true) => format!("swapped: calls go to the fallback `{f}`"),
+                (Some(f), true) => format!("swapped: calls go to the fallback `{}`", esc(f)),
                 (None, true) => "swapped: calls go to the fallback".to_owned(),
                 (_, false) => "not swapped: calls go to the breaker's function".to_owned(),
             };
@@ -256,9 +307,11 @@ async fn run(cli: Cli) -> Result<(), AdminError> {
                     .collect();
                 print_json(&v);
             } else if entries.is_empty() {
-                println!("no operator action recorded under the prefix `{prefix}`");
+                out(&format!(
+                    "no operator action recorded under the prefix `{prefix}`\n"
+                ));
             } else {
-                print!("{}", audit_table(&entries));
+                out(&audit_table(&entries));
             }
         }
     }
@@ -271,8 +324,8 @@ fn ms(d: Duration) -> u64 {
 
 fn print_json<T: serde::Serialize>(v: &T) {
     match serde_json::to_string_pretty(v) {
-        Ok(s) => println!("{s}"),
-        Err(e) => eprintln!("breakerctl: error: cannot encode JSON: {e}"),
+        Ok(s) => println!("{}", json_safe(&s)),
+        Err(e) => err(&format!("breakerctl: error: cannot encode JSON: {e}")),
     }
 }
 
@@ -281,27 +334,26 @@ fn changed(json: bool, s: &BreakerStatus, what: &str) {
     if json {
         print_json(s);
     } else {
-        println!("{}: {what}", s.name);
-        println!();
-        print!("{}", status_block(s));
+        out(&format!("{}: {what}\n\n", esc(&s.name)));
+        out(&status_block(s));
     }
 }
 
 async fn watch(admin: &Admin, json: bool) -> Result<(), AdminError> {
     let mut stream = admin.watch().await?;
-    eprintln!(
+    err(&format!(
         "watching {p}:events and {p}:controls on {} (Ctrl-C to stop)",
         admin.target().display(),
         p = admin.prefix()
-    );
+    ));
     while let Some(item) = stream.next().await {
         match item {
             Ok(item) if json => match serde_json::to_string(&item) {
-                Ok(line) => println!("{line}"),
-                Err(e) => eprintln!("breakerctl: warning: cannot encode JSON: {e}"),
+                Ok(line) => println!("{}", json_safe(&line)),
+                Err(e) => err(&format!("breakerctl: warning: cannot encode JSON: {e}")),
             },
-            Ok(item) => println!("{}", watch_line(&item)),
-            Err(e) => eprintln!("breakerctl: warning: {e}"),
+            Ok(item) => out(&format!("{}\n", watch_line(&item))),
+            Err(e) => err(&format!("breakerctl: warning: {e}")),
         }
     }
     Err(AdminError::Unreachable {
@@ -316,25 +368,25 @@ fn watch_line(item: &WatchItem) -> String {
             let mut line = format!(
                 "{}  {}  {}",
                 format_unix_ms(e.at_ms),
-                e.breaker,
-                e.state.to_uppercase()
+                esc(&e.breaker),
+                esc(&e.state.to_uppercase())
             );
             if e.open_ms_left > 0 {
                 line += &format!(" ({} left)", format_ms(e.open_ms_left));
             }
             line += &format!("  gen {}", e.generation);
             if let Some(f) = &e.forced {
-                line += &format!("  forced {f}");
+                line += &format!("  forced {}", esc(f));
             }
             if let Some(a) = &e.alert {
-                line += &format!("  alert {a}");
+                line += &format!("  alert {}", esc(a));
             }
             line
         }
         WatchItem::Controls(c) => format!(
             "{}  {}  controls  {}",
             format_unix_ms(c.at_ms),
-            c.breaker,
+            esc(&c.breaker),
             controls_inline(&c.controls)
         ),
     }
@@ -350,18 +402,23 @@ fn left(ms_left: Option<u64>) -> String {
 fn controls_inline(c: &Controls) -> String {
     let swapped = if c.swapped { "swapped" } else { "not swapped" };
     let fault = match &c.fault {
-        Some(f) => format!("fault {f} ({})", left(c.fault_ms_left)),
+        Some(f) => format!("fault {} ({})", esc(f), left(c.fault_ms_left)),
         None => "no fault".to_owned(),
     };
     let notice = match &c.notice {
-        Some(n) => format!("notice {n:?} ({})", left(c.notice_ms_left)),
+        Some(n) => format!("notice {} ({})", quoted(n), left(c.notice_ms_left)),
         None => "no notice".to_owned(),
     };
     format!("{swapped}, {fault}, {notice}")
 }
 
+/// A notice, in quotes, escaped.
+fn quoted(text: &str) -> String {
+    format!("\"{}\"", esc(text))
+}
+
 fn state_text(s: &BreakerStatus) -> String {
-    let mut t = s.state.to_uppercase();
+    let mut t = esc(&s.state).to_uppercase();
     if s.open_ms_left > 0 {
         t += &format!(" ({} left)", format_ms(s.open_ms_left));
     } else if s.probe_due {
@@ -371,16 +428,18 @@ fn state_text(s: &BreakerStatus) -> String {
 }
 
 fn status_block(s: &BreakerStatus) -> String {
-    let mut rows: Vec<(&str, String)> = vec![("breaker", s.name.clone())];
+    let mut rows: Vec<(&str, String)> = vec![("breaker", esc(&s.name).into_owned())];
     rows.push(("state", state_text(s)));
     rows.push((
         "forced",
-        s.forced.clone().unwrap_or_else(|| "no".to_owned()),
+        s.forced
+            .as_deref()
+            .map_or_else(|| "no".to_owned(), |f| esc(f).into_owned()),
     ));
     rows.push((
         "fallback",
         match (&s.fallback, s.known) {
-            (Some(f), _) => f.clone(),
+            (Some(f), _) => esc(f).into_owned(),
             (None, true) => "none".to_owned(),
             (None, false) => "unknown (no instance has reported this breaker)".to_owned(),
         },
@@ -401,14 +460,14 @@ fn status_block(s: &BreakerStatus) -> String {
     rows.push((
         "fault",
         match &s.controls.fault {
-            Some(f) => format!("{f} ({})", left(s.controls.fault_ms_left)),
+            Some(f) => format!("{} ({})", esc(f), left(s.controls.fault_ms_left)),
             None => "none".to_owned(),
         },
     ));
     rows.push((
         "notice",
         match &s.controls.notice {
-            Some(n) => format!("{n:?} ({})", left(s.controls.notice_ms_left)),
+            Some(n) => format!("{} ({})", quoted(n), left(s.controls.notice_ms_left)),
             None => "none".to_owned(),
         },
     ));
@@ -420,7 +479,7 @@ fn status_block(s: &BreakerStatus) -> String {
             format!(
                 "{} seen in the last 3 minutes: {}",
                 s.instances.len(),
-                s.instances.join(", ")
+                esc(&s.instances.join(", "))
             )
         },
     ));
@@ -432,7 +491,7 @@ fn status_block(s: &BreakerStatus) -> String {
             format!(
                 "{} instance(s) reported failures in the window (quorum counts these): {}",
                 s.failing_instances.len(),
-                s.failing_instances.join(", ")
+                esc(&s.failing_instances.join(", "))
             )
         },
     ));
@@ -467,20 +526,22 @@ fn list_table(all: &[BreakerStatus]) -> String {
         .iter()
         .map(|s| {
             [
-                s.name.clone(),
+                esc(&s.name).into_owned(),
                 state_text(s),
                 format!("{}/{}", s.window_failures, s.window_calls),
-                s.forced.clone().unwrap_or_else(|| "-".to_owned()),
+                s.forced
+                    .as_deref()
+                    .map_or_else(|| "-".to_owned(), |f| esc(f).into_owned()),
                 if s.controls.swapped { "yes" } else { "no" }.to_owned(),
                 match &s.controls.fault {
                     Some(f) => match s.controls.fault_ms_left {
-                        Some(ms) => format!("{f} ({})", format_ms(ms)),
-                        None => f.clone(),
+                        Some(ms) => format!("{} ({})", esc(f), format_ms(ms)),
+                        None => esc(f).into_owned(),
                     },
                     None => "-".to_owned(),
                 },
                 match &s.controls.notice {
-                    Some(n) => short(&format!("{n:?}"), 32),
+                    Some(n) => short(&quoted(n), 32),
                     None => "-".to_owned(),
                 },
                 s.instances.len().to_string(),
@@ -497,17 +558,17 @@ fn audit_table(entries: &[Result<AuditEntry, String>]) -> String {
         .map(|e| match e {
             Ok(e) => [
                 format_unix_ms(e.at_ms),
-                e.who.clone(),
-                e.command.clone(),
-                e.breaker.clone(),
-                e.detail.clone(),
+                esc(&e.who).into_owned(),
+                esc(&e.command).into_owned(),
+                esc(&e.breaker).into_owned(),
+                esc(&e.detail).into_owned(),
             ],
             Err(raw) => [
                 "?".to_owned(),
                 "?".to_owned(),
                 "?".to_owned(),
                 "?".to_owned(),
-                format!("unreadable entry: {}", short(raw, 80)),
+                format!("unreadable entry: {}", short(&esc(raw), 80)),
             ],
         })
         .collect();

@@ -463,6 +463,57 @@ fn changes_refuse_unknown_names_unless_forced() {
 }
 
 #[test]
+fn braces_are_refused_in_prefixes_and_in_names_even_with_force() {
+    let (r, mut con) = fleet();
+    // A brace would move the Redis Cluster hash tag of `<prefix>:{<name>}:s`.
+    for prefix in ["a{b", "t}", "{t}"] {
+        for args in [&["list"][..], &["open", "daum"]] {
+            let mut c = bin();
+            c.args(["--redis", &r.url(), "--prefix", prefix]).args(args);
+            let run = output(c);
+            assert_eq!(run.code, Some(1), "{prefix} {args:?}: {run:?}");
+            assert!(
+                run.stderr.contains(&format!("the key prefix `{prefix}`"))
+                    && run.stderr.contains("`{` or `}`"),
+                "{prefix} {args:?}: {run:?}"
+            );
+        }
+        let env = output({
+            let mut c = bin();
+            c.env("BREAKER_KEY_PREFIX", prefix)
+                .args(["--redis", &r.url(), "list"]);
+            c
+        });
+        assert_eq!(env.code, Some(1), "{env:?}");
+        assert!(env.stderr.contains("`{` or `}`"), "{env:?}");
+    }
+    for name in ["da{um}", "{daum}", "daum}"] {
+        for args in [
+            &["open", name, "--force"][..],
+            &["swap", name, "--force"],
+            &["inject", name, "error", "--force"],
+            &["notice", name, "down", "--force"],
+        ] {
+            let run = fails(&r, args);
+            assert!(
+                run.stderr.contains(&format!("breaker name `{name}`"))
+                    && run.stderr.contains("`{` or `}`"),
+                "{args:?}: {run:?}"
+            );
+        }
+    }
+    let written: Vec<String> = con.keys("*").unwrap();
+    assert!(
+        written.iter().all(
+            |k| k.matches('{').count() == 1 && k.matches('}').count() == 1
+                || !k.contains(['{', '}'])
+        ),
+        "{written:?}"
+    );
+    assert!(audit(&mut con).is_empty());
+}
+
+#[test]
 fn swap_toggles_and_refuses_a_breaker_without_fallback() {
     let (r, mut con) = fleet();
     let run = ok(&r, &["swap", "daum"]);
@@ -639,6 +690,26 @@ fn notice_posts_until_cleared_or_for_a_time() {
             "\"Address search is slow; retry in a minute\" until cleared"
         ]
     );
+}
+
+#[test]
+fn notices_with_control_or_bidi_characters_or_too_long_are_refused() {
+    let (r, mut con) = fleet();
+    let long = "x".repeat(501);
+    for (text, needle) in [
+        ("down \x1b[31mnow", "U+001B at character 6"),
+        ("see \u{202e}exe.live", "U+202E at character 5"),
+        ("two\nlines", "U+000A at character 4"),
+        (long.as_str(), "at most 500"),
+    ] {
+        let run = fails(&r, &["notice", "daum", text]);
+        assert_eq!(run.code, Some(1), "{text:?}: {run:?}");
+        assert!(run.stderr.contains(needle), "{text:?}: {run:?}");
+        assert!(!run.stderr.contains('\x1b'), "{run:?}");
+    }
+    assert_eq!(field(&mut con, "daum", "notice"), None, "nothing written");
+    assert!(audit(&mut con).is_empty());
+    ok(&r, &["notice", "daum", &"주".repeat(500)]);
 }
 
 #[test]
@@ -982,4 +1053,147 @@ fn a_cluster_works_from_the_environment() {
     assert_eq!(audit.len(), 4);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// What a terminal must never receive from data in Redis: ESC (ANSI and OSC sequences), BEL,
+/// the one-character CSI U+009B, a bidi override, a newline inside a field.
+const RAW: [char; 4] = ['\x1b', '\x07', '\u{9b}', '\u{202e}'];
+
+fn assert_no_raw(what: &str, text: &str) {
+    assert!(
+        !text.contains(RAW),
+        "{what} printed a raw control:\n{text:?}"
+    );
+}
+
+#[test]
+fn text_from_redis_is_printed_with_its_control_characters_escaped() {
+    use breaker_runtime::redis::{ControlChange, Controls, WriteControl};
+    let (r, mut con) = fleet();
+    // An old version or a hostile writer, straight into Redis: no runtime check on the way.
+    let write = |con: &mut redis::Connection, change: ControlChange<'_>| {
+        let _: Controls = WriteControl {
+            keys: &key("daum"),
+            change,
+            for_ms: 0,
+            channel: keys().controls(),
+            name: "daum",
+        }
+        .invocation()
+        .invoke(con)
+        .unwrap();
+    };
+    write(
+        &mut con,
+        ControlChange::Notice("red \x1b[31malert\x1b[0m \u{202e}exe.live\nFAKE LINE"),
+    );
+    write(&mut con, ControlChange::Fault("error\x1b[2J"));
+    let now = redis_now_ms(&mut con);
+    let _: () = con
+        .zadd(key("daum").instances, "host\x1b]0;pwned\x07:1:ab", now)
+        .unwrap();
+    report(&mut con, "evil\x1b[5mname", "ju\u{9b}31mso");
+    let entry = serde_json::json!({
+        "at_ms": now,
+        "who": "mallory\x1b[2J@host",
+        "command": "open\u{9b}31m",
+        "breaker": "daum\u{202e}",
+        "detail": "forced open\nFAKE LINE \x1b[31m",
+    });
+    let _: () = con.lpush(keys().audit(), entry.to_string()).unwrap();
+    let _: () = con.lpush(keys().audit(), "not json \x1b[31m").unwrap();
+
+    let audit = ok(&r, &["audit"]);
+    assert_no_raw("audit", &audit.stdout);
+    for escaped in [
+        r"mallory\u{1b}[2J@host",
+        r"open\u{9b}31m",
+        r"daum\u{202e}",
+        r"forced open\u{a}FAKE LINE \u{1b}[31m",
+        r"unreadable entry: not json \u{1b}[31m",
+    ] {
+        assert!(audit.stdout.contains(escaped), "{escaped}: {audit:?}");
+    }
+    assert!(
+        !audit.stdout.lines().any(|l| l.starts_with("FAKE")),
+        "a newline in a field forged a line: {audit:?}"
+    );
+
+    let status = ok(&r, &["status", "daum"]);
+    assert_no_raw("status", &status.stdout);
+    for escaped in [
+        r"red \u{1b}[31malert\u{1b}[0m \u{202e}exe.live\u{a}FAKE LINE",
+        r"error\u{1b}[2J",
+        r"host\u{1b}]0;pwned\u{7}:1:ab",
+    ] {
+        assert!(status.stdout.contains(escaped), "{escaped}: {status:?}");
+    }
+    let status = ok(&r, &["status", "evil\x1b[5mname"]);
+    assert_no_raw("status", &status.stdout);
+    assert!(
+        status.stdout.contains(r"evil\u{1b}[5mname") && status.stdout.contains(r"ju\u{9b}31mso"),
+        "{status:?}"
+    );
+
+    let list = ok(&r, &["list"]);
+    assert_no_raw("list", &list.stdout);
+    assert!(list.stdout.contains(r"evil\u{1b}[5mname"), "{list:?}");
+    assert!(list.stdout.contains(r"error\u{1b}[2J"), "{list:?}");
+    assert!(list.stdout.contains(r"red \u{1b}[31m"), "{list:?}");
+
+    // JSON: the same values, every control written as a JSON escape (serde_json leaves DEL,
+    // the C1 controls and the bidi controls raw).
+    let j = ok(&r, &["audit", "--json"]);
+    assert_no_raw("audit --json", &j.stdout);
+    let j = j.json();
+    assert_eq!(j[1]["command"], "open\u{9b}31m");
+    assert_eq!(j[1]["breaker"], "daum\u{202e}");
+    assert_eq!(j[0]["unreadable"], "not json \x1b[31m");
+    let j = ok(&r, &["status", "daum", "--json"]);
+    assert_no_raw("status --json", &j.stdout);
+    assert!(j.stdout.contains(r"\u202e"), "{j:?}");
+    assert_eq!(
+        j.json()["controls"]["notice"],
+        "red \x1b[31malert\x1b[0m \u{202e}exe.live\nFAKE LINE"
+    );
+    let j = ok(&r, &["list", "--json"]);
+    assert_no_raw("list --json", &j.stdout);
+    assert!(
+        j.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["fallback"] == "ju\u{9b}31mso"),
+        "{j:?}"
+    );
+
+    // Errors quote Redis's data too.
+    report(&mut con, "broken", "");
+    let _: () = con
+        .hset(key("broken").state, "state", "open\x1b[2J")
+        .unwrap();
+    let run = fails(&r, &["status", "broken"]);
+    assert_no_raw("an error", &run.stderr);
+    assert!(run.stderr.contains(r"open\u{1b}[2J"), "{run:?}");
+
+    // Live messages.
+    let w = Watch::start(&r, false);
+    let _: () = con
+        .publish(keys().events(), "evil\x1b[2J|open|5|100||1|opened|")
+        .unwrap();
+    let line = w.next();
+    assert_no_raw("watch", &line);
+    assert!(line.contains(r"evil\u{1b}[2J  OPEN"), "{line}");
+    let _: () = con.publish(keys().controls(), "daum").unwrap();
+    let line = w.next();
+    assert_no_raw("watch", &line);
+    assert!(line.contains(r#"notice "red \u{1b}[31malert"#), "{line}");
+    let wj = Watch::start(&r, true);
+    let _: () = con
+        .publish(keys().events(), "ev\u{202e}il|open|6|100||1|opened|")
+        .unwrap();
+    let line = wj.next();
+    assert_no_raw("watch --json", &line);
+    let j: Json = serde_json::from_str(&line).unwrap();
+    assert_eq!(j["breaker"], "ev\u{202e}il");
 }

@@ -350,3 +350,46 @@ fn a_failing_swapped_fallback_hands_the_call_to_the_primary() {
     let c = fleet[0].ask("call");
     assert!(c.contains("err") && c.contains("juso"), "{c}");
 }
+
+#[test]
+fn a_notice_written_by_an_old_or_hostile_writer_reaches_users_escaped_and_bounded() {
+    use breaker_runtime::redis::{ControlChange, Controls, Keys, ScriptCall, WriteControl};
+    if std::env::var_os(ROLE).is_some() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let mut instance = spawn(&redis, &[]);
+    // Straight into Redis, past the checks of `Handle::set_notice` and `breakerctl notice`.
+    let mut con = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let keys = Keys::new(PREFIX);
+    let hostile = format!(
+        "red \x1b[31malert\x1b[0m \u{202e}exe.live\nsecond line{}",
+        "x".repeat(2000)
+    );
+    let _: Controls = WriteControl {
+        keys: &keys.breaker(NAME),
+        change: ControlChange::Notice(&hostile),
+        for_ms: 0,
+        channel: keys.controls(),
+        name: NAME,
+    }
+    .invocation()
+    .invoke(&mut con)
+    .unwrap();
+    instance.until(
+        &["notice=red \\u{1b}[31malert\\u{1b}[0m \\u{202e}exe.live\\u{a}second linexxx"],
+        Duration::from_secs(2),
+    );
+    let shown = instance.ask("state");
+    let notice = shown.split("notice=").nth(1).unwrap().trim_end_matches('|');
+    assert!(!notice.contains(['\x1b', '\u{202e}', '\n']), "{shown}");
+    assert_eq!(
+        notice.chars().count(),
+        501,
+        "500 characters and `…`: {shown}"
+    );
+    assert!(notice.ends_with('…'), "{shown}");
+}

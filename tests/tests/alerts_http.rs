@@ -644,3 +644,164 @@ fn a_hanging_receiver_never_slows_notify_and_overflow_is_counted() {
         "the receiver got the first alert"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// What a provider's error puts into an alert, end to end: a breaker whose function fails with
+// hostile text, the runtime's alert, both notifiers.
+
+#[derive(Debug)]
+struct Hostile(String);
+
+impl std::fmt::Display for Hostile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<breaker_runtime::BreakerError> for Hostile {
+    fn from(e: breaker_runtime::BreakerError) -> Self {
+        Hostile(e.to_string())
+    }
+}
+
+/// What a provider (or whoever is behind it) may answer: Slack's `<!channel>` mention, markup,
+/// an ANSI escape, then 10,000 characters.
+fn hostile_error() -> String {
+    format!("<!channel> & <b>x</b> \x1b[31m{}", "y".repeat(10_000))
+}
+
+#[breaker_runtime::circuit_breaker(name = "alerts.hostile", threshold = 1, open_for = "1h")]
+async fn hostile_provider() -> Result<(), Hostile> {
+    Err(Hostile(hostile_error()))
+}
+
+#[tokio::test]
+async fn alert_text_is_escaped_for_chat_receivers_and_bounded() {
+    let server = Server::start(ok);
+    let hook = Arc::new(WebhookNotifier::new(&server.url("/hook")).unwrap());
+    let tg = Arc::new(
+        TelegramNotifier::new(TOKEN, "42")
+            .unwrap()
+            .api(&server.url("/tg"))
+            .unwrap(),
+    );
+    breaker_runtime::add_notifier(hook.clone());
+    breaker_runtime::add_notifier(tg.clone());
+    assert!(hostile_provider().await.is_err());
+    assert!(breaker_runtime::flush_notifications(FLUSH));
+    assert_eq!((hook.delivered(), tg.delivered()), (1, 1));
+    let reqs = server.requests();
+    let posted = reqs.iter().find(|r| r.path == "/hook").unwrap().json();
+    let sent = reqs
+        .iter()
+        .find(|r| r.path.starts_with("/tg/"))
+        .unwrap()
+        .json();
+
+    // The webhook's human text: `&`, `<`, `>` escaped as Slack reads them (no mention, no
+    // markup), controls made visible, the error cut at 300 characters.
+    let text = posted["text"].as_str().unwrap();
+    assert_eq!(posted["message"], posted["text"]);
+    assert!(
+        text.starts_with(
+            "🔴 alerts.hostile opened after 1 failure (last error: &lt;!channel&gt; &amp; \
+             &lt;b&gt;x&lt;/b&gt; \\u{1b}[31myyy"
+        ),
+        "{text}"
+    );
+    assert!(text.ends_with("yyy…); calls are rejected"), "{text}");
+    assert!(!text.contains(['<', '>', '\x1b']), "{text}");
+    assert!(
+        text.chars().count() < 400,
+        "{} characters",
+        text.chars().count()
+    );
+    // The structured field keeps the text as it is (JSON escapes it), cut to 300 characters.
+    let last_error = posted["last_error"].as_str().unwrap();
+    let raw = hostile_error();
+    let cut: String = raw.chars().take(300).collect();
+    assert_eq!(last_error, format!("{cut}…"));
+
+    // Telegram's text is plain (no `parse_mode`): nothing to escape but the controls; bounded.
+    assert_eq!(sent["parse_mode"], Value::Null, "{sent}");
+    let text = sent["text"].as_str().unwrap();
+    assert!(
+        text.contains("(last error: <!channel> & <b>x</b> \\u{1b}[31myyy"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\x1b') && text.ends_with("yyy…); calls are rejected"),
+        "{text}"
+    );
+    assert!(
+        text.chars().count() < 400,
+        "{} characters",
+        text.chars().count()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Telegram API base: HTTPS, or plain HTTP on this machine only; its credentials never shown.
+
+#[test]
+fn telegram_api_must_be_https_unless_on_loopback() {
+    let make = || TelegramNotifier::new(TOKEN, "42").unwrap();
+    for good in [
+        "https://api.telegram.org",
+        "https://tg.example.com:8443/prefix/",
+        "http://127.0.0.1:8081",
+        "http://127.9.9.9/bot-api",
+        "http://localhost:8081/x",
+        "http://LOCALHOST:1",
+        "http://[::1]:8081",
+    ] {
+        assert!(make().api(good).is_ok(), "{good}");
+    }
+    for bad in [
+        "http://api.telegram.org",
+        "http://10.0.0.5:8081",
+        "http://[::2]:1",
+        "http://localhost.example.com",
+        "http://127.0.0.1.example.com",
+    ] {
+        let e = make().api(bad).unwrap_err();
+        assert_eq!(e.setting(), "BREAKER_TELEGRAM_API", "{bad}");
+        let text = e.to_string();
+        assert!(text.contains("https"), "{bad}: {text}");
+        assert!(!text.contains(SECRET), "{text}");
+    }
+}
+
+#[test]
+fn telegram_credentials_never_show_in_debug_or_logs() {
+    let _ = logs();
+    const PASSWORD: &str = "pr0xy-pa55word";
+    // Nothing listens there: every attempt fails and is logged, with the URL.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let n = TelegramNotifier::new(TOKEN, "42")
+        .unwrap()
+        .api(&format!("http://proxyuser:{PASSWORD}@{addr}/api"))
+        .unwrap();
+    let shown = format!("{n:?} {n:#?}");
+    assert!(
+        !shown.contains(SECRET) && !shown.contains(PASSWORD) && !shown.contains("proxyuser"),
+        "{shown}"
+    );
+    assert!(shown.contains(&addr.to_string()), "{shown}");
+    n.notify(&event(opened(), false));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let tried = || {
+        logs()
+            .lines()
+            .any(|l| l.contains("will retry") && l.contains(&addr.to_string()))
+    };
+    while !tried() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(tried(), "{}", logs());
+    let logs = logs();
+    assert!(!logs.contains(SECRET), "{logs}");
+    assert!(!logs.contains(PASSWORD), "{logs}");
+}

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use breaker_runtime::{
-    Alert, AlertKind, BreakerError, Event, EventKind, Fault, Forced, Notifier, State, breaker,
-    circuit_breaker,
+    Alert, AlertKind, BreakerError, Event, EventKind, Fault, Forced, HandleError, NoticeError,
+    Notifier, State, breaker, circuit_breaker,
 };
 use breaker_tests::{Recorder, TestError};
 use tokio::time::{Instant, advance, sleep};
@@ -722,6 +722,64 @@ async fn notice_is_set_cleared_and_expires() {
 
     assert_eq!(breaker_runtime::notice("ops.no_such_breaker"), None);
     assert_eq!(notice_target().await, Ok(()));
+}
+
+#[circuit_breaker(name = "ops.notice_checked")]
+async fn notice_checked_target() -> Result<(), TestError> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn notices_with_control_or_bidi_characters_or_too_long_are_refused() {
+    let h = handle("ops.notice_checked");
+    h.set_notice(Some("Search is down".into()), None)
+        .await
+        .unwrap();
+    for (text, shown) in [
+        // An ANSI escape that would turn a terminal red.
+        ("Search \x1b[31mis down", "U+001B at character 8"),
+        // RIGHT-TO-LEFT OVERRIDE: "evil.exe" shown backwards on a web page.
+        ("see \u{202e}exe.live", "U+202E at character 5"),
+        ("two\nlines", "U+000A at character 4"),
+        ("tab\there", "U+0009 at character 4"),
+        ("\u{7f}", "U+007F at character 1"),
+        ("c1 \u{9b}", "U+009B at character 4"),
+        ("lrm \u{200e}", "U+200E"),
+        ("isolate \u{2066}x\u{2069}", "U+2066"),
+        ("arabic mark \u{61c}", "U+061C"),
+    ] {
+        let e = h
+            .set_notice(Some(text.to_owned()), None)
+            .await
+            .expect_err(text);
+        let msg = e.to_string();
+        assert!(msg.contains(shown), "{text:?}: {msg}");
+        assert!(
+            matches!(
+                e,
+                HandleError::InvalidNotice(NoticeError::UnsafeChar { .. })
+            ),
+            "{e:?}"
+        );
+        assert_eq!(
+            breaker_runtime::notice("ops.notice_checked").as_deref(),
+            Some("Search is down"),
+            "a refused notice changes nothing"
+        );
+    }
+    let long = "x".repeat(501);
+    let e = h.set_notice(Some(long), None).await.unwrap_err();
+    assert!(e.to_string().contains("500"), "{e}");
+    assert_eq!(
+        e,
+        HandleError::InvalidNotice(NoticeError::TooLong { chars: 501 })
+    );
+    // The bound counts characters, not bytes.
+    let korean = "주".repeat(500);
+    h.set_notice(Some(korean.clone()), None).await.unwrap();
+    assert_eq!(breaker_runtime::notice("ops.notice_checked"), Some(korean));
+    h.set_notice(None, None).await.unwrap();
+    assert_eq!(notice_checked_target().await, Ok(()));
 }
 
 // ---- alerts (memory store: this process is its own fleet) ----

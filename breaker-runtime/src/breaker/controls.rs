@@ -11,6 +11,7 @@ use crate::breaker::Breaker;
 use crate::core::counters::Count;
 use crate::core::fault::Fault;
 use crate::core::machine::{Nanos, dur_nanos};
+use crate::core::text::shown_notice;
 
 /// An operator's or QA's controls of one breaker.
 #[derive(Debug, Default)]
@@ -102,13 +103,15 @@ impl Breaker {
         }
     }
 
-    /// Sets (or clears) the user-facing notice, for `for_` (or until cleared).
+    /// Sets (or clears) the user-facing notice, for `for_` (or until cleared). The text may
+    /// come from Redis, written by anyone: what `check_notice` refuses is kept escaped and
+    /// clipped (`shown_notice`), never as it is.
     pub(crate) fn set_notice(&self, text: Option<&str>, for_: Option<Duration>) {
         let now = self.now();
         let until = for_.map(|d| now.saturating_add(dur_nanos(d)));
         self.controls().notice = text
             .filter(|t| !t.is_empty())
-            .map(|t| (Arc::from(t), until));
+            .map(|t| (Arc::from(shown_notice(t).as_ref()), until));
     }
 
     /// The user-facing notice, if one is set and has not expired.

@@ -81,6 +81,14 @@ pub const MAX_QUORUM: u32 = breaker_spec::MAX_QUORUM;
 /// Longest duration accepted anywhere in a configuration (1,000,000,000 s, about 31.7 years):
 /// keeps every time computation inside `u64` nanoseconds.
 pub const MAX_DURATION: Duration = breaker_spec::MAX_DURATION;
+/// Longest breaker name the attribute accepts, in bytes (200); see [`check_name`].
+pub const MAX_NAME_LEN: usize = breaker_spec::MAX_NAME_LEN;
+
+/// What a breaker's name may be, the attribute's rule, for names that arrive at run time (an
+/// operator's console): [`check_name`] refuses an empty name, one longer than [`MAX_NAME_LEN`],
+/// whitespace, control characters and [`HASH_TAG_CHARS`] (`{`, `}`: a breaker's Redis keys
+/// are `<prefix>:{<name>}:…`).
+pub use breaker_spec::{HASH_TAG_CHARS, NameError, check_name};
 
 impl Default for Config {
     fn default() -> Self {

@@ -7,6 +7,7 @@ use crate::breaker::{Breaker, CounterSnapshot};
 use crate::core::config::Config;
 use crate::core::fault::{Fault, FaultError};
 use crate::core::machine::{Forced, State};
+use crate::core::text::{NoticeError, check_notice};
 use crate::runtime::builder::settings;
 use crate::store::{Command, Control, StoreError};
 
@@ -129,13 +130,22 @@ impl Handle {
     /// every instance sharing the breaker's store; read it with
     /// [`notice`](crate::runtime::lookup::notice).
     ///
+    /// A notice is one line of plain text of at most
+    /// [`MAX_NOTICE_CHARS`](crate::core::text::MAX_NOTICE_CHARS) characters, without control
+    /// characters (newline and tab included) or Unicode bidirectional controls: see
+    /// [`check_notice`].
+    ///
     /// # Errors
-    /// When the breaker's store cannot carry out the command.
+    /// [`HandleError::InvalidNotice`] for a text [`check_notice`] refuses (nothing is changed);
+    /// otherwise when the breaker's store cannot carry out the command.
     pub async fn set_notice(
         &self,
         text: Option<String>,
         for_: Option<Duration>,
     ) -> Result<(), HandleError> {
+        if let Some(t) = &text {
+            check_notice(t).map_err(HandleError::InvalidNotice)?;
+        }
         self.control(Control::Notice(text, for_)).await
     }
 
@@ -205,6 +215,9 @@ pub enum HandleError {
     /// [`Handle::inject`] with a fault that can never be carried out (a rate outside 0..=1, a
     /// delay beyond the longest duration).
     Fault(FaultError),
+    /// [`Handle::set_notice`] with a text [`check_notice`] refuses: too long, or with a control
+    /// or bidirectional character (named as `U+XXXX` with its position).
+    InvalidNotice(NoticeError),
     /// The breaker's store could not carry out the request (for Redis: on every instance).
     Store(StoreError),
 }
@@ -216,6 +229,7 @@ impl fmt::Display for HandleError {
                 write!(f, "breaker `{breaker}` has no fallback to swap with")
             }
             HandleError::Fault(e) => write!(f, "{e}"),
+            HandleError::InvalidNotice(e) => write!(f, "{e}"),
             HandleError::Store(e) => write!(f, "{e}"),
         }
     }
@@ -226,6 +240,7 @@ impl std::error::Error for HandleError {
         match self {
             HandleError::NoFallback { .. } => None,
             HandleError::Fault(e) => Some(e),
+            HandleError::InvalidNotice(e) => Some(e),
             HandleError::Store(e) => Some(e),
         }
     }

@@ -4,7 +4,7 @@
 use std::sync::{OnceLock, PoisonError, RwLock};
 
 use crate::breaker::Breaker;
-use crate::core::config::Config;
+use crate::core::config::{Config, HASH_TAG_CHARS};
 use crate::runtime::handle::Handle;
 use crate::runtime::registry;
 
@@ -137,9 +137,29 @@ pub(crate) fn register_sites() {
     }
 }
 
-/// The default name of a method: `module::Type::method`, without the type's generic arguments.
+/// The default name of a method: `module::Type::method`, without the type's generic arguments,
+/// and without the braces of a type declared inside a closure or an async block
+/// (`app::main::{{closure}}::Cache` names `app::main::closure::Cache::get`): a breaker name
+/// holds no `{` or `}` (see `check_name`).
 #[must_use]
 pub fn method_name(type_name: &str, method: &str) -> String {
     let ty = type_name.split('<').next().unwrap_or(type_name);
-    format!("{ty}::{method}")
+    let mut name: String = ty.chars().filter(|c| !HASH_TAG_CHARS.contains(c)).collect();
+    name.push_str("::");
+    name.push_str(method);
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_names_have_no_generics_and_no_braces() {
+        assert_eq!(method_name("app::Cache<u8>", "get"), "app::Cache::get");
+        assert_eq!(
+            method_name("app::main::{{closure}}::Cache", "get"),
+            "app::main::closure::Cache::get"
+        );
+    }
 }

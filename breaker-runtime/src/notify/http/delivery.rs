@@ -10,8 +10,8 @@ use reqwest::Url;
 use reqwest::blocking::Client;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 
-use super::format::{Format, body, clip, wanted};
-use super::{MAX_ERROR_CHARS, REDACTED};
+use super::REDACTED;
+use super::format::{Format, body, error_text, wanted};
 use crate::notify::worker::Worker;
 use crate::notify::{Event, EventKind};
 
@@ -251,7 +251,8 @@ pub(super) fn send(client: &Client, target: &Target, body: &[u8]) -> Outcome {
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
             let answer = resp.text().unwrap_or_default();
-            let answer = clip(answer.trim(), MAX_ERROR_CHARS);
+            // The receiver's words go to the logs: bounded, controls written out.
+            let answer = error_text(answer.trim());
             let error = if answer.is_empty() {
                 format!("HTTP {status}")
             } else {

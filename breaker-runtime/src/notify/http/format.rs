@@ -1,5 +1,12 @@
 //! What the HTTP notifiers send: which events, and the text of their messages.
+//!
+//! Error texts come from providers (a breaker's last error) and from Redis: whatever they hold,
+//! an alert shows at most [`MAX_ERROR_CHARS`] characters of them, with control and bidi
+//! characters written out (`\u{1b}`). The webhook's human text is also escaped for chat
+//! receivers (`&`, `<`, `>` as Slack reads them), so `<!channel>` in an error pings nobody.
 
+#[cfg(feature = "webhook")]
+use std::borrow::Cow;
 use std::fmt::Write as _;
 #[cfg(feature = "webhook")]
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -10,6 +17,7 @@ use super::MAX_ERROR_CHARS;
 use crate::core::machine::Forced;
 #[cfg(feature = "webhook")]
 use crate::core::machine::State;
+use crate::core::text::{clip, escape_controls};
 use crate::notify::instance::instance;
 use crate::notify::{AlertKind, Event, EventKind};
 
@@ -42,7 +50,34 @@ pub(super) fn body(format: &Format, event: &Event) -> Option<Vec<u8>> {
     serde_json::to_vec(&value).ok()
 }
 
+/// Text from elsewhere (an error), as an alert shows it: controls written out, at most
+/// [`MAX_ERROR_CHARS`] characters.
+pub(super) fn error_text(text: &str) -> String {
+    clip(&escape_controls(text), MAX_ERROR_CHARS).into_owned()
+}
+
+/// `text` for chat receivers that read `&`, `<` and `>` as markup (Slack: `<!channel>`,
+/// `<@user>`, `<url|label>`; Mattermost, HTML): escaped as `&amp;`, `&lt;`, `&gt;`, which those
+/// show as the characters and others show as they are.
+#[cfg(feature = "webhook")]
+pub(super) fn markup_escaped(text: &str) -> Cow<'_, str> {
+    if !text.contains(['&', '<', '>']) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// The short human text of an alert, or `None` for an event these notifiers do not deliver.
+/// Plain text, one line: what Telegram receives as it is (no `parse_mode`).
 pub(super) fn message(event: &Event) -> Option<String> {
     let b = event.breaker;
     let mut s = String::new();
@@ -57,7 +92,7 @@ pub(super) fn message(event: &Event) -> Option<String> {
                     let _ = write!(s, " after {} failure{plural}", a.failures);
                 }
                 if let Some(e) = &a.last_error {
-                    let _ = write!(s, " (last error: {})", clip(e, MAX_ERROR_CHARS));
+                    let _ = write!(s, " (last error: {})", error_text(e));
                 }
                 match a.fallback {
                     Some(f) => {
@@ -84,10 +119,10 @@ pub(super) fn message(event: &Event) -> Option<String> {
                 let _ = write!(s, "⚠️ every provider failed behind {b}");
                 match (a.fallback, &a.last_error) {
                     (Some(f), Some(e)) => {
-                        let _ = write!(s, " ({f}: {})", clip(e, MAX_ERROR_CHARS));
+                        let _ = write!(s, " ({f}: {})", error_text(e));
                     }
                     (None, Some(e)) => {
-                        let _ = write!(s, " (last error: {})", clip(e, MAX_ERROR_CHARS));
+                        let _ = write!(s, " (last error: {})", error_text(e));
                     }
                     (Some(f), None) => {
                         let _ = write!(s, " ({f} failed too)");
@@ -106,7 +141,7 @@ pub(super) fn message(event: &Event) -> Option<String> {
                     "⚠️ Redis unreachable from {inst}; breakers decide locally"
                 );
                 if !message.is_empty() {
-                    let _ = write!(s, " ({})", clip(message, MAX_ERROR_CHARS));
+                    let _ = write!(s, " ({})", error_text(message));
                 }
             }
         }
@@ -115,15 +150,8 @@ pub(super) fn message(event: &Event) -> Option<String> {
     if event.injected {
         s.push_str(" [injected]");
     }
-    Some(s)
-}
-
-/// At most `max` characters of `s`, with `…` when cut.
-pub(super) fn clip(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_owned(),
-    }
+    // Names come from the attribute and carry no controls; this keeps it so whatever changes.
+    Some(escape_controls(&s).into_owned())
 }
 
 /// Telegram refuses messages longer than 4096 characters.
@@ -132,7 +160,7 @@ pub(super) const MAX_TELEGRAM_CHARS: usize = 4000;
 
 #[cfg(feature = "webhook")]
 pub(super) fn webhook_json(event: &Event) -> Option<Value> {
-    let text = message(event)?;
+    let text = markup_escaped(&message(event)?).into_owned();
     let ms = unix_ms(event.at);
     let breaker = (!event.breaker.is_empty()).then_some(event.breaker);
     let mut doc = json!({
@@ -159,13 +187,14 @@ pub(super) fn webhook_json(event: &Event) -> Option<Value> {
             doc["from"] = json!(state_str(a.from));
             doc["to"] = json!(state_str(a.to));
             doc["failures"] = json!(a.failures);
-            doc["last_error"] = json!(a.last_error);
+            // As it is (JSON escapes it), but bounded: a provider's error page can be megabytes.
+            doc["last_error"] = json!(a.last_error.as_deref().map(|e| clip(e, MAX_ERROR_CHARS)));
             doc["fallback"] = json!(a.fallback);
             doc["forced"] = json!(a.forced.map(forced_str));
         }
         EventKind::StoreHealth { healthy, message } => {
             doc["kind"] = json!(if *healthy { "store_up" } else { "store_down" });
-            doc["detail"] = json!(message);
+            doc["detail"] = json!(clip(message, MAX_ERROR_CHARS));
         }
         _ => return None,
     }

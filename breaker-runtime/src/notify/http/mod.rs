@@ -14,9 +14,11 @@
 //! attempts), does not retry other answers (nor follow redirects), and logs and counts
 //! (`failed()`) what it gave up on.
 //!
-//! Secrets never reach a log line, an error or `Debug` output: the Telegram token is replaced by
-//! `<redacted>` everywhere, and so are the path and query of a webhook URL (which often carry a
-//! secret of their own).
+//! Secrets never reach a log line, an error or `Debug` output: the Telegram token and the
+//! credentials of its API base (`https://user:password@…`) are replaced by `<redacted>`
+//! everywhere, and so are the path and query of a webhook URL (which often carry a secret of
+//! their own). HTTP errors are logged without their URL (`reqwest::Error::without_url`), and
+//! whatever still quotes a secret is redacted.
 
 mod delivery;
 mod format;
@@ -29,13 +31,13 @@ use std::sync::Arc;
 
 use reqwest::Url;
 
-use format::clip;
 #[cfg(feature = "telegram")]
 pub use telegram::TelegramNotifier;
 #[cfg(feature = "webhook")]
 pub use webhook::WebhookNotifier;
 
 use crate::core::config::ConfigError;
+use crate::core::text::clip;
 use crate::notify::Notifier;
 
 /// Environment variable: the URL [`WebhookNotifier`] posts alerts to (feature `webhook`).
@@ -45,8 +47,10 @@ pub const ENV_TELEGRAM_TOKEN: &str = "BREAKER_TELEGRAM_TOKEN";
 /// Environment variable: the Telegram chat alerts go to, a numeric id or `@channel` (feature
 /// `telegram`).
 pub const ENV_TELEGRAM_CHAT: &str = "BREAKER_TELEGRAM_CHAT";
-/// Environment variable: the Telegram Bot API's base URL (default `https://api.telegram.org`;
-/// an `http://host:port/prefix` works too, for a local Bot API server or a test).
+/// Environment variable: the Telegram Bot API's base URL (default `https://api.telegram.org`),
+/// `https://host[:port][/prefix]`; plain `http` only to this machine (`localhost`,
+/// 127.0.0.0/8, `[::1]`: a local Bot API server, a test), since the bot token travels in the
+/// path. Anything else is a configuration error naming the variable.
 pub const ENV_TELEGRAM_API: &str = "BREAKER_TELEGRAM_API";
 
 /// Longest error text (from the breaker's function or a receiver) put into a message or a log.
@@ -241,6 +245,70 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "telegram")]
+    #[test]
+    fn the_telegram_api_from_the_environment_must_be_https_off_this_machine() {
+        let vars = |api: &'static str| {
+            env(&[
+                (ENV_TELEGRAM_TOKEN, "123456:AAbb"),
+                (ENV_TELEGRAM_CHAT, "@ops"),
+                (ENV_TELEGRAM_API, api),
+            ])
+        };
+        let (n, e) = vars("http://api.example.com/bot-api");
+        assert!(n.is_empty());
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].setting(), ENV_TELEGRAM_API);
+        assert!(e[0].to_string().contains("`https`"), "{}", e[0]);
+        for ok in [
+            "https://api.example.com",
+            "http://localhost:8081",
+            "http://[::1]:1/p",
+        ] {
+            let (n, e) = vars(ok);
+            assert!(e.is_empty() && n.len() == 1, "{ok}: {e:?}");
+        }
+        let n = TelegramNotifier::new("1:SeCrEt", "@ops")
+            .unwrap()
+            .api("https://u:p%40ss@tg.example.com:8443/p/")
+            .unwrap();
+        assert_eq!(
+            n.delivery.target.shown,
+            "https://<redacted>@tg.example.com:8443/p/bot<redacted>/sendMessage"
+        );
+        assert_eq!(
+            n.delivery
+                .target
+                .redact("at https://u:p%40ss@tg.example.com/p/bot1:SeCrEt/x"),
+            "at https://<redacted>@tg.example.com/p/bot<redacted>/x"
+        );
+    }
+
+    #[cfg(feature = "webhook")]
+    #[test]
+    fn store_details_are_bounded_and_markup_escaped_in_the_text() {
+        use crate::notify::{Event, EventKind};
+        let event = Event {
+            breaker: "",
+            at: std::time::UNIX_EPOCH,
+            kind: EventKind::StoreHealth {
+                healthy: false,
+                message: format!("<!here> \x1b{}", "z".repeat(5000)),
+            },
+            injected: false,
+        };
+        let doc = format::webhook_json(&event).unwrap();
+        let detail = doc["detail"].as_str().unwrap();
+        assert_eq!(detail.chars().count(), MAX_ERROR_CHARS + 1);
+        assert!(detail.starts_with("<!here> \x1b") && detail.ends_with("z…"));
+        let text = doc["text"].as_str().unwrap();
+        assert!(text.contains("(&lt;!here&gt; \\u{1b}zz"), "{text}");
+        assert!(
+            text.ends_with("z…)") && !text.contains(['<', '\x1b']),
+            "{text}"
+        );
+    }
+
     #[cfg(feature = "webhook")]
     #[test]
     fn timestamps_are_rfc3339_utc() {
@@ -248,11 +316,5 @@ mod tests {
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
         assert_eq!(rfc3339(4_102_444_799_999), "2099-12-31T23:59:59.999Z");
-    }
-
-    #[test]
-    fn clip_counts_characters() {
-        assert_eq!(clip("héllo", 10), "héllo");
-        assert_eq!(clip("héllo", 2), "hé…");
     }
 }

@@ -28,8 +28,10 @@ pub(super) const DEFAULT_TELEGRAM_API: &str = "https://api.telegram.org";
 /// ⚠️ Redis unreachable from web-1:4242; breakers decide locally (connection refused)
 /// ```
 ///
-/// with ` [injected]` at the end when injected faults caused the alert. The token is never
-/// shown: not by `Debug`, not in errors, not in logs.
+/// with ` [injected]` at the end when injected faults caused the alert. Plain text (no
+/// `parse_mode`), so nothing in it is markup; errors in it are cut to 300 characters, with
+/// control and bidirectional characters written out (`\u{1b}`). The token is never shown: not
+/// by `Debug`, not in errors, not in logs.
 ///
 /// Delivery is off the call path: [`Notifier::notify`] only queues the event for this
 /// notifier's own worker thread (1024 at most; more are dropped and counted, see `dropped`) and
@@ -56,12 +58,16 @@ impl TelegramNotifier {
         Self::build(token.trim(), chat.trim(), DEFAULT_TELEGRAM_API)
     }
 
-    /// Uses another Bot API server: `base` is its URL, `http` or `https`, with an optional path
-    /// prefix (`http://127.0.0.1:8081/telegram` sends to
-    /// `http://127.0.0.1:8081/telegram/bot<token>/sendMessage`).
+    /// Uses another Bot API server: `base` is its URL, with an optional path prefix
+    /// (`https://tg.example.com/telegram` sends to
+    /// `https://tg.example.com/telegram/bot<token>/sendMessage`). The token travels in the
+    /// path, so the URL must be `https`, except on this machine: plain `http` is accepted for
+    /// `localhost`, 127.0.0.0/8 and `[::1]` (a local Bot API server, a test). Credentials in it
+    /// (`https://user:password@host`) are never shown.
     ///
     /// # Errors
-    /// When `base` is not an absolute `http` or `https` URL without query or fragment.
+    /// When `base` is not an absolute `https` URL (or `http` on loopback) without query or
+    /// fragment.
     pub fn api(self, base: &str) -> Result<Self, ConfigError> {
         Self::build(&self.token, &self.chat, base.trim())
     }
@@ -70,6 +76,13 @@ impl TelegramNotifier {
         check_token(token)?;
         let chat_id = parse_chat(chat)?;
         let base = parse_http_url(ENV_TELEGRAM_API, api)?;
+        if base.scheme() != "https" && !is_loopback(&base) {
+            return Err(ConfigError::new(
+                ENV_TELEGRAM_API,
+                "must be an `https` URL: the bot token travels in its path (plain `http` only \
+                 to this machine: `localhost`, 127.0.0.0/8, `[::1]`)",
+            ));
+        }
         if base.query().is_some() || base.fragment().is_some() {
             return Err(ConfigError::new(
                 ENV_TELEGRAM_API,
@@ -77,6 +90,14 @@ impl TelegramNotifier {
                  appended to",
             ));
         }
+        // Secrets: the token, and the base's password (a proxy's, say), alone and with its
+        // user, as a URL in an error would quote them.
+        let mut secrets = vec![token.to_owned()];
+        if let Some(pw) = base.password() {
+            secrets.push(format!("{}:{pw}", base.username()));
+            secrets.push(pw.to_owned());
+        }
+        let shown_base = without_userinfo(&base);
         let base = base.as_str().trim_end_matches('/').to_owned();
         let url = Url::parse(&format!("{base}/bot{token}/sendMessage")).map_err(|_| {
             ConfigError::new(
@@ -87,12 +108,12 @@ impl TelegramNotifier {
         Ok(TelegramNotifier {
             token: token.to_owned(),
             chat: chat.to_owned(),
-            api: base.clone(),
+            api: shown_base.clone(),
             delivery: Delivery::new(Target {
                 channel: "telegram",
                 url,
-                shown: format!("{base}/bot{REDACTED}/sendMessage"),
-                secrets: vec![token.to_owned()],
+                shown: format!("{shown_base}/bot{REDACTED}/sendMessage"),
+                secrets,
                 format: Format::Telegram { chat_id },
             }),
         })
@@ -144,6 +165,35 @@ impl Notifier for TelegramNotifier {
 
     fn flush(&self, timeout: Duration) -> bool {
         TelegramNotifier::flush(self, timeout)
+    }
+}
+
+/// Whether `url` points at this machine: `localhost`, 127.0.0.0/8 or `[::1]`.
+pub(super) fn is_loopback(url: &Url) -> bool {
+    // The URL parser has normalised the host: lowercase names, `127.1` as `127.0.0.1`, IPv6
+    // in brackets.
+    url.host_str().is_some_and(|host| {
+        host == "localhost"
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    })
+}
+
+/// `url` without a trailing `/`, its user and password (if any) replaced by `<redacted>`: what
+/// `Debug` and the logs show of the base.
+pub(super) fn without_userinfo(url: &Url) -> String {
+    let mut shown = url.clone();
+    let had = !shown.username().is_empty() || shown.password().is_some();
+    let _ = shown.set_password(None);
+    let _ = shown.set_username("");
+    let shown = shown.as_str().trim_end_matches('/');
+    if had {
+        shown.replacen("://", &format!("://{REDACTED}@"), 1)
+    } else {
+        shown.to_owned()
     }
 }
 

@@ -23,16 +23,21 @@ use crate::notify::{Event, Notifier};
 /// | `kind` | `opened`, `recovered`, `chain_failed`, `store_down` or `store_up` |
 /// | `from`, `to` | `closed`, `open` or `half_open`; `null` for store events |
 /// | `failures` | failures that opened the breaker (0 if not counted); `null` for store events |
-/// | `last_error` | the last error seen (for `chain_failed`: the fallback's), or `null` |
+/// | `last_error` | the last error seen (for `chain_failed`: the fallback's) as it is, cut to 300 characters (then `…`), or `null` |
 /// | `fallback` | the fallback now serving calls, as written in the attribute, or `null` |
 /// | `forced` | `open` or `closed` when an operator forced the change, else `null` |
-/// | `detail` | for store events, what the store reported; else `null` |
+/// | `detail` | for store events, what the store reported (300 characters at most); else `null` |
 /// | `timestamp` | when, as RFC 3339 in UTC with milliseconds (`2026-03-21T09:30:00.125Z`) |
 /// | `timestamp_ms` | the same, as milliseconds since the Unix epoch |
 /// | `injected` | whether injected faults caused it (see [`Event::injected`]) |
 /// | `instance` | `hostname:pid` of the process that sent it |
-/// | `message` | a short human text, the one [`TelegramNotifier`](crate::notify::http::TelegramNotifier) sends |
+/// | `message` | a short human text, the one [`TelegramNotifier`](crate::notify::http::TelegramNotifier) sends, with `&`, `<`, `>` escaped as `&amp;`, `&lt;`, `&gt;` |
 /// | `text` | the same text again, so Slack- and Mattermost-style incoming webhooks show it |
+///
+/// The human text quotes errors from providers, which may hold anything: in it an error is cut
+/// to 300 characters, its control and bidirectional characters are written out (`\u{1b}`),
+/// and `&`, `<`, `>` are escaped as Slack reads them, so an error saying `<!channel>` pings
+/// nobody (other receivers show the entities or, rendering HTML, the characters).
 ///
 /// Delivery is off the call path: [`Notifier::notify`] only queues the event for this
 /// notifier's own worker thread (1024 at most; more are dropped and counted, see `dropped`) and

@@ -61,7 +61,7 @@ pub use connection::{
     is_connection_error,
 };
 pub use protocol::{
-    AUDIT_KEEP, AuditEntry, BreakerKeys, DEFAULT_KEY_PREFIX, Keys, Message, hostname,
+    AUDIT_KEEP, AuditEntry, BreakerKeys, DEFAULT_KEY_PREFIX, Keys, Message, PREFIX_RULE, hostname,
     is_valid_prefix, redact,
 };
 pub use scripts::{
@@ -149,7 +149,7 @@ impl RedisStore {
         if !is_valid_prefix(prefix) {
             return Err(ConfigError::new(
                 ENV_KEY_PREFIX,
-                "must be non-empty and without spaces",
+                format!("{PREFIX_RULE}; it is {prefix:?}"),
             ));
         }
         let (tx, rx) = std::sync::mpsc::channel();
@@ -388,5 +388,23 @@ impl Store for RedisStore {
             }
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_with_braces_is_a_configuration_error_naming_the_variable() {
+        for prefix in ["my{app", "my}app", "{app}", "", "my app"] {
+            let e = RedisStore::connect("redis://127.0.0.1:1/", prefix).unwrap_err();
+            assert_eq!(e.setting(), ENV_KEY_PREFIX, "{prefix}: {e}");
+            let cluster =
+                RedisStore::connect_cluster(&["redis://127.0.0.1:1/"], prefix).unwrap_err();
+            assert_eq!(cluster.setting(), ENV_KEY_PREFIX, "{prefix}: {cluster}");
+        }
+        let e = RedisStore::connect("redis://127.0.0.1:1/", "my{app}").unwrap_err();
+        assert!(e.to_string().contains("`{` or `}`"), "{e}");
     }
 }

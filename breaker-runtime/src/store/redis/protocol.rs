@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::core::config::HASH_TAG_CHARS;
 use crate::core::machine::{FleetState, Forced, State};
 use crate::notify::AlertKind;
 
@@ -13,18 +14,29 @@ pub const DEFAULT_KEY_PREFIX: &str = "breaker";
 /// How many entries the audit log (`<prefix>:audit`) keeps: every writer trims it to this.
 pub const AUDIT_KEEP: usize = 1000;
 
-/// Whether `prefix` can prefix keys: non-empty and without whitespace (a key with a space is
-/// not one Redis's tools can name).
+/// What [`is_valid_prefix`] asks of a key prefix, as error messages say it.
+pub const PREFIX_RULE: &str = "must be non-empty, without spaces, control characters, `{` or `}` \
+                               (a brace would move the Redis Cluster hash tag of the breakers' \
+                               keys, `<prefix>:{<name>}:s`)";
+
+/// Whether `prefix` can prefix keys ([`PREFIX_RULE`]): non-empty, without whitespace or control
+/// characters (a key with a space is not one Redis's tools can name), and without `{` or `}`:
+/// a breaker's keys are `<prefix>:{<name>}:…`, and Redis Cluster hashes the first `{…}` of a
+/// key, so a brace in the prefix would split a breaker's keys over slots (`a{}`) or put every
+/// breaker in one slot (`{a}`).
 ///
 /// ```
 /// use breaker_runtime::redis::is_valid_prefix;
 /// assert!(is_valid_prefix("myapp"));
 /// assert!(!is_valid_prefix(""));
 /// assert!(!is_valid_prefix("my app"));
+/// assert!(!is_valid_prefix("my{app}"));
 /// ```
 #[must_use]
 pub fn is_valid_prefix(prefix: &str) -> bool {
-    !prefix.is_empty() && !prefix.contains(char::is_whitespace)
+    !prefix.is_empty()
+        && !prefix
+            .contains(|c: char| c.is_whitespace() || c.is_control() || HASH_TAG_CHARS.contains(&c))
 }
 
 /// Every key and channel of one fleet (one key prefix): what its instances and the operators'
@@ -564,6 +576,16 @@ mod tests {
         assert!(is_valid_prefix("app-1"));
         assert!(!is_valid_prefix(""));
         assert!(!is_valid_prefix("a\tb"));
+    }
+
+    #[test]
+    fn prefixes_with_braces_are_refused() {
+        // `a{b` + `:{daum}:s` would hash on `b:{daum`, `a{}` on the whole key (every key of a
+        // breaker in another slot), `{x}` on `x` (every breaker in one slot).
+        for bad in ["a{b", "a}b", "a{}", "{x}", "}"] {
+            assert!(!is_valid_prefix(bad), "{bad}");
+        }
+        assert!(is_valid_prefix("my.app-1:v2"));
     }
 
     #[test]
