@@ -481,7 +481,7 @@ async fn each_admin_action_is_reflected_in_the_breaker_list() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_admin_requests_are_refused_with_the_reason() {
     let f = fixture().await;
-    let cases: [(&str, Option<Value>, StatusCode, &str); 13] = [
+    let cases: [(&str, Option<Value>, StatusCode, &str); 17] = [
         (
             "breakers/provider.daum/inject",
             Some(json!({"fault": "error:2"})),
@@ -529,6 +529,30 @@ async fn malformed_admin_requests_are_refused_with_the_reason() {
             Some(json!({"text": 5})),
             StatusCode::BAD_REQUEST,
             "string or null",
+        ),
+        (
+            "breakers/provider.juso/notice",
+            Some(json!({"text": "점검 \u{1b}[31m중"})),
+            StatusCode::BAD_REQUEST,
+            "U+001B",
+        ),
+        (
+            "breakers/provider.juso/notice",
+            Some(json!({"text": "점검 \u{202E}중"})),
+            StatusCode::BAD_REQUEST,
+            "U+202E",
+        ),
+        (
+            "breakers/provider.juso/notice",
+            Some(json!({"text": "첫 줄\n둘째 줄"})),
+            StatusCode::BAD_REQUEST,
+            "U+000A",
+        ),
+        (
+            "breakers/provider.juso/notice",
+            Some(json!({"text": "가".repeat(501)})),
+            StatusCode::BAD_REQUEST,
+            "at most 500 characters",
         ),
         (
             "breakers/provider.daum/swap",
@@ -591,6 +615,7 @@ async fn malformed_admin_requests_are_refused_with_the_reason() {
         (daum["fault"].clone(), daum["swapped"].clone()),
         (Value::Null, json!(false))
     );
+    assert_eq!(f.breaker("provider.juso").await["notice"], Value::Null);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,8 +15,8 @@ use super::body::{ActionBody, Body, missing, nullable_str};
 use super::breakers::{BreakerView, view};
 use crate::web::error::{ApiError, no_store};
 
-/// The longest notice accepted, in characters.
-pub const MAX_NOTICE_CHARS: usize = 500;
+/// The longest notice accepted, in characters (the runtime's limit).
+pub const MAX_NOTICE_CHARS: usize = breaker_runtime::MAX_NOTICE_CHARS;
 /// How long an injected fault lasts when the request gives no `for` (as `breakerctl inject`).
 pub const DEFAULT_FAULT_FOR: Duration = Duration::from_secs(600);
 
@@ -236,17 +236,14 @@ fn notice_text<'de, D: Deserializer<'de>>(field: D) -> Result<Option<Option<Stri
     nullable_str(field, "`text` must be a string or null", validate_notice).map(Some)
 }
 
+/// Trimmed, not empty, and the runtime's rule ([`breaker_runtime::check_notice`]): one line of
+/// at most [`MAX_NOTICE_CHARS`] characters without control or bidi characters.
 fn validate_notice(text: &str) -> Result<String, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("the notice is empty; send {\"text\":null} to clear it".to_owned());
     }
-    let chars = text.chars().count();
-    if chars > MAX_NOTICE_CHARS {
-        return Err(format!(
-            "the notice is too long: {chars} characters, at most {MAX_NOTICE_CHARS}"
-        ));
-    }
+    breaker_runtime::check_notice(text).map_err(|e| e.to_string())?;
     Ok(text.to_owned())
 }
 
@@ -316,7 +313,19 @@ mod tests {
         assert!(e.starts_with("the notice is empty"), "{e}");
         let long = format!(r#"{{"text":"{}"}}"#, "가".repeat(MAX_NOTICE_CHARS + 1));
         let e = from::<Notice>(&long).unwrap_err();
-        assert!(e.contains("501 characters"), "{e}");
+        assert!(e.contains("this one has 501"), "{e}");
+        for bad in [
+            "\\u001b[31mred",
+            "a\\nb",
+            "\\u202Egnp.exe",
+            "x\\u2066y",
+            "a\\u0085b",
+        ] {
+            let e = from::<Notice>(&format!(r#"{{"text":"점검 {bad}"}}"#)).unwrap_err();
+            assert!(e.contains("U+"), "{bad}: {e}");
+        }
+        let b: Notice = from(r#"{"text":"<b>점검</b> & 'quotes'"}"#).unwrap();
+        assert_eq!(b.text, Some(Some("<b>점검</b> & 'quotes'".to_owned())));
         let e = from::<Notice>(r#"{"text":"x","until":"1h"}"#).unwrap_err();
         assert!(e.starts_with("unknown field `until`"), "{e}");
     }
