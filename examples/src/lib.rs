@@ -46,6 +46,7 @@ use providers::{MockProvider, Provider};
 use search::Providers;
 use server::Server;
 pub use server::base_url;
+pub use token::MIN_TOKEN_CHARS;
 
 /// How to start the service.
 #[derive(Clone)]
@@ -103,10 +104,6 @@ impl fmt::Debug for Config {
     }
 }
 
-/// The shortest admin token accepted, in characters: with the per-client admin rate limit,
-/// short enough to type and long enough that guessing it over HTTP takes forever.
-pub const MIN_TOKEN_CHARS: usize = 16;
-
 /// Why the service did not start.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -133,6 +130,10 @@ pub enum StartError {
     },
     /// A limit cannot work (a zero timeout, a zero cap...): the message names its flag.
     Limits(String),
+    /// The breaker runtime rejected `BREAKER_*` settings from the environment (a key prefix with
+    /// `{`, a malformed `BREAKER_OVERRIDES` entry...): rather than run with its breakers in
+    /// memory, apart from the fleet, the service does not start. Each message names its variable.
+    RuntimeSettings(Vec<String>),
 }
 
 impl fmt::Display for StartError {
@@ -153,6 +154,11 @@ impl fmt::Display for StartError {
                  BREAKER_MOCK_TOKEN, or leave both unset to get a generated one",
             ),
             StartError::Limits(m) => write!(f, "unusable limit: {m}"),
+            StartError::RuntimeSettings(rejected) => write!(
+                f,
+                "the breaker runtime rejected its settings: {}",
+                rejected.join("; ")
+            ),
         }
     }
 }
@@ -278,6 +284,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
         None => (generate_token(), true),
     };
+    let explicit_control_token = config.mock_control_token.is_some();
     let control_token = match config.mock_control_token {
         Some(t) => {
             let t = t.trim();
@@ -291,6 +298,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     };
     let limits = config.limits;
     limits.validate().map_err(StartError::Limits)?;
+    // Sets the runtime up from the environment now (the first search would), so that a
+    // rejected setting stops the start instead of a log line at the first search.
+    let rejected = breaker_runtime::Runtime::rejected_settings();
+    if !rejected.is_empty() {
+        return Err(StartError::RuntimeSettings(rejected.to_vec()));
+    }
     let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let control = control_token.as_str();
     let mock = |provider: Provider| async move {
@@ -317,11 +330,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .juso_url
         .or_else(|| juso_mock.as_ref().map(|m| m.url().to_owned()))
         .unwrap_or_default();
-    let providers = Arc::new(
-        Providers::new(&daum_url, &juso_url)
-            .map_err(StartError::ProviderUrl)?
-            .with_control_token(&control_token),
-    );
+    // The control token goes to the embedded mocks, and to external providers only when one
+    // was given for them: a real provider is not sent a secret it never asked for.
+    let mut providers = Providers::new(&daum_url, &juso_url).map_err(StartError::ProviderUrl)?;
+    for (provider, embedded) in [
+        (Provider::Daum, daum_mock.is_some()),
+        (Provider::Juso, juso_mock.is_some()),
+    ] {
+        if embedded || explicit_control_token {
+            providers = providers.with_control_token(provider, &control_token);
+        }
+    }
+    let providers = Arc::new(providers);
 
     let bind = SocketAddr::new(config.bind, config.port);
     let listener = TcpListener::bind(bind)
@@ -334,6 +354,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let transport = server::Transport {
         header_read_timeout: limits.header_read_timeout,
         max_connections: limits.max_connections,
+        max_connections_per_client: limits.max_connections_per_client,
     };
     let server =
         Server::spawn_with(listener, router, transport).map_err(|source| StartError::Bind {

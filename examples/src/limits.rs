@@ -3,6 +3,7 @@
 //! connections, tasks or memory for long, nor take all of its capacity from the others.
 
 use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -33,6 +34,12 @@ pub struct Limits {
     /// connections wait in the kernel's listen queue until one closes (no connection that was
     /// accepted is dropped unanswered). `--max-connections`, default 1024.
     pub max_connections: usize,
+    /// Most connections open at once from one client ([`client_key`]); a connection over it is
+    /// closed at once, so that one client cannot take every place of `max_connections` (idle
+    /// keep-alive connections that send a request now and then would hold them for good).
+    /// Browsers open at most 6 per site; the default leaves room for an office behind one
+    /// address. `--max-connections-per-client`, default 128.
+    pub max_connections_per_client: usize,
     /// Most requests being handled at once; a request over it is answered 503 with
     /// `Retry-After: 1` at once (load shedding) rather than queued without bound.
     /// `--max-concurrent-requests`, default 256.
@@ -59,6 +66,7 @@ impl Default for Limits {
             body_read_timeout: Duration::from_secs(5),
             max_body_bytes: 16 * 1024,
             max_connections: 1024,
+            max_connections_per_client: 128,
             max_concurrent_requests: 256,
             search_rate: Some(RateLimit::per_second(20).with_burst(40)),
             admin_rate: Some(RateLimit::per_second(20).with_burst(40)),
@@ -95,6 +103,10 @@ impl Limits {
         for (value, name) in [
             (self.max_body_bytes, "--max-body-bytes"),
             (self.max_connections, "--max-connections"),
+            (
+                self.max_connections_per_client,
+                "--max-connections-per-client",
+            ),
             (self.max_concurrent_requests, "--max-concurrent-requests"),
         ] {
             if value == 0 || value > most_permits {
@@ -228,6 +240,22 @@ impl FromStr for RateLimit {
         };
         rate.validate()?;
         Ok(rate)
+    }
+}
+
+/// The per-client key: the peer's IPv4 address, or its IPv6 /64 (one host usually owns a whole
+/// /64, so keying by address would give it 2^64 budgets).
+#[must_use]
+pub fn client_key(peer: IpAddr) -> IpAddr {
+    match peer {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mask = u128::MAX << 64;
+                IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
+            }
+        },
     }
 }
 

@@ -199,8 +199,9 @@ pub struct Providers {
     juso: Url,
     daum_search: Url,
     juso_search: Url,
-    /// The mock providers' control token, sent to their `/_control`.
-    control_token: Option<Arc<str>>,
+    /// The mock providers' control token, per provider (daum, juso), sent to their `/_control`:
+    /// only to the embedded mocks, or to external ones when a token was given for them.
+    control_tokens: [Option<Arc<str>>; 2],
 }
 
 impl Providers {
@@ -242,14 +243,14 @@ impl Providers {
             juso,
             daum_search,
             juso_search,
-            control_token: None,
+            control_tokens: [None, None],
         })
     }
 
-    /// The same providers, whose `/_control` endpoints (mock providers only) take `token`.
+    /// The same providers, `provider`'s `/_control` endpoint (a mock provider's) taking `token`.
     #[must_use]
-    pub fn with_control_token(mut self, token: &str) -> Providers {
-        self.control_token = Some(Arc::from(token));
+    pub fn with_control_token(mut self, provider: Provider, token: &str) -> Providers {
+        self.control_tokens[provider as usize] = Some(Arc::from(token));
         self
     }
 
@@ -263,7 +264,7 @@ impl Providers {
             .client
             .request(method, self.control_url(provider))
             .timeout(Duration::from_secs(2));
-        match &self.control_token {
+        match &self.control_tokens[provider as usize] {
             Some(token) => request.bearer_auth(token),
             None => request,
         }
@@ -297,8 +298,11 @@ impl fmt::Debug for Providers {
             .field("daum", &self.daum.as_str())
             .field("juso", &self.juso.as_str())
             .field(
-                "control_token",
-                &self.control_token.as_ref().map(|_| "<redacted>"),
+                "control_tokens",
+                &self
+                    .control_tokens
+                    .each_ref()
+                    .map(|t| t.as_ref().map(|_| "<redacted>")),
             )
             .finish_non_exhaustive()
     }

@@ -4,13 +4,15 @@
 //! Connections are served by hyper's HTTP/1 connection directly (not `axum::serve`, which has no
 //! header-read timeout): each gets a header-read timeout (which also closes idle keep-alive
 //! connections), the peer address as [`ConnectInfo`] for the handlers and the per-client limits,
-//! and a place among at most `max_connections`. HTTP/1.1 only: browsers speak HTTP/2 only over
+//! and a place among at most `max_connections`, of which one client may hold at most
+//! `max_connections_per_client`. HTTP/1.1 only: browsers speak HTTP/2 only over
 //! TLS, which a proxy in front terminates, and hyper-util's HTTP/1-or-2 sniffing waits for the
 //! first bytes without a timeout of its own.
 
+use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
@@ -23,6 +25,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tower::Layer as _;
+
+use crate::limits::client_key;
 
 /// How long shutdown waits for the requests in flight before closing their connections.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -39,6 +43,8 @@ pub(crate) struct Transport {
     pub(crate) header_read_timeout: Duration,
     /// Most connections open at once; over it, new ones wait in the listen queue.
     pub(crate) max_connections: usize,
+    /// Most connections open at once from one client; over it, a new one is closed at once.
+    pub(crate) max_connections_per_client: usize,
 }
 
 impl Transport {
@@ -47,6 +53,8 @@ impl Transport {
     const MOCK: Transport = Transport {
         header_read_timeout: Duration::from_secs(5),
         max_connections: 1024,
+        // The mocks' clients are the service's instances, each with its connection pool.
+        max_connections_per_client: 1024,
     };
 }
 
@@ -146,6 +154,7 @@ async fn serve(
     mut stopped: watch::Receiver<()>,
 ) {
     let places = Arc::new(Semaphore::new(transport.max_connections));
+    let per_client = Arc::new(PerClient::default());
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(transport.header_read_timeout)
@@ -161,6 +170,13 @@ async fn serve(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = accept(&listener, &places) => match accepted {
                 Ok((stream, peer, place)) => {
+                    let client = client_key(peer.ip());
+                    let Some(client_place) =
+                        per_client.enter(client, transport.max_connections_per_client)
+                    else {
+                        tracing::debug!(%peer, "connection closed: its client has too many open");
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
                     let service = TowerToHyperService::new(
                         axum::Extension(ConnectInfo(peer)).layer(router.clone()),
@@ -171,7 +187,7 @@ async fn serve(
                             // Header-read timeouts, resets, clients gone: theirs, not ours.
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
-                        drop(place);
+                        drop((place, client_place));
                     });
                 }
                 Err(e) => {
@@ -195,6 +211,51 @@ async fn serve(
         }
     }
     connections.shutdown().await;
+}
+
+/// How many connections each client has open.
+#[derive(Debug, Default)]
+struct PerClient {
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl PerClient {
+    /// A place for one more connection of `client`, or `None` when it has `max` open.
+    fn enter(self: &Arc<Self>, client: IpAddr, max: usize) -> Option<ClientPlace> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(client).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(ClientPlace {
+            per_client: Arc::clone(self),
+            client,
+        })
+    }
+}
+
+/// One open connection of a client; given back when dropped.
+#[derive(Debug)]
+struct ClientPlace {
+    per_client: Arc<PerClient>,
+    client: IpAddr,
+}
+
+impl Drop for ClientPlace {
+    fn drop(&mut self) {
+        let mut open = self
+            .per_client
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.client);
+            }
+        }
+    }
 }
 
 /// Waits for a free place, then for a connection. Over the cap nothing is accepted: new

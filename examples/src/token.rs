@@ -3,6 +3,10 @@
 use axum::http::{HeaderMap, header};
 use subtle::ConstantTimeEq as _;
 
+/// The shortest admin token accepted, in characters: with the per-client admin rate limit,
+/// short enough to type and long enough that guessing it over HTTP takes forever.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
 /// Whether `given` equals `expected`, in time that does not depend on where they differ
 /// (`subtle`); tokens of different lengths are unequal.
 #[must_use]

@@ -23,22 +23,10 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
+mod common;
+use common::{SERIAL, fresh, read_all as read};
+
 const TOKEN: &str = "limits-test-token-0123456789";
-
-/// Held by every test that needs daum to be called (its breaker CLOSED).
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Clears everything an earlier test may have left on the process-wide breakers.
-async fn fresh() {
-    for h in breaker_runtime::breakers() {
-        h.reset().await.expect("reset");
-        h.inject(None, None).await.expect("clear the fault");
-        if h.fallback().is_some() {
-            h.swap(false).await.expect("unswap");
-        }
-        h.set_notice(None, None).await.expect("clear the notice");
-    }
-}
 
 async fn start_with(limits: Limits) -> Running {
     logs();
@@ -58,25 +46,7 @@ fn loopback(n: u8) -> IpAddr {
 
 /// An HTTP client whose connections come from `127.0.0.<n>`.
 fn client(n: u8) -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .local_address(loopback(n))
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("an HTTP client")
-}
-
-async fn read(response: reqwest::Response) -> (StatusCode, HeaderMap, Value) {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.expect("reading the body");
-    let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-        panic!(
-            "a JSON body ({e}), got HTTP {status}: {}",
-            String::from_utf8_lossy(&bytes)
-        )
-    });
-    (status, headers, body)
+    common::client_from(Some(loopback(n)), Duration::from_secs(5))
 }
 
 async fn search(http: &reqwest::Client, running: &Running, q: &str) -> reqwest::Response {
@@ -428,16 +398,24 @@ async fn wrong_tokens_are_throttled_per_client_and_logged_without_the_token() {
         .lines()
         .filter(|l| l.contains("admin authentication failed") && l.contains("127.0.0.4"))
         .collect();
-    assert_eq!(failures.len(), 6, "{logs}");
-    assert_eq!(
+    // At `warn`, the failures within the budget only (those past it go to `debug`: a tab left
+    // with a wrong token must not flood the log).
+    assert_eq!(failures.len(), 3, "{logs}");
+    assert!(
         failures
             .iter()
-            .filter(|l| l.contains("wrong token"))
-            .count(),
-        5
+            .all(|l| l.contains("WARN") && l.contains("wrong token")),
+        "{failures:?}"
     );
-    assert!(failures[5].contains("missing token"), "{}", failures[5]);
-    assert!(failures.iter().all(|l| l.contains("WARN")), "{failures:?}");
+    // A missing token is logged as such.
+    let r = client(6).get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let logs = logged();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("127.0.0.6") && l.contains("missing token")),
+        "{logs}"
+    );
 }
 
 // (e) -----------------------------------------------------------------------------------------
@@ -655,6 +633,10 @@ fn run_binary(args: &[&str], env: &[(&str, &str)]) -> (std::process::ExitStatus,
         .env_remove("BREAKER_ADMIN_TOKEN")
         .env_remove("BREAKER_REDIS_URL")
         .env_remove("BREAKER_REDIS_CLUSTER")
+        .env_remove("BREAKER_KEY_PREFIX")
+        .env_remove("BREAKER_OVERRIDES")
+        .env_remove("BREAKER_FAULTS")
+        .env_remove("BREAKER_MOCK_TOKEN")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -707,7 +689,53 @@ fn the_binary_refuses_a_short_token_and_unusable_limits() {
     );
     assert!(!status.success(), "{status}");
     assert!(err.contains("COUNT/PERIOD"), "{err}");
+    // The mock providers' control token: the same rule, embedded or alone.
+    let (status, err) = run_binary(
+        &["--port", "0", "--mock-control-token", "short"],
+        &[("BREAKER_ADMIN_TOKEN", TOKEN)],
+    );
+    assert!(!status.success(), "{status}");
+    assert!(err.contains("at least 16"), "{err}");
+    let (status, err) = run_binary(
+        &["--mock-providers-only"],
+        &[("BREAKER_MOCK_TOKEN", "fifteen-chars!!")],
+    );
+    assert!(!status.success(), "{status}");
+    assert!(err.contains("has 15 characters"), "{err}");
+    assert!(
+        !err.contains("fifteen-chars!!"),
+        "the token is not echoed: {err}"
+    );
     let _ = std::io::stderr().flush();
+}
+
+#[test]
+fn the_binary_refuses_settings_the_breaker_runtime_rejects() {
+    // A key prefix with a brace would move the Redis Cluster hash tag: the runtime rejects it,
+    // and the service does not start with its breakers in memory, apart from the fleet. (The
+    // prefix is checked before any connection, so no Redis is needed.)
+    let (status, err) = run_binary(
+        &["--port", "0"],
+        &[
+            ("BREAKER_ADMIN_TOKEN", TOKEN),
+            ("BREAKER_REDIS_URL", "redis://127.0.0.1:1/"),
+            ("BREAKER_KEY_PREFIX", "fleet{a}"),
+        ],
+    );
+    assert!(!status.success(), "{status}");
+    assert!(
+        err.contains("rejected its settings") && err.contains("BREAKER_KEY_PREFIX"),
+        "{err}"
+    );
+    let (status, err) = run_binary(
+        &["--port", "0"],
+        &[
+            ("BREAKER_ADMIN_TOKEN", TOKEN),
+            ("BREAKER_OVERRIDES", "provider.daum.threshold=lots"),
+        ],
+    );
+    assert!(!status.success(), "{status}");
+    assert!(err.contains("BREAKER_OVERRIDES"), "{err}");
 }
 
 // Graceful shutdown ----------------------------------------------------------------------------
@@ -804,6 +832,100 @@ async fn a_body_sent_too_slowly_is_cut_off_after_the_body_read_timeout() {
         took >= Duration::from_millis(450) && took < Duration::from_millis(1500),
         "{took:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_trickled_a_byte_at_a_time_is_cut_off_after_the_whole_read_timeout() {
+    // Each byte comes well within the timeout of the one before: only a bound on the whole
+    // read stops it.
+    let running = start_with(Limits {
+        body_read_timeout: Duration::from_millis(800),
+        ..Limits::default()
+    })
+    .await;
+    let mut stream = TcpStream::connect(running.addr()).await.unwrap();
+    let began = Instant::now();
+    stream
+        .write_all(
+            format!(
+                "POST /api/admin/breakers/provider.daum/notice HTTP/1.1\r\nHost: x\r\n\
+                 Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n\
+                 Content-Length: 400\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    for _ in 0..40 {
+        if stream.write_all(b" ").await.is_err() {
+            break;
+        }
+        match tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => break,
+            Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    let took = began.elapsed();
+    let answer = String::from_utf8_lossy(&answer);
+    eprintln!("trickled body answered after {took:?}: {answer}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(
+        breaker_runtime::breaker("provider.daum").and_then(|h| h.notice()),
+        None,
+        "no effect"
+    );
+}
+
+// Per-client connections -----------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_cannot_take_every_connection() {
+    let running = start_with(Limits {
+        max_connections: 8,
+        max_connections_per_client: 3,
+        header_read_timeout: Duration::from_secs(4),
+        ..Limits::default()
+    })
+    .await;
+    let addr = running.addr();
+    // 127.0.0.31 opens 6 connections: 3 are kept, the others closed at once.
+    let mut held = Vec::new();
+    for _ in 0..6 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(loopback(31), 0)).unwrap();
+        held.push(socket.connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut open = 0;
+    for stream in &mut held {
+        let mut buf = [0u8; 1];
+        // A closed connection reads end-of-file at once; an open one has nothing to read.
+        if tokio::time::timeout(Duration::from_millis(100), stream.read(&mut buf))
+            .await
+            .is_err()
+        {
+            open += 1;
+        }
+    }
+    assert_eq!(open, 3, "connections of one client kept open");
+    // Another client is served at once, as is the first one on a kept connection's place
+    // once it frees.
+    let url = format!("{}/healthz", running.url());
+    let served = client(32).get(&url).send().await.unwrap();
+    assert_eq!(served.status(), StatusCode::OK);
+    let refused = client(31).get(&url).send().await;
+    assert!(
+        refused.is_err(),
+        "a 4th connection of 127.0.0.31: {refused:?}"
+    );
+    held.clear();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let served = client(31).get(&url).send().await.unwrap();
+    assert_eq!(served.status(), StatusCode::OK);
 }
 
 /// `address-search` with `args`, killed when dropped; its URL from the first line it prints.

@@ -4,11 +4,12 @@
 //! handler drops the connection, which the client sees as an error, not an answer).
 
 use std::sync::OnceLock;
-use std::time::Duration;
 
-use breaker_examples::{Config, Limits, Running, start};
+use breaker_examples::{Config, Running, start};
 use proptest::prelude::*;
 use serde_json::Value;
+
+mod common;
 
 const TOKEN: &str = "property-test-token";
 
@@ -32,20 +33,11 @@ fn shared() -> &'static Shared {
                 admin_token: Some(TOKEN.to_owned()),
                 // One client, far faster than a person: without the per-client limits the
                 // handlers behind them see every case (tests/limits.rs tests the limits).
-                limits: Limits {
-                    search_rate: None,
-                    admin_rate: None,
-                    failed_logins: None,
-                    ..Limits::default()
-                },
+                limits: common::unlimited(),
                 ..Config::default()
             }))
             .expect("starting the service");
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("an HTTP client");
+        let http = common::client();
         Shared {
             runtime,
             running,

@@ -7,55 +7,32 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode as AxumStatus;
 use axum::response::{IntoResponse, Response};
 use breaker_examples::providers::{Mode, Provider};
-use breaker_examples::search::{DAUM_BREAKER, JUSO_BREAKER, MAX_ADDRESSES};
-use breaker_examples::{Config, Limits, Running, start};
+use breaker_examples::search::{self, DAUM_BREAKER, JUSO_BREAKER, MAX_ADDRESSES, Providers};
+use breaker_examples::{Config, Running, start};
 use breaker_runtime::State;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-/// The breakers are process-wide: one test at a time.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+mod common;
+use common::{SERIAL, client, fresh};
 
 /// The embedded mocks (or `daum_url`), without the per-client search limit: these tests search
 /// as one client far faster than a person (tests/limits.rs tests the limit).
 fn config(daum_url: Option<String>) -> Config {
     Config {
         daum_url,
-        limits: Limits {
-            search_rate: None,
-            ..Limits::default()
-        },
+        limits: common::unlimited(),
         ..Config::default()
-    }
-}
-
-async fn fresh() {
-    for h in breaker_runtime::breakers() {
-        h.reset().await.expect("reset");
-        h.inject(None, None).await.expect("clear the fault");
-        if h.fallback().is_some() {
-            h.swap(false).await.expect("unswap");
-        }
-        h.set_notice(None, None).await.expect("clear the notice");
     }
 }
 
 fn handle(name: &str) -> breaker_runtime::Handle {
     breaker_runtime::breaker(name).unwrap_or_else(|| panic!("breaker {name}"))
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("an HTTP client")
 }
 
 async fn search(running: &Running, http: &reqwest::Client, q: &str) -> (StatusCode, Value) {
@@ -194,6 +171,46 @@ async fn five_hundred_garbage_queries_leave_both_breakers_closed() {
         (status, body["provider"].clone()),
         (StatusCode::OK, json!("daum"))
     );
+    running.shutdown().await;
+}
+
+/// The same 500 queries past the service's own check, straight into the search chain with daum
+/// forced open: each reaches juso, which refuses most of them with its input codes (E0005,
+/// E0008, E0009, E0010, E0011, E0012, E0013); none is counted as a failure, none ends at the
+/// outage notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_past_the_service_check_is_refused_by_juso_and_not_counted() {
+    let _serial = SERIAL.lock().await;
+    fresh().await;
+    let running = start(config(None)).await.expect("start");
+    let providers = Arc::new(
+        Providers::new(
+            &running.provider_url(Provider::Daum),
+            &running.provider_url(Provider::Juso),
+        )
+        .expect("the mocks' URLs"),
+    );
+    handle(DAUM_BREAKER).force_open().await.expect("force open");
+    let before = failures();
+    let juso_calls = handle(JUSO_BREAKER).counters().calls;
+    let mut codes = std::collections::BTreeMap::<String, usize>::new();
+    for q in garbage(500) {
+        match search::search(&providers, &q).await {
+            Err(refusal) => {
+                assert_eq!(refusal.provider, "juso", "{q:?}: {refusal}");
+                *codes.entry(refusal.code).or_default() += 1;
+            }
+            Ok(outcome) => assert_eq!(outcome.notice, None, "{q:?} got the notice"),
+        }
+    }
+    assert_untouched(&[JUSO_BREAKER], before);
+    assert_eq!(handle(JUSO_BREAKER).counters().calls, juso_calls + 500);
+    for code in ["E0008", "E0009", "E0010", "E0011", "E0012", "E0013"] {
+        assert!(
+            codes.get(code).copied().unwrap_or(0) > 0,
+            "no {code}: {codes:?}"
+        );
+    }
     running.shutdown().await;
 }
 

@@ -11,26 +11,14 @@ use std::time::{Duration, Instant};
 
 use breaker_examples::providers::{Mode, Provider};
 use breaker_examples::search::{Address, DEFAULT_NOTICE, SearchOutcome};
-use breaker_examples::{Config, Limits, Running, start};
+use breaker_examples::{Config, Running, start};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+mod common;
+use common::{SERIAL, client, fresh, read};
+
 const TOKEN: &str = "service-test-token";
-
-/// Held by every test that searches or changes breakers.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Clears everything an earlier test may have left on the process-wide breakers.
-async fn fresh() {
-    for h in breaker_runtime::breakers() {
-        h.reset().await.expect("reset");
-        h.inject(None, None).await.expect("clear the fault");
-        if h.fallback().is_some() {
-            h.swap(false).await.expect("unswap");
-        }
-        h.set_notice(None, None).await.expect("clear the notice");
-    }
-}
 
 struct Fixture {
     running: Running,
@@ -46,12 +34,7 @@ async fn fixture() -> Fixture {
         // These tests act as one client far faster than a person (200 searches at once, a dozen
         // admin actions in a few milliseconds); the per-client limits have their own tests in
         // tests/limits.rs.
-        limits: Limits {
-            search_rate: None,
-            admin_rate: None,
-            failed_logins: None,
-            ..Limits::default()
-        },
+        limits: common::unlimited(),
         ..Config::default()
     })
     .await
@@ -61,26 +44,6 @@ async fn fixture() -> Fixture {
         http: client(),
         _serial: serial,
     }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("an HTTP client")
-}
-
-async fn read(response: reqwest::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    let bytes = response.bytes().await.expect("reading the body");
-    let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-        panic!(
-            "a JSON body ({e}), got HTTP {status}: {}",
-            String::from_utf8_lossy(&bytes)
-        )
-    });
-    (status, body)
 }
 
 impl Fixture {

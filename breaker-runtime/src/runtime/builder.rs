@@ -22,6 +22,9 @@ pub(crate) struct Settings {
     /// How often the metrics exporter publishes (it starts with the first breaker).
     #[cfg(feature = "metrics")]
     pub(crate) metrics_interval: Duration,
+    /// The settings from the environment that were rejected while these were built (each also
+    /// reported as a `ConfigRejected` event): [`Runtime::rejected_settings`].
+    pub(crate) rejected: Vec<String>,
 }
 
 impl Settings {
@@ -42,31 +45,30 @@ pub(crate) fn settings() -> &'static Settings {
         let mut b = Runtime::builder();
         let (faults, bad) = env::faults_lenient();
         b.faults.extend(faults);
-        for message in bad {
-            notifier::emit("", EventKind::ConfigRejected { message });
-        }
+        let mut rejected = bad;
         if let Some(raw) = env::overrides() {
             for err in b.add_overrides(&raw) {
-                notifier::emit(
-                    "",
-                    EventKind::ConfigRejected {
-                        message: format!("{ENV_OVERRIDES}: {err}"),
-                    },
-                );
+                rejected.push(format!("{ENV_OVERRIDES}: {err}"));
             }
         }
         #[cfg(feature = "redis")]
         match env::redis_store() {
             Ok(Some(store)) => b = b.redis_store(Arc::new(store)),
             Ok(None) => {}
-            Err(e) => notifier::emit(
+            Err(e) => rejected.push(e.to_string()),
+        }
+        for message in &rejected {
+            notifier::emit(
                 "",
                 EventKind::ConfigRejected {
-                    message: e.to_string(),
+                    message: message.clone(),
                 },
-            ),
+            );
         }
-        b.build()
+        let mut settings = b.build();
+        rejected.append(&mut settings.rejected);
+        settings.rejected = rejected;
+        settings
     })
 }
 
@@ -77,6 +79,23 @@ pub(crate) fn settings() -> &'static Settings {
 pub struct Runtime(());
 
 impl Runtime {
+    /// The `BREAKER_*` settings the runtime rejected when it was set up (a malformed
+    /// `BREAKER_OVERRIDES` entry or `BREAKER_FAULTS` entry, an unusable `BREAKER_REDIS_URL` or
+    /// `BREAKER_KEY_PREFIX`, a Telegram API that is not `https`...), each as its message. Sets
+    /// the runtime up from the environment first if nothing did yet (as the first breaker call
+    /// would), so a service can call it while it starts and refuse to run half-configured: the
+    /// runtime itself carries on without what it rejected (the memory store instead of an
+    /// unusable Redis, say) and reports each as a `ConfigRejected` event.
+    ///
+    /// ```
+    /// // Nothing malformed in this process's environment.
+    /// assert!(breaker_runtime::Runtime::rejected_settings().is_empty());
+    /// ```
+    #[must_use]
+    pub fn rejected_settings() -> &'static [String] {
+        &settings().rejected
+    }
+
     /// A builder with the defaults.
     #[must_use]
     pub fn builder() -> RuntimeBuilder {
@@ -238,6 +257,11 @@ impl RuntimeBuilder {
     }
 
     fn build(self) -> Settings {
+        #[cfg_attr(
+            not(any(feature = "webhook", feature = "telegram")),
+            expect(unused_mut, reason = "only alert notifiers add to it here")
+        )]
+        let mut rejected = Vec::new();
         for n in self.notifiers {
             notifier::add_notifier(n);
         }
@@ -253,12 +277,14 @@ impl RuntimeBuilder {
                 }
             }
             for e in errors {
+                let message = e.to_string();
                 notifier::emit(
                     "",
                     EventKind::ConfigRejected {
-                        message: e.to_string(),
+                        message: message.clone(),
                     },
                 );
+                rejected.push(message);
             }
         }
         Settings {
@@ -269,6 +295,7 @@ impl RuntimeBuilder {
             faults: self.faults,
             #[cfg(feature = "metrics")]
             metrics_interval: self.metrics_interval,
+            rejected,
         }
     }
 

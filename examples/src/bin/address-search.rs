@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use breaker_examples::providers::{MockProvider, Provider};
-use breaker_examples::{Config, Limits, RateLimit, start};
+use breaker_examples::{Config, Limits, MIN_TOKEN_CHARS, RateLimit, start};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -76,25 +76,26 @@ struct LimitArgs {
     /// Most connections open at once (more wait to be accepted)
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
     max_connections: usize,
+    /// Most connections open at once from one client (more are closed at once)
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections_per_client)]
+    max_connections_per_client: usize,
     /// Most requests handled at once (more get 503 at once)
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_concurrent_requests)]
     max_concurrent_requests: usize,
-    /// Searches per client (peer address), e.g. 20/s or 600/min; 0 for no limit
-    #[arg(long, value_name = "RATE", value_parser = Rate::parse,
-          default_value_t = Rate(Limits::default().search_rate))]
-    search_rate_limit: Rate,
-    /// Searches a client may send at once before its rate applies
-    #[arg(long, value_name = "N",
-          default_value_t = Limits::default().search_rate.map_or(1, |r| r.burst))]
-    search_burst: u32,
-    /// Admin API requests per client, whatever their token; 0 for no limit
-    #[arg(long, value_name = "RATE", value_parser = Rate::parse,
-          default_value_t = Rate(Limits::default().admin_rate))]
-    admin_rate_limit: Rate,
-    /// Admin API requests a client may send at once before its rate applies
-    #[arg(long, value_name = "N",
-          default_value_t = Limits::default().admin_rate.map_or(1, |r| r.burst))]
-    admin_burst: u32,
+    /// Searches per client (peer address), e.g. 20/s or 600/min; 0 for no limit [default: 20/s]
+    #[arg(long, value_name = "RATE", value_parser = Rate::parse)]
+    search_rate_limit: Option<Rate>,
+    /// Searches a client may send at once before its rate applies [default: 40 with the
+    /// default rate, else the rate's COUNT]
+    #[arg(long, value_name = "N")]
+    search_burst: Option<u32>,
+    /// Admin API requests per client, whatever their token; 0 for no limit [default: 20/s]
+    #[arg(long, value_name = "RATE", value_parser = Rate::parse)]
+    admin_rate_limit: Option<Rate>,
+    /// Admin API requests a client may send at once before its rate applies [default: 40 with
+    /// the default rate, else the rate's COUNT]
+    #[arg(long, value_name = "N")]
+    admin_burst: Option<u32>,
     /// Failed admin authentications per client before they get 429, e.g. 5/min; 0 for no limit
     #[arg(long, value_name = "RATE", value_parser = Rate::parse,
           default_value_t = Rate(Limits::default().failed_logins))]
@@ -103,21 +104,23 @@ struct LimitArgs {
 
 impl LimitArgs {
     fn limits(&self) -> Limits {
+        let defaults = Limits::default();
         Limits {
             header_read_timeout: self.header_read_timeout.0,
             request_timeout: self.request_timeout.0,
             body_read_timeout: self.body_read_timeout.0,
             max_body_bytes: self.max_body_bytes,
             max_connections: self.max_connections,
+            max_connections_per_client: self.max_connections_per_client,
             max_concurrent_requests: self.max_concurrent_requests,
-            search_rate: self
-                .search_rate_limit
-                .0
-                .map(|r| r.with_burst(self.search_burst)),
-            admin_rate: self
-                .admin_rate_limit
-                .0
-                .map(|r| r.with_burst(self.admin_burst)),
+            // A burst flag applies when given; without it, a rate given keeps its own burst
+            // (its COUNT: `1/min` is one search a minute, not 40 at once), the default its 40.
+            search_rate: rate(
+                self.search_rate_limit,
+                self.search_burst,
+                defaults.search_rate,
+            ),
+            admin_rate: rate(self.admin_rate_limit, self.admin_burst, defaults.admin_rate),
             failed_logins: self.failed_login_limit.0,
         }
     }
@@ -137,6 +140,12 @@ impl std::fmt::Display for Humantime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         humantime::format_duration(self.0).fmt(f)
     }
+}
+
+/// A rate from its flag (or the default when not given) and its burst flag.
+fn rate(given: Option<Rate>, burst: Option<u32>, default: Option<RateLimit>) -> Option<RateLimit> {
+    let rate = given.map_or(default, |r| r.0)?;
+    Some(burst.map_or(rate, |b| rate.with_burst(b)))
 }
 
 /// A rate flag: `COUNT/PERIOD`, or `0` / `off` for no limit.
@@ -229,10 +238,12 @@ async fn serve(args: Args) -> ExitCode {
 
 async fn mock_providers_only(bind: IpAddr, token: Option<String>) -> ExitCode {
     let token = match token {
-        Some(t) if t.trim().is_empty() => {
-            warn(
-                "address-search: the mock control token (--mock-control-token / BREAKER_MOCK_TOKEN) is empty",
-            );
+        Some(t) if t.trim().chars().count() < MIN_TOKEN_CHARS => {
+            warn(&format!(
+                "address-search: the mock control token (--mock-control-token / \
+                 BREAKER_MOCK_TOKEN) has {} characters; it must have at least {MIN_TOKEN_CHARS}",
+                t.trim().chars().count()
+            ));
             return ExitCode::FAILURE;
         }
         Some(t) => t,

@@ -22,6 +22,7 @@ use super::wire::{
 };
 use crate::duration::millis;
 use crate::server::Server;
+use crate::token::MIN_TOKEN_CHARS;
 
 use super::{
     CONTROL_PATH, Control, DAUM_PATH, DEFAULT_DELAY, FLAP_PERIOD, JUSO_PATH, MAX_DELAY, Mode,
@@ -211,17 +212,22 @@ impl MockProvider {
     /// takes `Authorization: Bearer <token>`.
     ///
     /// # Errors
-    /// When the port cannot be bound, or `token` is empty.
+    /// When the port cannot be bound, or `token` has fewer than [`crate::MIN_TOKEN_CHARS`]
+    /// characters (after trimming).
     pub async fn start_with_token(
         provider: Provider,
         bind: IpAddr,
         token: &str,
     ) -> io::Result<MockProvider> {
         let token = token.trim();
-        if token.is_empty() {
+        let chars = token.chars().count();
+        if chars < MIN_TOKEN_CHARS {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "the mock providers' control token is empty",
+                format!(
+                    "the mock providers' control token has {chars} characters; it must have \
+                     at least {MIN_TOKEN_CHARS}"
+                ),
             ));
         }
         let listener = TcpListener::bind(SocketAddr::new(bind, 0)).await?;

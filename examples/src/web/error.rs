@@ -123,12 +123,18 @@ pub(super) fn body_rejection(rejection: &BytesRejection) -> ApiError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
     while let Some(e) = source {
         if e.is::<tower_http::timeout::TimeoutError>() {
-            return ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "the request body did not arrive in time",
-            );
+            return body_too_slow();
         }
         source = e.source();
     }
     ApiError::new(rejection.status(), rejection.body_text())
+}
+
+/// 408: the request body did not arrive within the body-read timeout (hyper closes the
+/// connection: the rest of the body is never read).
+pub(super) fn body_too_slow() -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "the request body did not arrive in time",
+    )
 }

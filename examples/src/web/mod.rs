@@ -23,7 +23,7 @@
 //! client's address from [`ConnectInfo`], which the server inserts for each connection.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -54,6 +54,7 @@ mod error;
 mod pages;
 mod search;
 
+pub use crate::limits::client_key;
 pub use admin::{
     ActionReply, BreakerView, CountersView, DEFAULT_FAULT_FOR, MAX_NOTICE_CHARS, ProviderView, view,
 };
@@ -183,7 +184,10 @@ pub(crate) fn build(app: App, limits: &Limits) -> (Router, Throttles) {
         // Innermost first. A body over the cap: 413 before any handler runs (at once for a
         // Content-Length over it, when the cap is reached for a chunked body).
         .layer(RequestBodyLimitLayer::new(max_body))
+        // Two bounds on reading a body: tower-http's between two chunks, and the whole read's,
+        // which the body extractor applies (a byte every few seconds passes the first).
         .layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout))
+        .layer(axum::Extension(BodyReadTimeout(limits.body_read_timeout)))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             request_timeout,
@@ -205,6 +209,11 @@ pub(crate) fn build(app: App, limits: &Limits) -> (Router, Throttles) {
         }));
     (security_headers(router), throttles)
 }
+
+/// How long reading a whole request body may take ([`Limits::body_read_timeout`]), for the
+/// extractors that read one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyReadTimeout(pub(crate) Duration);
 
 /// The headers every answer carries, unless a handler set its own.
 fn security_headers(router: Router) -> Router {
@@ -236,22 +245,6 @@ fn shed(e: &tower::BoxError) -> Response {
     } else {
         tracing::error!(error = %e, "a request failed in the service's layers");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-    }
-}
-
-/// The per-client key: the peer's IPv4 address, or its IPv6 /64 (one host usually owns a whole
-/// /64, so keying by address would give it 2^64 budgets).
-#[must_use]
-pub fn client_key(peer: IpAddr) -> IpAddr {
-    match peer {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let mask = u128::MAX << 64;
-                IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
-            }
-        },
     }
 }
 

@@ -58,22 +58,36 @@ pub(super) fn error_text(text: &str) -> String {
 
 /// `text` for chat receivers that read `&`, `<` and `>` as markup (Slack: `<!channel>`,
 /// `<@user>`, `<url|label>`; Mattermost, HTML): escaped as `&amp;`, `&lt;`, `&gt;`, which those
-/// show as the characters and others show as they are.
+/// show as the characters and others show as they are. The plain-text mentions that notify a
+/// whole channel in Mattermost and Discord (`@channel`, `@here`, `@all`, `@everyone`) get a
+/// zero-width space after the `@`, which shows the same and mentions nobody.
 #[cfg(feature = "webhook")]
 pub(super) fn markup_escaped(text: &str) -> Cow<'_, str> {
-    if !text.contains(['&', '<', '>']) {
+    if !text.contains(['&', '<', '>', '@']) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
+    for (i, c) in text.char_indices() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
+            '@' if is_channel_mention(&text[i + 1..]) => out.push_str("@\u{200b}"),
             c => out.push(c),
         }
     }
     Cow::Owned(out)
+}
+
+/// Whether the text after an `@` starts with a word that mentions a whole channel.
+#[cfg(feature = "webhook")]
+fn is_channel_mention(after: &str) -> bool {
+    let word: String = after
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    matches!(word.as_str(), "channel" | "here" | "all" | "everyone")
 }
 
 /// The short human text of an alert, or `None` for an event these notifiers do not deliver.

@@ -311,6 +311,35 @@ mod tests {
 
     #[cfg(feature = "webhook")]
     #[test]
+    fn channel_wide_mentions_mention_nobody_in_the_webhook_text() {
+        use crate::notify::{Event, EventKind};
+        let event = Event {
+            breaker: "",
+            at: std::time::UNIX_EPOCH,
+            kind: EventKind::StoreHealth {
+                healthy: false,
+                message: "@channel @HERE @all, @everyone! but @alice and a@b.example".to_owned(),
+            },
+            injected: false,
+        };
+        let doc = format::webhook_json(&event).unwrap();
+        let text = doc["text"].as_str().unwrap();
+        for word in ["channel", "HERE", "all,", "everyone!"] {
+            assert!(text.contains(&format!("@\u{200b}{word}")), "{word}: {text}");
+            assert!(!text.contains(&format!(" @{word}")), "{word}: {text}");
+        }
+        assert!(text.contains("@alice and a@b.example"), "{text}");
+        // The structured field keeps the text as it came (bounded).
+        assert!(
+            doc["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("@channel @HERE")
+        );
+    }
+
+    #[cfg(feature = "webhook")]
+    #[test]
     fn timestamps_are_rfc3339_utc() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");

@@ -149,8 +149,15 @@ impl Processes {
         ]);
         // The demo is one client (one address) sending hundreds of searches a second and
         // polling both admin APIs every 5 ms: far over the per-client limits meant for people.
-        // It measures the breakers' failover, not the rate limits, so it lifts them.
-        command.args(["--search-rate-limit", "0", "--admin-rate-limit", "0"]);
+        // It measures the breakers' failover, not the per-client limits, so it lifts them.
+        command.args([
+            "--search-rate-limit",
+            "0",
+            "--admin-rate-limit",
+            "0",
+            "--max-connections-per-client",
+            "1024",
+        ]);
         clean_env(&mut command);
         // The token through the environment (`--admin-token`'s fallback), not visible in `ps`.
         command

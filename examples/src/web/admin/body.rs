@@ -7,7 +7,9 @@ use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer, Error as _};
 use serde_json::Value;
 
-use crate::web::error::ApiError;
+use crate::limits::Limits;
+use crate::web::BodyReadTimeout;
+use crate::web::error::{ApiError, body_too_slow};
 
 /// The body of one admin action.
 pub(super) trait ActionBody: DeserializeOwned {
@@ -28,8 +30,13 @@ impl<S: Send + Sync, T: ActionBody> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(request, state)
+        let deadline = request
+            .extensions()
+            .get::<BodyReadTimeout>()
+            .map_or(Limits::default().body_read_timeout, |t| t.0);
+        let bytes = tokio::time::timeout(deadline, Bytes::from_request(request, state))
             .await
+            .map_err(|_| body_too_slow())?
             .map_err(|e| crate::web::error::body_rejection(&e))?;
         parse(&bytes).map(Body)
     }

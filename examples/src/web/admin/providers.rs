@@ -52,10 +52,10 @@ async fn read_control(providers: &Providers, provider: Provider) -> ProviderView
         if !response.status().is_success() {
             return Err(format!("control endpoint answered {}", response.status()));
         }
-        let body = response
-            .bytes()
+        let body = read_capped(response)
             .await
-            .map_err(|e| e.without_url().to_string())?;
+            .map_err(|e| e.without_url().to_string())?
+            .ok_or_else(|| format!("control answer over {MAX_CONTROL_ANSWER} bytes"))?;
         serde_json::from_slice::<Control>(&body).map_err(|e| e.to_string())
     }
     .await;
@@ -75,6 +75,22 @@ pub(super) async fn list(State(app): State<App>) -> Response {
         read_control(&app.providers, Provider::Juso)
     );
     no_store(Json([daum, juso]))
+}
+
+/// The largest control-endpoint answer read (a mode is a few dozen bytes).
+const MAX_CONTROL_ANSWER: usize = 16 * 1024;
+
+/// `response`'s body, or `None` when it is over [`MAX_CONTROL_ANSWER`] (read chunk by chunk, so
+/// a larger one is cut off there).
+async fn read_capped(mut response: reqwest::Response) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_CONTROL_ANSWER {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// Extractor: the provider named in the path; 404 when there is none.
@@ -123,7 +139,27 @@ pub(super) async fn set_mode(
         .await
         .map_err(unreachable)?;
     let status = response.status();
-    let body = response.bytes().await.map_err(unreachable)?;
+    let body = read_capped(response)
+        .await
+        .map_err(unreachable)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "{provider}'s control endpoint answered with over {MAX_CONTROL_ANSWER} bytes"
+                ),
+            )
+        })?;
+    if matches!(status.as_u16(), 401 | 403) {
+        // The mock's token, not the admin's: the console must not read it as its own 401.
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "{provider}'s control endpoint refused the control token (HTTP {status}): \
+                 --mock-control-token / BREAKER_MOCK_TOKEN must be the mock providers' token"
+            ),
+        ));
+    }
     if status.is_client_error() {
         let message = serde_json::from_slice::<Value>(&body)
             .ok()
