@@ -11,7 +11,7 @@
 
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -626,19 +626,9 @@ async fn a_too_short_token_is_refused_at_start() {
 /// Runs `address-search` with `args` (and `env`), expecting it to exit within 10 s; its status
 /// and stderr.
 fn run_binary(args: &[&str], env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_address-search"));
+    let mut command = common::address_search();
     command
         .args(args)
-        .env_remove("PORT")
-        .env_remove("BREAKER_ADMIN_TOKEN")
-        .env_remove("BREAKER_REDIS_URL")
-        .env_remove("BREAKER_REDIS_CLUSTER")
-        .env_remove("BREAKER_KEY_PREFIX")
-        .env_remove("BREAKER_OVERRIDES")
-        .env_remove("BREAKER_FAULTS")
-        .env_remove("BREAKER_MOCK_TOKEN")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     for (k, v) in env {
@@ -801,6 +791,15 @@ async fn shutdown_waits_at_most_2_s_for_a_connection_that_does_not_finish() {
     );
 }
 
+/// The head of an authorised `notice` request whose body has `length` bytes.
+fn notice_head(length: usize) -> String {
+    format!(
+        "POST /api/admin/breakers/provider.daum/notice HTTP/1.1\r\nHost: x\r\n\
+         Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n\
+         Content-Length: {length}\r\n\r\n"
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_sent_too_slowly_is_cut_off_after_the_body_read_timeout() {
     let running = start_with(Limits {
@@ -812,14 +811,7 @@ async fn a_body_sent_too_slowly_is_cut_off_after_the_body_read_timeout() {
     let began = Instant::now();
     // The head at once, then 2 bytes of a 40-byte body.
     stream
-        .write_all(
-            format!(
-                "POST /api/admin/breakers/provider.daum/notice HTTP/1.1\r\nHost: x\r\n\
-                 Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n\
-                 Content-Length: 40\r\n\r\n{{\""
-            )
-            .as_bytes(),
-        )
+        .write_all(format!("{}{{\"", notice_head(40)).as_bytes())
         .await
         .unwrap();
     let mut answer = Vec::new();
@@ -845,17 +837,7 @@ async fn a_body_trickled_a_byte_at_a_time_is_cut_off_after_the_whole_read_timeou
     .await;
     let mut stream = TcpStream::connect(running.addr()).await.unwrap();
     let began = Instant::now();
-    stream
-        .write_all(
-            format!(
-                "POST /api/admin/breakers/provider.daum/notice HTTP/1.1\r\nHost: x\r\n\
-                 Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n\
-                 Content-Length: 400\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
+    stream.write_all(notice_head(400).as_bytes()).await.unwrap();
     let mut answer = Vec::new();
     let mut buf = [0u8; 1024];
     for _ in 0..40 {
@@ -940,15 +922,9 @@ impl Drop for Binary {
 
 async fn serve_binary(args: &[&str]) -> (Binary, String) {
     use std::io::BufRead as _;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_address-search"))
+    let mut child = common::address_search()
         .args(["--port", "0", "--admin-token", TOKEN])
         .args(args)
-        .env_remove("PORT")
-        .env_remove("BREAKER_ADMIN_TOKEN")
-        .env_remove("BREAKER_REDIS_URL")
-        .env_remove("BREAKER_REDIS_CLUSTER")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -926,14 +926,8 @@ fn spawn(
     std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
 ) {
     use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_address-search"))
+    let mut child = common::address_search()
         .args(args)
-        .env_remove("PORT")
-        .env_remove("BREAKER_ADMIN_TOKEN")
-        .env_remove("BREAKER_REDIS_URL")
-        .env_remove("BREAKER_REDIS_CLUSTER")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::net::IpAddr;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use breaker_examples::Limits;
@@ -71,4 +72,27 @@ pub(crate) async fn read_all(response: reqwest::Response) -> (StatusCode, Header
 pub(crate) async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     let (status, _, body) = read_all(response).await;
     (status, body)
+}
+
+/// The `address-search` binary as a command, without any inherited variable that would change
+/// what it does (port, tokens, Redis, overrides, faults, alerts), logging warnings only, with no
+/// input.
+pub(crate) fn address_search() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_address-search"));
+    for var in [
+        "PORT",
+        "BREAKER_ADMIN_TOKEN",
+        "BREAKER_MOCK_TOKEN",
+        "BREAKER_REDIS_URL",
+        "BREAKER_REDIS_CLUSTER",
+        "BREAKER_KEY_PREFIX",
+        "BREAKER_OVERRIDES",
+        "BREAKER_FAULTS",
+        "BREAKER_WEBHOOK_URL",
+        "BREAKER_TELEGRAM_TOKEN",
+    ] {
+        command.env_remove(var);
+    }
+    command.env("RUST_LOG", "warn").stdin(Stdio::null());
+    command
 }
