@@ -12,7 +12,8 @@ use std::time::Duration;
 ///
 /// The per-client limits key clients by their peer IP address (an IPv6 client by its /64, the
 /// block one host usually owns): behind a reverse proxy every client has the proxy's address, so
-/// lift them there (`--search-rate-limit 0` …) and limit at the proxy instead.
+/// lift them there (`--search-rate-limit 0` …, `--max-connections-per-client` as high as
+/// `--max-connections`) and limit at the proxy instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// How long a client may take to send a request's headers, from the moment the connection
@@ -24,15 +25,18 @@ pub struct Limits {
     /// (the time went to the service and its providers, not to the client: a client that is
     /// slow to send is cut off by the other two timeouts). `--request-timeout`, default 10 s.
     pub request_timeout: Duration,
-    /// How long reading a request's body may take; past it the answer is 408 and the connection
-    /// is closed. `--body-read-timeout`, default 5 s.
+    /// How long reading a request's whole body may take; past it the answer is 408 and the
+    /// connection is closed. Within [`Limits::request_timeout`], which bounds the whole request:
+    /// a body-read timeout at least as long never answers (the request timeout's 503 comes
+    /// first). `--body-read-timeout`, default 5 s.
     pub body_read_timeout: Duration,
     /// The largest request body accepted, in bytes; a larger one gets 413 before any handler
     /// runs (the admin API's bodies are a few hundred bytes). `--max-body-bytes`, default 16 KiB.
     pub max_body_bytes: usize,
     /// Most connections open at once. When all are taken the service stops accepting: new
-    /// connections wait in the kernel's listen queue until one closes (no connection that was
-    /// accepted is dropped unanswered). `--max-connections`, default 1024.
+    /// connections wait in the kernel's listen queue until one closes (this cap closes none that
+    /// was accepted; [`Limits::max_connections_per_client`] does). `--max-connections`, default
+    /// 1024.
     pub max_connections: usize,
     /// Most connections open at once from one client ([`client_key`]); a connection over it is
     /// closed at once, so that one client cannot take every place of `max_connections` (idle
@@ -110,7 +114,9 @@ impl Limits {
             (self.max_concurrent_requests, "--max-concurrent-requests"),
         ] {
             if value == 0 || value > most_permits {
-                return Err(format!("{name} must be at least 1, got {value}"));
+                return Err(format!(
+                    "{name} must be at least 1 and at most {most_permits}, got {value}"
+                ));
             }
         }
         for (rate, name) in [

@@ -171,11 +171,22 @@ async fn serve(
             accepted = accept(&listener, &places) => match accepted {
                 Ok((stream, peer, place)) => {
                     let client = client_key(peer.ip());
-                    let Some(client_place) =
-                        per_client.enter(client, transport.max_connections_per_client)
-                    else {
-                        tracing::debug!(%peer, "connection closed: its client has too many open");
-                        continue;
+                    let client_place = match per_client.enter(client, transport.max_connections_per_client) {
+                        Entered::Place(p) => p,
+                        Entered::Refused { warn } => {
+                            if warn {
+                                // Once a minute per client: behind a proxy this is the proxy.
+                                tracing::warn!(
+                                    %peer,
+                                    max = transport.max_connections_per_client,
+                                    "closing new connections of a client with too many open \
+                                     (--max-connections-per-client); next warning in a minute"
+                                );
+                            } else {
+                                tracing::debug!(%peer, "connection closed: its client has too many open");
+                            }
+                            continue;
+                        }
                     };
                     let _ = stream.set_nodelay(true);
                     let service = TowerToHyperService::new(
@@ -213,22 +224,43 @@ async fn serve(
     connections.shutdown().await;
 }
 
-/// How many connections each client has open.
+/// How many connections each client has open, and when it was last warned about.
 #[derive(Debug, Default)]
 struct PerClient {
-    open: Mutex<HashMap<IpAddr, usize>>,
+    open: Mutex<HashMap<IpAddr, Open>>,
 }
 
+#[derive(Debug, Default)]
+struct Open {
+    count: usize,
+    warned: Option<std::time::Instant>,
+}
+
+/// What [`PerClient::enter`] decided.
+enum Entered {
+    /// A place: the connection is served.
+    Place(ClientPlace),
+    /// None: the connection is closed; `warn` once a minute per client.
+    Refused { warn: bool },
+}
+
+/// How often a client over its connection cap is warned about in the log.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
 impl PerClient {
-    /// A place for one more connection of `client`, or `None` when it has `max` open.
-    fn enter(self: &Arc<Self>, client: IpAddr, max: usize) -> Option<ClientPlace> {
+    /// A place for one more connection of `client`, unless it has `max` open.
+    fn enter(self: &Arc<Self>, client: IpAddr, max: usize) -> Entered {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = open.entry(client).or_insert(0);
-        if *count >= max {
-            return None;
+        let entry = open.entry(client).or_default();
+        if entry.count >= max {
+            let warn = entry.warned.is_none_or(|t| t.elapsed() >= WARN_EVERY);
+            if warn {
+                entry.warned = Some(std::time::Instant::now());
+            }
+            return Entered::Refused { warn };
         }
-        *count += 1;
-        Some(ClientPlace {
+        entry.count += 1;
+        Entered::Place(ClientPlace {
             per_client: Arc::clone(self),
             client,
         })
@@ -249,9 +281,9 @@ impl Drop for ClientPlace {
             .open
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.client) {
-            *count -= 1;
-            if *count == 0 {
+        if let Some(entry) = open.get_mut(&self.client) {
+            entry.count -= 1;
+            if entry.count == 0 {
                 open.remove(&self.client);
             }
         }
@@ -260,7 +292,7 @@ impl Drop for ClientPlace {
 
 /// Waits for a free place, then for a connection. Over the cap nothing is accepted: new
 /// connections wait in the kernel's listen queue (and time out there, at the client, if no place
-/// frees), and none that was accepted is closed unanswered.
+/// frees); the global cap closes none that was accepted (the per-client one does).
 async fn accept(
     listener: &TcpListener,
     places: &Arc<Semaphore>,

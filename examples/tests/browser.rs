@@ -29,6 +29,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde::Deserialize;
 use serde_json::json;
 
+mod common;
+
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const INSTALL: &str = "apt-get install chromium chromium-driver";
@@ -714,16 +716,13 @@ impl Drop for Proc {
 /// returns it and its base URL, read from its `address-search listening on URL` line. Its output
 /// is forwarded to the test's stderr, prefixed.
 fn start_service(extra: &[&str]) -> (Proc, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_address-search"));
+    let mut command = common::address_search();
     command
         .args(["--port", "0", "--admin-token", TOKEN])
         .args(extra)
-        .env_remove("PORT")
-        .env_remove("BREAKER_ADMIN_TOKEN")
-        .env_remove("BREAKER_REDIS_URL")
-        .env_remove("BREAKER_REDIS_CLUSTER")
+        // Its whole log, forwarded: what it did when a step fails.
+        .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut service = Proc::spawn("address-search", &mut command, false);

@@ -282,6 +282,8 @@ struct Stub {
     url: String,
     reply: Arc<Mutex<Reply>>,
     hits: Arc<AtomicUsize>,
+    /// Requests that carried an `Authorization` header.
+    authorised: Arc<AtomicUsize>,
     _task: tokio::task::JoinHandle<()>,
 }
 
@@ -293,11 +295,19 @@ impl Stub {
         let url = format!("http://{}", listener.local_addr().expect("its address"));
         let reply = Arc::new(Mutex::new(reply));
         let hits = Arc::new(AtomicUsize::new(0));
-        let (r, h) = (Arc::clone(&reply), Arc::clone(&hits));
-        let router = Router::new().fallback(move || {
-            let (r, h) = (Arc::clone(&r), Arc::clone(&h));
+        let authorised = Arc::new(AtomicUsize::new(0));
+        let (r, h, a) = (
+            Arc::clone(&reply),
+            Arc::clone(&hits),
+            Arc::clone(&authorised),
+        );
+        let router = Router::new().fallback(move |headers: axum::http::HeaderMap| {
+            let (r, h, a) = (Arc::clone(&r), Arc::clone(&h), Arc::clone(&a));
             async move {
                 h.fetch_add(1, Ordering::SeqCst);
+                if headers.contains_key(axum::http::header::AUTHORIZATION) {
+                    a.fetch_add(1, Ordering::SeqCst);
+                }
                 let reply = r.lock().expect("the reply").clone();
                 answer(reply)
             }
@@ -309,6 +319,7 @@ impl Stub {
             url,
             reply,
             hits,
+            authorised,
             _task: task,
         }
     }
@@ -440,5 +451,59 @@ async fn an_answer_with_too_many_addresses_is_cut() {
         body["addresses"].as_array().map(Vec::len),
         Some(MAX_ADDRESSES)
     );
+    running.shutdown().await;
+}
+
+/// The console's provider controls with an external daum: the mocks' control token is not sent
+/// to it (none was given for it); its 401 is a 502 naming the control token (not read as the
+/// console's own 401); an oversized control answer is refused, not read whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_providers_control_endpoint_gets_no_token_and_its_refusals_are_502() {
+    let _serial = SERIAL.lock().await;
+    fresh().await;
+    let (running, stub) = with_stub_daum(Reply::Json(401, json!({"error": "who are you"}))).await;
+    let http = client();
+    let admin = |path: &str| format!("{}/api/admin/providers{path}", running.url());
+    let response = http
+        .post(admin("/daum"))
+        .bearer_auth(running.admin_token())
+        .json(&json!({"mode": "down"}))
+        .send()
+        .await
+        .expect("POST /api/admin/providers/daum");
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let body: Value = response.json().await.expect("a JSON error");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("control token"),
+        "{body}"
+    );
+    assert!(stub.hits() >= 1);
+    assert_eq!(
+        stub.authorised.load(Ordering::SeqCst),
+        0,
+        "a token was sent"
+    );
+
+    stub.set(Reply::Huge(100 * 1024));
+    let list: Value = http
+        .get(admin(""))
+        .bearer_auth(running.admin_token())
+        .send()
+        .await
+        .expect("GET /api/admin/providers")
+        .json()
+        .await
+        .expect("the providers");
+    let daum = &list[0];
+    assert_eq!(daum["name"], json!("daum"), "{list}");
+    assert!(
+        daum["error"].as_str().unwrap_or_default().contains("16384"),
+        "{list}"
+    );
+    // The embedded juso mock got its token: its mode reads back.
+    assert_eq!(list[1]["mode"], json!("up"), "{list}");
     running.shutdown().await;
 }

@@ -52,7 +52,7 @@ pub(crate) fn settings() -> &'static Settings {
             }
         }
         #[cfg(feature = "redis")]
-        match env::redis_store() {
+        match env::redis_store(&mut rejected) {
             Ok(Some(store)) => b = b.redis_store(Arc::new(store)),
             Ok(None) => {}
             Err(e) => rejected.push(e.to_string()),
@@ -80,12 +80,14 @@ pub struct Runtime(());
 
 impl Runtime {
     /// The `BREAKER_*` settings the runtime rejected when it was set up (a malformed
-    /// `BREAKER_OVERRIDES` entry or `BREAKER_FAULTS` entry, an unusable `BREAKER_REDIS_URL` or
-    /// `BREAKER_KEY_PREFIX`, a Telegram API that is not `https`...), each as its message. Sets
-    /// the runtime up from the environment first if nothing did yet (as the first breaker call
-    /// would), so a service can call it while it starts and refuse to run half-configured: the
-    /// runtime itself carries on without what it rejected (the memory store instead of an
-    /// unusable Redis, say) and reports each as a `ConfigRejected` event.
+    /// `BREAKER_OVERRIDES`, `BREAKER_FAULTS` or `BREAKER_STORE_DOWN_AFTER`, an unusable
+    /// `BREAKER_REDIS_URL` or `BREAKER_KEY_PREFIX`, a Telegram API that is not `https`...), each
+    /// as its message. Sets the runtime up from the environment first if nothing did yet (as the
+    /// first breaker call would), so a service can call it while it starts and refuse to run
+    /// half-configured: the runtime itself carries on without what it rejected (the memory
+    /// store instead of an unusable Redis, say) and reports each as a `ConfigRejected` event.
+    /// Not here: an override that only its breaker can refuse, when it registers (a `timeout`
+    /// for a breaker declared without one), reported then.
     ///
     /// ```
     /// // Nothing malformed in this process's environment.

@@ -87,12 +87,13 @@ pub(crate) fn alert_notifiers_from(
 ///
 /// # Errors
 /// As [`RedisStore::connect`](crate::store::redis::RedisStore::connect). A malformed
-/// `BREAKER_STORE_DOWN_AFTER` is reported and the default applies: a typo there must not turn
-/// the fleet's shared state off.
+/// `BREAKER_STORE_DOWN_AFTER` is pushed to `rejected` and the default applies: a typo there
+/// must not turn the fleet's shared state off.
 #[cfg(feature = "redis")]
-pub(crate) fn redis_store() -> Result<Option<crate::store::redis::RedisStore>, ConfigError> {
+pub(crate) fn redis_store(
+    rejected: &mut Vec<String>,
+) -> Result<Option<crate::store::redis::RedisStore>, ConfigError> {
     use crate::core::config::parse_duration;
-    use crate::notify::{self as notifier, EventKind};
     use crate::store::redis::{DEFAULT_KEY_PREFIX, DEFAULT_STORE_DOWN_AFTER, RedisStore};
 
     let prefix = var(ENV_KEY_PREFIX).unwrap_or_else(|| DEFAULT_KEY_PREFIX.to_owned());
@@ -106,7 +107,7 @@ pub(crate) fn redis_store() -> Result<Option<crate::store::redis::RedisStore>, C
                 )
                 .to_string();
                 tracing::error!("{message}");
-                notifier::emit("", EventKind::ConfigRejected { message });
+                rejected.push(message);
                 None
             }
         },

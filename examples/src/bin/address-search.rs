@@ -321,3 +321,25 @@ async fn shutdown_signal() {
         () = term => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_flag_keeps_its_burst_unless_one_is_given() {
+        let default = Limits::default().search_rate;
+        // No flag: the default, burst 40.
+        assert_eq!(rate(None, None, default).map(|r| r.burst), Some(40));
+        assert_eq!(rate(None, Some(5), default).map(|r| r.burst), Some(5));
+        // A rate given: its COUNT is its burst, unless a burst flag says otherwise.
+        let one_a_minute = Rate::parse("1/min").ok();
+        assert_eq!(rate(one_a_minute, None, default).map(|r| r.burst), Some(1));
+        assert_eq!(
+            rate(one_a_minute, Some(3), default).map(|r| r.burst),
+            Some(3)
+        );
+        // Off.
+        assert_eq!(rate(Rate::parse("0").ok(), Some(3), default), None);
+    }
+}

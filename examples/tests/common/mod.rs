@@ -74,24 +74,16 @@ pub(crate) async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     (status, body)
 }
 
-/// The `address-search` binary as a command, without any inherited variable that would change
-/// what it does (port, tokens, Redis, overrides, faults, alerts), logging warnings only, with no
-/// input.
+/// The `address-search` binary as a command, without any inherited `BREAKER_*` variable or
+/// `PORT` (each would change what it does: tokens, Redis, overrides, faults, alerts; a rejected
+/// one stops its start), logging warnings only, with no input.
 pub(crate) fn address_search() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_address-search"));
-    for var in [
-        "PORT",
-        "BREAKER_ADMIN_TOKEN",
-        "BREAKER_MOCK_TOKEN",
-        "BREAKER_REDIS_URL",
-        "BREAKER_REDIS_CLUSTER",
-        "BREAKER_KEY_PREFIX",
-        "BREAKER_OVERRIDES",
-        "BREAKER_FAULTS",
-        "BREAKER_WEBHOOK_URL",
-        "BREAKER_TELEGRAM_TOKEN",
-    ] {
-        command.env_remove(var);
+    command.env_remove("PORT");
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("BREAKER_") {
+            command.env_remove(var);
+        }
     }
     command.env("RUST_LOG", "warn").stdin(Stdio::null());
     command

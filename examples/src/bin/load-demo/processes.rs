@@ -179,19 +179,11 @@ impl Processes {
 
 /// Removes the variables that would change the service's behaviour behind the demo's back.
 fn clean_env(command: &mut Command) {
-    for var in [
-        "PORT",
-        "BREAKER_ADMIN_TOKEN",
-        "BREAKER_MOCK_TOKEN",
-        "BREAKER_REDIS_URL",
-        "BREAKER_REDIS_CLUSTER",
-        "BREAKER_KEY_PREFIX",
-        "BREAKER_OVERRIDES",
-        "BREAKER_FAULTS",
-        "BREAKER_WEBHOOK_URL",
-        "BREAKER_TELEGRAM_TOKEN",
-    ] {
-        command.env_remove(var);
+    command.env_remove("PORT");
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("BREAKER_") {
+            command.env_remove(var);
+        }
     }
 }
 
