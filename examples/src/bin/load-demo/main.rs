@@ -82,13 +82,17 @@ struct Args {
     #[arg(long)]
     no_recovery: bool,
     /// A query to search for (repeatable; the searches cycle through them). Each must find
-    /// addresses in the mock providers' dataset.
-    #[arg(long = "query", default_values_t = ["gangnam".to_owned(), "teheran".to_owned(), "서울".to_owned(), "부산".to_owned()])]
+    /// addresses in the mock providers' dataset (a province alone does not: juso refuses it as
+    /// too broad, E0006).
+    #[arg(long = "query", default_values_t = DEFAULT_QUERIES.map(str::to_owned))]
     queries: Vec<String>,
     /// Client timeout of one search in milliseconds (a search that takes longer is an error).
     #[arg(long, default_value_t = 5000)]
     timeout_ms: u64,
 }
+
+/// The queries searched when none is given.
+const DEFAULT_QUERIES: [&str; 4] = ["gangnam", "teheran", "세종대로", "해운대"];
 
 /// How the primary provider fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -235,4 +239,30 @@ struct Setup {
 
 fn write_file(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use breaker_examples::providers::rules::{juso_input_error, juso_too_broad};
+    use breaker_examples::providers::{daum_answer, juso_answer};
+    use breaker_examples::web::validate_query;
+
+    use super::DEFAULT_QUERIES;
+
+    #[test]
+    fn the_default_queries_find_addresses_at_both_providers() {
+        for q in DEFAULT_QUERIES {
+            assert_eq!(validate_query(Some(q)), Ok(q));
+            assert_eq!(
+                juso_input_error(q).or_else(|| juso_too_broad(q)),
+                None,
+                "{q}"
+            );
+            assert!(!daum_answer(q).documents.is_empty(), "{q}");
+            assert!(
+                juso_answer(q).results.juso.is_some_and(|j| !j.is_empty()),
+                "{q}"
+            );
+        }
+    }
 }
