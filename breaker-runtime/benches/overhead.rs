@@ -17,6 +17,9 @@
 //! - `not_inlined/*`: bare and ours polled through a function the compiler may not inline, so
 //!   both return their result through memory, as calls too large to inline do.
 //!
+//! Before the groups it prints the size of each annotated function's future next to the plain
+//! function's (`future sizes`).
+//!
 //! Run: `cargo bench -p breaker-runtime --bench overhead` (short warm-up and measurement times
 //! are set below; `-- --warm-up-time/--measurement-time` override them).
 
@@ -28,7 +31,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use breaker_runtime::{BreakerError, circuit_breaker};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use failsafe::futures::CircuitBreaker as _;
 use recloser::{AsyncRecloser, Recloser};
 
@@ -76,6 +79,86 @@ async fn breaker_no_timeout(x: u64) -> Result<u64, E> {
 #[circuit_breaker(timeout = "3s")]
 async fn breaker_timeout(x: u64) -> Result<u64, E> {
     Ok(black_box(x))
+}
+
+/// A fallback, for the future sizes.
+async fn fallback(x: u64) -> Result<u64, E> {
+    Ok(black_box(x + 1))
+}
+
+/// Ours with a fallback, for the future sizes.
+#[circuit_breaker(fallback = fallback)]
+async fn breaker_fallback(x: u64) -> Result<u64, E> {
+    Ok(black_box(x))
+}
+
+/// Ours with a timeout and a fallback, for the future sizes.
+#[circuit_breaker(timeout = "3s", fallback = fallback)]
+async fn breaker_timeout_fallback(x: u64) -> Result<u64, E> {
+    Ok(black_box(x))
+}
+
+/// A call that keeps a 1 KiB buffer across an await, as a real client's future does.
+async fn bare_large(x: u64) -> Result<u64, E> {
+    let buffer = [black_box(x as u8); 1024];
+    tokio::task::yield_now().await;
+    Ok(u64::from(buffer[black_box(7)]))
+}
+
+/// The same call, ours.
+#[circuit_breaker(timeout = "3s", fallback = fallback)]
+async fn breaker_large(x: u64) -> Result<u64, E> {
+    let buffer = [black_box(x as u8); 1024];
+    tokio::task::yield_now().await;
+    Ok(u64::from(buffer[black_box(7)]))
+}
+
+/// Prints the size of each annotated function's future next to the plain function's (the
+/// futures are built, not polled).
+fn future_sizes() {
+    use std::mem::size_of_val;
+    let plain = size_of_val(&bare(7));
+    let large = size_of_val(&bare_large(7));
+    println!("future sizes, bytes (`size_of_val` of the future an async fn returns):");
+    println!("| shape | plain `async fn` | annotated | growth |");
+    println!("| --- | ---: | ---: | ---: |");
+    for (shape, original, annotated) in [
+        (
+            "no timeout, no fallback",
+            plain,
+            size_of_val(&breaker_no_timeout(7)),
+        ),
+        (
+            "`timeout = \"3s\"`",
+            plain,
+            size_of_val(&breaker_timeout(7)),
+        ),
+        ("`fallback = ..`", plain, size_of_val(&breaker_fallback(7))),
+        (
+            "timeout and fallback",
+            plain,
+            size_of_val(&breaker_timeout_fallback(7)),
+        ),
+        (
+            "timeout and fallback, a 1 KiB body",
+            large,
+            size_of_val(&breaker_large(7)),
+        ),
+    ] {
+        println!(
+            "| {shape} | {original} | {annotated} | +{} |",
+            annotated.saturating_sub(original)
+        );
+    }
+    println!(
+        "parts: a permit {} B, the start time of a `slow_call` rule (`Option<Instant>`) {} B, \
+         tokio's `Sleep` (the timeout's timer) {} B, `BreakerError` {} B",
+        std::mem::size_of::<breaker_runtime::__private::Permit>(),
+        std::mem::size_of::<Option<tokio::time::Instant>>(),
+        std::mem::size_of::<tokio::time::Sleep>(),
+        std::mem::size_of::<BreakerError>(),
+    );
+    println!();
 }
 
 type Failsafe = failsafe::StateMachine<
@@ -270,4 +353,8 @@ criterion_group! {
         .measurement_time(Duration::from_secs(2));
     targets = closed, open, threads, timeout, not_inlined
 }
-criterion_main!(benches);
+fn main() {
+    future_sizes();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
