@@ -357,13 +357,44 @@ fn answered(provider: Provider) {
 /// # Errors
 /// [`Refusal`] when the provider asked refused the query itself (the user should fix it).
 pub async fn search(providers: &Arc<Providers>, query: &str) -> Result<SearchOutcome, Refusal> {
+    outcome(providers, daum(query)).await
+}
+
+/// The same search with no breaker: daum; juso when daum's error is an outage; the notice when
+/// juso's is too — what the service would do by hand, without timeouts, counting or probing.
+/// For measuring what the breakers cost in the service (`service-bench`), not for serving.
+///
+/// # Errors
+/// As [`search`].
+pub async fn search_without_breakers(
+    providers: &Arc<Providers>,
+    query: &str,
+) -> Result<SearchOutcome, Refusal> {
+    let chain = async {
+        match daum_call(query).await {
+            Err(e) if is_outage(&e) => match juso_call(query).await {
+                Err(e) if is_outage(&e) => outage_notice(query).await,
+                other => other,
+            },
+            other => other,
+        }
+    };
+    outcome(providers, chain).await
+}
+
+/// Runs `chain` with the request's providers in scope, and turns its result into what users
+/// get.
+async fn outcome(
+    providers: &Arc<Providers>,
+    chain: impl std::future::Future<Output = Result<Vec<Address>, SearchError>>,
+) -> Result<SearchOutcome, Refusal> {
     let call = Call {
         providers: Arc::clone(providers),
         answered: Cell::new(None),
     };
     let (result, provider) = CALL
         .scope(call, async {
-            let result = daum(query).await;
+            let result = chain.await;
             (result, CALL.with(|c| c.answered.get()))
         })
         .await;
@@ -403,6 +434,11 @@ pub async fn search(providers: &Arc<Providers>, query: &str) -> Result<SearchOut
 #[circuit_breaker(name = "provider.daum", fallback = juso, timeout = "800ms", threshold = 3,
                   window = "30s", open_for = "5s", store = "redis", failure_if = is_outage)]
 async fn daum(query: &str) -> Result<Vec<Address>, SearchError> {
+    daum_call(query).await
+}
+
+/// Daum's search itself.
+async fn daum_call(query: &str) -> Result<Vec<Address>, SearchError> {
     let providers = providers()?;
     let mut url = providers.daum_search.clone();
     url.query_pairs_mut()
@@ -420,6 +456,11 @@ async fn daum(query: &str) -> Result<Vec<Address>, SearchError> {
                   threshold = 3, window = "30s", open_for = "5s", store = "redis",
                   failure_if = is_outage)]
 async fn juso(query: &str) -> Result<Vec<Address>, SearchError> {
+    juso_call(query).await
+}
+
+/// Juso's search itself.
+async fn juso_call(query: &str) -> Result<Vec<Address>, SearchError> {
     let providers = providers()?;
     let mut url = providers.juso_search.clone();
     url.query_pairs_mut()

@@ -507,3 +507,46 @@ async fn an_external_providers_control_endpoint_gets_no_token_and_its_refusals_a
     assert_eq!(list[1]["mode"], json!("up"), "{list}");
     running.shutdown().await;
 }
+
+/// The search without breakers (what `service-bench` compares against) answers as the chain of
+/// breakers does: daum, juso when daum is down, a refusal as a refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_without_breakers_answers_as_the_chain_does() {
+    let _serial = SERIAL.lock().await;
+    fresh().await;
+    let running = start(config(None)).await.expect("start");
+    let providers = Arc::new(
+        Providers::new(
+            &running.provider_url(Provider::Daum),
+            &running.provider_url(Provider::Juso),
+        )
+        .expect("the mocks' URLs"),
+    );
+    let with = search::search(&providers, "테헤란로 152")
+        .await
+        .expect("an answer");
+    let without = search::search_without_breakers(&providers, "테헤란로 152")
+        .await
+        .expect("an answer");
+    assert_eq!(with, without);
+    assert_eq!(without.provider.as_deref(), Some("daum"));
+    running
+        .mock(Provider::Daum)
+        .expect("the embedded daum")
+        .set(Mode::Down, None);
+    let without = search::search_without_breakers(&providers, "테헤란로 152")
+        .await
+        .expect("an answer");
+    assert_eq!(
+        (
+            without.provider.as_deref(),
+            without.degraded,
+            without.addresses.is_empty()
+        ),
+        (Some("juso"), true, false)
+    );
+    let refused = search::search_without_breakers(&providers, "서울").await;
+    // Daum is down, so juso is asked, and refuses a province alone.
+    assert_eq!(refused.map_err(|r| r.code), Err("E0006".to_owned()));
+    running.shutdown().await;
+}

@@ -1,0 +1,309 @@
+//! `service-bench`: what the breakers cost the address-search service, as throughput and
+//! latency of its search API, against the same handler calling the providers directly.
+//!
+//! ```sh
+//! cargo run --release -p breaker-examples --bin service-bench -- --rounds 6 --seconds 2
+//! ```
+//!
+//! One process: the two mock providers (real HTTP on loopback), two axum servers whose
+//! `/api/search` differs only in the search they run — `search::search` (the chain of
+//! `#[circuit_breaker]` functions) or `search::search_without_breakers` (the same provider calls
+//! in the same order, by hand) — and a closed-loop load generator: `--connections` clients,
+//! each sending its next search when the last one is answered. The arms alternate round by round
+//! (A, B, A, B...) so that the machine's drift is shared; the report sums each arm's rounds and
+//! gives the ratio. Everything shares this machine's cores, so the absolute numbers include the
+//! generator's and the providers' work; the ratio is the result.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use breaker_examples::providers::{MockProvider, Provider};
+use breaker_examples::search::{self, Providers, SearchOutcome};
+use clap::Parser;
+use serde::Deserialize;
+
+/// Measures the breakers' cost in the service's search API (see the module docs).
+#[derive(Debug, Parser)]
+#[command(about)]
+struct Args {
+    /// Rounds per arm (each arm runs this many times, alternating).
+    #[arg(long, default_value_t = 6)]
+    rounds: u32,
+    /// Length of one round, in seconds.
+    #[arg(long, default_value_t = 2)]
+    seconds: u64,
+    /// Concurrent clients, each with one request in flight.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Both arms call the providers directly (an A/A run): the difference it reports is the
+    /// measurement's own noise, the floor under which the breakers' cost cannot be told.
+    #[arg(long)]
+    same_arms: bool,
+    /// A query (repeatable; the clients cycle through them).
+    #[arg(long = "query", default_values_t = ["gangnam".to_owned(), "teheran".to_owned(), "세종대로".to_owned(), "해운대".to_owned()])]
+    queries: Vec<String>,
+}
+
+/// Which search the server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arm {
+    Breakers,
+    Direct,
+}
+
+impl Arm {
+    fn name(self) -> &'static str {
+        match self {
+            Arm::Breakers => "with breakers (`search::search`)",
+            Arm::Direct => "providers called directly",
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Served {
+    providers: Arc<Providers>,
+    arm: Arm,
+}
+
+#[derive(Deserialize)]
+struct Params {
+    q: String,
+}
+
+async fn api_search(State(s): State<Served>, Query(p): Query<Params>) -> Response {
+    let outcome = match s.arm {
+        Arm::Breakers => search::search(&s.providers, &p.q).await,
+        Arm::Direct => search::search_without_breakers(&s.providers, &p.q).await,
+    };
+    match outcome {
+        Ok(o) => axum::Json::<SearchOutcome>(o).into_response(),
+        Err(refusal) => (StatusCode::BAD_REQUEST, refusal.to_string()).into_response(),
+    }
+}
+
+/// Serves `arm` on a loopback port; returns its search URL.
+async fn serve(providers: &Arc<Providers>, arm: Arm) -> std::io::Result<String> {
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+    let url = format!("http://{}/api/search", listener.local_addr()?);
+    let router = Router::new()
+        .route("/api/search", get(api_search))
+        .with_state(Served {
+            providers: Arc::clone(providers),
+            arm,
+        });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok(url)
+}
+
+/// What one round (or a sum of rounds) measured.
+#[derive(Debug, Default)]
+struct Measured {
+    latencies_us: Vec<u32>,
+    errors: u64,
+    elapsed: Duration,
+}
+
+impl Measured {
+    fn add(&mut self, other: Measured) {
+        self.latencies_us.extend(other.latencies_us);
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+    }
+
+    fn per_second(&self) -> f64 {
+        self.latencies_us.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The nearest-rank percentile `p` (0 to 100), in microseconds.
+    fn percentile(&mut self, p: f64) -> u32 {
+        if self.latencies_us.is_empty() {
+            return 0;
+        }
+        self.latencies_us.sort_unstable();
+        let rank = ((p / 100.0) * self.latencies_us.len() as f64).ceil() as usize;
+        self.latencies_us[rank.clamp(1, self.latencies_us.len()) - 1]
+    }
+}
+
+/// One round: `connections` closed-loop clients for `length`.
+async fn round(
+    client: &reqwest::Client,
+    urls: &Arc<Vec<reqwest::Url>>,
+    connections: usize,
+    length: Duration,
+) -> Measured {
+    let started = Instant::now();
+    let end = started + length;
+    let mut workers = Vec::with_capacity(connections);
+    for worker in 0..connections {
+        let (client, urls) = (client.clone(), Arc::clone(urls));
+        workers.push(tokio::spawn(async move {
+            let mut m = Measured::default();
+            let mut i = worker;
+            while Instant::now() < end {
+                let url = urls[i % urls.len()].clone();
+                i += 1;
+                let sent = Instant::now();
+                let ok = match client.get(url).send().await {
+                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                if ok {
+                    let us = sent.elapsed().as_micros();
+                    m.latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
+                } else {
+                    m.errors += 1;
+                }
+            }
+            m
+        }));
+    }
+    let mut total = Measured::default();
+    for w in workers {
+        if let Ok(m) = w.await {
+            total.add(m);
+        }
+    }
+    total.elapsed = started.elapsed();
+    total
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.rounds == 0 || args.seconds == 0 || args.connections == 0 || args.queries.is_empty() {
+        eprintln!(
+            "service-bench: --rounds, --seconds and --connections must be at least 1, with a --query"
+        );
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("service-bench: cannot start a runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(&args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("service-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: &Args) -> Result<(), String> {
+    let loopback = std::net::IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let token = breaker_examples::generate_token();
+    let mut mocks = Vec::new();
+    for provider in Provider::ALL {
+        mocks.push(
+            MockProvider::start_with_token(provider, loopback, &token)
+                .await
+                .map_err(|e| format!("the {provider} mock: {e}"))?,
+        );
+    }
+    let providers = Arc::new(Providers::new(mocks[0].url(), mocks[1].url())?);
+    let first = if args.same_arms {
+        Arm::Direct
+    } else {
+        Arm::Breakers
+    };
+    let urls = [
+        (first, serve(&providers, first).await),
+        (Arm::Direct, serve(&providers, Arm::Direct).await),
+    ];
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(args.connections)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| format!("an HTTP client: {e}"))?;
+    // Each arm's search URLs, one per query.
+    let mut searches = Vec::new();
+    for (_, url) in &urls {
+        let url = url.as_ref().map_err(|e| format!("a server: {e}"))?;
+        let per_query = args
+            .queries
+            .iter()
+            .map(|q| reqwest::Url::parse_with_params(url, [("q", q)]))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("a search URL: {e}"))?;
+        searches.push(Arc::new(per_query));
+    }
+    let length = Duration::from_secs(args.seconds);
+    println!(
+        "service-bench: {} rounds of {} s per arm, {} closed-loop clients, queries {:?}",
+        args.rounds, args.seconds, args.connections, args.queries
+    );
+    let mut results: Vec<(Arm, Measured)> = Vec::new();
+    for ((arm, _), arm_searches) in urls.iter().zip(&searches) {
+        // Warm-up: connections, the breakers' first calls, caches.
+        let _ = round(
+            &client,
+            arm_searches,
+            args.connections,
+            Duration::from_millis(500),
+        )
+        .await;
+        results.push((*arm, Measured::default()));
+    }
+    for r in 0..args.rounds {
+        // Alternate which arm goes first, so neither always follows the other.
+        let order: [usize; 2] = if r % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let m = round(&client, &searches[i], args.connections, length).await;
+            results[i].1.add(m);
+        }
+    }
+    println!();
+    println!("| arm | searches | errors | searches/s | p50 | p99 |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    let mut summary = Vec::new();
+    for (arm, m) in &mut results {
+        let (p50, p99, rate) = (m.percentile(50.0), m.percentile(99.0), m.per_second());
+        println!(
+            "| {} | {} | {} | {rate:.0} | {:.2} ms | {:.2} ms |",
+            arm.name(),
+            m.latencies_us.len(),
+            m.errors,
+            f64::from(p50) / 1000.0,
+            f64::from(p99) / 1000.0
+        );
+        summary.push((rate, p99));
+    }
+    let (with, direct) = (summary[0], summary[1]);
+    println!();
+    println!(
+        "{}: throughput {:+.2} %, p99 {:+.2} % (first arm against the second, same run)",
+        if args.same_arms {
+            "noise (A/A: both arms direct)"
+        } else {
+            "breakers' cost"
+        },
+        (with.0 / direct.0 - 1.0) * 100.0,
+        (f64::from(with.1) / f64::from(direct.1).max(1.0) - 1.0) * 100.0
+    );
+    let errors: u64 = results.iter().map(|(_, m)| m.errors).sum();
+    if errors > 0 {
+        return Err(format!("{errors} searches failed"));
+    }
+    for m in mocks {
+        m.shutdown().await;
+    }
+    Ok(())
+}
