@@ -21,6 +21,17 @@ use serde_json::{Value, json};
 mod common;
 use common::{SERIAL, client, fresh};
 
+/// The providers `running` uses, for calling the search chain without the service.
+fn providers_of(running: &Running) -> Arc<Providers> {
+    Arc::new(
+        Providers::new(
+            &running.provider_url(Provider::Daum),
+            &running.provider_url(Provider::Juso),
+        )
+        .expect("the mocks' URLs"),
+    )
+}
+
 /// The embedded mocks (or `daum_url`), without the per-client search limit: these tests search
 /// as one client far faster than a person (tests/limits.rs tests the limit).
 fn config(daum_url: Option<String>) -> Config {
@@ -183,13 +194,7 @@ async fn garbage_past_the_service_check_is_refused_by_juso_and_not_counted() {
     let _serial = SERIAL.lock().await;
     fresh().await;
     let running = start(config(None)).await.expect("start");
-    let providers = Arc::new(
-        Providers::new(
-            &running.provider_url(Provider::Daum),
-            &running.provider_url(Provider::Juso),
-        )
-        .expect("the mocks' URLs"),
-    );
+    let providers = providers_of(&running);
     handle(DAUM_BREAKER).force_open().await.expect("force open");
     let before = failures();
     let juso_calls = handle(JUSO_BREAKER).counters().calls;
@@ -515,13 +520,7 @@ async fn the_search_without_breakers_answers_as_the_chain_does() {
     let _serial = SERIAL.lock().await;
     fresh().await;
     let running = start(config(None)).await.expect("start");
-    let providers = Arc::new(
-        Providers::new(
-            &running.provider_url(Provider::Daum),
-            &running.provider_url(Provider::Juso),
-        )
-        .expect("the mocks' URLs"),
-    );
+    let providers = providers_of(&running);
     let with = search::search(&providers, "테헤란로 152")
         .await
         .expect("an answer");
