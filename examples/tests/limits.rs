@@ -911,17 +911,7 @@ async fn one_client_cannot_take_every_connection() {
 }
 
 /// `address-search` with `args`, killed when dropped; its URL from the first line it prints.
-struct Binary(std::process::Child);
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn serve_binary(args: &[&str]) -> (Binary, String) {
-    use std::io::BufRead as _;
+async fn serve_binary(args: &[&str]) -> (common::Killed, String) {
     let mut child = common::address_search()
         .args(["--port", "0", "--admin-token", TOKEN])
         .args(args)
@@ -930,21 +920,8 @@ async fn serve_binary(args: &[&str]) -> (Binary, String) {
         .spawn()
         .expect("starting address-search");
     let stdout = child.stdout.take().expect("its stdout");
-    let binary = Binary(child);
-    let first = tokio::task::spawn_blocking(move || {
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let first = lines.next();
-        std::thread::spawn(move || lines.for_each(drop));
-        first
-    })
-    .await
-    .unwrap()
-    .expect("a first line")
-    .unwrap();
-    let url = first
-        .strip_prefix("address-search listening on ")
-        .unwrap_or_else(|| panic!("the listening line, got {first:?}"))
-        .to_owned();
+    let binary = common::Killed(child);
+    let url = common::listening_url(stdout).await;
     (binary, url)
 }
 

@@ -146,9 +146,10 @@ fn garbage(n: usize) -> Vec<String> {
     out
 }
 
-/// 500 queries the real API refuses: each gets a 400 (the service refuses them first), and
-/// neither breaker counts a failure or opens — asked of daum (up) and of juso (daum forced
-/// open, so every query would go to juso).
+/// 500 queries the real API refuses, over HTTP: each gets a 400 or an empty result, never the
+/// notice, and neither breaker counts a failure or opens. The first half with daum up, the
+/// second with daum forced open, so that any query the service let through would reach juso
+/// (which refuses more than daum); the next test sends them past the service's check.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_garbage_queries_leave_both_breakers_closed() {
     let _serial = SERIAL.lock().await;

@@ -6,7 +6,7 @@
 //! clean breakers ([`fresh`]). Breaker timing is real time here (real servers are involved);
 //! each test stays well under 10 s.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use breaker_examples::providers::{Mode, Provider};
@@ -909,23 +909,8 @@ async fn mock_providers_speak_their_formats_and_obey_their_controls() {
     running.shutdown().await;
 }
 
-/// A child process, killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(
-    args: &[&str],
-) -> (
-    Proc,
-    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
-) {
-    use std::io::BufRead;
+/// `address-search` with `args`, killed when dropped, and its stdout.
+fn spawn(args: &[&str]) -> (common::Killed, std::process::ChildStdout) {
     let mut child = common::address_search()
         .args(args)
         .stdout(Stdio::piped())
@@ -933,26 +918,13 @@ fn spawn(
         .spawn()
         .expect("starting address-search");
     let stdout = child.stdout.take().expect("its stdout");
-    (Proc(child), std::io::BufReader::new(stdout).lines())
+    (common::Killed(child), stdout)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_prints_its_url_serves_and_stops_on_sigterm() {
-    let (mut proc, mut lines) = spawn(&["--port", "0", "--admin-token", TOKEN]);
-    let first = tokio::task::spawn_blocking(move || {
-        let first = lines.next();
-        // Keep reading, so the rest of its output has somewhere to go.
-        std::thread::spawn(move || lines.for_each(drop));
-        first
-    })
-    .await
-    .unwrap()
-    .expect("a first line")
-    .unwrap();
-    let url = first
-        .strip_prefix("address-search listening on ")
-        .unwrap_or_else(|| panic!("the listening line, got {first:?}"))
-        .to_owned();
+    let (mut proc, stdout) = spawn(&["--port", "0", "--admin-token", TOKEN]);
+    let url = common::listening_url(stdout).await;
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let http = client();
     let (status, body) = read(
@@ -994,11 +966,17 @@ async fn the_binary_prints_its_url_serves_and_stops_on_sigterm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mock_providers_only_prints_both_urls() {
-    let (_proc, lines) = spawn(&["--mock-providers-only"]);
-    let printed: Vec<String> =
-        tokio::task::spawn_blocking(move || lines.take(2).map(|l| l.expect("a line")).collect())
-            .await
-            .unwrap();
+    let (_proc, stdout) = spawn(&["--mock-providers-only"]);
+    let printed: Vec<String> = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead as _;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .take(2)
+            .map(|l| l.expect("a line"))
+            .collect()
+    })
+    .await
+    .unwrap();
     assert_eq!(printed.len(), 2, "{printed:?}");
     let daum = printed[0]
         .strip_prefix("daum http://127.0.0.1:")

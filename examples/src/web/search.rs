@@ -22,7 +22,8 @@ pub(super) struct SearchParams {
 
 /// Checks a query as the providers will (their documented rules, [`rules::juso_input_error`]),
 /// so that a query they would refuse gets a 400 from the service without calling them: trimmed,
-/// 2 to 80 units long (a Hangul syllable counts 2), no control characters, none of
+/// 2 to 80 units long (a Hangul syllable counts 2), no control, bidi, line-separator or
+/// zero-width characters, none of
 /// `% = < > [ ]`, no SQL keyword as a word, no number of more than 10 digits, some letter or a
 /// postcode.
 ///
@@ -30,7 +31,9 @@ pub(super) struct SearchParams {
 /// A message for users saying what to fix.
 pub fn validate_query(raw: Option<&str>) -> Result<&str, String> {
     let q = raw.unwrap_or_default().trim();
-    if q.chars().any(|c| c.is_control() || is_invisible_format(c)) {
+    if q.chars()
+        .any(|c| breaker_runtime::is_unsafe_char(c) || is_zero_width(c))
+    {
         return Err(
             "검색어에 제어 문자가 있습니다 / The query contains control or invisible characters"
                 .into(),
@@ -59,11 +62,13 @@ pub fn validate_query(raw: Option<&str>) -> Result<&str, String> {
     })
 }
 
-/// Bidi controls and other invisible format characters (U+200B–U+200F, U+202A–U+202E,
-/// U+2060–U+2069, U+061C, U+FEFF): no address has them, and they make a query read differently
-/// from what it is.
-fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{061C}' | '\u{FEFF}')
+/// The invisible characters the runtime's rule for text shown to people
+/// ([`breaker_runtime::is_unsafe_char`]: controls, bidi controls, line separators) leaves to
+/// each use: zero-width spaces and joiners (U+200B–U+200D), invisible operators (U+2060–U+2064)
+/// and the byte-order mark (U+FEFF). No address has them, and they make a query read
+/// differently from what it is.
+fn is_zero_width(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
 }
 
 pub(super) async fn api_search(
@@ -101,7 +106,14 @@ mod tests {
         assert!(validate_query(Some(&"a".repeat(80))).is_ok());
         assert!(validate_query(Some(&"a".repeat(81))).is_err());
         assert!(validate_query(Some("a\u{0}b")).is_err());
-        assert!(validate_query(Some("강남\u{202E}")).is_err());
+        for invisible in [
+            '\u{202E}', '\u{2066}', '\u{200B}', '\u{2028}', '\u{FEFF}', '\u{85}',
+        ] {
+            assert!(
+                validate_query(Some(&format!("강{invisible}남"))).is_err(),
+                "{invisible:?}"
+            );
+        }
     }
 
     #[test]

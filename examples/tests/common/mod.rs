@@ -88,3 +88,34 @@ pub(crate) fn address_search() -> Command {
     command.env("RUST_LOG", "warn").stdin(Stdio::null());
     command
 }
+
+/// The base URL `address-search` prints first (`address-search listening on URL`), read from its
+/// `stdout`; the rest of its output is drained on a thread of its own, so the child never blocks
+/// on a full pipe.
+pub(crate) async fn listening_url(stdout: std::process::ChildStdout) -> String {
+    use std::io::BufRead as _;
+    let first = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let first = lines.next();
+        std::thread::spawn(move || lines.for_each(drop));
+        first
+    })
+    .await
+    .expect("the reading task")
+    .expect("a first line")
+    .expect("a readable line");
+    first
+        .strip_prefix("address-search listening on ")
+        .unwrap_or_else(|| panic!("the listening line, got {first:?}"))
+        .to_owned()
+}
+
+/// A child process, killed (and waited for) when dropped, whether the test passed or panicked.
+pub(crate) struct Killed(pub(crate) std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
