@@ -8,7 +8,9 @@
 //!
 //! Groups (criterion prints each group's contestants together):
 //! - `closed/*`: a success in CLOSED, default configuration, one thread.
-//! - `open/*`: a rejection by a tripped breaker (open for an hour).
+//! - `open/*`: a rejection by a tripped breaker (open for an hour): `breaker` armed (tripped on a
+//!   multi-thread runtime: decided on the coarse clock), `breaker_clock` not armed (tripped
+//!   outside any runtime: every rejection reads the clock), next to `bare` and the peers.
 //! - `two_threads/*`: two OS threads calling one shared breaker; the time reported is wall time
 //!   divided by the total number of calls of both threads (so perfect scaling shows half the
 //!   single-thread time).
@@ -58,6 +60,12 @@ async fn breaker(x: u64) -> Result<u64, E> {
 /// Ours, tripped before the `open/*` group runs.
 #[circuit_breaker(threshold = 1, open_for = "1h")]
 async fn breaker_open(x: u64, fail: bool) -> Result<u64, E> {
+    if fail { Err(E::Down) } else { Ok(black_box(x)) }
+}
+
+/// Ours, tripped outside any runtime, so its rejections read the clock (`open/breaker_clock`).
+#[circuit_breaker(threshold = 1, open_for = "1h")]
+async fn breaker_open_clock(x: u64, fail: bool) -> Result<u64, E> {
     if fail { Err(E::Down) } else { Ok(black_box(x)) }
 }
 
@@ -197,12 +205,35 @@ fn closed(c: &mut Criterion) {
 }
 
 fn open(c: &mut Criterion) {
-    // Ours: one failure trips it (threshold 1), open for an hour.
+    // Ours: one failure trips it (threshold 1), open for an hour. The first rejection on a
+    // multi-thread runtime arms it: the rest are decided on the coarse clock.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .expect("tokio runtime");
+    let entered = rt.enter();
     assert!(matches!(poll_once(breaker_open(1, true)), Err(E::Down)));
     assert!(matches!(
         poll_once(breaker_open(1, false)),
         Err(E::Breaker(BreakerError::Open { .. }))
     ));
+    let armed = breaker_runtime::breaker(&format!("{}::breaker_open", module_path!()))
+        .expect("the benchmark's breaker");
+    assert!(
+        armed.is_armed(),
+        "open/breaker must measure an armed breaker"
+    );
+    // The same, tripped outside the runtime: never armed, every rejection reads the clock.
+    drop(entered);
+    assert!(matches!(
+        poll_once(breaker_open_clock(1, true)),
+        Err(E::Down)
+    ));
+    assert!(matches!(
+        poll_once(breaker_open_clock(1, false)),
+        Err(E::Breaker(BreakerError::Open { .. }))
+    ));
+    let _entered = rt.enter();
     // failsafe: one consecutive failure trips it, open for an hour.
     let fs = failsafe::Config::new()
         .failure_policy(failsafe::failure_policy::consecutive_failures(
@@ -231,8 +262,20 @@ fn open(c: &mut Criterion) {
     ));
 
     let mut g = c.benchmark_group("open");
+    g.bench_function("bare", |b| {
+        b.iter(|| black_box(poll_once(bare(black_box(7)))).is_ok())
+    });
     g.bench_function("breaker", |b| {
         b.iter(|| black_box(poll_once(breaker_open(black_box(7), black_box(false)))).is_err())
+    });
+    g.bench_function("breaker_clock", |b| {
+        b.iter(|| {
+            black_box(poll_once(breaker_open_clock(
+                black_box(7),
+                black_box(false),
+            )))
+            .is_err()
+        })
     });
     g.bench_function("failsafe", |b| {
         b.iter(|| black_box(poll_once(fs.call(bare(black_box(7))))).is_err())

@@ -44,6 +44,11 @@ async fn tripped(fail: bool) -> Result<u64, E> {
     outcome(fail)
 }
 
+#[circuit_breaker(threshold = 1, open_for = "1h")]
+async fn tripped_armed(fail: bool) -> Result<u64, E> {
+    outcome(fail)
+}
+
 #[circuit_breaker(threshold = 1, open_for = "1h", timeout = "3s")]
 async fn tripped_timeout(fail: bool) -> Result<u64, E> {
     outcome(fail)
@@ -143,6 +148,30 @@ fn open_rejection_does_not_allocate() {
         ));
     });
     assert_none("open rejection", info);
+}
+
+/// On a multi-thread runtime the first rejection arms the breaker (and starts the coarse
+/// clock's thread, outside the measured calls); armed rejections allocate nothing either.
+#[test]
+fn armed_open_rejection_does_not_allocate() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .expect("runtime");
+    let _in_runtime = rt.enter();
+    assert!(matches!(now(tripped_armed(true)), Err(E::Down)));
+    assert!(now(tripped_armed(false)).is_err());
+    let armed = breaker_runtime::breaker(&format!("{}::tripped_armed", module_path!()))
+        .expect("the breaker");
+    assert!(armed.is_armed());
+    let info = after_warmup(10, 1000, || {
+        assert!(matches!(
+            now(tripped_armed(false)),
+            Err(E::Breaker(BreakerError::Open { .. }))
+        ));
+    });
+    assert!(armed.is_armed());
+    assert_none("armed open rejection", info);
 }
 
 #[test]

@@ -63,6 +63,102 @@ async fn opens_at_threshold_and_rejects_without_calling() {
     assert_eq!(rec.transitions("trip"), [(State::Closed, State::Open)]);
 }
 
+// ---- OPEN ends exactly at open_for on paused time; real time uses the coarse clock ----
+
+#[circuit_breaker(name = "exact_end", threshold = 1, open_for = "30s")]
+async fn exact_end(fail: bool) -> Result<u32, TestError> {
+    if fail {
+        Err(TestError::Down("exact_end"))
+    } else {
+        Ok(1)
+    }
+}
+
+/// Paused time runs on a current-thread runtime, where rejections are never armed for the
+/// coarse clock: right after `advance`, before any other task ran, the first call is the probe.
+#[tokio::test(start_paused = true)]
+async fn paused_open_ends_exactly_at_open_for() {
+    for _ in 0..3 {
+        exact_end(true).await.unwrap_err();
+        advance(Duration::from_secs(30) - Duration::from_nanos(1)).await;
+        let e = exact_end(false).await.unwrap_err();
+        assert_eq!(
+            e,
+            TestError::Breaker(BreakerError::Open {
+                breaker: "exact_end",
+                retry_after: Some(Duration::from_nanos(1)),
+            })
+        );
+        assert!(!handle("exact_end").is_armed());
+        advance(Duration::from_nanos(1)).await;
+        assert_eq!(
+            exact_end(false).await,
+            Ok(1),
+            "the probe is the first call after OPEN"
+        );
+        assert_eq!(handle("exact_end").state(), State::Closed);
+    }
+}
+
+#[circuit_breaker(name = "real_time_end", threshold = 1, open_for = "40ms")]
+async fn real_time_end(fail: bool) -> Result<u32, TestError> {
+    if fail {
+        Err(TestError::Down("real_time_end"))
+    } else {
+        Ok(1)
+    }
+}
+
+/// On a multi-thread runtime the first rejection arms the breaker: the next ones are decided on
+/// the coarse clock. They report a wait no longer than `open_for`, and the first call asked after
+/// OPEN ended is admitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_time_open_rejects_on_the_coarse_clock_and_ends_on_time() {
+    let open_for = Duration::from_millis(40);
+    for _ in 0..5 {
+        let before = std::time::Instant::now();
+        real_time_end(true).await.unwrap_err();
+        let after = std::time::Instant::now();
+        let mut rejections = 0_u32;
+        loop {
+            let asked = std::time::Instant::now();
+            match real_time_end(false).await {
+                Ok(1) => {
+                    assert!(
+                        std::time::Instant::now() >= before + open_for,
+                        "admitted before OPEN ended"
+                    );
+                    break;
+                }
+                Err(TestError::Breaker(BreakerError::Open {
+                    retry_after: Some(wait),
+                    ..
+                })) => {
+                    assert!(wait <= open_for, "{wait:?}");
+                    assert!(
+                        asked < after + open_for + Duration::from_millis(1),
+                        "rejected a call asked {:?} after OPEN ended",
+                        asked - (after + open_for)
+                    );
+                    if rejections == 0 {
+                        assert!(
+                            handle("real_time_end").is_armed(),
+                            "the first rejection arms"
+                        );
+                    }
+                    rejections += 1;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(rejections > 100, "only {rejections} rejections in 40 ms");
+        assert!(
+            !handle("real_time_end").is_armed(),
+            "the probe's transition disarms"
+        );
+    }
+}
+
 #[circuit_breaker(name = "sliding", threshold = 3, window = "10s")]
 async fn sliding() -> Result<(), TestError> {
     Err(TestError::Down("sliding"))

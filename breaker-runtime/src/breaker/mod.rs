@@ -7,6 +7,7 @@
 
 mod alert;
 mod chain;
+mod coarse;
 pub(crate) mod contract;
 mod controls;
 mod fleet;
@@ -30,7 +31,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::breaker::contract::BreakerResult;
-use crate::core::clock::Clock;
+use crate::core::clock::{Clock, TokioClock};
 use crate::core::config::Config;
 use crate::core::counters::{Count, Counters};
 use crate::core::error::BreakerError;
@@ -59,6 +60,14 @@ pub struct Breaker {
     word: AtomicU64,
     /// End of OPEN in clock nanoseconds, published before `word`.
     open_until: AtomicU64,
+    /// While OPEN and armed: when rejections stop being decided on the coarse clock (its scale,
+    /// `GUARD` before OPEN ends); 0 otherwise. Published before `word`.
+    armed_until: AtomicU64,
+    /// `generation + 1` of the OPEN that arming was decided for (armed or declined), written
+    /// under the machine's lock; 0 for none.
+    armed_for: AtomicU64,
+    /// The clock is the tokio clock: rejections may be armed.
+    armable: bool,
     machine: Mutex<Machine>,
     counters: Counters,
     /// No `slow_call` and no rate rule: a success is one counter bump.
@@ -124,8 +133,10 @@ impl Breaker {
         name: &'static str,
         config: Config,
         fallback: Option<&'static str>,
-        clock: Arc<dyn Clock>,
+        clock: Option<Arc<dyn Clock>>,
     ) -> Self {
+        let armable = clock.is_none();
+        let clock = clock.unwrap_or_else(|| Arc::new(TokioClock));
         let seed = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         }) ^ u64::from(std::process::id());
@@ -142,6 +153,9 @@ impl Breaker {
             config,
             word: AtomicU64::new(MODE_CLOSED),
             open_until: AtomicU64::new(0),
+            armed_until: AtomicU64::new(0),
+            armed_for: AtomicU64::new(0),
+            armable,
             machine: Mutex::new(Machine::new(config, seed)),
             counters: Counters::new(config.failure_rate.is_some()),
             plain: config.slow_call.is_none() && config.failure_rate.is_none(),
@@ -246,6 +260,18 @@ impl Breaker {
         } else {
             0
         };
+        // An arming holds for its own OPEN only: not after a transition (a new generation), an
+        // operator's force, or the fleet moving the end of OPEN (arming is tried again then).
+        let armed_for = self.armed_for.load(Ordering::Relaxed);
+        if armed_for != 0
+            && (armed_for != m.generation() + 1
+                || mode != MODE_OPEN
+                || forced != 0
+                || m.open_until() != self.open_until.load(Ordering::Relaxed))
+        {
+            self.armed_until.store(0, Ordering::Release);
+            self.armed_for.store(0, Ordering::Relaxed);
+        }
         self.open_until.store(m.open_until(), Ordering::Release);
         self.word.store(
             (m.generation() << GENERATION_SHIFT) | controlled | forced | mode,
@@ -293,6 +319,22 @@ impl Breaker {
 
     #[inline(never)]
     fn admit_slow(&'static self, w: u64, primary: bool) -> Result<Permit, Rejected> {
+        // OPEN and armed: rejected on the coarse clock, no clock read (see `coarse`).
+        if w & (MODE_MASK | FORCED_MASK | CONTROLLED) == MODE_OPEN {
+            let until = self.armed_until.load(Ordering::Acquire);
+            let now = coarse::now();
+            if now != 0 && now < until {
+                coarse::used();
+                if self.counters.add_counted(Count::Rejections) % 64 == 0 {
+                    coarse::refresh();
+                }
+                let r = Rejected(until + dur_nanos(coarse::GUARD) - now);
+                if CALL_EVENTS.load(Ordering::Relaxed) {
+                    self.emit_rejected(r);
+                }
+                return Err(r);
+            }
+        }
         if w & CONTROLLED == 0 {
             return self.admit_state(w);
         }
@@ -321,15 +363,67 @@ impl Breaker {
         self.counters.add(Count::Rejections);
         let r = Rejected(code.unwrap_or(HELD_OPEN));
         if CALL_EVENTS.load(Ordering::Relaxed) {
-            notifier::emit_event(
-                self.name,
-                EventKind::Rejected {
-                    retry_after: r.retry_after(),
-                },
-                self.injected(),
-            );
+            self.emit_rejected(r);
         }
         r
+    }
+
+    #[cold]
+    fn emit_rejected(&self, r: Rejected) {
+        notifier::emit_event(
+            self.name,
+            EventKind::Rejected {
+                retry_after: r.retry_after(),
+            },
+            self.injected(),
+        );
+    }
+
+    /// After a rejection decided on the real clock: arms the breaker's OPEN for the coarse
+    /// clock, or wakes the coarse clock if it is armed already.
+    ///
+    /// Armed only on a multi-threaded tokio runtime with the tokio clock: tokio's time can be
+    /// paused only on a current-thread runtime, and a paused test must see OPEN end exactly at
+    /// `open_until`; a custom clock is not on the coarse clock's timeline. Decided once per OPEN.
+    #[cold]
+    #[inline(never)]
+    fn arm(&self, w: u64) {
+        let armed_for = (w >> GENERATION_SHIFT) + 1;
+        if self.armed_for.load(Ordering::Relaxed) == armed_for {
+            if self.armed_until.load(Ordering::Relaxed) != 0 && coarse::now() == 0 {
+                coarse::start();
+            }
+            return;
+        }
+        let eligible = self.armable
+            && tokio::runtime::Handle::try_current()
+                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+            && coarse::start();
+        let m = self.machine();
+        if m.generation() + 1 != armed_for
+            || m.state() != State::Open
+            || m.forced().is_some()
+            || self.armed_for.load(Ordering::Relaxed) == armed_for
+        {
+            return;
+        }
+        // The coarse reading first, the breaker's second: `left` is then never more than what
+        // is really left, so neither is a `retry_after` computed from the armed end.
+        let real = coarse::real_now();
+        let left = m.open_until().saturating_sub(self.now());
+        let guard = dur_nanos(coarse::GUARD);
+        if eligible && left > guard + dur_nanos(coarse::TICK) {
+            self.armed_until
+                .store(real + left - guard, Ordering::Release);
+        }
+        self.armed_for.store(armed_for, Ordering::Relaxed);
+    }
+
+    /// Whether OPEN rejections are decided on the coarse clock now (for tests and benchmarks).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn is_armed(&self) -> bool {
+        self.armed_until.load(Ordering::Acquire) != 0
     }
 
     fn admit_state(&'static self, w: u64) -> Result<Permit, Rejected> {
@@ -346,6 +440,7 @@ impl Breaker {
             && let until = self.open_until.load(Ordering::Acquire)
             && now < until
         {
+            self.arm(w);
             Err(Some(until - now))
         } else {
             let decided = self.update(|m, now| {
@@ -518,3 +613,6 @@ impl Breaker {
         }
     }
 }
+
+#[cfg(test)]
+mod armed_tests;

@@ -120,6 +120,21 @@ impl Counters {
         bump(&self.lines[s], what as usize, s < SLOTS);
     }
 
+    /// Counts `what` and returns this thread's count of it (the shared line's total for
+    /// threads beyond [`SLOTS`]).
+    #[inline]
+    pub(crate) fn add_counted(&self, what: Count) -> u64 {
+        let s = slot().min(SHARED);
+        let a = &self.lines[s].0[what as usize];
+        if s < SLOTS {
+            let v = a.load(Relaxed).wrapping_add(1);
+            a.store(v, Relaxed);
+            v
+        } else {
+            a.fetch_add(1, Relaxed).wrapping_add(1)
+        }
+    }
+
     /// Counts a success in the rate rule's bucket for `epoch`.
     #[inline]
     pub(crate) fn add_window_success(&self, epoch: u64) {

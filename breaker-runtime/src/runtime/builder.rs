@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::core::clock::{Clock, TokioClock};
+use crate::core::clock::Clock;
 use crate::core::config::{Config, ConfigError, StoreKind};
 use crate::core::fault::{Fault, parse_fault_list};
 use crate::notify::{self as notifier, EventKind, Notifier};
@@ -14,7 +14,8 @@ use crate::store::{MemoryStore, Store};
 
 /// Runtime settings, fixed when the first breaker is created.
 pub(crate) struct Settings {
-    pub(crate) clock: Arc<dyn Clock>,
+    /// `None`: [`crate::TokioClock`], which OPEN rejections may replace with the coarse clock.
+    pub(crate) clock: Option<Arc<dyn Clock>>,
     pub(crate) memory: Arc<dyn Store>,
     pub(crate) redis: Option<Arc<dyn Store>>,
     pub(crate) overrides: HashMap<String, Vec<(String, String)>>,
@@ -103,7 +104,7 @@ impl Runtime {
     pub fn builder() -> RuntimeBuilder {
         RuntimeBuilder {
             metrics_interval: Duration::from_secs(1),
-            clock: Arc::new(TokioClock),
+            clock: None,
             notifiers: Vec::new(),
             redis: None,
             store_down_after: None,
@@ -117,7 +118,7 @@ impl Runtime {
 #[derive(Debug)]
 pub struct RuntimeBuilder {
     metrics_interval: Duration,
-    clock: Arc<dyn Clock>,
+    clock: Option<Arc<dyn Clock>>,
     notifiers: Vec<Arc<dyn Notifier>>,
     redis: Option<Arc<dyn Store>>,
     store_down_after: Option<Duration>,
@@ -161,10 +162,12 @@ impl RuntimeBuilder {
         self
     }
 
-    /// The clock breakers read (default: [`TokioClock`]).
+    /// The clock breakers read (default: [`TokioClock`](crate::TokioClock)). With a clock of
+    /// your own, every OPEN rejection reads it (the coarse clock that spares the default's
+    /// rejections a clock read runs on real time only).
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+        self.clock = Some(clock);
         self
     }
 

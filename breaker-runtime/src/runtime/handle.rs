@@ -47,6 +47,14 @@ impl Handle {
         self.breaker.state()
     }
 
+    /// Whether this OPEN's rejections are decided on the coarse clock, without a clock read
+    /// (tests and benchmarks; see the README's "Performance").
+    #[doc(hidden)]
+    #[must_use]
+    pub fn is_armed(&self) -> bool {
+        self.breaker.is_armed()
+    }
+
     /// The operator's forced state, if any.
     #[must_use]
     pub fn forced(&self) -> Option<Forced> {

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::breaker::Breaker;
-use crate::core::clock::TokioClock;
 use crate::core::config::{Config, ConfigError, StoreKind};
 use crate::notify::{self as notifier, EventKind};
 use crate::runtime::builder::settings;
@@ -105,7 +104,7 @@ pub(crate) fn get_or_create(
         name,
         config,
         fallback,
-        Arc::clone(&settings.clock),
+        settings.clock.clone(),
     )));
     if let Some(fault) = settings.faults.get(name) {
         breaker.set_local_fault(Some(*fault));
@@ -134,12 +133,7 @@ pub fn standalone(
     fallback: Option<&'static str>,
     store: &dyn Store,
 ) -> Handle {
-    let breaker: &'static Breaker = Box::leak(Box::new(Breaker::new(
-        name,
-        config,
-        fallback,
-        Arc::new(TokioClock),
-    )));
+    let breaker: &'static Breaker = Box::leak(Box::new(Breaker::new(name, config, fallback, None)));
     store.attach(breaker);
     Handle { breaker }
 }
