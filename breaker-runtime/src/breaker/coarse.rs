@@ -11,7 +11,7 @@
 //! and OPEN never outlives `open_for`. Every 64th armed rejection of a thread reads the real
 //! clock too ([`refresh`]), so a busy breaker is not held by a descheduled ticker.
 //!
-//! The thread only runs while armed rejections use it: after a tick with none it writes 0
+//! The thread only runs while armed rejections use it: after [`IDLE_TICKS`] with none it writes 0
 //! ("stopped") and parks, and the next rejection (decided on the real clock, since [`now`] says
 //! 0) wakes it with [`start`]. No runtime is involved: the ticker keeps going whatever happens to
 //! the tokio runtime that opened the breaker, and a process that cannot start the thread never
@@ -25,12 +25,16 @@ use std::time::{Duration, Instant};
 /// How often the ticker writes the time while it is in use.
 pub(crate) const TICK: Duration = Duration::from_millis(1);
 
+/// Ticks without an armed rejection's note ([`used`]) before the ticker stops.
+const IDLE_TICKS: u32 = 64;
+
 /// How long before the real end of OPEN an armed breaker stops rejecting on the coarse clock.
 pub(crate) const GUARD: Duration = Duration::from_millis(2);
 
 /// Nanoseconds since [`EPOCH`] (plus one, so a reading is never 0); 0 while the ticker is stopped.
 static NOW: AtomicU64 = AtomicU64::new(0);
-/// An armed rejection used [`NOW`] since the ticker's last tick.
+/// An armed rejection used [`NOW`] since the ticker last looked (every thread notes it with
+/// its every 64th armed rejection).
 static USED: AtomicBool = AtomicBool::new(false);
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 /// The ticker, or `None` when it could not be started.
@@ -50,13 +54,13 @@ pub(crate) fn now() -> u64 {
     NOW.load(Relaxed)
 }
 
-/// Notes that an armed rejection used [`now`], so the ticker keeps running.
-#[inline]
+/// An armed rejection's every 64th call on a thread: brings the coarse clock up to the real
+/// time and keeps the ticker running.
+#[cold]
+#[inline(never)]
 pub(crate) fn used() {
-    // A load first: the line stays shared between cores until the ticker clears the flag.
-    if !USED.load(Relaxed) {
-        USED.store(true, Relaxed);
-    }
+    refresh();
+    USED.store(true, Relaxed);
 }
 
 /// Brings the coarse clock up to the real time (no further back than it was).
@@ -89,15 +93,21 @@ fn spawn() -> Option<Thread> {
 }
 
 fn run() {
+    let mut idle = 0;
     loop {
         std::thread::sleep(TICK);
+        refresh();
         if USED.swap(false, Relaxed) {
-            refresh();
+            idle = 0;
+        } else if idle < IDLE_TICKS {
+            idle += 1;
         } else {
-            // A tick without an armed rejection: stop until the next one starts us. A `start`
-            // racing with this store is not lost: its `unpark` makes `park` return at once.
+            // No armed rejection noted for `IDLE_TICKS`: stop until the next one starts us. A
+            // `start` racing with this store is not lost: its `unpark` makes `park` return at
+            // once.
             NOW.store(0, Relaxed);
             std::thread::park();
+            idle = 0;
             refresh();
         }
     }

@@ -295,7 +295,7 @@ impl Breaker {
                 ticket: w >> GENERATION_SHIFT,
             });
         }
-        self.admit_slow(w, false)
+        self.admission(self.admit_slow(w, false))
     }
 
     /// Admission of the primary itself while the breaker is swapped (its fallback, called
@@ -306,7 +306,7 @@ impl Breaker {
     #[doc(hidden)]
     pub fn admit_primary(&'static self) -> Result<Permit, Rejected> {
         let w = self.word.load(Ordering::Acquire);
-        self.admit_slow(w, true).map_err(|r| {
+        self.admission(self.admit_slow(w, true)).map_err(|r| {
             // The swapped path does not wait for a fleet probe lease: it has served its
             // fallback's answer already.
             if r.is_await() {
@@ -317,24 +317,60 @@ impl Breaker {
         })
     }
 
-    #[inline(never)]
-    fn admit_slow(&'static self, w: u64, primary: bool) -> Result<Permit, Rejected> {
-        // OPEN and armed: rejected on the coarse clock, no clock read (see `coarse`).
-        if w & (MODE_MASK | FORCED_MASK | CONTROLLED) == MODE_OPEN {
-            let until = self.armed_until.load(Ordering::Acquire);
-            let now = coarse::now();
-            if now != 0 && now < until {
-                coarse::used();
-                if self.counters.add_counted(Count::Rejections) % 64 == 0 {
-                    coarse::refresh();
-                }
-                let r = Rejected(until + dur_nanos(coarse::GUARD) - now);
-                if CALL_EVENTS.load(Ordering::Relaxed) {
-                    self.emit_rejected(r);
-                }
-                return Err(r);
-            }
+    /// [`Breaker::admit_slow`]'s answer as `(admitted, ticket or rejection code)`: two
+    /// registers, where a `Result<Permit, Rejected>` is returned through memory.
+    #[inline(always)]
+    fn admission(&'static self, (admitted, v): (bool, u64)) -> Result<Permit, Rejected> {
+        if admitted {
+            Ok(Permit {
+                breaker: self,
+                ticket: v,
+            })
+        } else {
+            Err(Rejected(v))
         }
+    }
+
+    /// Everything but a CLOSED admission. Small on purpose: an armed OPEN rejection returns
+    /// from here without the register saves of the general path ([`Breaker::admit_other`]).
+    #[inline(never)]
+    fn admit_slow(&'static self, w: u64, primary: bool) -> (bool, u64) {
+        if w & (MODE_MASK | FORCED_MASK | CONTROLLED) == MODE_OPEN
+            && let Some(r) = self.armed_rejection()
+        {
+            return (false, r.0);
+        }
+        self.admit_other(w, primary)
+    }
+
+    /// OPEN and armed: a rejection decided on the coarse clock, no clock read (see `coarse`);
+    /// `None` when not armed, the coarse clock is stopped, or the armed end has come.
+    #[inline(always)]
+    fn armed_rejection(&self) -> Option<Rejected> {
+        let until = self.armed_until.load(Ordering::Acquire);
+        let now = coarse::now();
+        if now == 0 || now >= until {
+            return None;
+        }
+        if self.counters.add_counted(Count::Rejections) % 64 == 0 {
+            coarse::used();
+        }
+        let r = Rejected(until + dur_nanos(coarse::GUARD) - now);
+        if CALL_EVENTS.load(Ordering::Relaxed) {
+            self.emit_rejected(r);
+        }
+        Some(r)
+    }
+
+    #[inline(never)]
+    fn admit_other(&'static self, w: u64, primary: bool) -> (bool, u64) {
+        match self.admit_general(w, primary) {
+            Ok(permit) => (true, permit.into_ticket()),
+            Err(r) => (false, r.0),
+        }
+    }
+
+    fn admit_general(&'static self, w: u64, primary: bool) -> Result<Permit, Rejected> {
         if w & CONTROLLED == 0 {
             return self.admit_state(w);
         }

@@ -100,16 +100,23 @@ fn bump(line: &Line, i: usize, exclusive: bool) {
 
 #[derive(Debug)]
 pub(crate) struct Counters {
-    lines: Box<[Line]>,
+    /// One line per slot and the shared one: a fixed length, so indexing needs no bounds check.
+    lines: Box<[Line; SLOTS + 1]>,
     /// For the rate rule only: per slot, `RATE_BUCKETS` words of `epoch << 32 | successes`.
     rate: Option<Box<[Line]>>,
 }
 
 impl Counters {
     pub(crate) fn new(rate_rule: bool) -> Self {
-        let lines = || (0..=SLOTS).map(|_| Line::default()).collect();
+        let lines = || {
+            (0..=SLOTS)
+                .map(|_| Line::default())
+                .collect::<Box<[Line]>>()
+        };
         Counters {
-            lines: lines(),
+            lines: lines()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("SLOTS + 1 lines")),
             rate: rate_rule.then(lines),
         }
     }

@@ -2,7 +2,7 @@
 //! see [`crate::runtime::lookup`]) with the declared settings plus overrides.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use crate::breaker::Breaker;
 use crate::core::config::{Config, ConfigError, StoreKind};
