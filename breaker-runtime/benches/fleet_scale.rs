@@ -413,7 +413,12 @@ fn call_blocking(b: &'static Breaker, fail: bool) -> bool {
 
 fn settle(permit: Permit, fail: bool) -> bool {
     let result: Result<u64, E> = if fail { Err(E::Down) } else { Ok(black_box(1)) };
-    !permit.settle(&result, None, None, describe)
+    !permit.settle(
+        &result,
+        None,
+        breaker_runtime::__private::Started::NONE,
+        describe,
+    )
 }
 
 /// Calls breakers round robin at `rate` calls/s until `stop`; counts successes in `done`.

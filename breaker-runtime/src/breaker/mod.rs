@@ -22,7 +22,7 @@ use permit::{AWAIT, HELD_OPEN, INJECTED_ERROR, INJECTED_OPEN, INJECTED_TIMEOUT, 
 pub(crate) use alert::alert_kind;
 #[cfg(feature = "redis")]
 pub(crate) use permit::ProbeOutcome;
-pub use permit::{Permit, Rejected};
+pub use permit::{Permit, Rejected, Started};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -352,10 +352,14 @@ impl Breaker {
         if now == 0 || now >= until {
             return None;
         }
-        if self.counters.add_counted(Count::Rejections) % 64 == 0 {
+        if self
+            .counters
+            .add_counted(Count::Rejections)
+            .is_multiple_of(64)
+        {
             coarse::used();
         }
-        let r = Rejected(until + dur_nanos(coarse::GUARD) - now);
+        let r = Rejected(until.saturating_add(dur_nanos(coarse::GUARD)) - now);
         if CALL_EVENTS.load(Ordering::Relaxed) {
             self.emit_rejected(r);
         }
@@ -450,7 +454,7 @@ impl Breaker {
         let guard = dur_nanos(coarse::GUARD);
         if eligible && left > guard + dur_nanos(coarse::TICK) {
             self.armed_until
-                .store(real + left - guard, Ordering::Release);
+                .store(real.saturating_add(left - guard), Ordering::Release);
         }
         self.armed_for.store(armed_for, Ordering::Relaxed);
     }
@@ -566,8 +570,12 @@ impl Breaker {
     #[inline]
     #[doc(hidden)]
     #[must_use]
-    pub fn started(&self) -> Option<Instant> {
-        self.config.slow_call.map(|_| self.clock.now())
+    pub fn started(&self) -> Started {
+        Started(if self.config.slow_call.is_some() {
+            self.now()
+        } else {
+            0
+        })
     }
 
     /// Counts a call served by the fallback.
