@@ -223,6 +223,14 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
         }
         None => quote!(::core::option::Option::None),
     };
+    // Without a fallback, a rejection that is not a wait for a fleet probe lease (an OPEN
+    // breaker's) returns at once, without building and polling the wait's future (about a
+    // nanosecond of an OPEN rejection). With one, the fallback's call is not written twice.
+    let direct_reject_arm = (!has_fallback).then(|| {
+        quote! {
+            ::core::result::Result::Err(__breaker_rejected) if !__breaker_rejected.is_await() => { #on_reject }
+        }
+    });
     let new_body = quote! {{
         #require_redis
         static __BREAKER_SITE: #rt::Site = #rt::Site::new(#site_name, #explicit, #config, #fallback_name);
@@ -235,6 +243,7 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
         let __breaker_permit = match __breaker.admit() {
             ::core::result::Result::Ok(__breaker_permit) => __breaker_permit,
             #swapped_arm
+            #direct_reject_arm
             // HALF_OPEN across a fleet: the call may wait one store round trip to learn
             // whether it is the probe; any other rejection is answered at once.
             ::core::result::Result::Err(__breaker_rejected) => {

@@ -378,13 +378,42 @@ fn poll_outlined<F: Future>(f: F) -> F::Output {
     poll_once(f)
 }
 
+/// Builds the future and polls it once inside a function the compiler may not inline: the
+/// result comes back through memory, but the future is not moved.
+#[inline(never)]
+fn build_and_poll_outlined<F: Future>(make: impl FnOnce() -> F) -> F::Output {
+    poll_once(make())
+}
+
 fn not_inlined(c: &mut Criterion) {
+    let fs = failsafe_default();
+    let rc = recloser_default();
     let mut g = c.benchmark_group("not_inlined");
     g.bench_function("bare", |b| {
         b.iter(|| black_box(poll_outlined(bare(black_box(7)))).is_ok())
     });
     g.bench_function("breaker", |b| {
         b.iter(|| black_box(poll_outlined(breaker_no_timeout(black_box(7)))).is_ok())
+    });
+    g.bench_function("failsafe", |b| {
+        b.iter(|| black_box(poll_outlined(fs.call(bare(black_box(7))))).is_ok())
+    });
+    g.bench_function("recloser", |b| {
+        b.iter(|| black_box(poll_outlined(rc.call(bare(black_box(7))))).is_ok())
+    });
+    g.finish();
+    let mut g = c.benchmark_group("not_inlined_built_inside");
+    g.bench_function("bare", |b| {
+        b.iter(|| black_box(build_and_poll_outlined(|| bare(black_box(7)))).is_ok())
+    });
+    g.bench_function("breaker", |b| {
+        b.iter(|| black_box(build_and_poll_outlined(|| breaker_no_timeout(black_box(7)))).is_ok())
+    });
+    g.bench_function("failsafe", |b| {
+        b.iter(|| black_box(build_and_poll_outlined(|| fs.call(bare(black_box(7))))).is_ok())
+    });
+    g.bench_function("recloser", |b| {
+        b.iter(|| black_box(build_and_poll_outlined(|| rc.call(bare(black_box(7))))).is_ok())
     });
     g.finish();
 }
