@@ -385,12 +385,41 @@ fn build_and_poll_outlined<F: Future>(make: impl FnOnce() -> F) -> F::Output {
     poll_once(make())
 }
 
+pin_project_lite::pin_project! {
+    /// A future whose `poll` the compiler may not inline: what the annotated function's poll
+    /// is wherever it is too large to inline.
+    struct OutlinedPoll<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F: Future> Future for OutlinedPoll<F> {
+    type Output = F::Output;
+
+    #[inline(never)]
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        self.project().inner.poll(cx)
+    }
+}
+
 fn not_inlined(c: &mut Criterion) {
     let fs = failsafe_default();
     let rc = recloser_default();
     let mut g = c.benchmark_group("not_inlined");
     g.bench_function("bare", |b| {
         b.iter(|| black_box(poll_outlined(bare(black_box(7)))).is_ok())
+    });
+    g.bench_function("bare_poll_outlined", |b| {
+        b.iter(|| {
+            black_box(poll_outlined(OutlinedPoll {
+                inner: bare(black_box(7)),
+            }))
+            .is_ok()
+        })
     });
     g.bench_function("breaker", |b| {
         b.iter(|| black_box(poll_outlined(breaker_no_timeout(black_box(7)))).is_ok())
