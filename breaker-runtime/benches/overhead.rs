@@ -16,8 +16,10 @@
 //!   single-thread time).
 //! - `timeout/*`: our breaker with `timeout = "3s"` next to the same breaker without, inside a
 //!   tokio runtime context, for a call that completes at once.
-//! - `not_inlined/*`: bare and ours polled through a function the compiler may not inline, so
-//!   both return their result through memory, as calls too large to inline do.
+//! - `not_inlined/*`: bare, ours and the peers polled through a function the compiler may not
+//!   inline, so all return their result through memory, as calls too large to inline do; and
+//!   `bare_poll_outlined`, the bare call behind a `poll` that is not inlined either (what any
+//!   async call pays when its poll is out of line: the result written to memory and copied).
 //!
 //! Before the groups it prints the size of each annotated function's future next to the plain
 //! function's (`future sizes`).
@@ -378,13 +380,6 @@ fn poll_outlined<F: Future>(f: F) -> F::Output {
     poll_once(f)
 }
 
-/// Builds the future and polls it once inside a function the compiler may not inline: the
-/// result comes back through memory, but the future is not moved.
-#[inline(never)]
-fn build_and_poll_outlined<F: Future>(make: impl FnOnce() -> F) -> F::Output {
-    poll_once(make())
-}
-
 pin_project_lite::pin_project! {
     /// A future whose `poll` the compiler may not inline: what the annotated function's poll
     /// is wherever it is too large to inline.
@@ -429,20 +424,6 @@ fn not_inlined(c: &mut Criterion) {
     });
     g.bench_function("recloser", |b| {
         b.iter(|| black_box(poll_outlined(rc.call(bare(black_box(7))))).is_ok())
-    });
-    g.finish();
-    let mut g = c.benchmark_group("not_inlined_built_inside");
-    g.bench_function("bare", |b| {
-        b.iter(|| black_box(build_and_poll_outlined(|| bare(black_box(7)))).is_ok())
-    });
-    g.bench_function("breaker", |b| {
-        b.iter(|| black_box(build_and_poll_outlined(|| breaker_no_timeout(black_box(7)))).is_ok())
-    });
-    g.bench_function("failsafe", |b| {
-        b.iter(|| black_box(build_and_poll_outlined(|| fs.call(bare(black_box(7))))).is_ok())
-    });
-    g.bench_function("recloser", |b| {
-        b.iter(|| black_box(build_and_poll_outlined(|| rc.call(bare(black_box(7))))).is_ok())
     });
     g.finish();
 }
