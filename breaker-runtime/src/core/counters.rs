@@ -4,7 +4,7 @@
 //! exits) and each breaker keeps one cache line of counters per slot. A thread only ever writes
 //! its own line, so counting is a relaxed load plus a relaxed store: no `lock`-prefixed
 //! instruction, no cache line bouncing between cores, and still exact. Threads beyond
-//! [`SLOTS`] share one extra line with atomic read-modify-write. Readers sum every line.
+//! [`SLOTS`] share line 0 with atomic read-modify-write. Readers sum every line.
 
 use std::cell::Cell;
 use std::sync::Mutex;
@@ -12,11 +12,14 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use crate::core::machine::{RATE_BUCKETS, in_rate_window};
 
+/// Lines per breaker: line 0 is shared, each of the others is one thread's. A power of two, so
+/// `slot % LINES` proves the index in range without a bounds check.
+const LINES: usize = 64;
 /// Threads that get a line of their own.
-pub(crate) const SLOTS: usize = 64;
-const SHARED: usize = SLOTS;
+pub(crate) const SLOTS: usize = LINES - 1;
+const SHARED: usize = 0;
 
-static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(1);
 static FREE_SLOTS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 
 struct SlotGuard(usize);
@@ -26,7 +29,7 @@ impl SlotGuard {
         let reused = FREE_SLOTS.lock().ok().and_then(|mut free| free.pop());
         let slot = reused.unwrap_or_else(|| {
             NEXT_SLOT
-                .fetch_update(Relaxed, Relaxed, |n| (n < SLOTS).then_some(n + 1))
+                .fetch_update(Relaxed, Relaxed, |n| (n < LINES).then_some(n + 1))
                 .unwrap_or(SHARED)
         });
         SlotGuard(slot)
@@ -39,7 +42,7 @@ impl Drop for SlotGuard {
         // Counting later in this thread's teardown must not write to a line another thread
         // may own by then.
         let _ = SLOT.try_with(|c| c.set(SHARED));
-        if self.0 < SLOTS
+        if self.0 != SHARED
             && let Ok(mut free) = FREE_SLOTS.lock()
         {
             free.push(self.0);
@@ -100,8 +103,8 @@ fn bump(line: &Line, i: usize, exclusive: bool) {
 
 #[derive(Debug)]
 pub(crate) struct Counters {
-    /// One line per slot and the shared one: a fixed length, so indexing needs no bounds check.
-    lines: Box<[Line; SLOTS + 1]>,
+    /// The shared line and one per slot: a fixed length, so indexing needs no bounds check.
+    lines: Box<[Line; LINES]>,
     /// For the rate rule only: per slot, `RATE_BUCKETS` words of `epoch << 32 | successes`.
     rate: Option<Box<[Line]>>,
 }
@@ -109,31 +112,31 @@ pub(crate) struct Counters {
 impl Counters {
     pub(crate) fn new(rate_rule: bool) -> Self {
         let lines = || {
-            (0..=SLOTS)
+            (0..LINES)
                 .map(|_| Line::default())
                 .collect::<Box<[Line]>>()
         };
         Counters {
             lines: lines()
                 .try_into()
-                .unwrap_or_else(|_| unreachable!("SLOTS + 1 lines")),
+                .unwrap_or_else(|_| unreachable!("LINES lines")),
             rate: rate_rule.then(lines),
         }
     }
 
     #[inline]
     pub(crate) fn add(&self, what: Count) {
-        let s = slot().min(SHARED);
-        bump(&self.lines[s], what as usize, s < SLOTS);
+        let s = slot();
+        bump(&self.lines[s % LINES], what as usize, s != SHARED);
     }
 
     /// Counts `what` and returns this thread's count of it (the shared line's total for
     /// threads beyond [`SLOTS`]).
     #[inline]
     pub(crate) fn add_counted(&self, what: Count) -> u64 {
-        let s = slot().min(SHARED);
-        let a = &self.lines[s].0[what as usize];
-        if s < SLOTS {
+        let s = slot();
+        let a = &self.lines[s % LINES].0[what as usize];
+        if s != SHARED {
             let v = a.load(Relaxed).wrapping_add(1);
             a.store(v, Relaxed);
             v
@@ -146,8 +149,8 @@ impl Counters {
     #[inline]
     pub(crate) fn add_window_success(&self, epoch: u64) {
         let Some(rate) = &self.rate else { return };
-        let s = slot().min(SHARED);
-        let word = &rate[s].0[(epoch % RATE_BUCKETS) as usize];
+        let s = slot();
+        let word = &rate[s % LINES].0[(epoch % RATE_BUCKETS) as usize];
         // Epochs are compared modulo 2^32; a bucket is reused after RATE_BUCKETS epochs.
         let tag = (epoch & 0xffff_ffff) << 32;
         let next = |v: u64| {
@@ -160,7 +163,7 @@ impl Counters {
                 v + 1
             }
         };
-        if s < SLOTS {
+        if s != SHARED {
             word.store(next(word.load(Relaxed)), Relaxed);
         } else {
             let _ = word.fetch_update(Relaxed, Relaxed, |v| Some(next(v)));
