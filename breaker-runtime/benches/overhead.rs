@@ -161,10 +161,10 @@ fn future_sizes() {
         );
     }
     println!(
-        "parts: a permit {} B, the start time of a `slow_call` rule (`Option<Instant>`) {} B, \
+        "parts: a permit {} B, the start time of a `slow_call` rule (`Started`) {} B, \
          tokio's `Sleep` (the timeout's timer) {} B, `BreakerError` {} B",
         std::mem::size_of::<breaker_runtime::__private::Permit>(),
-        std::mem::size_of::<Option<tokio::time::Instant>>(),
+        std::mem::size_of::<breaker_runtime::__private::Started>(),
         std::mem::size_of::<tokio::time::Sleep>(),
         std::mem::size_of::<BreakerError>(),
     );

@@ -382,6 +382,42 @@ pub async fn search_without_breakers(
     outcome(providers, chain).await
 }
 
+/// The same search by hand with each provider call under `tokio::time::timeout` (the
+/// breakers' 800 ms): what a service without breakers but with timeouts would run. A call that
+/// times out is an outage (`Unreachable`). For `service-bench --direct-with-timeouts`: it tells
+/// the breakers' own cost from the cost of the timers any careful client arms.
+///
+/// # Errors
+/// As [`search`].
+pub async fn search_with_timeouts_only(
+    providers: &Arc<Providers>,
+    query: &str,
+) -> Result<SearchOutcome, Refusal> {
+    async fn timed(
+        provider: Provider,
+        call: impl std::future::Future<Output = Result<Vec<Address>, SearchError>>,
+    ) -> Result<Vec<Address>, SearchError> {
+        tokio::time::timeout(Duration::from_millis(800), call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(SearchError::Unreachable {
+                    provider,
+                    message: "timed out after 800ms".to_owned(),
+                })
+            })
+    }
+    let chain = async {
+        match timed(Provider::Daum, daum_call(query)).await {
+            Err(e) if is_outage(&e) => match timed(Provider::Juso, juso_call(query)).await {
+                Err(e) if is_outage(&e) => outage_notice(query).await,
+                other => other,
+            },
+            other => other,
+        }
+    };
+    outcome(providers, chain).await
+}
+
 /// Runs `chain` with the request's providers in scope, and turns its result into what users
 /// get.
 async fn outcome(

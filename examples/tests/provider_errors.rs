@@ -7,6 +7,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode as AxumStatus;
@@ -548,5 +549,33 @@ async fn the_search_without_breakers_answers_as_the_chain_does() {
     let refused = search::search_without_breakers(&providers, "서울").await;
     // Daum is down, so juso is asked, and refuses a province alone.
     assert_eq!(refused.map_err(|r| r.code), Err("E0006".to_owned()));
+    // The same with each call under a timeout (`service-bench --direct-with-timeouts`), and a
+    // slow daum is abandoned after 800 ms for juso.
+    let timed = search::search_with_timeouts_only(&providers, "테헤란로 152")
+        .await
+        .expect("an answer");
+    assert_eq!(timed.provider.as_deref(), Some("juso"));
+    running
+        .mock(Provider::Daum)
+        .expect("the embedded daum")
+        .set(Mode::Slow, Some(Duration::from_secs(3)));
+    let started = std::time::Instant::now();
+    let timed = search::search_with_timeouts_only(&providers, "테헤란로 152")
+        .await
+        .expect("an answer");
+    assert_eq!(timed.provider.as_deref(), Some("juso"));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_millis(2500),
+        "{took:?}"
+    );
+    running
+        .mock(Provider::Daum)
+        .expect("the embedded daum")
+        .set(Mode::Up, None);
+    let timed = search::search_with_timeouts_only(&providers, "테헤란로 152")
+        .await
+        .expect("an answer");
+    assert_eq!(timed, with);
     running.shutdown().await;
 }

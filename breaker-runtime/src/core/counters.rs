@@ -111,11 +111,7 @@ pub(crate) struct Counters {
 
 impl Counters {
     pub(crate) fn new(rate_rule: bool) -> Self {
-        let lines = || {
-            (0..LINES)
-                .map(|_| Line::default())
-                .collect::<Box<[Line]>>()
-        };
+        let lines = || (0..LINES).map(|_| Line::default()).collect::<Box<[Line]>>();
         Counters {
             lines: lines()
                 .try_into()

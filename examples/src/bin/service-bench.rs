@@ -46,6 +46,10 @@ struct Args {
     /// measurement's own noise, the floor under which the breakers' cost cannot be told.
     #[arg(long)]
     same_arms: bool,
+    /// The second arm calls the providers directly but each under `tokio::time::timeout`
+    /// (800 ms, the breakers' timeout): the breakers' cost apart from the timers.
+    #[arg(long, conflicts_with = "same_arms")]
+    direct_with_timeouts: bool,
     /// A query (repeatable; the clients cycle through them).
     #[arg(long = "query", default_values_t = ["gangnam".to_owned(), "teheran".to_owned(), "세종대로".to_owned(), "해운대".to_owned()])]
     queries: Vec<String>,
@@ -56,6 +60,7 @@ struct Args {
 enum Arm {
     Breakers,
     Direct,
+    DirectWithTimeouts,
 }
 
 impl Arm {
@@ -63,6 +68,7 @@ impl Arm {
         match self {
             Arm::Breakers => "with breakers (`search::search`)",
             Arm::Direct => "providers called directly",
+            Arm::DirectWithTimeouts => "providers called directly, each under a timeout",
         }
     }
 }
@@ -82,6 +88,7 @@ async fn api_search(State(s): State<Served>, Query(p): Query<Params>) -> Respons
     let outcome = match s.arm {
         Arm::Breakers => search::search(&s.providers, &p.q).await,
         Arm::Direct => search::search_without_breakers(&s.providers, &p.q).await,
+        Arm::DirectWithTimeouts => search::search_with_timeouts_only(&s.providers, &p.q).await,
     };
     match outcome {
         Ok(o) => axum::Json::<SearchOutcome>(o).into_response(),
@@ -223,9 +230,14 @@ async fn run(args: &Args) -> Result<(), String> {
     } else {
         Arm::Breakers
     };
+    let second = if args.direct_with_timeouts {
+        Arm::DirectWithTimeouts
+    } else {
+        Arm::Direct
+    };
     let urls = [
         (first, serve(&providers, first).await),
-        (Arm::Direct, serve(&providers, Arm::Direct).await),
+        (second, serve(&providers, second).await),
     ];
     let client = reqwest::Client::builder()
         .no_proxy()
@@ -292,6 +304,8 @@ async fn run(args: &Args) -> Result<(), String> {
         "{}: throughput {:+.2} %, p99 {:+.2} % (first arm against the second, same run)",
         if args.same_arms {
             "noise (A/A: both arms direct)"
+        } else if args.direct_with_timeouts {
+            "breakers' cost over timeouts alone"
         } else {
             "breakers' cost"
         },
