@@ -295,6 +295,11 @@ impl Breaker {
                 ticket: w >> GENERATION_SHIFT,
             });
         }
+        if w & (MODE_MASK | FORCED_MASK | CONTROLLED) == MODE_OPEN
+            && let Some(r) = self.armed_rejection()
+        {
+            return Err(r);
+        }
         self.admission(self.admit_slow(w, false))
     }
 
@@ -331,16 +336,13 @@ impl Breaker {
         }
     }
 
-    /// Everything but a CLOSED admission. Small on purpose: an armed OPEN rejection returns
-    /// from here without the register saves of the general path ([`Breaker::admit_other`]).
+    /// Everything but a CLOSED admission and an armed OPEN rejection.
     #[inline(never)]
     fn admit_slow(&'static self, w: u64, primary: bool) -> (bool, u64) {
-        if w & (MODE_MASK | FORCED_MASK | CONTROLLED) == MODE_OPEN
-            && let Some(r) = self.armed_rejection()
-        {
-            return (false, r.0);
+        match self.admit_general(w, primary) {
+            Ok(permit) => (true, permit.into_ticket()),
+            Err(r) => (false, r.0),
         }
-        self.admit_other(w, primary)
     }
 
     /// OPEN and armed: a rejection decided on the coarse clock, no clock read (see `coarse`);
@@ -364,14 +366,6 @@ impl Breaker {
             self.emit_rejected(r);
         }
         Some(r)
-    }
-
-    #[inline(never)]
-    fn admit_other(&'static self, w: u64, primary: bool) -> (bool, u64) {
-        match self.admit_general(w, primary) {
-            Ok(permit) => (true, permit.into_ticket()),
-            Err(r) => (false, r.0),
-        }
     }
 
     fn admit_general(&'static self, w: u64, primary: bool) -> Result<Permit, Rejected> {

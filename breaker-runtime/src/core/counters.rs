@@ -29,7 +29,7 @@ impl SlotGuard {
         let reused = FREE_SLOTS.lock().ok().and_then(|mut free| free.pop());
         let slot = reused.unwrap_or_else(|| {
             NEXT_SLOT
-                .fetch_update(Relaxed, Relaxed, |n| (n < LINES).then_some(n + 1))
+                .fetch_update(Relaxed, Relaxed, |n| (n <= SLOTS).then_some(n + 1))
                 .unwrap_or(SHARED)
         });
         SlotGuard(slot)
