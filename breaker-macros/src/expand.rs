@@ -137,22 +137,12 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     let owned_receiver = func.sig.inputs.iter().any(
         |i| matches!(i, FnArg::Receiver(r) if r.reference.is_none() && !matches!(*r.ty, Type::Reference(_))),
     );
-    let body_delay = if s.timeout.is_none() {
-        quote! {
-            if let ::core::option::Option::Some(__breaker_delay) = __breaker_delay {
-                __breaker_delay.await;
-            }
-        }
-    } else {
-        quote!()
-    };
     let body = if owned_receiver {
         let reborrows = params.iter().filter_map(|p| p.reborrow.as_ref());
         quote! {{
             #(#reborrows)*
             async move {
                 #(#rebinds)*
-                #body_delay
                 #fake_return
                 #(#stmts)*
             }
@@ -161,7 +151,6 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
         quote! {
             async {
                 #(#rebinds)*
-                #body_delay
                 #fake_return
                 #(#stmts)*
             }
@@ -193,7 +182,7 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     // Without a declared `timeout` the body is awaited as it is: no timer slot in the future
     // (a `Sleep` is 112 bytes, moved wherever the future is moved).
     // An injected delay (QA faults) runs inside the timeout when there is one; without one it
-    // is awaited before the body, so the body's future carries no slot for it.
+    // is slept out in the admission wait.
     let call = if s.timeout.is_some() {
         quote! {
             match #rt::MaybeTimeout::new(#body, __breaker.timeout(), __breaker_permit.injected_delay(true)).await {
@@ -203,7 +192,6 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
         }
     } else {
         quote! {
-            let __breaker_delay = __breaker_permit.injected_delay(false);
             let __breaker_result = #rt::Guarded::new(#body).await;
             #on_result
         }
@@ -226,6 +214,14 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     // Without a fallback, a rejection that is not a wait for a fleet probe lease (an OPEN
     // breaker's) returns at once, without building and polling the wait's future (about a
     // nanosecond of an OPEN rejection). With one, the fallback's call is not written twice.
+    // Without a `timeout`, an injected delay is slept out in the admission wait, the one await
+    // before the body (the body's future carries no slot for it); with one, it runs inside the
+    // timeout.
+    let wait = if s.timeout.is_none() {
+        quote!(admission_wait)
+    } else {
+        quote!(wait_for_probe)
+    };
     let direct_reject_arm = (!has_fallback).then(|| {
         quote! {
             ::core::result::Result::Err(__breaker_rejected) if !__breaker_rejected.is_await() => { #on_reject }
@@ -245,9 +241,11 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
             #swapped_arm
             #direct_reject_arm
             // HALF_OPEN across a fleet: the call may wait one store round trip to learn
-            // whether it is the probe; any other rejection is answered at once.
+            // whether it is the probe; a call held by an injected `delay` (QA) waits here
+            // without a `timeout` (with one, inside it). Any other rejection is answered at
+            // once.
             ::core::result::Result::Err(__breaker_rejected) => {
-                match __breaker.wait_for_probe(__breaker_rejected).await {
+                match __breaker.#wait(__breaker_rejected).await {
                     ::core::result::Result::Ok(__breaker_permit) => __breaker_permit,
                     ::core::result::Result::Err(__breaker_rejected) => { #on_reject }
                 }

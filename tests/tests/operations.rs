@@ -353,6 +353,68 @@ async fn delay_fault_without_a_timeout_waits_then_calls() {
     assert_eq!(h.counters().successes, 1);
 }
 
+static DELAY_DROP_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[circuit_breaker(name = "ops.delay_dropped", threshold = 1, open_for = "10s")]
+async fn delay_dropped_target(fail: bool) -> Result<(), TestError> {
+    DELAY_DROP_CALLS.fetch_add(1, SeqCst);
+    if fail {
+        Err(TestError::Down("delay_dropped"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Without a `timeout`, an injected delay is slept out in the admission wait (the generated
+/// function's one await before the body). A call dropped during it was admitted: it counts as
+/// cancelled, never runs, and a probe dropped there frees its slot for the next call.
+#[tokio::test(start_paused = true)]
+async fn delay_fault_without_a_timeout_dropped_midway_counts_a_cancellation() {
+    let h = handle("ops.delay_dropped");
+    h.inject(Some(Fault::Delay(Duration::from_secs(3))), None)
+        .await
+        .unwrap();
+    let dropped = tokio::time::timeout(Duration::from_secs(1), delay_dropped_target(false)).await;
+    assert!(dropped.is_err(), "the delay was not waited");
+    let c = h.counters();
+    assert_eq!((c.cancelled, c.successes, c.failures), (1, 0, 0));
+    assert_eq!(DELAY_DROP_CALLS.load(SeqCst), 0, "the function ran");
+
+    // A probe held by the delay: dropped, it frees the probe slot; awaited, it probes.
+    h.inject(None, None).await.unwrap();
+    assert_eq!(
+        delay_dropped_target(true).await,
+        Err(TestError::Down("delay_dropped"))
+    );
+    assert_eq!(h.state(), State::Open);
+    advance(Duration::from_secs(10)).await;
+    h.inject(Some(Fault::Delay(Duration::from_secs(3))), None)
+        .await
+        .unwrap();
+    let dropped = tokio::time::timeout(Duration::from_secs(1), delay_dropped_target(false)).await;
+    assert!(dropped.is_err());
+    assert_eq!(
+        h.state(),
+        State::HalfOpen,
+        "a cancelled probe decides nothing"
+    );
+    let start = Instant::now();
+    assert_eq!(
+        delay_dropped_target(false).await,
+        Ok(()),
+        "the slot was not freed"
+    );
+    assert!(
+        start.elapsed() >= Duration::from_secs(3),
+        "the probe was not delayed"
+    );
+    assert_eq!(h.state(), State::Closed);
+    h.inject(None, None).await.unwrap();
+    let start = Instant::now();
+    assert_eq!(delay_dropped_target(false).await, Ok(()));
+    assert_eq!(start.elapsed(), Duration::ZERO, "cleared: no delay");
+}
+
 // ---- injected `timeout` ----
 
 static TIMEOUT_CALLS: AtomicUsize = AtomicUsize::new(0);

@@ -158,7 +158,10 @@ impl Breaker {
                 self.failed(ticket, Some(Count::Timeouts));
                 Err(Rejected(INJECTED_TIMEOUT))
             }
-            Some(Fault::Timeout | Fault::Delay(_)) => Ok(Permit {
+            // Held in the admission wait, which sleeps it out (no `timeout`) or hands it to the
+            // timeout to run (with one).
+            Some(Fault::Delay(_)) => Err(Rejected::delayed(permit.into_ticket())),
+            Some(Fault::Timeout) => Ok(Permit {
                 breaker: self,
                 ticket: permit.into_ticket() | INJECT,
             }),

@@ -6,9 +6,10 @@ use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::permit::{AWAIT, INJECT, PROBE, Permit, ProbeOutcome, Rejected};
+use super::permit::{AWAIT, HELD_OPEN, INJECT, PROBE, Permit, ProbeOutcome, Rejected};
 use super::{CONTROLLED, FORCED_MASK, FORCED_OPEN, GENERATION_SHIFT, MODE_CLOSED, MODE_MASK};
 use crate::breaker::Breaker;
+use crate::breaker::future::Delay;
 use crate::core::counters::Count;
 #[cfg(feature = "redis")]
 use crate::core::machine::FleetState;
@@ -43,13 +44,17 @@ pub(super) struct Waiting {
 }
 
 /// The wait of a call for the fleet's answer to its request for a probe lease
-/// ([`Breaker::wait_for_probe`]). Dropping it gives the local slot (and any lease granted) back.
+/// ([`Breaker::wait_for_probe`]), or for an injected `delay` before an admitted call
+/// ([`Breaker::admission_wait`]). Dropping it gives the local slot (and any lease granted)
+/// back, or counts the delayed call as cancelled.
 #[derive(Debug)]
 #[must_use = "a rejection may be a request for a probe lease: await it"]
 pub struct ProbeWait {
     pub(super) breaker: &'static Breaker,
     pub(super) rejected: Rejected,
     pub(super) waiting: bool,
+    /// The injected delay to sleep out before a delayed call is admitted.
+    pub(super) delay: Delay,
 }
 
 impl std::future::Future for ProbeWait {
@@ -60,14 +65,39 @@ impl std::future::Future for ProbeWait {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        if !self.waiting {
-            return std::task::Poll::Ready(Err(self.rejected));
+        if self.waiting {
+            return self.poll_answer(cx);
         }
-        self.poll_answer(cx)
+        if let Some(ticket) = self.rejected.delayed_ticket() {
+            return self.poll_delayed(ticket, cx);
+        }
+        std::task::Poll::Ready(Err(self.rejected))
     }
 }
 
 impl ProbeWait {
+    /// An admitted call held by an injected `delay`: its permit once the delay (if this wait
+    /// has one to sleep) is over; marked `INJECT` so that a `timeout` runs the delay instead.
+    #[cold]
+    fn poll_delayed(
+        &mut self,
+        ticket: u64,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<Permit, Rejected>> {
+        if let Some(d) = &mut self.delay {
+            if d.as_mut().poll(cx).is_pending() {
+                return std::task::Poll::Pending;
+            }
+            self.delay = None;
+        }
+        // Handed out: no longer this wait's to cancel.
+        self.rejected = Rejected(HELD_OPEN);
+        std::task::Poll::Ready(Ok(Permit {
+            breaker: self.breaker,
+            ticket: ticket | INJECT,
+        }))
+    }
+
     #[cold]
     pub(super) fn poll_answer(
         &mut self,
@@ -103,6 +133,13 @@ impl Drop for ProbeWait {
     fn drop(&mut self) {
         if self.waiting {
             self.breaker.probe_wait_dropped(self.rejected.0 & !AWAIT);
+        } else if let Some(ticket) = self.rejected.delayed_ticket() {
+            // Dropped during its delay: the call was admitted, so it is counted as one that
+            // was cancelled (and a probe's slot is freed), as a dropped permit is.
+            drop(Permit {
+                breaker: self.breaker,
+                ticket,
+            });
         }
     }
 }
@@ -256,8 +293,22 @@ impl Breaker {
         ProbeWait {
             breaker: self,
             rejected,
-            waiting: rejected.is_await(),
+            waiting: rejected.is_await() && rejected.delayed_ticket().is_none(),
+            delay: None,
         }
+    }
+
+    /// As [`Breaker::wait_for_probe`], for a function without `timeout`: a call held by an
+    /// injected `delay` sleeps it out here before it is admitted. (With a `timeout`,
+    /// `wait_for_probe` admits it at once and the delay runs inside the timeout.)
+    #[doc(hidden)]
+    #[inline]
+    pub fn admission_wait(&'static self, rejected: Rejected) -> ProbeWait {
+        let mut wait = self.wait_for_probe(rejected);
+        if rejected.delayed_ticket().is_some() {
+            wait.delay = self.injected_sleep(false);
+        }
+        wait
     }
 
     /// The call waiting for lease `lease` got its answer.

@@ -311,15 +311,23 @@ impl Breaker {
     #[doc(hidden)]
     pub fn admit_primary(&'static self) -> Result<Permit, Rejected> {
         let w = self.word.load(Ordering::Acquire);
-        self.admission(self.admit_slow(w, true)).map_err(|r| {
-            // The swapped path does not wait for a fleet probe lease: it has served its
-            // fallback's answer already.
-            if r.is_await() {
-                self.release_wait(r.0 & !AWAIT);
-                return self.rejected(Some(dur_nanos(FLEET_PROBE_RETRY)));
-            }
-            r
-        })
+        match self.admission(self.admit_slow(w, true)) {
+            Err(r) if r.is_await() => match r.delayed_ticket() {
+                // An injected `delay`: the swapped path has kept its caller waiting for the
+                // fallback already; the primary is tried at once.
+                Some(ticket) => Ok(Permit {
+                    breaker: self,
+                    ticket,
+                }),
+                // The swapped path does not wait for a fleet probe lease: it has served its
+                // fallback's answer already.
+                None => {
+                    self.release_wait(r.0 & !AWAIT);
+                    Err(self.rejected(Some(dur_nanos(FLEET_PROBE_RETRY))))
+                }
+            },
+            other => other,
+        }
     }
 
     /// [`Breaker::admit_slow`]'s answer as `(admitted, ticket or rejection code)`: two

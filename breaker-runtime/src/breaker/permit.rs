@@ -43,6 +43,15 @@ pub(super) const INJECTED_OPEN: u64 = u64::MAX - 4;
 /// more read as "held open").
 pub(super) const AWAIT: u64 = 1 << 62;
 
+/// With [`AWAIT`]: not a lease request but an admitted call that an injected `delay` fault
+/// holds first; the rest is its ticket ([`DELAYED_PROBE`] for a probe's, then the lease id or
+/// the generation, both below 2^60). Goes through the same wait as a lease request, so the
+/// generated function has one await before its body, not two.
+pub(super) const DELAYED: u64 = 1 << 61;
+
+/// In a [`DELAYED`] code: the ticket is a probe's.
+const DELAYED_PROBE: u64 = 1 << 60;
+
 impl Rejected {
     /// When a call may be admitted again; `None` while an operator holds the breaker open (or
     /// for an injected fault).
@@ -51,12 +60,36 @@ impl Rejected {
         (self.0 < AWAIT).then(|| Duration::from_nanos(self.0))
     }
 
-    /// The call is to wait for the fleet's answer to a probe-lease request
-    /// ([`Breaker::wait_for_probe`]).
+    /// The call is to go through [`Breaker::wait_for_probe`] (or
+    /// [`Breaker::admission_wait`]): the fleet's answer to a probe-lease request, or an injected
+    /// `delay` before an admitted call.
     #[inline]
     #[must_use]
     pub fn is_await(self) -> bool {
         self.0 & AWAIT != 0 && self.0 < INJECTED_OPEN
+    }
+
+    /// An admitted call held by an injected `delay`: its ticket.
+    #[inline]
+    pub(super) fn delayed_ticket(self) -> Option<u64> {
+        (self.is_await() && self.0 & DELAYED != 0).then(|| {
+            let probe = if self.0 & DELAYED_PROBE != 0 {
+                PROBE
+            } else {
+                0
+            };
+            (self.0 & (DELAYED_PROBE - 1)) | probe
+        })
+    }
+
+    /// The rejection code that holds an admitted call with `ticket` for an injected `delay`.
+    pub(super) fn delayed(ticket: u64) -> Rejected {
+        let probe = if ticket & PROBE != 0 {
+            DELAYED_PROBE
+        } else {
+            0
+        };
+        Rejected(AWAIT | DELAYED | probe | (ticket & (DELAYED_PROBE - 1)))
     }
 
     /// The breaker is swapped: the fallback is to be called first.
