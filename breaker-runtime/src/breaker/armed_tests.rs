@@ -1,5 +1,11 @@
 //! Arming OPEN rejections for the coarse clock: who arms, what disarms, and that an armed
 //! rejection never outlives OPEN.
+//!
+//! These run on real time, unlike the rest of the suite: arming exists only where tokio's time
+//! cannot be paused (a multi-thread runtime, the tokio clock), and what they check is the
+//! coarse clock thread against the real clock. Paused time is checked to stay exact (never
+//! armed) in `tests/tests/behaviour.rs::paused_open_ends_exactly_at_open_for`. Bounds are the
+//! design's own (`GUARD`), held with 4 busy loops on a 2-core machine.
 
 use std::sync::Arc;
 use std::time::Duration;
