@@ -185,7 +185,7 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     // is slept out in the admission wait.
     let call = if s.timeout.is_some() {
         quote! {
-            match #rt::MaybeTimeout::new(#body, __breaker.timeout(), __breaker_permit.injected_delay(true)).await {
+            match #rt::MaybeTimeout::new(#body, __breaker.timeout(), __breaker_permit.injected_delay()).await {
                 ::core::option::Option::Some(__breaker_result) => { #on_result }
                 ::core::option::Option::None => #on_timeout,
             }

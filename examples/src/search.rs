@@ -370,16 +370,7 @@ pub async fn search_without_breakers(
     providers: &Arc<Providers>,
     query: &str,
 ) -> Result<SearchOutcome, Refusal> {
-    let chain = async {
-        match daum_call(query).await {
-            Err(e) if is_outage(&e) => match juso_call(query).await {
-                Err(e) if is_outage(&e) => outage_notice(query).await,
-                other => other,
-            },
-            other => other,
-        }
-    };
-    outcome(providers, chain).await
+    search_by_hand(providers, query, None).await
 }
 
 /// The same search by hand with each provider call under `tokio::time::timeout` (the
@@ -393,25 +384,39 @@ pub async fn search_with_timeouts_only(
     providers: &Arc<Providers>,
     query: &str,
 ) -> Result<SearchOutcome, Refusal> {
-    async fn timed(
+    search_by_hand(providers, query, Some(Duration::from_millis(800))).await
+}
+
+/// daum; juso when daum's error is an outage; the notice when juso's is too; each provider
+/// call under `timeout`, if any.
+async fn search_by_hand(
+    providers: &Arc<Providers>,
+    query: &str,
+    timeout: Option<Duration>,
+) -> Result<SearchOutcome, Refusal> {
+    async fn call(
         provider: Provider,
+        timeout: Option<Duration>,
         call: impl std::future::Future<Output = Result<Vec<Address>, SearchError>>,
     ) -> Result<Vec<Address>, SearchError> {
-        tokio::time::timeout(Duration::from_millis(800), call)
-            .await
-            .unwrap_or_else(|_| {
-                Err(SearchError::Unreachable {
-                    provider,
-                    message: "timed out after 800ms".to_owned(),
-                })
+        let Some(after) = timeout else {
+            return call.await;
+        };
+        tokio::time::timeout(after, call).await.unwrap_or_else(|_| {
+            Err(SearchError::Unreachable {
+                provider,
+                message: format!("timed out after {after:?}"),
             })
+        })
     }
     let chain = async {
-        match timed(Provider::Daum, daum_call(query)).await {
-            Err(e) if is_outage(&e) => match timed(Provider::Juso, juso_call(query)).await {
-                Err(e) if is_outage(&e) => outage_notice(query).await,
-                other => other,
-            },
+        match call(Provider::Daum, timeout, daum_call(query)).await {
+            Err(e) if is_outage(&e) => {
+                match call(Provider::Juso, timeout, juso_call(query)).await {
+                    Err(e) if is_outage(&e) => outage_notice(query).await,
+                    other => other,
+                }
+            }
             other => other,
         }
     };

@@ -180,16 +180,28 @@ fn armed_rejections_end_with_open_for() {
 fn a_stopped_coarse_clock_falls_back_to_the_real_one() {
     let rt = multi_thread();
     let _entered = rt.enter();
-    let b = leaked(open_for(Duration::from_millis(40)), None);
+    let open = Duration::from_secs(3);
+    let b = leaked(open_for(open), None);
     fail(b);
     let after = Instant::now();
     b.admit().expect_err("rejected");
     assert!(b.is_armed());
-    // No rejection for a while: the ticker may stop; rejections and the end of OPEN still hold.
-    std::thread::sleep(Duration::from_millis(10));
-    b.admit().expect_err("still OPEN");
-    while Instant::now() < after + Duration::from_millis(40) {
-        std::thread::sleep(Duration::from_millis(1));
+    // No armed rejection for 64 ticks (here, or in the tests running beside this one): the
+    // ticker stops and the coarse clock reads 0.
+    while coarse::now() != 0 {
+        assert!(
+            Instant::now() < after + open - Duration::from_millis(500),
+            "the coarse clock never stopped"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Still armed; the rejection is decided on the real clock, and it starts the ticker again.
+    assert!(b.is_armed());
+    let wait = b.admit().expect_err("still OPEN").retry_after().expect("a wait");
+    assert!(wait > Duration::from_millis(400) && wait <= open, "{wait:?}");
+    assert_ne!(coarse::now(), 0, "the rejection did not restart the coarse clock");
+    while Instant::now() < after + open {
+        std::thread::sleep(Duration::from_millis(5));
     }
     drop(b.admit().expect("OPEN ended"));
 }

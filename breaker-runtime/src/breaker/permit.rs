@@ -168,17 +168,17 @@ impl Permit {
         ticket
     }
 
-    /// An injected delay to wait before the call runs (`None`, at the cost of one bit test,
-    /// unless a `delay` or `timeout` fault is injected). `timed`: the function declares a
-    /// `timeout`; without one (its breaker may be shared with a function that has one) only a
-    /// `delay` fault waits: a `timeout` fault cannot time it out, so it runs.
+    /// The injected delay a function with `timeout` waits inside its timeout before the call
+    /// runs (`None`, at the cost of one bit test, unless a `delay` or `timeout` fault is
+    /// injected). Without a `timeout`, a `delay` is slept out in
+    /// [`Breaker::admission_wait`] instead.
     #[inline]
     #[must_use]
-    pub fn injected_delay(&self, timed: bool) -> Option<std::pin::Pin<Box<tokio::time::Sleep>>> {
+    pub fn injected_delay(&self) -> Option<std::pin::Pin<Box<tokio::time::Sleep>>> {
         if self.ticket & INJECT == 0 {
             return None;
         }
-        self.breaker.injected_sleep(timed)
+        self.breaker.injected_sleep(true)
     }
 
     /// Records that the call was abandoned after `timeout`; returns the error to report.

@@ -91,16 +91,6 @@ pub(crate) enum Count {
 #[derive(Debug, Default)]
 struct Line([AtomicU64; 8]);
 
-#[inline]
-fn bump(line: &Line, i: usize, exclusive: bool) {
-    let a = &line.0[i];
-    if exclusive {
-        a.store(a.load(Relaxed).wrapping_add(1), Relaxed);
-    } else {
-        a.fetch_add(1, Relaxed);
-    }
-}
-
 #[derive(Debug)]
 pub(crate) struct Counters {
     /// The shared line and one per slot: a fixed length, so indexing needs no bounds check.
@@ -122,8 +112,7 @@ impl Counters {
 
     #[inline]
     pub(crate) fn add(&self, what: Count) {
-        let s = slot();
-        bump(&self.lines[s % LINES], what as usize, s != SHARED);
+        let _ = self.add_counted(what);
     }
 
     /// Counts `what` and returns this thread's count of it (the shared line's total for
