@@ -197,9 +197,20 @@ fn a_stopped_coarse_clock_falls_back_to_the_real_one() {
     }
     // Still armed; the rejection is decided on the real clock, and it starts the ticker again.
     assert!(b.is_armed());
-    let wait = b.admit().expect_err("still OPEN").retry_after().expect("a wait");
-    assert!(wait > Duration::from_millis(400) && wait <= open, "{wait:?}");
-    assert_ne!(coarse::now(), 0, "the rejection did not restart the coarse clock");
+    let wait = b
+        .admit()
+        .expect_err("still OPEN")
+        .retry_after()
+        .expect("a wait");
+    assert!(
+        wait > Duration::from_millis(400) && wait <= open,
+        "{wait:?}"
+    );
+    assert_ne!(
+        coarse::now(),
+        0,
+        "the rejection did not restart the coarse clock"
+    );
     while Instant::now() < after + open {
         std::thread::sleep(Duration::from_millis(5));
     }
