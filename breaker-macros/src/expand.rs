@@ -165,6 +165,7 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     let Outcomes {
         swapped_slot,
         swapped_arm,
+        swapped_stmt,
         on_reject,
         on_result,
         on_timeout,
@@ -236,19 +237,22 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
         let __breaker_describe = #describe;
         let __breaker = #get_breaker;
         #swapped_slot
-        let __breaker_permit = match __breaker.admit() {
-            ::core::result::Result::Ok(__breaker_permit) => __breaker_permit,
-            #swapped_arm
-            #direct_reject_arm
+        let __breaker_permit = '__breaker_admitted: {
+            let __breaker_rejected = match __breaker.admit() {
+                ::core::result::Result::Ok(__breaker_permit) => break '__breaker_admitted __breaker_permit,
+                #swapped_arm
+                #direct_reject_arm
+                ::core::result::Result::Err(__breaker_rejected) => __breaker_rejected,
+            };
+            #swapped_stmt
             // HALF_OPEN across a fleet: the call may wait one store round trip to learn
             // whether it is the probe; a call held by an injected `delay` (QA) waits here
             // without a `timeout` (with one, inside it). Any other rejection is answered at
-            // once.
-            ::core::result::Result::Err(__breaker_rejected) => {
-                match __breaker.#wait(__breaker_rejected).await {
-                    ::core::result::Result::Ok(__breaker_permit) => __breaker_permit,
-                    ::core::result::Result::Err(__breaker_rejected) => { #on_reject }
-                }
+            // once. Awaited outside the match on `admit()`, so the match's value is not kept
+            // in the future across the wait.
+            match __breaker.#wait(__breaker_rejected).await {
+                ::core::result::Result::Ok(__breaker_permit) => __breaker_permit,
+                ::core::result::Result::Err(__breaker_rejected) => { #on_reject }
             }
         };
         #(#keeps)*
@@ -268,8 +272,12 @@ struct Outcomes {
     /// Declared before admission: with a fallback, where a swapped breaker keeps the fallback's
     /// failed result while the function is tried.
     swapped_slot: TokenStream,
-    /// An arm of the match on `admit()`: the breaker is swapped (`breakerctl swap`).
+    /// Without a fallback, an arm of the match on `admit()`: the breaker is swapped
+    /// (`breakerctl swap`); the function is tried at once.
     swapped_arm: TokenStream,
+    /// With a fallback, the same after that match (it awaits the fallback, and the match's
+    /// value is not to be kept in the future across an await).
+    swapped_stmt: TokenStream,
     /// The call was rejected (`__breaker_rejected`); returns from the function.
     on_reject: TokenStream,
     /// The call returned `__breaker_result`: settles the permit; evaluates to the function's
@@ -312,15 +320,16 @@ fn with_fallback(
         swapped_slot: quote! {
             let mut __breaker_swapped_first = ::core::option::Option::None;
         },
-        swapped_arm: quote! {
-            ::core::result::Result::Err(__breaker_rejected) if __breaker_rejected.is_swapped() => {
+        swapped_arm: TokenStream::new(),
+        swapped_stmt: quote! {
+            if __breaker_rejected.is_swapped() {
                 __breaker.note_fallback(#rt::FallbackReason::Swapped);
                 let __breaker_first = #call_cloned;
                 if !#rt::is_err(&__breaker_first) {
                     __breaker.fallback_result(&__breaker_first, __breaker_describe);
                     return __breaker_first;
                 }
-                match __breaker.admit_primary() {
+                break '__breaker_admitted match __breaker.admit_primary() {
                     ::core::result::Result::Ok(__breaker_permit) => {
                         __breaker_swapped_first = ::core::option::Option::Some(__breaker_first);
                         __breaker_permit
@@ -392,7 +401,7 @@ fn without_fallback(ret_tf: &TokenStream, settle: &TokenStream) -> Outcomes {
         // function has none to call first: it calls itself, through the breaker.
         swapped_arm: quote! {
             ::core::result::Result::Err(__breaker_rejected) if __breaker_rejected.is_swapped() => {
-                match __breaker.admit_primary() {
+                break '__breaker_admitted match __breaker.admit_primary() {
                     ::core::result::Result::Ok(__breaker_permit) => __breaker_permit,
                     ::core::result::Result::Err(__breaker_rejected) => {
                         return #rt::reject::<#ret_tf>(__breaker.rejection(__breaker_rejected));
@@ -400,6 +409,7 @@ fn without_fallback(ret_tf: &TokenStream, settle: &TokenStream) -> Outcomes {
                 }
             }
         },
+        swapped_stmt: TokenStream::new(),
         on_reject: quote!(return #rt::reject::<#ret_tf>(__breaker.rejection(__breaker_rejected));),
         // `settle` answers whether the call failed, for a fallback to act on: nothing to do here.
         on_result: quote! {
