@@ -11,12 +11,18 @@
 //! in the same order, by hand) — and a closed-loop load generator: `--connections` clients,
 //! each sending its next search when the last one is answered. The arms alternate round by round
 //! (A, B, A, B...) so that the machine's drift is shared; the report sums each arm's rounds and
-//! gives the ratio. Everything shares this machine's cores, so the absolute numbers include the
-//! generator's and the providers' work; the ratio is the result.
+//! gives the ratio, and the mean of the round-by-round ratios with a 95 % confidence interval.
+//! Everything shares this machine's cores, so the absolute numbers include the generator's and
+//! the providers' work; the ratio is the result.
+//!
+//! `--instructions N` counts instead of timing: the program runs itself under valgrind
+//! (cachegrind) with `--count N` and `--count 2N` for each arm and reports the instructions one
+//! search costs in each, which the machine's load does not move.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -50,13 +56,26 @@ struct Args {
     /// (800 ms, the breakers' timeout): the breakers' cost apart from the timers.
     #[arg(long, conflicts_with = "same_arms")]
     direct_with_timeouts: bool,
+    /// Counts instructions instead of timing: runs this program under valgrind (cachegrind)
+    /// once per arm and search count, and reports the instructions one search costs in each
+    /// arm (the difference between a run of `--instructions` searches and one of twice as
+    /// many, so start-up and warm-up cancel out). Independent of the machine's load.
+    #[arg(long, value_name = "SEARCHES", conflicts_with = "count")]
+    instructions: Option<u64>,
+    /// Runs exactly this many searches against `--arm` and exits (what `--instructions` runs
+    /// under valgrind).
+    #[arg(long, value_name = "SEARCHES", requires = "arm")]
+    count: Option<u64>,
+    /// The arm a `--count` run searches.
+    #[arg(long, value_enum)]
+    arm: Option<Arm>,
     /// A query (repeatable; the clients cycle through them).
     #[arg(long = "query", default_values_t = ["gangnam".to_owned(), "teheran".to_owned(), "세종대로".to_owned(), "해운대".to_owned()])]
     queries: Vec<String>,
 }
 
 /// Which search the server runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Arm {
     Breakers,
     Direct,
@@ -186,6 +205,126 @@ async fn round(
     total
 }
 
+/// Exactly `n` searches shared by `connections` closed-loop clients.
+async fn counted(
+    client: &reqwest::Client,
+    urls: &Arc<Vec<reqwest::Url>>,
+    connections: usize,
+    n: u64,
+) -> Measured {
+    let left = Arc::new(std::sync::atomic::AtomicU64::new(n));
+    let mut workers = Vec::with_capacity(connections);
+    for worker in 0..connections {
+        let (client, urls, left) = (client.clone(), Arc::clone(urls), Arc::clone(&left));
+        workers.push(tokio::spawn(async move {
+            let mut m = Measured::default();
+            let mut i = worker;
+            while left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| l.checked_sub(1))
+                .is_ok()
+            {
+                let url = urls[i % urls.len()].clone();
+                i += 1;
+                let ok = match client.get(url).send().await {
+                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                if ok {
+                    m.latencies_us.push(0);
+                } else {
+                    m.errors += 1;
+                }
+            }
+            m
+        }));
+    }
+    let mut total = Measured::default();
+    for w in workers {
+        match w.await {
+            Ok(m) => total.add(m),
+            Err(_) => total.errors += 1,
+        }
+    }
+    total
+}
+
+/// `--instructions`: this program under cachegrind, `searches` and twice as many searches per
+/// arm; prints the instructions per search of each arm and their ratio.
+fn count_instructions(args: &Args, searches: u64) -> Result<(), String> {
+    if searches == 0 {
+        return Err("--instructions must be at least 1".to_owned());
+    }
+    let me = std::env::current_exe().map_err(|e| format!("this program's path: {e}"))?;
+    let second = if args.direct_with_timeouts {
+        Arm::DirectWithTimeouts
+    } else {
+        Arm::Direct
+    };
+    let first = if args.same_arms {
+        Arm::Direct
+    } else {
+        Arm::Breakers
+    };
+    let mut per_search = Vec::new();
+    for arm in [first, second] {
+        let mut totals = Vec::new();
+        for n in [searches, 2 * searches] {
+            let mut cmd = std::process::Command::new("valgrind");
+            cmd.args(["--tool=cachegrind", "--cache-sim=no"])
+                .arg("--cachegrind-out-file=/dev/null")
+                .arg(&me)
+                .args(["--count", &n.to_string(), "--arm"])
+                .arg(
+                    clap::ValueEnum::to_possible_value(&arm)
+                        .map_or_else(String::new, |v| v.get_name().to_owned()),
+                )
+                .args(["--connections", &args.connections.to_string()]);
+            for q in &args.queries {
+                cmd.args(["--query", q]);
+            }
+            let out = cmd.output().map_err(|e| {
+                format!("cannot run valgrind ({e}); install it: apt-get install -y valgrind")
+            })?;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if !out.status.success() {
+                return Err(format!("the run under valgrind failed: {stderr}"));
+            }
+            let refs = stderr
+                .lines()
+                .find_map(|l| {
+                    // `==pid== I   refs:      1,122,082,121`
+                    let mut words = l.split_whitespace().skip(1);
+                    if (words.next(), words.next()) != (Some("I"), Some("refs:")) {
+                        return None;
+                    }
+                    words.next()?.replace(',', "").parse::<u64>().ok()
+                })
+                .ok_or_else(|| format!("no \"I refs\" in valgrind's report: {stderr}"))?;
+            totals.push(refs);
+        }
+        let each = totals[1].saturating_sub(totals[0]) as f64 / searches as f64;
+        println!(
+            "{}: {} instructions for {searches} searches, {} for {}: {each:.0} per search",
+            arm.name(),
+            totals[0],
+            totals[1],
+            2 * searches
+        );
+        per_search.push(each);
+    }
+    println!(
+        "{}: {:+.3} % instructions per search ({:+.0} per search)",
+        if args.same_arms {
+            "noise (A/A: both arms direct)"
+        } else {
+            "breakers' cost"
+        },
+        (per_search[0] / per_search[1] - 1.0) * 100.0,
+        per_search[0] - per_search[1]
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.rounds == 0 || args.seconds == 0 || args.connections == 0 || args.queries.is_empty() {
@@ -193,6 +332,15 @@ fn main() -> ExitCode {
             "service-bench: --rounds, --seconds and --connections must be at least 1, with a --query"
         );
         return ExitCode::FAILURE;
+    }
+    if let Some(searches) = args.instructions {
+        return match count_instructions(&args, searches) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("service-bench: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -225,7 +373,9 @@ async fn run(args: &Args) -> Result<(), String> {
         );
     }
     let providers = Arc::new(Providers::new(mocks[0].url(), mocks[1].url())?);
-    let first = if args.same_arms {
+    let first = if let Some(arm) = args.arm {
+        arm
+    } else if args.same_arms {
         Arm::Direct
     } else {
         Arm::Breakers
@@ -257,6 +407,19 @@ async fn run(args: &Args) -> Result<(), String> {
             .map_err(|e| format!("a search URL: {e}"))?;
         searches.push(Arc::new(per_query));
     }
+    if let Some(n) = args.count {
+        let m = counted(&client, &searches[0], args.connections, n).await;
+        println!(
+            "searched: {} answered, {} errors",
+            m.latencies_us.len(),
+            m.errors
+        );
+        return if m.errors == 0 {
+            Ok(())
+        } else {
+            Err(format!("{} searches failed", m.errors))
+        };
+    }
     let length = Duration::from_secs(args.seconds);
     println!(
         "service-bench: {} rounds of {} s per arm, {} closed-loop clients, queries {:?}",
@@ -274,13 +437,19 @@ async fn run(args: &Args) -> Result<(), String> {
         .await;
         results.push((*arm, Measured::default()));
     }
+    // Each round's (throughput, p99) per arm: the two arms of one round ran back to back, so
+    // their ratio is free of the machine's slower drift.
+    let mut pairs: Vec<[(f64, u32); 2]> = Vec::new();
     for r in 0..args.rounds {
         // Alternate which arm goes first, so neither always follows the other.
         let order: [usize; 2] = if r % 2 == 0 { [0, 1] } else { [1, 0] };
+        let mut pair = [(0.0, 0); 2];
         for i in order {
-            let m = round(&client, &searches[i], args.connections, length).await;
+            let mut m = round(&client, &searches[i], args.connections, length).await;
+            pair[i] = (m.per_second(), m.percentile(99.0));
             results[i].1.add(m);
         }
+        pairs.push(pair);
     }
     println!();
     println!("| arm | searches | errors | searches/s | p50 | p99 |");
@@ -312,6 +481,24 @@ async fn run(args: &Args) -> Result<(), String> {
         (with.0 / direct.0 - 1.0) * 100.0,
         (f64::from(with.1) / f64::from(direct.1).max(1.0) - 1.0) * 100.0
     );
+    let throughput: Vec<f64> = pairs.iter().map(|[a, b]| a.0 / b.0.max(1e-9)).collect();
+    let p99: Vec<f64> = pairs
+        .iter()
+        .map(|[a, b]| f64::from(a.1) / f64::from(b.1).max(1.0))
+        .collect();
+    for (what, ratios) in [("throughput", throughput), ("p99", p99)] {
+        match mean_with_interval(&ratios) {
+            Some((mean, half)) => println!(
+                "paired rounds, {what}: {:+.2} %, 95 % confidence interval [{:+.2} %, {:+.2} %] \
+                 ({} rounds)",
+                (mean - 1.0) * 100.0,
+                (mean - half - 1.0) * 100.0,
+                (mean + half - 1.0) * 100.0,
+                ratios.len()
+            ),
+            None => println!("paired rounds, {what}: needs at least 2 rounds"),
+        }
+    }
     let errors: u64 = results.iter().map(|(_, m)| m.errors).sum();
     if errors > 0 {
         return Err(format!("{errors} searches failed"));
@@ -320,4 +507,59 @@ async fn run(args: &Args) -> Result<(), String> {
         m.shutdown().await;
     }
     Ok(())
+}
+
+/// The mean of `xs` and the half-width of its 95 % confidence interval (Student's t), or `None`
+/// for fewer than two values.
+fn mean_with_interval(xs: &[f64]) -> Option<(f64, f64)> {
+    if xs.len() < 2 {
+        return None;
+    }
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    Some((mean, t95(xs.len() - 1) * (var / n).sqrt()))
+}
+
+/// Two-sided 95 % quantile of Student's t with `df` degrees of freedom.
+fn t95(df: usize) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    match df {
+        0 => f64::INFINITY,
+        1..=30 => TABLE[df - 1],
+        31..=60 => 2.021,
+        61..=120 => 2.000,
+        _ => 1.960,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{mean_with_interval, t95};
+
+    #[test]
+    fn interval_of_two_and_of_many() {
+        assert_eq!(mean_with_interval(&[1.0]), None);
+        // Mean 2, standard deviation sqrt(2), standard error 1: half-width t(1) = 12.706.
+        let (mean, half) = mean_with_interval(&[1.0, 3.0]).expect("two values");
+        assert!((mean - 2.0).abs() < 1e-12);
+        assert!((half - 12.706).abs() < 1e-9);
+        // Identical values: no spread.
+        assert_eq!(mean_with_interval(&[0.5; 30]).map(|(_, h)| h), Some(0.0));
+    }
+
+    #[test]
+    fn t_quantiles_fall_towards_the_normal() {
+        let qs: Vec<f64> = [1, 2, 10, 30, 31, 60, 61, 120, 121, 10_000]
+            .into_iter()
+            .map(t95)
+            .collect();
+        assert!(qs.windows(2).all(|w| w[0] >= w[1]), "{qs:?}");
+        assert!((t95(10_000) - 1.96).abs() < 1e-12);
+        assert!(t95(0).is_infinite());
+    }
 }
