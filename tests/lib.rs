@@ -19,6 +19,16 @@ pub enum TestError {
     Breaker(BreakerError),
 }
 
+impl std::fmt::Display for TestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TestError::Down(who) => write!(f, "{who} is down"),
+            TestError::NotFound => f.write_str("not found"),
+            TestError::Breaker(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 impl From<BreakerError> for TestError {
     fn from(e: BreakerError) -> Self {
         TestError::Breaker(e)

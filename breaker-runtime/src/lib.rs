@@ -128,6 +128,7 @@ pub use crate::notify::{
     add_notifier, dropped_events, flush_notifications,
 };
 pub use crate::runtime::builder::{Runtime, RuntimeBuilder};
+pub use crate::runtime::built::BreakerBuilder;
 pub use crate::runtime::env::{ENV_FAULTS, ENV_OVERRIDES};
 #[cfg(feature = "redis")]
 pub use crate::runtime::env::{

@@ -1212,3 +1212,72 @@ async fn a_swap_does_not_reject_a_function_without_a_fallback_sharing_the_breake
     h.swap(false).await.unwrap();
     assert_eq!(shared_swap_with_fallback().await, Ok("primary"));
 }
+
+// ---- swapped, with a timeout and a fallback; and a function without either ----
+
+static SWAP_TIMED_PRIMARY_SLOW: AtomicBool = AtomicBool::new(false);
+static SWAP_TIMED_FALLBACK_UP: AtomicBool = AtomicBool::new(true);
+
+#[circuit_breaker(name = "ops.swap_timed", fallback = swap_timed_fallback, timeout = "1s")]
+async fn swap_timed(q: u32) -> Result<String, OpsError> {
+    if SWAP_TIMED_PRIMARY_SLOW.load(SeqCst) {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    Ok(format!("primary:{q}"))
+}
+
+async fn swap_timed_fallback(q: u32) -> Result<String, OpsError> {
+    if SWAP_TIMED_FALLBACK_UP.load(SeqCst) {
+        Ok(format!("fallback:{q}"))
+    } else {
+        Err(OpsError::Down("swap timed fallback"))
+    }
+}
+
+#[circuit_breaker(name = "ops.swap_timed")]
+async fn swap_timed_plain() -> Result<&'static str, OpsError> {
+    Ok("plain")
+}
+
+/// The swapped paths the other swap tests leave out: a function with `timeout` and
+/// `fallback` whose fallback fails and whose primary then times out (the fallback's answer is
+/// the last word), a swapped breaker that refuses the primary itself (forced open), and a
+/// function with neither `timeout` nor `fallback` sharing the swapped breaker.
+#[tokio::test(start_paused = true)]
+async fn swapped_with_a_timeout_a_refused_primary_and_a_plain_function() {
+    let h = handle("ops.swap_timed");
+    h.swap(true).await.unwrap();
+    assert_eq!(swap_timed(1).await.unwrap(), "fallback:1");
+    SWAP_TIMED_FALLBACK_UP.store(false, SeqCst);
+    // The fallback fails: the primary is tried through the breaker.
+    assert_eq!(swap_timed(2).await.unwrap(), "primary:2");
+    // ...and times out: the fallback's failure is the answer, the timeout is counted.
+    SWAP_TIMED_PRIMARY_SLOW.store(true, SeqCst);
+    let started = tokio::time::Instant::now();
+    assert!(matches!(
+        swap_timed(3).await,
+        Err(OpsError::Down("swap timed fallback"))
+    ));
+    assert_eq!(started.elapsed(), Duration::from_secs(1));
+    assert_eq!(h.counters().timeouts, 1);
+    SWAP_TIMED_PRIMARY_SLOW.store(false, SeqCst);
+    // Forced open while swapped: the primary is refused, the fallback's failure stands.
+    h.force_open().await.unwrap();
+    assert!(matches!(
+        swap_timed(4).await,
+        Err(OpsError::Down("swap timed fallback"))
+    ));
+    // The function without a fallback is rejected as any call of a forced-open breaker...
+    assert!(matches!(
+        swap_timed_plain().await,
+        Err(OpsError::Breaker(BreakerError::Open { .. }))
+    ));
+    // ...and, released, runs itself at once while the breaker stays swapped.
+    h.reset().await.unwrap();
+    assert!(h.swapped());
+    assert_eq!(swap_timed_plain().await.unwrap(), "plain");
+    SWAP_TIMED_FALLBACK_UP.store(true, SeqCst);
+    assert_eq!(swap_timed(5).await.unwrap(), "fallback:5");
+    h.swap(false).await.unwrap();
+    assert_eq!(swap_timed(6).await.unwrap(), "primary:6");
+}

@@ -187,6 +187,41 @@ fn fleet_child() {
                 assert_eq!(breaker(NAME).unwrap().state(), State::Open);
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
+            // A breaker built in code, shared through Redis: waits to see the fleet open it.
+            "built-watch" => {
+                let b = built_breaker();
+                assert_eq!(b.call(|| async { Ok::<u32, TestError>(1) }).await, Ok(1));
+                report("ready", "");
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while b.state() != State::Open {
+                    assert!(std::time::Instant::now() < deadline, "never saw OPEN");
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                report("open", "");
+                let r = b.call(|| async { Ok::<u32, TestError>(1) }).await;
+                assert!(
+                    r.unwrap_err().is_open(),
+                    "a call admitted while the fleet is OPEN"
+                );
+            }
+            "built-trip" => {
+                let b = built_breaker();
+                for _ in 0..3 {
+                    let r = b
+                        .call(|| async { Err::<u32, _>(TestError::Down("built")) })
+                        .await;
+                    assert_eq!(r, Err(TestError::Down("built")));
+                }
+                assert_eq!(b.state(), State::Open);
+                report("tripped", "");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            "built-expect-open" => {
+                let b = built_breaker();
+                let r = b.call(|| async { Ok::<u32, TestError>(1) }).await;
+                assert!(r.unwrap_err().is_open(), "first call admitted");
+                report("rejected", "");
+            }
             // A new instance must start OPEN: its very first call is rejected.
             "expect-open" => {
                 assert!(
@@ -376,6 +411,31 @@ fn fleet_child() {
             other => panic!("unknown role {other}"),
         }
     });
+}
+
+/// The breaker the `built-*` roles make in code.
+fn built_breaker() -> breaker_runtime::Handle {
+    breaker_runtime::Breaker::builder("fleet.built")
+        .threshold(3)
+        .open_for(Duration::from_secs(30))
+        .store(breaker_runtime::StoreKind::Redis)
+        .build()
+        .expect("valid settings")
+}
+
+#[test]
+fn a_breaker_built_in_code_is_shared_through_redis() {
+    let _serial = serial();
+    let redis = RedisServer::start();
+    let watcher = spawn(&redis, "built-watch");
+    watcher.expect("ready", PATIENCE);
+    let tripper = spawn(&redis, "built-trip");
+    tripper.expect("tripped", PATIENCE);
+    watcher.expect("open", PATIENCE);
+    tripper.finish();
+    watcher.finish();
+    // An instance started now builds the breaker and finds it OPEN before its first call.
+    spawn(&redis, "built-expect-open").finish();
 }
 
 #[test]

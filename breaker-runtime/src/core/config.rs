@@ -280,7 +280,7 @@ impl Config {
         c.validate()
     }
 
-    fn assign(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+    pub(crate) fn assign(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         let key_static = OVERRIDE_KEYS
             .iter()
             .copied()

@@ -4,6 +4,7 @@
 //! that names concrete stores and notifiers.
 
 pub(crate) mod builder;
+pub(crate) mod built;
 pub(crate) mod env;
 pub(crate) mod handle;
 pub(crate) mod lookup;

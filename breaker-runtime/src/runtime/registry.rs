@@ -50,9 +50,15 @@ pub(crate) fn get_or_create(
     fallback: Option<&'static str>,
 ) -> &'static Breaker {
     let settings = settings();
-    let mut reg = registry();
+    let reg = registry();
     if let Some(e) = reg.get(name) {
-        if e.site != site {
+        if e.site == BUILT && e.declared != declared {
+            tracing::warn!(
+                breaker = name,
+                "a function declares breaker `{name}`, which was built in code with other \
+                 settings; the built breaker's settings apply"
+            );
+        } else if e.site != site {
             if e.declared != declared {
                 tracing::warn!(
                     breaker = name,
@@ -69,10 +75,59 @@ pub(crate) fn get_or_create(
         }
         return e.breaker;
     }
+    create(reg, settings, name, declared, site, explicit, fallback)
+}
+
+/// The `site` of breakers built in code ([`crate::Breaker::builder`]): no function's address.
+const BUILT: usize = 0;
+
+/// The breaker named `name` for [`crate::Breaker::builder`]: created with `config` (plus
+/// overrides), or the registered one if its settings are `config`.
+pub(crate) fn get_or_create_built(
+    name: &str,
+    config: Config,
+    fallback: Option<String>,
+) -> Result<&'static Breaker, ConfigError> {
+    // Before the registry's lock: the first call sets the runtime up, which may create stores.
+    let settings = settings();
+    let reg = registry();
+    if let Some(e) = reg.get(name) {
+        return if e.declared == config && e.breaker.fallback().is_some() == fallback.is_some() {
+            Ok(e.breaker)
+        } else {
+            Err(ConfigError::new(
+                "name",
+                format!(
+                    "a breaker named `{name}` exists with other settings ({}); one name is one \
+                     breaker: build it with the same settings or give it another name",
+                    if e.site == BUILT {
+                        "built in code"
+                    } else {
+                        "declared by a function"
+                    }
+                ),
+            ))
+        };
+    }
+    let fallback = fallback.map(|f| &*Box::leak(f.into_boxed_str()));
+    Ok(create(reg, settings, name, config, BUILT, true, fallback))
+}
+
+fn create(
+    mut reg: std::sync::MutexGuard<'static, BTreeMap<&'static str, Entry>>,
+    settings: &'static crate::runtime::builder::Settings,
+    name: &str,
+    declared: Config,
+    site: usize,
+    explicit: bool,
+    fallback: Option<&'static str>,
+) -> &'static Breaker {
     let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
     let mut config = declared;
     for (key, value) in settings.overrides.get(name).into_iter().flatten() {
-        let applied = if key == "timeout" && declared.timeout.is_none() {
+        // A built breaker's calls always run under `MaybeTimeout`; a declared function has
+        // the timer only when declared with a `timeout`.
+        let applied = if key == "timeout" && declared.timeout.is_none() && site != BUILT {
             Err(ConfigError::new(
                 "timeout",
                 "can only be overridden for a breaker declared with a `timeout` (the timer is \
