@@ -51,6 +51,7 @@ use crate::search::Providers;
 mod admin;
 mod auth;
 mod error;
+mod health;
 mod pages;
 mod search;
 
@@ -176,7 +177,6 @@ pub(crate) fn build(app: App, limits: &Limits) -> (Router, Throttles) {
     let request_timeout = limits.request_timeout;
     let router = Router::new()
         .merge(pages::routes())
-        .route("/healthz", get(|| async { "ok" }))
         .route("/api/search", search_route)
         .merge(admin_routes)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page") })
@@ -207,6 +207,8 @@ pub(crate) fn build(app: App, limits: &Limits) -> (Router, Throttles) {
         .layer(axum::middleware::map_response(move |r: Response| {
             error::json_errors(r, max_body, request_timeout)
         }));
+    // The probes, outside the limits above (see `health`).
+    let router = health::routes().merge(router);
     (security_headers(router), throttles)
 }
 
