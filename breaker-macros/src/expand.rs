@@ -583,6 +583,14 @@ fn config(s: &Settings) -> TokenStream {
         let v = q.value;
         calls.push(quote!(.quorum(#v)));
     }
+    if let Some(m) = &s.max_concurrent {
+        let v = m.value;
+        calls.push(quote!(.max_concurrent(#v)));
+    }
+    if let Some(w) = &s.max_wait {
+        let d = dur(&w.value);
+        calls.push(quote!(.max_wait(#d)));
+    }
     if let Some(st) = &s.store {
         let kind = match st.value {
             Store::Memory => quote!(Memory),

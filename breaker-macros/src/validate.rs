@@ -43,6 +43,8 @@ pub(crate) struct Settings {
     pub(crate) max_open_for: Option<Spanned<Duration>>,
     pub(crate) half_open_probes: Option<Spanned<u32>>,
     pub(crate) quorum: Option<Spanned<u32>>,
+    pub(crate) max_concurrent: Option<Spanned<u32>>,
+    pub(crate) max_wait: Option<Spanned<Duration>>,
     pub(crate) failure_if: Option<Path>,
     pub(crate) store: Option<Spanned<Store>>,
 }
@@ -73,6 +75,8 @@ impl Settings {
             ("min_calls", Value::Count(v)) => self.min_calls = Some(v),
             ("half_open_probes", Value::Count(v)) => self.half_open_probes = Some(v),
             ("quorum", Value::Count(v)) => self.quorum = Some(v),
+            ("max_concurrent", Value::Count(v)) => self.max_concurrent = Some(v),
+            ("max_wait", Value::Duration(v)) => self.max_wait = Some(v),
             ("failure_rate", Value::Percent(v)) => self.failure_rate = Some(v),
             ("store", Value::Store(v)) => self.store = Some(v),
             // The table and this match are checked against each other by
@@ -172,6 +176,13 @@ fn cross_checks(s: &Settings, func: &ItemFn, errors: &mut Errors) {
             q.span,
             "`quorum` counts the instances of a fleet that share a store; it needs \
              `store = \"redis\"` (a `store = \"memory\"` breaker is one instance)",
+        );
+    }
+    if let (Some(w), None) = (&s.max_wait, &s.max_concurrent) {
+        errors.push(
+            w.span,
+            "`max_wait` is how long a call waits for a place in a bulkhead; it needs \
+             `max_concurrent = N` (without it every call runs at once)",
         );
     }
     let sig = &func.sig;
@@ -495,6 +506,7 @@ mod tests {
             let with = match arg.name {
                 "min_calls" => ", failure_rate = 50",
                 "quorum" => ", store = \"redis\"",
+                "max_wait" => ", max_concurrent = 10",
                 _ => "",
             };
             let args: Args = syn::parse_str(&format!("{}{with}", arg.usage()))

@@ -109,8 +109,9 @@ pub mod redis {
 pub use crate::breaker::{Breaker, CounterSnapshot};
 pub use crate::core::clock::{Clock, TokioClock};
 pub use crate::core::config::{
-    Config, ConfigError, HASH_TAG_CHARS, MAX_DURATION, MAX_HALF_OPEN_PROBES, MAX_NAME_LEN,
-    MAX_QUORUM, MAX_THRESHOLD, NameError, OVERRIDE_KEYS, StoreKind, check_name, parse_duration,
+    Config, ConfigError, HASH_TAG_CHARS, MAX_CONCURRENT, MAX_DURATION, MAX_HALF_OPEN_PROBES,
+    MAX_NAME_LEN, MAX_QUORUM, MAX_THRESHOLD, NameError, OVERRIDE_KEYS, StoreKind, check_name,
+    parse_duration,
 };
 pub use crate::core::error::BreakerError;
 pub use crate::core::fault::{Fault, FaultError, parse_fault_list};

@@ -34,6 +34,11 @@ async fn closed(fail: bool) -> Result<u64, E> {
     outcome(fail)
 }
 
+#[circuit_breaker(threshold = 1000, max_concurrent = 4, max_wait = "1s")]
+async fn bulkheaded(fail: bool) -> Result<u64, E> {
+    outcome(fail)
+}
+
 #[circuit_breaker(threshold = 1000, timeout = "3s")]
 async fn closed_timeout(fail: bool) -> Result<u64, E> {
     outcome(fail)
@@ -97,6 +102,17 @@ fn counter_sees_this_threads_allocations() {
 fn closed_success_does_not_allocate() {
     let info = after_warmup(10, 1000, || assert!(matches!(now(closed(false)), Ok(1))));
     assert_none("closed success", info);
+}
+
+/// A bulkhead with room: a place taken and given back (a success settles on the slow path,
+/// as a failure does), no allocation (a call that has to queue
+/// for a place allocates its wait).
+#[test]
+fn bulkhead_with_room_does_not_allocate() {
+    let info = after_warmup(10, 1000, || {
+        assert!(matches!(now(bulkheaded(false)), Ok(1)));
+    });
+    assert_none("bulkhead with room", info);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The attribute's arguments: one table, read by the macro to check `#[circuit_breaker(...)]`
 //! and by the runtime to check `BREAKER_OVERRIDES`.
 
-use crate::{MAX_HALF_OPEN_PROBES, MAX_QUORUM, MAX_THRESHOLD};
+use crate::{MAX_CONCURRENT, MAX_HALF_OPEN_PROBES, MAX_QUORUM, MAX_THRESHOLD};
 
 /// The kind of value an argument takes, as written in the attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +169,23 @@ pub const ARGUMENTS: &[Argument] = &[
          fleet",
     ),
     arg(
+        "max_concurrent",
+        Kind::Count {
+            max: MAX_CONCURRENT,
+        },
+        "100",
+        true,
+        "a bulkhead: at most this many calls in flight in this instance; the next is rejected \
+         (its fallback serves) without calling the function",
+    ),
+    arg(
+        "max_wait",
+        Kind::Duration,
+        "\"50ms\"",
+        true,
+        "with `max_concurrent`: how long a call may wait for a place before it is rejected",
+    ),
+    arg(
         "failure_if",
         Kind::Function,
         "is_outage",
@@ -297,6 +314,8 @@ mod tests {
                 "max_open_for",
                 "half_open_probes",
                 "quorum",
+                "max_concurrent",
+                "max_wait",
             ]
         );
     }

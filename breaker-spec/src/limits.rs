@@ -1,7 +1,8 @@
 //! The defaults of the attribute and the largest values it accepts.
 //!
 //! Arguments without a constant here are off by default: `timeout`, `failure_rate` and
-//! `slow_call`; `max_open_for` defaults to `open_for` (no doubling); `store` to `"memory"`.
+//! `slow_call`, `max_concurrent` (no bulkhead) and `max_wait` (a full bulkhead refuses at
+//! once); `max_open_for` defaults to `open_for` (no doubling); `store` to `"memory"`.
 
 use std::time::Duration;
 
@@ -13,6 +14,8 @@ pub const MAX_THRESHOLD: u32 = 100_000;
 pub const MAX_HALF_OPEN_PROBES: u32 = 10_000;
 /// Largest `quorum`.
 pub const MAX_QUORUM: u32 = 10_000;
+/// Largest `max_concurrent`.
+pub const MAX_CONCURRENT: u32 = 1_000_000;
 /// Largest `failure_rate`: it is a percentage.
 pub const MAX_FAILURE_RATE: u8 = 100;
 /// Longest duration accepted anywhere in a configuration (about 31.7 years): keeps every time

@@ -1070,9 +1070,24 @@ async fn failing_fallback_alerts_once_until_it_succeeds_again() {
     );
 }
 
+/// An error type with `Debug` only (`TestError` has `Display` too); its fields are read by
+/// `Debug` alone.
+#[derive(Debug)]
+#[allow(dead_code)]
+enum DebugOnly {
+    Down(&'static str),
+    Breaker(BreakerError),
+}
+
+impl From<BreakerError> for DebugOnly {
+    fn from(e: BreakerError) -> Self {
+        DebugOnly::Breaker(e)
+    }
+}
+
 #[circuit_breaker(name = "ops.alert_debug", threshold = 1)]
-async fn alert_debug_target() -> Result<(), TestError> {
-    Err(TestError::Down("debug only"))
+async fn alert_debug_target() -> Result<(), DebugOnly> {
+    Err(DebugOnly::Down("debug only"))
 }
 
 #[tokio::test(start_paused = true)]

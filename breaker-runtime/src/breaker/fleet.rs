@@ -2,11 +2,15 @@
 //! the future a call awaits for one), probe results to report, the fleet's state to adopt, and
 //! the verdicts this instance reached alone.
 
+use std::pin::Pin;
 use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::permit::{AWAIT, HELD_OPEN, INJECT, PROBE, Permit, ProbeOutcome, Rejected};
+use super::bulkhead::Queued;
+use super::permit::{
+    AWAIT, FULL, HELD_OPEN, INJECT, PROBE, Permit, ProbeOutcome, QUEUED, Rejected,
+};
 use super::{CONTROLLED, FORCED_MASK, FORCED_OPEN, GENERATION_SHIFT, MODE_CLOSED, MODE_MASK};
 use crate::breaker::Breaker;
 use crate::breaker::future::Delay;
@@ -53,8 +57,12 @@ pub struct ProbeWait {
     pub(super) breaker: &'static Breaker,
     pub(super) rejected: Rejected,
     pub(super) waiting: bool,
+    /// An injected delay is slept out here ([`Breaker::admission_wait`]).
+    sleeps_delay: bool,
     /// The injected delay to sleep out before a delayed call is admitted.
     pub(super) delay: Delay,
+    /// Waiting for a place in the bulkhead (`max_wait`), before admission.
+    queue: Option<Pin<Box<Queued>>>,
 }
 
 impl std::future::Future for ProbeWait {
@@ -65,6 +73,13 @@ impl std::future::Future for ProbeWait {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
+        if self.queue.is_some() {
+            match self.poll_queue(cx) {
+                std::task::Poll::Ready(None) => {}
+                std::task::Poll::Ready(Some(r)) => return std::task::Poll::Ready(r),
+                std::task::Poll::Pending => return std::task::Poll::Pending,
+            }
+        }
         if self.waiting {
             return self.poll_answer(cx);
         }
@@ -76,6 +91,45 @@ impl std::future::Future for ProbeWait {
 }
 
 impl ProbeWait {
+    /// A call waiting for a place: `Ready(Some(answer))` when it has its answer (a permit, or
+    /// `Full` after `max_wait`), `Ready(None)` when admission has more to wait for (a fleet
+    /// lease, an injected delay), set up in `self`.
+    #[cold]
+    fn poll_queue(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Permit, Rejected>>> {
+        let Some(queue) = &mut self.queue else {
+            return std::task::Poll::Ready(None);
+        };
+        let placed = match queue.as_mut().poll_place(cx) {
+            std::task::Poll::Pending => return std::task::Poll::Pending,
+            std::task::Poll::Ready(placed) => placed,
+        };
+        self.queue = None;
+        let b = self.breaker;
+        if !placed {
+            self.rejected = b.rejected(Some(FULL));
+            return std::task::Poll::Ready(Some(Err(self.rejected)));
+        }
+        let w = b.word.load(Ordering::Acquire);
+        match b.admit_placed(w, false) {
+            Ok(p) => std::task::Poll::Ready(Some(Ok(p))),
+            Err(r) if !r.is_await() => {
+                self.rejected = r;
+                std::task::Poll::Ready(Some(Err(r)))
+            }
+            Err(r) => {
+                self.rejected = r;
+                self.waiting = r.delayed_ticket().is_none();
+                if !self.waiting && self.sleeps_delay {
+                    self.delay = b.injected_sleep(false);
+                }
+                std::task::Poll::Ready(None)
+            }
+        }
+    }
+
     /// An admitted call held by an injected `delay`: its permit once the delay (if this wait
     /// has one to sleep) is over; marked `INJECT` so that a `timeout` runs the delay instead.
     #[cold]
@@ -290,11 +344,39 @@ impl Breaker {
     #[doc(hidden)]
     #[inline]
     pub fn wait_for_probe(&'static self, rejected: Rejected) -> ProbeWait {
+        if rejected.0 == QUEUED {
+            return self.queue_for_place(false);
+        }
         ProbeWait {
             breaker: self,
             rejected,
             waiting: rejected.is_await() && rejected.delayed_ticket().is_none(),
+            sleeps_delay: false,
             delay: None,
+            queue: None,
+        }
+    }
+
+    /// The wait for a place in the bulkhead, then admission.
+    #[cold]
+    fn queue_for_place(&'static self, sleeps_delay: bool) -> ProbeWait {
+        let queue = self
+            .bulkhead
+            .as_ref()
+            .map(|b| Queued::new(b, b.max_wait.unwrap_or_default()));
+        let rejected = if queue.is_some() {
+            Rejected(QUEUED)
+        } else {
+            // Cannot happen (only a bulkhead queues); refuse rather than hang.
+            self.rejected(Some(FULL))
+        };
+        ProbeWait {
+            breaker: self,
+            rejected,
+            waiting: false,
+            sleeps_delay,
+            delay: None,
+            queue,
         }
     }
 
@@ -304,7 +386,11 @@ impl Breaker {
     #[doc(hidden)]
     #[inline]
     pub fn admission_wait(&'static self, rejected: Rejected) -> ProbeWait {
+        if rejected.0 == QUEUED {
+            return self.queue_for_place(true);
+        }
         let mut wait = self.wait_for_probe(rejected);
+        wait.sleeps_delay = true;
         if rejected.delayed_ticket().is_some() {
             wait.delay = self.injected_sleep(false);
         }
@@ -334,6 +420,7 @@ impl Breaker {
                 } else {
                     wait
                 };
+                self.release_place();
                 return Err(self.rejected(Some(dur_nanos(retry))));
             }
         };
@@ -358,6 +445,7 @@ impl Breaker {
         drop(f);
         self.wake_store();
         self.cancel_lease(lease);
+        self.release_place();
         Err(self.rejected(Some(dur_nanos(FLEET_PROBE_RETRY))))
     }
 
@@ -365,6 +453,7 @@ impl Breaker {
     pub(super) fn probe_wait_dropped(&self, lease: u64) {
         self.counters.add(Count::Cancelled);
         self.release_wait(lease);
+        self.release_place();
     }
 
     /// Ends the wait for lease `lease` unused: the local slot, and any fleet lease granted, go

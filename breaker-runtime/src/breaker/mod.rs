@@ -6,6 +6,7 @@
 //! operator commands take the mutex.
 
 mod alert;
+mod bulkhead;
 mod chain;
 mod coarse;
 pub(crate) mod contract;
@@ -17,7 +18,9 @@ mod permit;
 use chain::CHAIN_OK;
 use controls::Controls;
 use fleet::{FLEET_PROBE_RETRY, FleetProbes};
-use permit::{AWAIT, HELD_OPEN, INJECTED_ERROR, INJECTED_OPEN, INJECTED_TIMEOUT, PROBE, SWAPPED};
+use permit::{
+    AWAIT, FULL, HELD_OPEN, INJECTED_ERROR, INJECTED_OPEN, INJECTED_TIMEOUT, PROBE, QUEUED, SWAPPED,
+};
 
 pub(crate) use alert::alert_kind;
 #[cfg(feature = "redis")]
@@ -49,14 +52,17 @@ const FORCED_OPEN: u64 = 1 << FORCED_SHIFT;
 const FORCED_CLOSED: u64 = 2 << FORCED_SHIFT;
 /// A fault is injected or the breaker is swapped: every call takes the slow path.
 const CONTROLLED: u64 = 1 << 4;
-const GENERATION_SHIFT: u32 = 5;
+/// The breaker has a bulkhead (`max_concurrent`): every call takes the slow path, which takes
+/// a place. Set for the breaker's whole life, so one without a bulkhead never sees it.
+const LIMITED: u64 = 1 << 5;
+const GENERATION_SHIFT: u32 = 6;
 
 /// A circuit breaker. Reached through [`crate::Handle`]; generated code uses it directly.
 pub struct Breaker {
     name: &'static str,
     config: Config,
-    /// `generation << 5 | controlled << 4 | forced << 2 | mode`, published after every change of
-    /// the machine or the controls.
+    /// `generation << 6 | limited << 5 | controlled << 4 | forced << 2 | mode`, published after
+    /// every change of the machine or the controls.
     word: AtomicU64,
     /// End of OPEN in clock nanoseconds, published before `word`.
     open_until: AtomicU64,
@@ -92,6 +98,8 @@ pub struct Breaker {
     rng: AtomicU64,
     /// Mirrors [`Controls::controlled`] for [`Breaker::publish`].
     controlled: std::sync::atomic::AtomicBool,
+    /// `max_concurrent`: the places calls in flight hold.
+    bulkhead: Option<bulkhead::Bulkhead>,
 }
 
 impl std::fmt::Debug for Breaker {
@@ -158,7 +166,9 @@ impl Breaker {
             armable,
             machine: Mutex::new(Machine::new(config, seed)),
             counters: Counters::new(config.failure_rate.is_some()),
-            plain: config.slow_call.is_none() && config.failure_rate.is_none(),
+            plain: config.slow_call.is_none()
+                && config.failure_rate.is_none()
+                && config.max_concurrent.is_none(),
             local_event: std::sync::atomic::AtomicU8::new(0),
             store_waker: std::sync::OnceLock::new(),
             probe_waker: std::sync::OnceLock::new(),
@@ -170,7 +180,19 @@ impl Breaker {
             chain: std::sync::atomic::AtomicU8::new(CHAIN_OK),
             rng: AtomicU64::new(seed | 1),
             controlled: std::sync::atomic::AtomicBool::new(false),
+            bulkhead: config
+                .max_concurrent
+                .map(|n| bulkhead::Bulkhead::new(n, config.max_wait)),
         }
+        .published_once()
+    }
+
+    /// With the word's constant bits set (`LIMITED`).
+    fn published_once(self) -> Self {
+        if self.bulkhead.is_some() {
+            self.word.store(LIMITED, Ordering::Release);
+        }
+        self
     }
 
     /// The fallback, as written in the attribute (`None` without one).
@@ -272,9 +294,10 @@ impl Breaker {
             self.armed_until.store(0, Ordering::Release);
             self.armed_for.store(0, Ordering::Relaxed);
         }
+        let limited = if self.bulkhead.is_some() { LIMITED } else { 0 };
         self.open_until.store(m.open_until(), Ordering::Release);
         self.word.store(
-            (m.generation() << GENERATION_SHIFT) | controlled | forced | mode,
+            (m.generation() << GENERATION_SHIFT) | limited | controlled | forced | mode,
             Ordering::Release,
         );
     }
@@ -289,7 +312,7 @@ impl Breaker {
     #[inline]
     pub fn admit(&'static self) -> Result<Permit, Rejected> {
         let w = self.word.load(Ordering::Acquire);
-        if w & (MODE_MASK | CONTROLLED) == 0 {
+        if w & (MODE_MASK | CONTROLLED | LIMITED) == 0 {
             return Ok(Permit {
                 breaker: self,
                 ticket: w >> GENERATION_SHIFT,
@@ -312,6 +335,9 @@ impl Breaker {
     pub fn admit_primary(&'static self) -> Result<Permit, Rejected> {
         let w = self.word.load(Ordering::Acquire);
         match self.admission(self.admit_slow(w, true)) {
+            // No place, and the swapped path does not queue for one: its caller has waited for
+            // the fallback already.
+            Err(r) if r.0 == QUEUED => Err(self.rejected(Some(FULL))),
             Err(r) if r.is_await() => match r.delayed_ticket() {
                 // An injected `delay`: the swapped path has kept its caller waiting for the
                 // fallback already; the primary is tried at once.
@@ -323,6 +349,7 @@ impl Breaker {
                 // fallback's answer already.
                 None => {
                     self.release_wait(r.0 & !AWAIT);
+                    self.release_place();
                     Err(self.rejected(Some(dur_nanos(FLEET_PROBE_RETRY))))
                 }
             },
@@ -377,6 +404,57 @@ impl Breaker {
     }
 
     fn admit_general(&'static self, w: u64, primary: bool) -> Result<Permit, Rejected> {
+        if w & LIMITED != 0 {
+            return self.admit_limited(w, primary);
+        }
+        self.admit_controlled(w, primary)
+    }
+
+    /// A breaker with a bulkhead: a place first (or a rejection, or a wait for one with
+    /// `max_wait`), then admission as usual; a place taken for a call that is then refused is
+    /// given back at once.
+    #[cold]
+    fn admit_limited(&'static self, w: u64, primary: bool) -> Result<Permit, Rejected> {
+        let Some(b) = &self.bulkhead else {
+            return self.admit_controlled(w, primary);
+        };
+        if !b.try_take() {
+            return Err(if b.max_wait.is_some() {
+                Rejected(QUEUED)
+            } else {
+                self.rejected(Some(FULL))
+            });
+        }
+        self.admit_placed(w, primary)
+    }
+
+    /// Admission of a call that holds a place: a final refusal gives it back; an admitted call
+    /// (or one waiting for a fleet lease or an injected delay) keeps it.
+    pub(super) fn admit_placed(&'static self, w: u64, primary: bool) -> Result<Permit, Rejected> {
+        let r = self.admit_controlled(w, primary);
+        if let Err(rej) = r
+            && !rej.is_await()
+        {
+            self.release_place();
+        }
+        r
+    }
+
+    /// Gives back the place of a call that ended (no-op without a bulkhead).
+    #[inline]
+    pub(super) fn release_place(&self) {
+        if let Some(b) = &self.bulkhead {
+            b.release();
+        }
+    }
+
+    /// Calls of this breaker in flight now and its `max_concurrent`, with a bulkhead.
+    #[must_use]
+    pub fn bulkhead_load(&self) -> Option<(u32, u32)> {
+        self.bulkhead.as_ref().map(|b| (b.in_flight(), b.max()))
+    }
+
+    fn admit_controlled(&'static self, w: u64, primary: bool) -> Result<Permit, Rejected> {
         if w & CONTROLLED == 0 {
             return self.admit_state(w);
         }
@@ -523,6 +601,10 @@ impl Breaker {
                 breaker: self.name,
                 after: Duration::ZERO,
             },
+            FULL => BreakerError::Full {
+                breaker: self.name,
+                max_concurrent: self.config.max_concurrent.unwrap_or(0),
+            },
             _ => BreakerError::Open {
                 breaker: self.name,
                 retry_after: rejected.retry_after(),
@@ -537,6 +619,7 @@ impl Breaker {
         self.note_fallback(match rejected.0 {
             INJECTED_ERROR => FallbackReason::Failed,
             INJECTED_TIMEOUT => FallbackReason::TimedOut,
+            FULL => FallbackReason::Full,
             _ => FallbackReason::Rejected,
         });
     }

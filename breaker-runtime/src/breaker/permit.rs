@@ -38,6 +38,14 @@ pub(super) const INJECTED_TIMEOUT: u64 = u64::MAX - 3;
 
 pub(super) const INJECTED_OPEN: u64 = u64::MAX - 4;
 
+/// The bulkhead (`max_concurrent`) had no place for the call. The lowest of the codes above
+/// any real wait.
+pub(super) const FULL: u64 = u64::MAX - 5;
+
+/// With [`AWAIT`]: no place in the bulkhead yet; the call waits up to `max_wait` for one, then
+/// is admitted as usual.
+pub(super) const QUEUED: u64 = AWAIT | (1 << 59);
+
 /// Marks a rejection that is a request for a fleet probe lease (the rest is the local lease
 /// id); below it, a rejection is the nanoseconds until a call may be admitted (146 years and
 /// more read as "held open").
@@ -66,7 +74,7 @@ impl Rejected {
     #[inline]
     #[must_use]
     pub fn is_await(self) -> bool {
-        self.0 & AWAIT != 0 && self.0 < INJECTED_OPEN
+        self.0 & AWAIT != 0 && self.0 < FULL
     }
 
     /// An admitted call held by an injected `delay`: its ticket.
@@ -187,6 +195,7 @@ impl Permit {
     pub fn timed_out(self) -> BreakerError {
         let (b, ticket) = (self.breaker, self.ticket);
         std::mem::forget(self);
+        b.release_place();
         let after = b.config.timeout.unwrap_or_default();
         b.note_error_text(format_args!("timed out after {after:?}"));
         b.failed(ticket, Some(Count::Timeouts));
@@ -248,6 +257,7 @@ impl Breaker {
     #[cold]
     #[inline(never)]
     pub(super) fn settle_slow(&self, ticket: u64, failed: bool, started: Started) {
+        self.release_place();
         if failed {
             return self.failed(ticket, None);
         }
@@ -276,6 +286,7 @@ impl Breaker {
     #[cold]
     #[inline(never)]
     pub(super) fn dropped(&self, ticket: u64) {
+        self.release_place();
         if std::thread::panicking() && crate::breaker::future::take_body_panicked() {
             self.note_error_text(format_args!("the call panicked"));
             self.failed(ticket, Some(Count::Panics));

@@ -69,6 +69,10 @@ pub struct Config {
     pub quorum: u32,
     /// Where state lives.
     pub store: StoreKind,
+    /// A bulkhead: at most this many calls in flight in this instance (none without it).
+    pub max_concurrent: Option<u32>,
+    /// With `max_concurrent`: how long a call may wait for a place (none: refused at once).
+    pub max_wait: Option<Duration>,
 }
 
 /// Largest `threshold` accepted (100,000): the sliding window keeps one timestamp per counted
@@ -78,6 +82,8 @@ pub const MAX_THRESHOLD: u32 = breaker_spec::MAX_THRESHOLD;
 pub const MAX_HALF_OPEN_PROBES: u32 = breaker_spec::MAX_HALF_OPEN_PROBES;
 /// Largest `quorum` accepted (10,000).
 pub const MAX_QUORUM: u32 = breaker_spec::MAX_QUORUM;
+/// Largest `max_concurrent` accepted (1,000,000).
+pub const MAX_CONCURRENT: u32 = breaker_spec::MAX_CONCURRENT;
 /// Longest duration accepted anywhere in a configuration (1,000,000,000 s, about 31.7 years):
 /// keeps every time computation inside `u64` nanoseconds.
 pub const MAX_DURATION: Duration = breaker_spec::MAX_DURATION;
@@ -112,7 +118,23 @@ impl Config {
             half_open_probes: DEFAULT_HALF_OPEN_PROBES,
             quorum: DEFAULT_QUORUM,
             store: StoreKind::Memory,
+            max_concurrent: None,
+            max_wait: None,
         }
+    }
+
+    /// Sets `max_concurrent` (a bulkhead).
+    #[must_use]
+    pub const fn max_concurrent(mut self, calls: u32) -> Self {
+        self.max_concurrent = Some(calls);
+        self
+    }
+
+    /// Sets `max_wait` (with `max_concurrent`).
+    #[must_use]
+    pub const fn max_wait(mut self, d: Duration) -> Self {
+        self.max_wait = Some(d);
+        self
     }
 
     /// Sets `timeout`.
@@ -247,6 +269,23 @@ impl Config {
                 format!("must be between 1 and {MAX_HALF_OPEN_PROBES}"),
             ));
         }
+        if let Some(n) = self.max_concurrent
+            && !(1..=MAX_CONCURRENT).contains(&n)
+        {
+            return Err(ConfigError::new(
+                "max_concurrent",
+                format!("must be between 1 and {MAX_CONCURRENT}"),
+            ));
+        }
+        if let Some(w) = self.max_wait {
+            dur("max_wait", w)?;
+            if self.max_concurrent.is_none() {
+                return Err(ConfigError::new(
+                    "max_wait",
+                    "is the wait for a place in a bulkhead; it needs `max_concurrent`",
+                ));
+            }
+        }
         if self.quorum == 0 || self.quorum > MAX_QUORUM {
             return Err(ConfigError::new(
                 "quorum",
@@ -275,6 +314,9 @@ impl Config {
         let mut c = Config::new();
         if key == "max_open_for" {
             c.open_for = Duration::from_nanos(1);
+        }
+        if key == "max_wait" {
+            c.max_concurrent = Some(1);
         }
         c.assign(key, value)?;
         c.validate()
@@ -318,6 +360,8 @@ impl Config {
             "max_open_for" => self.max_open_for = duration()?,
             "half_open_probes" => self.half_open_probes = count()?,
             "quorum" => self.quorum = count()?,
+            "max_concurrent" => self.max_concurrent = Some(count()?),
+            "max_wait" => self.max_wait = Some(duration()?),
             _ => unreachable!("every entry of OVERRIDE_KEYS is handled"),
         }
         Ok(())
@@ -435,7 +479,12 @@ mod tests {
     #[test]
     fn every_overridable_argument_is_handled_by_set() {
         for arg in breaker_spec::ARGUMENTS {
-            let mut c = Config::new();
+            // `max_wait` is valid only beside `max_concurrent`.
+            let mut c = if arg.name == "max_wait" {
+                Config::new().max_concurrent(1)
+            } else {
+                Config::new()
+            };
             let r = c.set(arg.name, arg.example_value());
             if arg.overridable {
                 assert_eq!(r, Ok(()), "{}", arg.name);

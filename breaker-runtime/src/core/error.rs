@@ -23,6 +23,14 @@ pub enum BreakerError {
         /// The breaker's name.
         breaker: &'static str,
     },
+    /// The breaker's bulkhead (`max_concurrent`) had no place for the call (within `max_wait`,
+    /// if given): the function was not called.
+    Full {
+        /// The breaker's name.
+        breaker: &'static str,
+        /// Its `max_concurrent`.
+        max_concurrent: u32,
+    },
     /// The call did not finish within the breaker's `timeout` and was abandoned (or an injected
     /// `timeout` fault failed it: `after` is then the breaker's `timeout`, or zero without one).
     Timeout {
@@ -39,6 +47,7 @@ impl BreakerError {
     pub fn breaker(&self) -> &'static str {
         match self {
             BreakerError::Open { breaker, .. }
+            | BreakerError::Full { breaker, .. }
             | BreakerError::Timeout { breaker, .. }
             | BreakerError::Injected { breaker } => breaker,
         }
@@ -62,6 +71,14 @@ impl fmt::Display for BreakerError {
                     "call through circuit breaker `{breaker}` failed by an injected fault"
                 )
             }
+            BreakerError::Full {
+                breaker,
+                max_concurrent,
+            } => write!(
+                f,
+                "circuit breaker `{breaker}` has {max_concurrent} calls in flight, its \
+                 `max_concurrent`; try again shortly"
+            ),
             BreakerError::Timeout { breaker, after } => {
                 write!(
                     f,

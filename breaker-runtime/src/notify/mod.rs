@@ -36,6 +36,8 @@ pub enum FallbackReason {
     TimedOut,
     /// The breaker is swapped (`breakerctl swap`): the fallback is called first.
     Swapped,
+    /// The breaker's bulkhead (`max_concurrent`) had no place for the call.
+    Full,
 }
 
 /// What happened.

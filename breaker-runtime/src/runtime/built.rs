@@ -125,6 +125,19 @@ impl BreakerBuilder {
         self
     }
 
+    /// `max_concurrent`: a bulkhead; at most this many calls in flight in this instance, the
+    /// next rejected with `BreakerError::Full` (or served by the fallback).
+    pub fn max_concurrent(mut self, calls: u32) -> Self {
+        self.config = self.config.max_concurrent(calls);
+        self
+    }
+
+    /// `max_wait`: with `max_concurrent`, how long a call may wait for a place.
+    pub fn max_wait(mut self, wait: Duration) -> Self {
+        self.config = self.config.max_wait(wait);
+        self
+    }
+
     /// `store`: memory (the default) or Redis.
     pub fn store(mut self, store: StoreKind) -> Self {
         self.config = self.config.store(store);

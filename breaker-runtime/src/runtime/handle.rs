@@ -41,6 +41,13 @@ impl Handle {
         *self.breaker.config()
     }
 
+    /// With a bulkhead (`max_concurrent`): the calls in flight in this instance now, and the
+    /// most it lets in.
+    #[must_use]
+    pub fn bulkhead_load(&self) -> Option<(u32, u32)> {
+        self.breaker.bulkhead_load()
+    }
+
     /// The current state (an OPEN breaker whose open period is over reports HALF_OPEN).
     #[must_use]
     pub fn state(&self) -> State {

@@ -29,6 +29,8 @@ fn is_outage(e: &SearchError) -> bool {
     open_for = "30s",
     max_open_for = "5m",
     half_open_probes = 2,
+    max_concurrent = 100,
+    max_wait = "50ms",
     failure_if = is_outage,
     store = "memory",
 )]
@@ -49,4 +51,6 @@ async fn main() {
     assert_eq!(daum("", 1).await, Ok(vec![":1 (from juso)".to_owned()]));
     let h = breaker_runtime::breaker("daum").expect("registered");
     assert_eq!(h.counters().failures, 1);
+    assert_eq!(h.bulkhead_load(), Some((0, 100)));
+    assert_eq!(h.config().max_wait, Some(std::time::Duration::from_millis(50)));
 }
