@@ -140,9 +140,13 @@ pub use crate::runtime::env::{
     ENV_TELEGRAM_API, ENV_TELEGRAM_CHAT, ENV_TELEGRAM_TOKEN, ENV_WEBHOOK_URL,
 };
 pub use crate::runtime::handle::{Handle, HandleError};
+#[cfg(feature = "tower")]
+pub use crate::runtime::layer;
 pub use crate::runtime::lookup::{breaker, breakers, notice};
 #[cfg(feature = "metrics")]
 pub use crate::runtime::metrics as metrics_export;
+#[cfg(feature = "reqwest-middleware")]
+pub use crate::runtime::middleware;
 #[cfg(feature = "redis")]
 pub use crate::store::redis::{DEFAULT_STORE_DOWN_AFTER, RedisStore};
 pub use crate::store::{Command, Control, MemoryStore, Store, StoreError, StoreFuture};

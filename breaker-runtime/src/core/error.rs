@@ -42,6 +42,12 @@ pub enum BreakerError {
 }
 
 impl BreakerError {
+    /// The breaker rejected the call because it is OPEN (or HALF_OPEN and busy, or held open).
+    #[must_use]
+    pub fn is_open(&self) -> bool {
+        matches!(self, BreakerError::Open { .. })
+    }
+
     /// The breaker's name.
     #[must_use]
     pub fn breaker(&self) -> &'static str {

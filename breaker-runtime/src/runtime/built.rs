@@ -279,6 +279,64 @@ impl Handle {
     }
 }
 
+impl Handle {
+    /// For the tower layer and the reqwest middleware: runs `call` through this breaker with
+    /// `judge` saying whether its result is a failure (`Some(what went wrong)`, for alerts) —
+    /// an `Ok` HTTP 503 may be one. The call's own result, or the breaker's error when it was
+    /// rejected or timed out.
+    #[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
+    pub(crate) async fn call_judged<T, E, F, Fut, J>(
+        &self,
+        call: F,
+        judge: J,
+    ) -> Result<Result<T, E>, crate::BreakerError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        J: FnOnce(&Result<T, E>) -> Option<String>,
+    {
+        let b = self.breaker;
+        let permit = match b.admit() {
+            Ok(p) => p,
+            Err(r) if r.is_swapped() => match b.admit_primary() {
+                Ok(p) => p,
+                Err(r) => return Err(b.rejection(r)),
+            },
+            Err(r) => match b.wait_for_probe(r).await {
+                Ok(p) => p,
+                Err(r) => return Err(b.rejection(r)),
+            },
+        };
+        let started = b.started();
+        let delay = permit.injected_delay();
+        match MaybeTimeout::new(call(), b.timeout(), delay).await {
+            Some(result) => {
+                let verdict: Result<(), String> = judge(&result).map_or(Ok(()), Err);
+                let _ = permit.settle(&verdict, None, started, describe::<String>);
+                Ok(result)
+            }
+            None => Err(permit.timed_out()),
+        }
+    }
+}
+
+impl BreakerBuilder {
+    /// The same settings under another name (the reqwest middleware's breaker per host).
+    #[cfg(feature = "reqwest-middleware")]
+    pub(crate) fn renamed(&self, name: String) -> BreakerBuilder {
+        BreakerBuilder {
+            name,
+            ..self.clone()
+        }
+    }
+
+    /// The name given to [`Breaker::builder`].
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 /// The fallback's answer, counted (an error there means the whole chain failed).
 async fn serve_fallback<R, G, GFut>(b: &'static Breaker, fallback: G) -> R
 where

@@ -7,8 +7,14 @@ pub(crate) mod builder;
 pub(crate) mod built;
 pub(crate) mod env;
 pub(crate) mod handle;
+#[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
+mod http_status;
+#[cfg(feature = "tower")]
+pub mod layer;
 pub(crate) mod lookup;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "reqwest-middleware")]
+pub mod middleware;
 pub(crate) mod registry;
 pub(crate) mod sites;
