@@ -170,7 +170,7 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
         on_result,
         on_timeout,
     } = match &s.fallback {
-        Some(fb) => with_fallback(fb, &params, &ret_tf, &settle),
+        Some(fb) => with_fallback(fb, &params, &ret_tf, &settle, &admission_wait(s)),
         None => without_fallback(&ret_tf, &settle),
     };
     // Without a fallback, `reject::<#ret>` checks this too.
@@ -218,11 +218,7 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     // Without a `timeout`, an injected delay is slept out in the admission wait, the one await
     // before the body (the body's future carries no slot for it); with one, it runs inside the
     // timeout.
-    let wait = if s.timeout.is_none() {
-        quote!(admission_wait)
-    } else {
-        quote!(wait_for_probe)
-    };
+    let wait = admission_wait(s);
     let direct_reject_arm = (!has_fallback).then(|| {
         quote! {
             ::core::result::Result::Err(__breaker_rejected) if !__breaker_rejected.is_await() => { #on_reject }
@@ -267,6 +263,16 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     quote!(#func)
 }
 
+/// The admission wait's method: without a `timeout`, an injected delay is slept out there
+/// (`admission_wait`); with one it runs inside the timeout (`wait_for_probe`).
+fn admission_wait(s: &Settings) -> TokenStream {
+    if s.timeout.is_none() {
+        quote!(admission_wait)
+    } else {
+        quote!(wait_for_probe)
+    }
+}
+
 /// What the generated body does with each outcome of admission and of the call.
 struct Outcomes {
     /// Declared before admission: with a fallback, where a swapped breaker keeps the fallback's
@@ -296,6 +302,7 @@ fn with_fallback(
     params: &[Param],
     ret_tf: &TokenStream,
     settle: &TokenStream,
+    wait: &TokenStream,
 ) -> Outcomes {
     let rt = quote!(::breaker_runtime::__private);
     let originals = params.iter().map(|p| &p.outer);
@@ -329,7 +336,14 @@ fn with_fallback(
                     __breaker.fallback_result(&__breaker_first, __breaker_describe);
                     return __breaker_first;
                 }
-                break '__breaker_admitted match __breaker.admit_primary() {
+                // A bulkhead without a free place: the function waits for one (`max_wait`).
+                let __breaker_primary = match __breaker.admit_primary() {
+                    ::core::result::Result::Err(__breaker_rejected) if __breaker_rejected.is_await() => {
+                        __breaker.#wait(__breaker_rejected).await
+                    }
+                    __breaker_admitted => __breaker_admitted,
+                };
+                break '__breaker_admitted match __breaker_primary {
                     ::core::result::Result::Ok(__breaker_permit) => {
                         __breaker_swapped_first = ::core::option::Option::Some(__breaker_first);
                         __breaker_permit
@@ -400,9 +414,12 @@ fn without_fallback(ret_tf: &TokenStream, settle: &TokenStream) -> Outcomes {
         // A breaker shared by name with a function that has a fallback can be swapped; this
         // function has none to call first: it calls itself, through the breaker.
         swapped_arm: quote! {
+            // Swapped: the function is tried at once (it has nothing to call first); a held
+            // call (no free place in its bulkhead) goes on to the wait below.
             ::core::result::Result::Err(__breaker_rejected) if __breaker_rejected.is_swapped() => {
-                break '__breaker_admitted match __breaker.admit_primary() {
-                    ::core::result::Result::Ok(__breaker_permit) => __breaker_permit,
+                match __breaker.admit_primary() {
+                    ::core::result::Result::Ok(__breaker_permit) => break '__breaker_admitted __breaker_permit,
+                    ::core::result::Result::Err(__breaker_rejected) if __breaker_rejected.is_await() => __breaker_rejected,
                     ::core::result::Result::Err(__breaker_rejected) => {
                         return #rt::reject::<#ret_tf>(__breaker.rejection(__breaker_rejected));
                     }

@@ -8,9 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::bulkhead::Queued;
-use super::permit::{
-    AWAIT, FULL, HELD_OPEN, INJECT, PROBE, Permit, ProbeOutcome, QUEUED, Rejected,
-};
+use super::permit::{AWAIT, HELD_OPEN, INJECT, PROBE, Permit, ProbeOutcome, Rejected};
 use super::{CONTROLLED, FORCED_MASK, FORCED_OPEN, GENERATION_SHIFT, MODE_CLOSED, MODE_MASK};
 use crate::breaker::Breaker;
 use crate::breaker::future::Delay;
@@ -73,83 +71,81 @@ impl std::future::Future for ProbeWait {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        if self.queue.is_some() {
-            match self.poll_queue(cx) {
-                std::task::Poll::Ready(None) => {}
-                std::task::Poll::Ready(Some(r)) => return std::task::Poll::Ready(r),
-                std::task::Poll::Pending => return std::task::Poll::Pending,
-            }
-        }
         if self.waiting {
             return self.poll_answer(cx);
         }
         if let Some(ticket) = self.rejected.delayed_ticket() {
-            return self.poll_delayed(ticket, cx);
+            return self.poll_held(ticket, cx);
         }
         std::task::Poll::Ready(Err(self.rejected))
     }
 }
 
 impl ProbeWait {
-    /// A call waiting for a place: `Ready(Some(answer))` when it has its answer (a permit, or
-    /// `Full` after `max_wait`), `Ready(None)` when admission has more to wait for (a fleet
-    /// lease, an injected delay), set up in `self`.
+    /// An admitted call held here: for a place in the bulkhead if it has none yet, then for
+    /// an injected `delay` (slept out if this wait sleeps delays; the delay runs while the
+    /// call holds its place, as a slow provider's answer would). Its permit is marked `INJECT`
+    /// after a delay, so that a `timeout` runs the delay instead.
     #[cold]
-    fn poll_queue(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<Permit, Rejected>>> {
-        let Some(queue) = &mut self.queue else {
-            return std::task::Poll::Ready(None);
-        };
-        let placed = match queue.as_mut().poll_place(cx) {
-            std::task::Poll::Pending => return std::task::Poll::Pending,
-            std::task::Poll::Ready(placed) => placed,
-        };
-        self.queue = None;
-        let b = self.breaker;
-        if !placed {
-            self.rejected = b.rejected(Some(FULL));
-            return std::task::Poll::Ready(Some(Err(self.rejected)));
-        }
-        let w = b.word.load(Ordering::Acquire);
-        match b.admit_placed(w, false) {
-            Ok(p) => std::task::Poll::Ready(Some(Ok(p))),
-            Err(r) if !r.is_await() => {
-                self.rejected = r;
-                std::task::Poll::Ready(Some(Err(r)))
-            }
-            Err(r) => {
-                self.rejected = r;
-                self.waiting = r.delayed_ticket().is_none();
-                if !self.waiting && self.sleeps_delay {
-                    self.delay = b.injected_sleep(false);
-                }
-                std::task::Poll::Ready(None)
-            }
-        }
-    }
-
-    /// An admitted call held by an injected `delay`: its permit once the delay (if this wait
-    /// has one to sleep) is over; marked `INJECT` so that a `timeout` runs the delay instead.
-    #[cold]
-    fn poll_delayed(
+    fn poll_held(
         &mut self,
         ticket: u64,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<Permit, Rejected>> {
-        if let Some(d) = &mut self.delay {
-            if d.as_mut().poll(cx).is_pending() {
-                return std::task::Poll::Pending;
+        let b = self.breaker;
+        if self.rejected.wants_place() {
+            match self.poll_place(cx) {
+                std::task::Poll::Pending => return std::task::Poll::Pending,
+                std::task::Poll::Ready(false) => {
+                    self.rejected = b.refuse_admitted(ticket);
+                    return std::task::Poll::Ready(Err(self.rejected));
+                }
+                std::task::Poll::Ready(true) => {
+                    self.rejected = self.rejected.placed();
+                    if !self.rejected.place_only() && self.sleeps_delay {
+                        self.delay = b.injected_sleep(false);
+                    }
+                }
             }
-            self.delay = None;
         }
+        let ticket = if self.rejected.place_only() {
+            ticket
+        } else {
+            if let Some(d) = &mut self.delay {
+                if d.as_mut().poll(cx).is_pending() {
+                    return std::task::Poll::Pending;
+                }
+                self.delay = None;
+            }
+            ticket | INJECT
+        };
         // Handed out: no longer this wait's to cancel.
         self.rejected = Rejected(HELD_OPEN);
-        std::task::Poll::Ready(Ok(Permit {
-            breaker: self.breaker,
-            ticket: ticket | INJECT,
-        }))
+        std::task::Poll::Ready(Ok(Permit { breaker: b, ticket }))
+    }
+
+    /// Takes a place in the bulkhead for the held call: at once, or after waiting up to
+    /// `max_wait`; `Ready(false)` when there is none.
+    #[cold]
+    fn poll_place(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<bool> {
+        let Some(bulkhead) = &self.breaker.bulkhead else {
+            return std::task::Poll::Ready(true);
+        };
+        if self.queue.is_none() {
+            if bulkhead.try_take() {
+                return std::task::Poll::Ready(true);
+            }
+            match bulkhead.max_wait {
+                Some(wait) => self.queue = Some(Queued::new(bulkhead, wait)),
+                None => return std::task::Poll::Ready(false),
+            }
+        }
+        let Some(queue) = &mut self.queue else {
+            return std::task::Poll::Ready(false);
+        };
+        let placed = std::task::ready!(queue.as_mut().poll_place(cx));
+        self.queue = None;
+        std::task::Poll::Ready(placed)
     }
 
     #[cold]
@@ -178,7 +174,28 @@ impl ProbeWait {
             }
         };
         self.waiting = false;
-        std::task::Poll::Ready(b.probe_answered(lease, answer))
+        match b.probe_answered(lease, answer) {
+            // The fleet's probe: it takes its place now.
+            Ok(permit) if b.bulkhead.is_some() => {
+                let ticket = permit.into_ticket();
+                self.rejected = Rejected::held_for_place(ticket);
+                self.poll_held(ticket, cx)
+            }
+            // A QA drill's `delay` on the probe: held here as any delayed call.
+            Err(r) if r.delayed_ticket().is_some() => {
+                if b.bulkhead.is_some() {
+                    self.rejected = r.wanting_place();
+                } else {
+                    self.rejected = r;
+                    if self.sleeps_delay {
+                        self.delay = b.injected_sleep(false);
+                    }
+                }
+                let ticket = r.delayed_ticket().unwrap_or_default();
+                self.poll_held(ticket, cx)
+            }
+            other => std::task::Poll::Ready(other),
+        }
     }
 }
 
@@ -188,12 +205,17 @@ impl Drop for ProbeWait {
         if self.waiting {
             self.breaker.probe_wait_dropped(self.rejected.0 & !AWAIT);
         } else if let Some(ticket) = self.rejected.delayed_ticket() {
-            // Dropped during its delay: the call was admitted, so it is counted as one that
-            // was cancelled (and a probe's slot is freed), as a dropped permit is.
-            drop(Permit {
-                breaker: self.breaker,
-                ticket,
-            });
+            // Dropped while held: the call was admitted, so it is counted as one that was
+            // cancelled (and a probe's slot is freed), as a dropped permit is; its place, if it
+            // has one, goes back.
+            if self.rejected.wants_place() {
+                self.breaker.dropped(ticket);
+            } else {
+                drop(Permit {
+                    breaker: self.breaker,
+                    ticket,
+                });
+            }
         }
     }
 }
@@ -344,9 +366,6 @@ impl Breaker {
     #[doc(hidden)]
     #[inline]
     pub fn wait_for_probe(&'static self, rejected: Rejected) -> ProbeWait {
-        if rejected.0 == QUEUED {
-            return self.queue_for_place(false);
-        }
         ProbeWait {
             breaker: self,
             rejected,
@@ -357,41 +376,17 @@ impl Breaker {
         }
     }
 
-    /// The wait for a place in the bulkhead, then admission.
-    #[cold]
-    fn queue_for_place(&'static self, sleeps_delay: bool) -> ProbeWait {
-        let queue = self
-            .bulkhead
-            .as_ref()
-            .map(|b| Queued::new(b, b.max_wait.unwrap_or_default()));
-        let rejected = if queue.is_some() {
-            Rejected(QUEUED)
-        } else {
-            // Cannot happen (only a bulkhead queues); refuse rather than hang.
-            self.rejected(Some(FULL))
-        };
-        ProbeWait {
-            breaker: self,
-            rejected,
-            waiting: false,
-            sleeps_delay,
-            delay: None,
-            queue,
-        }
-    }
-
     /// As [`Breaker::wait_for_probe`], for a function without `timeout`: a call held by an
     /// injected `delay` sleeps it out here before it is admitted. (With a `timeout`,
     /// `wait_for_probe` admits it at once and the delay runs inside the timeout.)
     #[doc(hidden)]
     #[inline]
     pub fn admission_wait(&'static self, rejected: Rejected) -> ProbeWait {
-        if rejected.0 == QUEUED {
-            return self.queue_for_place(true);
-        }
         let mut wait = self.wait_for_probe(rejected);
         wait.sleeps_delay = true;
-        if rejected.delayed_ticket().is_some() {
+        // A call that waits for a place first starts its delay once it has one.
+        if rejected.delayed_ticket().is_some() && !rejected.place_only() && !rejected.wants_place()
+        {
             wait.delay = self.injected_sleep(false);
         }
         wait
@@ -420,7 +415,6 @@ impl Breaker {
                 } else {
                     wait
                 };
-                self.release_place();
                 return Err(self.rejected(Some(dur_nanos(retry))));
             }
         };
@@ -445,7 +439,6 @@ impl Breaker {
         drop(f);
         self.wake_store();
         self.cancel_lease(lease);
-        self.release_place();
         Err(self.rejected(Some(dur_nanos(FLEET_PROBE_RETRY))))
     }
 
@@ -453,7 +446,6 @@ impl Breaker {
     pub(super) fn probe_wait_dropped(&self, lease: u64) {
         self.counters.add(Count::Cancelled);
         self.release_wait(lease);
-        self.release_place();
     }
 
     /// Ends the wait for lease `lease` unused: the local slot, and any fleet lease granted, go

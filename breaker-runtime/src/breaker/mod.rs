@@ -19,7 +19,7 @@ use chain::CHAIN_OK;
 use controls::Controls;
 use fleet::{FLEET_PROBE_RETRY, FleetProbes};
 use permit::{
-    AWAIT, FULL, HELD_OPEN, INJECTED_ERROR, INJECTED_OPEN, INJECTED_TIMEOUT, PROBE, QUEUED, SWAPPED,
+    AWAIT, FULL, HELD_OPEN, INJECTED_ERROR, INJECTED_OPEN, INJECTED_TIMEOUT, PROBE, SWAPPED,
 };
 
 pub(crate) use alert::alert_kind;
@@ -335,9 +335,9 @@ impl Breaker {
     pub fn admit_primary(&'static self) -> Result<Permit, Rejected> {
         let w = self.word.load(Ordering::Acquire);
         match self.admission(self.admit_slow(w, true)) {
-            // No place, and the swapped path does not queue for one: its caller has waited for
-            // the fallback already.
-            Err(r) if r.0 == QUEUED => Err(self.rejected(Some(FULL))),
+            // No place in the bulkhead yet: the caller waits for one in the admission wait
+            // (the only waiting code this returns).
+            Err(r) if r.wants_place() => Err(r),
             Err(r) if r.is_await() => match r.delayed_ticket() {
                 // An injected `delay`: the swapped path has kept its caller waiting for the
                 // fallback already; the primary is tried at once.
@@ -349,7 +349,6 @@ impl Breaker {
                 // fallback's answer already.
                 None => {
                     self.release_wait(r.0 & !AWAIT);
-                    self.release_place();
                     Err(self.rejected(Some(dur_nanos(FLEET_PROBE_RETRY))))
                 }
             },
@@ -410,34 +409,54 @@ impl Breaker {
         self.admit_controlled(w, primary)
     }
 
-    /// A breaker with a bulkhead: a place first (or a rejection, or a wait for one with
-    /// `max_wait`), then admission as usual; a place taken for a call that is then refused is
-    /// given back at once.
+    /// A breaker with a bulkhead: admission as usual, then a place for the admitted call (a
+    /// refused call never takes one, so it never crowds out one that would run). No place: a
+    /// rejection (`Full`), or with `max_wait` the call is held in the admission wait until it
+    /// has one.
     #[cold]
     fn admit_limited(&'static self, w: u64, primary: bool) -> Result<Permit, Rejected> {
         let Some(b) = &self.bulkhead else {
             return self.admit_controlled(w, primary);
         };
-        if !b.try_take() {
-            return Err(if b.max_wait.is_some() {
-                Rejected(QUEUED)
-            } else {
-                self.rejected(Some(FULL))
-            });
+        match self.admit_controlled(w, primary) {
+            Ok(permit) => {
+                if b.try_take() {
+                    Ok(permit)
+                } else if b.max_wait.is_some() {
+                    Err(Rejected::held_for_place(permit.into_ticket()))
+                } else {
+                    Err(self.refuse_admitted(permit.into_ticket()))
+                }
+            }
+            // Held for an injected delay: its place is taken now, or waited for after the
+            // delay.
+            Err(r) if r.delayed_ticket().is_some() => {
+                if b.try_take() {
+                    Err(r)
+                } else if b.max_wait.is_some() {
+                    Err(r.wanting_place())
+                } else {
+                    Err(self.refuse_admitted(r.delayed_ticket().unwrap_or_default()))
+                }
+            }
+            // Refused, or waiting for a fleet lease (the place is taken with the lease).
+            Err(r) => Err(r),
         }
-        self.admit_placed(w, primary)
     }
 
-    /// Admission of a call that holds a place: a final refusal gives it back; an admitted call
-    /// (or one waiting for a fleet lease or an injected delay) keeps it.
-    pub(super) fn admit_placed(&'static self, w: u64, primary: bool) -> Result<Permit, Rejected> {
-        let r = self.admit_controlled(w, primary);
-        if let Err(rej) = r
-            && !rej.is_await()
-        {
-            self.release_place();
+    /// An admitted call that finds no place in the bulkhead: the admission is undone (a
+    /// probe's slot and fleet lease go back) and the call is counted as rejected.
+    #[cold]
+    pub(super) fn refuse_admitted(&self, ticket: u64) -> Rejected {
+        if ticket & PROBE != 0 {
+            self.fleet_report(ticket, permit::ProbeOutcome::Abandoned);
+            self.update(|m, _| {
+                let t = Self::ticket(m, ticket);
+                m.on_cancel(t);
+                ((), None)
+            });
         }
-        r
+        self.rejected(Some(FULL))
     }
 
     /// Gives back the place of a call that ended (no-op without a bulkhead).

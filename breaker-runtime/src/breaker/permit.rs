@@ -42,10 +42,6 @@ pub(super) const INJECTED_OPEN: u64 = u64::MAX - 4;
 /// any real wait.
 pub(super) const FULL: u64 = u64::MAX - 5;
 
-/// With [`AWAIT`]: no place in the bulkhead yet; the call waits up to `max_wait` for one, then
-/// is admitted as usual.
-pub(super) const QUEUED: u64 = AWAIT | (1 << 59);
-
 /// Marks a rejection that is a request for a fleet probe lease (the rest is the local lease
 /// id); below it, a rejection is the nanoseconds until a call may be admitted (146 years and
 /// more read as "held open").
@@ -59,6 +55,19 @@ pub(super) const DELAYED: u64 = 1 << 61;
 
 /// In a [`DELAYED`] code: the ticket is a probe's.
 const DELAYED_PROBE: u64 = 1 << 60;
+
+/// In a [`DELAYED`] code: the call holds no place in its bulkhead yet; the wait takes one (for
+/// up to `max_wait`) before it hands out the permit.
+const WANTS_PLACE: u64 = 1 << 59;
+
+/// In a [`DELAYED`] code: held for a place only, no injected delay.
+const PLACE_ONLY: u64 = 1 << 58;
+
+/// In a place-only [`DELAYED`] code: the ticket has [`INJECT`].
+const HELD_INJECT: u64 = 1 << 57;
+
+/// The ticket's bits in a [`DELAYED`] code: a generation (far below 2^57) or a lease id.
+const HELD_TICKET: u64 = HELD_INJECT - 1;
 
 impl Rejected {
     /// When a call may be admitted again; `None` while an operator holds the breaker open (or
@@ -86,18 +95,50 @@ impl Rejected {
             } else {
                 0
             };
-            (self.0 & (DELAYED_PROBE - 1)) | probe
+            let inject = if self.0 & HELD_INJECT != 0 { INJECT } else { 0 };
+            (self.0 & HELD_TICKET) | probe | inject
         })
     }
 
     /// The rejection code that holds an admitted call with `ticket` for an injected `delay`.
     pub(super) fn delayed(ticket: u64) -> Rejected {
+        Rejected(AWAIT | DELAYED | Self::held(ticket))
+    }
+
+    /// The rejection code that holds an admitted call with `ticket` until it has a place in
+    /// the bulkhead.
+    pub(super) fn held_for_place(ticket: u64) -> Rejected {
+        let inject = if ticket & INJECT != 0 { HELD_INJECT } else { 0 };
+        Rejected(AWAIT | DELAYED | PLACE_ONLY | WANTS_PLACE | inject | Self::held(ticket))
+    }
+
+    fn held(ticket: u64) -> u64 {
         let probe = if ticket & PROBE != 0 {
             DELAYED_PROBE
         } else {
             0
         };
-        Rejected(AWAIT | DELAYED | probe | (ticket & (DELAYED_PROBE - 1)))
+        probe | (ticket & HELD_TICKET)
+    }
+
+    /// A held call that still needs a place in the bulkhead (a delay hold found it full).
+    pub(super) fn wanting_place(self) -> Rejected {
+        Rejected(self.0 | WANTS_PLACE)
+    }
+
+    /// The same hold, its place taken.
+    pub(super) fn placed(self) -> Rejected {
+        Rejected(self.0 & !WANTS_PLACE)
+    }
+
+    /// A held call without a place in its bulkhead yet.
+    pub(super) fn wants_place(self) -> bool {
+        self.delayed_ticket().is_some() && self.0 & WANTS_PLACE != 0
+    }
+
+    /// A call held for a place only (no injected delay to sleep).
+    pub(super) fn place_only(self) -> bool {
+        self.delayed_ticket().is_some() && self.0 & PLACE_ONLY != 0
     }
 
     /// The breaker is swapped: the fallback is to be called first.
@@ -209,6 +250,7 @@ impl Permit {
 impl Drop for Permit {
     #[inline]
     fn drop(&mut self) {
+        self.breaker.release_place();
         self.breaker.dropped(self.ticket);
     }
 }
@@ -285,8 +327,9 @@ impl Breaker {
 
     #[cold]
     #[inline(never)]
+    /// An admitted call that ended without a verdict (its place, if any, is the caller's to
+    /// give back).
     pub(super) fn dropped(&self, ticket: u64) {
-        self.release_place();
         if std::thread::panicking() && crate::breaker::future::take_body_panicked() {
             self.note_error_text(format_args!("the call panicked"));
             self.failed(ticket, Some(Count::Panics));

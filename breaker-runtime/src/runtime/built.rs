@@ -211,16 +211,22 @@ impl Handle {
         let b = self.breaker;
         let permit = match b.admit() {
             Ok(p) => p,
-            // Swapped (a declared breaker with a fallback, called here without one): the call
-            // is tried at once.
-            Err(r) if r.is_swapped() => match b.admit_primary() {
-                Ok(p) => p,
-                Err(r) => return reject(b.rejection(r)),
-            },
-            Err(r) => match b.wait_for_probe(r).await {
-                Ok(p) => p,
-                Err(r) => return reject(b.rejection(r)),
-            },
+            Err(r) => {
+                // Swapped (a declared breaker with a fallback, called here without one): the
+                // call is tried at once, once it has a place.
+                let admitted = if r.is_swapped() {
+                    match b.admit_primary() {
+                        Err(r) if r.is_await() => b.wait_for_probe(r).await,
+                        other => other,
+                    }
+                } else {
+                    b.wait_for_probe(r).await
+                };
+                match admitted {
+                    Ok(p) => p,
+                    Err(r) => return reject(b.rejection(r)),
+                }
+            }
         };
         let started = b.started();
         let delay = permit.injected_delay();
@@ -298,14 +304,21 @@ impl Handle {
         let b = self.breaker;
         let permit = match b.admit() {
             Ok(p) => p,
-            Err(r) if r.is_swapped() => match b.admit_primary() {
-                Ok(p) => p,
-                Err(r) => return Err(b.rejection(r)),
-            },
-            Err(r) => match b.wait_for_probe(r).await {
-                Ok(p) => p,
-                Err(r) => return Err(b.rejection(r)),
-            },
+            Err(r) => {
+                let r = if r.is_swapped() {
+                    match b.admit_primary() {
+                        Ok(p) => Ok(p),
+                        Err(r) if r.is_await() => b.wait_for_probe(r).await,
+                        Err(r) => Err(r),
+                    }
+                } else {
+                    b.wait_for_probe(r).await
+                };
+                match r {
+                    Ok(p) => p,
+                    Err(r) => return Err(b.rejection(r)),
+                }
+            }
         };
         let started = b.started();
         let delay = permit.injected_delay();
@@ -368,7 +381,11 @@ where
         b.fallback_result(&first, describe::<R::Error>);
         return first;
     }
-    let Ok(permit) = b.admit_primary() else {
+    let admitted = match b.admit_primary() {
+        Err(r) if r.is_await() => b.wait_for_probe(r).await,
+        other => other,
+    };
+    let Ok(permit) = admitted else {
         b.fallback_result(&first, describe::<R::Error>);
         return first;
     };
