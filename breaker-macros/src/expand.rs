@@ -337,9 +337,11 @@ fn with_fallback(
                     return __breaker_first;
                 }
                 // A bulkhead without a free place: the function waits for one (`max_wait`).
+                // Boxed: this wait is rare, and inline it would grow every such function's
+                // future by its size while the fallback's answer is kept.
                 let __breaker_primary = match __breaker.admit_primary() {
                     ::core::result::Result::Err(__breaker_rejected) if __breaker_rejected.is_await() => {
-                        __breaker.#wait(__breaker_rejected).await
+                        ::std::boxed::Box::pin(__breaker.#wait(__breaker_rejected)).await
                     }
                     __breaker_admitted => __breaker_admitted,
                 };

@@ -202,6 +202,17 @@ impl ProbeWait {
 impl Drop for ProbeWait {
     #[inline]
     fn drop(&mut self) {
+        // A wait that ended (or never began) has nothing to give back: one test inline.
+        if self.waiting || self.rejected.is_await() {
+            self.dropped_while_waiting();
+        }
+    }
+}
+
+impl ProbeWait {
+    #[cold]
+    #[inline(never)]
+    fn dropped_while_waiting(&mut self) {
         if self.waiting {
             self.breaker.probe_wait_dropped(self.rejected.0 & !AWAIT);
         } else if let Some(ticket) = self.rejected.delayed_ticket() {

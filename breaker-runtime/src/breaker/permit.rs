@@ -250,8 +250,7 @@ impl Permit {
 impl Drop for Permit {
     #[inline]
     fn drop(&mut self) {
-        self.breaker.release_place();
-        self.breaker.dropped(self.ticket);
+        self.breaker.permit_dropped(self.ticket);
     }
 }
 
@@ -325,10 +324,18 @@ impl Breaker {
         }
     }
 
+    /// A permit dropped unsettled: its place goes back, and the call ended without a verdict.
     #[cold]
     #[inline(never)]
+    pub(super) fn permit_dropped(&self, ticket: u64) {
+        self.release_place();
+        self.dropped(ticket);
+    }
+
     /// An admitted call that ended without a verdict (its place, if any, is the caller's to
     /// give back).
+    #[cold]
+    #[inline(never)]
     pub(super) fn dropped(&self, ticket: u64) {
         if std::thread::panicking() && crate::breaker::future::take_body_panicked() {
             self.note_error_text(format_args!("the call panicked"));
