@@ -208,34 +208,12 @@ impl Handle {
         R: BreakerResult,
         R::Error: FromBreakerError + fmt::Display,
     {
-        let b = self.breaker;
-        let permit = match b.admit() {
-            Ok(p) => p,
-            Err(r) => {
-                // Swapped (a declared breaker with a fallback, called here without one): the
-                // call is tried at once, once it has a place.
-                let admitted = if r.is_swapped() {
-                    match b.admit_primary() {
-                        Err(r) if r.is_await() => b.wait_for_probe(r).await,
-                        other => other,
-                    }
-                } else {
-                    b.wait_for_probe(r).await
-                };
-                match admitted {
-                    Ok(p) => p,
-                    Err(r) => return reject(b.rejection(r)),
-                }
-            }
-        };
-        let started = b.started();
-        let delay = permit.injected_delay();
-        match MaybeTimeout::new(call(), b.timeout(), delay).await {
-            Some(result) => {
-                let _ = permit.settle(&result, None, started, describe::<R::Error>);
-                result
-            }
-            None => reject(permit.timed_out()),
+        let judged = self
+            .call_judged(call, |r: &R| r.err_ref().map(ToString::to_string))
+            .await;
+        match judged {
+            Ok(result) => result,
+            Err(e) => reject(e),
         }
     }
 
@@ -286,25 +264,26 @@ impl Handle {
 }
 
 impl Handle {
-    /// For the tower layer and the reqwest middleware: runs `call` through this breaker with
-    /// `judge` saying whether its result is a failure (`Some(what went wrong)`, for alerts) —
-    /// an `Ok` HTTP 503 may be one. The call's own result, or the breaker's error when it was
-    /// rejected or timed out.
-    #[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
-    pub(crate) async fn call_judged<T, E, F, Fut, J>(
+    /// Runs `call` through this breaker with `judge` saying whether its result is a failure
+    /// (`Some(what went wrong)`, for alerts; for the tower layer and the reqwest middleware an
+    /// `Ok` HTTP 503 may be one). The call's own result, or the breaker's error when it was
+    /// rejected or timed out. [`Handle::call`] is this with every `Err` a failure.
+    pub(crate) async fn call_judged<R, F, Fut, J>(
         &self,
         call: F,
         judge: J,
-    ) -> Result<Result<T, E>, crate::BreakerError>
+    ) -> Result<R, crate::BreakerError>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        J: FnOnce(&Result<T, E>) -> Option<String>,
+        Fut: Future<Output = R>,
+        J: FnOnce(&R) -> Option<String>,
     {
         let b = self.breaker;
         let permit = match b.admit() {
             Ok(p) => p,
             Err(r) => {
+                // Swapped (a declared breaker with a fallback, called here without one): the
+                // call is tried at once, once it has a place.
                 let r = if r.is_swapped() {
                     match b.admit_primary() {
                         Ok(p) => Ok(p),
