@@ -38,6 +38,7 @@ mod limits;
 pub mod providers;
 pub mod search;
 mod server;
+pub mod suggest;
 mod token;
 pub mod web;
 

@@ -77,6 +77,7 @@ pub struct App {
     providers: Arc<Providers>,
     token: Arc<str>,
     failed_logins: Option<Arc<FailedLogins>>,
+    suggester: Arc<crate::suggest::Suggester>,
 }
 
 impl fmt::Debug for App {
@@ -94,6 +95,7 @@ impl App {
     #[must_use]
     pub fn new(providers: Arc<Providers>, token: &str) -> App {
         App {
+            suggester: Arc::new(crate::suggest::Suggester::new(&providers)),
             providers,
             token: Arc::from(token),
             failed_logins: None,
@@ -178,6 +180,7 @@ pub(crate) fn build(app: App, limits: &Limits) -> (Router, Throttles) {
     let router = Router::new()
         .merge(pages::routes())
         .route("/api/search", search_route)
+        .route("/api/suggest", get(search::api_suggest))
         .merge(admin_routes)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page") })
         .with_state(app)

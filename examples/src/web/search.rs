@@ -87,6 +87,19 @@ pub(super) async fn api_search(
     Ok(no_store(Json(outcome)))
 }
 
+/// `GET /api/suggest?q=`: suggestions while typing ([`crate::suggest`]); the same query rules
+/// as the search; a provider that fails gives `{"suggestions":[],"degraded":true}`, never an
+/// error.
+pub(super) async fn api_suggest(
+    State(app): State<App>,
+    params: Result<Query<SearchParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params
+        .map_err(|e| ApiError::bad_request(format!("malformed query string: {}", e.body_text())))?;
+    let q = validate_query(params.q.as_deref()).map_err(ApiError::bad_request)?;
+    Ok(no_store(Json(app.suggester.suggest(q).await)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
