@@ -8,6 +8,13 @@ use breaker_runtime::{Runtime, circuit_breaker};
 use breaker_tests::TestError;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 
+/// A bulkheaded breaker: its calls in flight and limit are gauges.
+#[circuit_breaker(name = "metered.bulk", max_concurrent = 3)]
+async fn bulk(hold: Duration) -> Result<u32, TestError> {
+    tokio::time::sleep(hold).await;
+    Ok(1)
+}
+
 #[circuit_breaker(name = "metered", threshold = 2, open_for = "1h", fallback = spare)]
 async fn metered(fail: bool) -> Result<u32, TestError> {
     if fail {
@@ -71,6 +78,7 @@ async fn counters_state_and_transitions_reach_the_recorder() {
     assert_eq!(metered(true).await, Ok(0));
     assert_eq!(metered(true).await, Ok(0));
     assert_eq!(metered(false).await, Ok(0), "open: served by the fallback");
+    let held = tokio::spawn(bulk(Duration::from_secs(60)));
 
     let want = [
         ("breaker_calls_total{breaker=metered,outcome=success}", 3.0),
@@ -84,6 +92,8 @@ async fn counters_state_and_transitions_reach_the_recorder() {
         ),
         ("breaker_state{breaker=metered}", 1.0),
         ("breaker_forced{breaker=metered}", 0.0),
+        ("breaker_in_flight{breaker=metered.bulk}", 1.0),
+        ("breaker_max_concurrent{breaker=metered.bulk}", 3.0),
     ];
     // The exporter publishes every 20 ms: wait (bounded) for it.
     let mut seen = Seen::default();
@@ -103,4 +113,5 @@ async fn counters_state_and_transitions_reach_the_recorder() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    held.abort();
 }

@@ -73,4 +73,8 @@ pub(crate) fn export(h: &Handle) {
         _ => 0.0,
     };
     metrics::gauge!("breaker_forced", "breaker" => name).set(forced);
+    if let Some((in_flight, max)) = h.bulkhead_load() {
+        metrics::gauge!("breaker_in_flight", "breaker" => name).set(f64::from(in_flight));
+        metrics::gauge!("breaker_max_concurrent", "breaker" => name).set(f64::from(max));
+    }
 }
