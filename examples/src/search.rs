@@ -473,7 +473,8 @@ async fn outcome(
 /// The primary: Daum's address search. A slow answer is a failure, as in the story; a refused
 /// query is not ([`is_outage`]).
 #[circuit_breaker(name = "provider.daum", fallback = juso, timeout = "800ms", threshold = 3,
-                  window = "30s", open_for = "5s", store = "redis", failure_if = is_outage)]
+                  window = "30s", open_for = "5s", store = "redis", failure_if = is_outage,
+                  max_concurrent = 64)]
 async fn daum(query: &str) -> Result<Vec<Address>, SearchError> {
     daum_call(query).await
 }

@@ -464,14 +464,20 @@ async fn requests_over_the_concurrency_limit_are_shed_with_503() {
     running
         .mock(Provider::Daum)
         .unwrap()
-        .set(Mode::Slow, Some(Duration::from_millis(500)));
+        .set(Mode::Slow, Some(Duration::from_millis(1000)));
     let url = format!("{}/api/search?q=gangnam", running.url());
+    // Every client is built before any search is sent (building one takes a while in a debug
+    // build on a busy machine; a search sent late could find a place freed), and all six start
+    // together.
+    let clients: Vec<_> = (0..6).map(|i| client(10 + i)).collect();
+    let start = Arc::new(tokio::sync::Barrier::new(6));
     let began = Instant::now();
-    let searches: Vec<_> = (0..6)
-        .map(|i| {
-            let http = client(10 + i);
-            let url = url.clone();
+    let searches: Vec<_> = clients
+        .into_iter()
+        .map(|http| {
+            let (url, start) = (url.clone(), Arc::clone(&start));
             tokio::spawn(async move {
+                start.wait().await;
                 let r = http.get(url).send().await.expect("a search");
                 let took = began.elapsed();
                 let (status, headers, _) = read(r).await;
