@@ -375,7 +375,10 @@ fn field_child() {
                 }
                 report("forced", unix_ms());
                 let mut watch = Watch::new(h);
-                let end = Instant::now() + Duration::from_secs(3);
+                // Long enough for at least two checks of the fleet marker (every 2 s) after the
+                // parent's FLUSHALL: the write-back the later newcomer relies on comes from
+                // one of them (with one check in the window, a busy machine could miss it).
+                let end = Instant::now() + Duration::from_secs(6);
                 let mut was_forced = true;
                 while Instant::now() < end {
                     let _ = forced().await;
