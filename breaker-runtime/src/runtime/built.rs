@@ -15,6 +15,7 @@ use crate::breaker::Breaker;
 use crate::breaker::contract::{BreakerResult, FromBreakerError, is_err, reject};
 use crate::breaker::future::MaybeTimeout;
 use crate::core::config::{Config, ConfigError, StoreKind, check_name};
+use crate::core::error::BreakerError;
 use crate::notify::FallbackReason;
 use crate::runtime::handle::Handle;
 use crate::runtime::registry;
@@ -272,7 +273,7 @@ impl Handle {
         &self,
         call: F,
         judge: J,
-    ) -> Result<R, crate::BreakerError>
+    ) -> Result<R, BreakerError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = R>,
