@@ -547,20 +547,11 @@ async fn fetch(
         provider,
         message: format!("the answer is larger than {MAX_RESPONSE_BYTES} bytes"),
     };
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
-    {
-        return Err(too_large());
-    }
-    // Read chunk by chunk: a provider that sends no length (or a wrong one) is cut off at the cap.
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = match read_capped(&mut response).await {
+        Ok(Some(body)) => body,
+        Ok(None) => return Err(too_large()),
+        Err(e) => return Err(unreachable(e)),
+    };
     if status.is_success() {
         return Ok(body);
     }
@@ -580,6 +571,28 @@ async fn fetch(
         provider,
         status: status.as_u16(),
     })
+}
+
+/// A provider's answer body, at most [`MAX_RESPONSE_BYTES`]: `None` when it is larger (a stated
+/// length over the cap is refused before reading; a provider that sends no length, or a wrong
+/// one, is cut off at the cap, read chunk by chunk).
+pub(crate) async fn read_capped(
+    response: &mut reqwest::Response,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+    {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// A provider's answer in its wire format; [`SearchError::Malformed`] when it does not fit.

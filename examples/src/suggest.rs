@@ -16,7 +16,7 @@ use reqwest_middleware::ClientWithMiddleware;
 use serde::{Deserialize, Serialize};
 
 use crate::providers::{DAUM_PATH, DaumResponse};
-use crate::search::{MAX_RESPONSE_BYTES, Providers, normalise_daum};
+use crate::search::{Providers, normalise_daum, read_capped};
 
 /// Suggestions at most.
 pub const MAX_SUGGESTIONS: usize = 5;
@@ -85,20 +85,11 @@ impl Suggester {
                 return degraded;
             }
         };
-        // At most the search's cap, read chunk by chunk.
-        let mut body = Vec::new();
-        loop {
-            match answer.chunk().await {
-                Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_RESPONSE_BYTES => {
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Ok(Some(_)) | Err(_) => {
-                    tracing::debug!("suggestions: an oversized or broken answer");
-                    return degraded;
-                }
-            }
-        }
+        // At most the search's cap.
+        let Ok(Some(body)) = read_capped(&mut answer).await else {
+            tracing::debug!("suggestions: an oversized or broken answer");
+            return degraded;
+        };
         match serde_json::from_slice::<DaumResponse>(&body) {
             Ok(r) => Suggestions {
                 suggestions: normalise_daum(r)

@@ -71,13 +71,20 @@ fn is_zero_width(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
 }
 
+/// The request's `q`, checked by [`validate_query`]; a 400 saying what is wrong otherwise.
+fn checked_query(params: Result<Query<SearchParams>, QueryRejection>) -> Result<String, ApiError> {
+    let Query(params) = params
+        .map_err(|e| ApiError::bad_request(format!("malformed query string: {}", e.body_text())))?;
+    validate_query(params.q.as_deref())
+        .map(str::to_owned)
+        .map_err(ApiError::bad_request)
+}
+
 pub(super) async fn api_search(
     State(app): State<App>,
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = params
-        .map_err(|e| ApiError::bad_request(format!("malformed query string: {}", e.body_text())))?;
-    let q = validate_query(params.q.as_deref()).map_err(ApiError::bad_request)?;
+    let q = &checked_query(params)?;
     let outcome: SearchOutcome = search::search(&app.providers, q).await.map_err(|refusal| {
         ApiError::bad_request(format!(
             "검색어를 확인해 주세요 / Check your query: {}",
@@ -94,10 +101,8 @@ pub(super) async fn api_suggest(
     State(app): State<App>,
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = params
-        .map_err(|e| ApiError::bad_request(format!("malformed query string: {}", e.body_text())))?;
-    let q = validate_query(params.q.as_deref()).map_err(ApiError::bad_request)?;
-    Ok(no_store(Json(app.suggester.suggest(q).await)))
+    let q = checked_query(params)?;
+    Ok(no_store(Json(app.suggester.suggest(&q).await)))
 }
 
 #[cfg(test)]
