@@ -6,7 +6,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, Pat, PatIdent, ReturnType, Type};
 
-use crate::validate::{Settings, Store};
+use crate::validate::{Settings, Spanned as Valued, Store};
 
 /// How one parameter reaches the body and the fallback.
 struct Param {
@@ -186,7 +186,7 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     // is slept out in the admission wait.
     let call = if s.timeout.is_some() {
         quote! {
-            match #rt::MaybeTimeout::new(#body, __breaker.timeout(), __breaker_permit.injected_delay()).await {
+            match #rt::MaybeTimeout::new(#body, &mut __breaker_permit).await {
                 ::core::option::Option::Some(__breaker_result) => { #on_result }
                 ::core::option::Option::None => #on_timeout,
             }
@@ -219,6 +219,8 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
     // before the body (the body's future carries no slot for it); with one, it runs inside the
     // timeout.
     let wait = admission_wait(s);
+    // The timeout borrows the permit: in shadow mode its deadline turns it unjudged.
+    let permit_mut = s.timeout.is_some().then(|| quote!(mut));
     let direct_reject_arm = (!has_fallback).then(|| {
         quote! {
             ::core::result::Result::Err(__breaker_rejected) if !__breaker_rejected.is_await() => { #on_reject }
@@ -233,7 +235,7 @@ pub(crate) fn expand(s: &Settings, mut func: ItemFn) -> TokenStream {
         let __breaker_describe = #describe;
         let __breaker = #get_breaker;
         #swapped_slot
-        let __breaker_permit = '__breaker_admitted: {
+        let #permit_mut __breaker_permit = '__breaker_admitted: {
             let __breaker_rejected = match __breaker.admit() {
                 ::core::result::Result::Ok(__breaker_permit) => break '__breaker_admitted __breaker_permit,
                 #swapped_arm
@@ -616,6 +618,9 @@ fn config(s: &Settings) -> TokenStream {
             Store::Redis => quote!(Redis),
         };
         calls.push(quote!(.store(#rt::StoreKind::#kind)));
+    }
+    if let Some(Valued { value: true, .. }) = &s.shadow {
+        calls.push(quote!(.mode(#rt::Mode::Shadow)));
     }
     quote!(#rt::Config::new() #(#calls)*)
 }

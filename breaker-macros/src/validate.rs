@@ -47,6 +47,8 @@ pub(crate) struct Settings {
     pub(crate) max_wait: Option<Spanned<Duration>>,
     pub(crate) failure_if: Option<Path>,
     pub(crate) store: Option<Spanned<Store>>,
+    /// `mode = "shadow"`: `true`; `"enforce"`: `false`.
+    pub(crate) shadow: Option<Spanned<bool>>,
 }
 
 /// One argument's value, typed by its [`Kind`].
@@ -57,6 +59,7 @@ enum Value {
     Count(Spanned<u32>),
     Percent(Spanned<u8>),
     Store(Spanned<Store>),
+    Mode(Spanned<bool>),
 }
 
 impl Settings {
@@ -79,6 +82,7 @@ impl Settings {
             ("max_wait", Value::Duration(v)) => self.max_wait = Some(v),
             ("failure_rate", Value::Percent(v)) => self.failure_rate = Some(v),
             ("store", Value::Store(v)) => self.store = Some(v),
+            ("mode", Value::Mode(v)) => self.shadow = Some(v),
             // The table and this match are checked against each other by
             // `every_argument_of_the_table_has_a_field`.
             (key, _) => unreachable!("`{key}` of `breaker_spec::ARGUMENTS` has no field here"),
@@ -100,6 +104,7 @@ fn typed(arg: &Argument, value: &Expr, errors: &mut Errors) -> Option<Value> {
             })
         }),
         Kind::Store => store(value, errors).map(Value::Store),
+        Kind::Mode => mode(value, errors).map(Value::Mode),
     }
 }
 
@@ -443,6 +448,37 @@ fn count(arg: &Argument, value: &Expr, max: u32, errors: &mut Errors) -> Option<
             errors.add(syn::Error::new_spanned(
                 other,
                 format!("`{key}` takes {}, e.g. `{}`", range(), arg.usage()),
+            ));
+            None
+        }
+    }
+}
+
+fn mode(value: &Expr, errors: &mut Errors) -> Option<Spanned<bool>> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => match s.value().as_str() {
+            "shadow" => Some(Spanned {
+                value: true,
+                span: s.span(),
+            }),
+            "enforce" => Some(Spanned {
+                value: false,
+                span: s.span(),
+            }),
+            other => {
+                errors.push(
+                    s.span(),
+                    format!("unknown mode `{other}`; expected `\"shadow\"` or `\"enforce\"`"),
+                );
+                None
+            }
+        },
+        other => {
+            errors.add(syn::Error::new_spanned(
+                other,
+                "`mode` takes a string: `mode = \"shadow\"` or `mode = \"enforce\"`",
             ));
             None
         }

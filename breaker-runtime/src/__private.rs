@@ -10,7 +10,7 @@ pub use crate::breaker::contract::{
 };
 pub use crate::breaker::future::{Guarded, MaybeTimeout};
 pub use crate::breaker::{Breaker, Permit, Rejected, Started};
-pub use crate::core::config::{Config, StoreKind};
+pub use crate::core::config::{Config, Mode, StoreKind};
 pub use crate::notify::FallbackReason;
 pub use crate::runtime::sites::{SITES, Site, method_name};
 

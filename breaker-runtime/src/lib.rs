@@ -110,7 +110,7 @@ pub use crate::breaker::{Breaker, CounterSnapshot};
 pub use crate::core::clock::{Clock, TokioClock};
 pub use crate::core::config::{
     Config, ConfigError, HASH_TAG_CHARS, MAX_CONCURRENT, MAX_DURATION, MAX_HALF_OPEN_PROBES,
-    MAX_NAME_LEN, MAX_QUORUM, MAX_THRESHOLD, NameError, OVERRIDE_KEYS, StoreKind, check_name,
+    MAX_NAME_LEN, MAX_QUORUM, MAX_THRESHOLD, Mode, NameError, OVERRIDE_KEYS, StoreKind, check_name,
     parse_duration,
 };
 pub use crate::core::error::BreakerError;

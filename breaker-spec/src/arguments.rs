@@ -22,13 +22,15 @@ pub enum Kind {
     Percent,
     /// A string literal naming a store: `"memory"` or `"redis"`.
     Store,
+    /// A string literal naming a mode: `"enforce"` or `"shadow"`.
+    Mode,
 }
 
 impl Kind {
     /// Whether the value is written as a string literal in the attribute.
     #[must_use]
     pub const fn is_string(self) -> bool {
-        matches!(self, Kind::Name | Kind::Duration | Kind::Store)
+        matches!(self, Kind::Name | Kind::Duration | Kind::Store | Kind::Mode)
     }
 }
 
@@ -186,6 +188,14 @@ pub const ARGUMENTS: &[Argument] = &[
         "with `max_concurrent`: how long a call may wait for a place before it is rejected",
     ),
     arg(
+        "mode",
+        Kind::Mode,
+        "\"shadow\"",
+        true,
+        "`\"shadow\"`: count, open and alert as usual but never reject a call or serve the \
+         fallback (to see what the breaker would do); `\"enforce\"` (the default) acts",
+    ),
+    arg(
         "failure_if",
         Kind::Function,
         "is_outage",
@@ -278,6 +288,7 @@ mod tests {
                     assert!((1..=MAX_FAILURE_RATE).contains(&v.parse::<u8>().unwrap()));
                 }
                 Kind::Store => assert!(["memory", "redis"].contains(&v)),
+                Kind::Mode => assert!(["enforce", "shadow"].contains(&v)),
             }
         }
     }
@@ -316,6 +327,7 @@ mod tests {
                 "quorum",
                 "max_concurrent",
                 "max_wait",
+                "mode",
             ]
         );
     }

@@ -47,6 +47,13 @@ impl Bulkhead {
             .is_ok()
     }
 
+    /// Takes a place even past `max`: a shadow breaker's call (its bulkhead counts, never
+    /// refuses). It holds the place like any call, so switching back to enforcing sees the calls
+    /// still running.
+    pub(super) fn force_take(&self) {
+        self.in_flight.fetch_add(1, SeqCst);
+    }
+
     /// Gives a place back and wakes a call waiting for one.
     pub(super) fn release(&self) {
         let _ = self

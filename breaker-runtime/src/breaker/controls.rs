@@ -17,6 +17,8 @@ use crate::core::text::shown_notice;
 #[derive(Debug, Default)]
 pub(super) struct Controls {
     pub(super) swapped: bool,
+    /// The operator's mode (`Some(true)`: shadow), over the declared one.
+    pub(super) shadow: Option<bool>,
     /// From the fleet (`breakerctl inject`), with its end in clock nanoseconds.
     pub(super) fleet_fault: Option<(Fault, Option<Nanos>)>,
     /// From `BREAKER_FAULTS` or [`Breaker::set_local_fault`].
@@ -131,7 +133,9 @@ impl Breaker {
         // the flag of the older state; `update` then publishes whatever the flag is by then.
         let changed = {
             let c = self.controls();
-            let on = c.controlled(now, self.fallback.is_some());
+            // In shadow mode a swap is dormant: it does not take calls off the fast path.
+            let swappable = self.fallback.is_some() && !self.shadowed.load(Ordering::Acquire);
+            let on = c.controlled(now, swappable);
             self.controlled.swap(on, Ordering::AcqRel) != on
         };
         if changed {

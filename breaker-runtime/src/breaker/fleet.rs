@@ -71,13 +71,19 @@ impl std::future::Future for ProbeWait {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        if self.waiting {
-            return self.poll_answer(cx);
+        let waited = if self.waiting {
+            self.poll_answer(cx)
+        } else if let Some(ticket) = self.rejected.delayed_ticket() {
+            self.poll_held(ticket, cx)
+        } else {
+            return std::task::Poll::Ready(Err(self.rejected));
+        };
+        match waited {
+            // Shadow mode: a wait that ended in a rejection (a denied lease, no place within
+            // `max_wait`) runs the call anyway.
+            std::task::Poll::Ready(Err(r)) => std::task::Poll::Ready(self.breaker.run_anyway(r)),
+            other => other,
         }
-        if let Some(ticket) = self.rejected.delayed_ticket() {
-            return self.poll_held(ticket, cx);
-        }
-        std::task::Poll::Ready(Err(self.rejected))
     }
 }
 

@@ -16,10 +16,11 @@ use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use tokio::task::Unconstrained;
 use tokio::time::Sleep;
+
+use crate::breaker::Permit;
 
 /// An injected delay (`BREAKER_FAULTS`, `breakerctl inject`): boxed, so a call without one
 /// carries a null pointer, not a 112-byte timer.
@@ -98,40 +99,44 @@ impl<F: Future> Future for Guarded<F> {
 }
 
 pin_project_lite::pin_project! {
-    /// Resolves to `Some(output)`, or `None` when `after` (if any) elapsed first.
-    pub struct MaybeTimeout<F> {
+    /// Resolves to `Some(output)`, or `None` when the breaker's `timeout` (if any) elapsed
+    /// first. In shadow mode the deadline counts the timeout and the call runs on
+    /// (`Some(output)` when it ends, its permit unjudged).
+    pub struct MaybeTimeout<'p, F> {
         #[pin]
         call: F,
         #[pin]
         sleep: Option<Unconstrained<Sleep>>,
-        after: Option<Duration>,
+        permit: &'p mut Permit,
         delay: Delay,
     }
 }
 
-impl<F> std::fmt::Debug for MaybeTimeout<F> {
+impl<F> std::fmt::Debug for MaybeTimeout<'_, F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MaybeTimeout")
-            .field("after", &self.after)
+            .field("permit", &self.permit)
             .field("armed", &self.sleep.is_some())
             .finish_non_exhaustive()
     }
 }
 
-impl<F> MaybeTimeout<F> {
-    /// Runs `call` (after `delay`, an injected fault, if any), abandoning it after `after` if
-    /// given.
-    pub fn new(call: F, after: Option<Duration>, delay: Delay) -> Self {
+impl<'p, F> MaybeTimeout<'p, F> {
+    /// Runs `call` (after the permit's injected delay, a fault, if any), abandoning it after
+    /// the breaker's `timeout` if it has one.
+    #[inline]
+    pub fn new(call: F, permit: &'p mut Permit) -> Self {
+        let delay = permit.injected_delay();
         MaybeTimeout {
             call,
             sleep: None,
-            after,
+            permit,
             delay,
         }
     }
 }
 
-impl<F: Future> Future for MaybeTimeout<F> {
+impl<F: Future> Future for MaybeTimeout<'_, F> {
     type Output = Option<F::Output>;
 
     #[inline]
@@ -142,10 +147,7 @@ impl<F: Future> Future for MaybeTimeout<F> {
         {
             return Poll::Ready(Some(v));
         }
-        match *this.after {
-            None => Poll::Pending,
-            Some(after) => poll_deadline(this.sleep, after, cx).map(|()| None),
-        }
+        poll_deadline(this.sleep, this.permit, this.delay, cx)
     }
 }
 
@@ -153,16 +155,30 @@ impl<F: Future> Future for MaybeTimeout<F> {
 /// completes at once carries none of the timer's code in its poll.
 #[cold]
 #[inline(never)]
-fn poll_deadline(
+fn poll_deadline<T>(
     mut sleep: Pin<&mut Option<Unconstrained<Sleep>>>,
-    after: Duration,
+    permit: &mut Permit,
+    delay: &mut Delay,
     cx: &mut Context<'_>,
-) -> Poll<()> {
+) -> Poll<Option<T>> {
+    let Some(after) = permit.deadline() else {
+        return Poll::Pending;
+    };
     if sleep.is_none() {
         sleep.set(Some(tokio::task::unconstrained(tokio::time::sleep(after))));
     }
-    match sleep.as_pin_mut() {
-        Some(s) => s.poll(cx),
-        None => Poll::Pending,
+    if let Some(s) = sleep.as_mut().as_pin_mut()
+        && s.poll(cx).is_ready()
+    {
+        if permit.deadline_ends_call() {
+            return Poll::Ready(None);
+        }
+        // Shadow: the call runs on without a deadline, and without an injected delay still
+        // to sleep (an injected `timeout` is such a delay: the function runs now).
+        sleep.set(None);
+        if delay.take().is_some() {
+            cx.waker().wake_by_ref();
+        }
     }
+    Poll::Pending
 }

@@ -20,6 +20,7 @@ use controls::Controls;
 use fleet::{FLEET_PROBE_RETRY, FleetProbes};
 use permit::{
     AWAIT, FULL, HELD_OPEN, INJECTED_ERROR, INJECTED_OPEN, INJECTED_TIMEOUT, PROBE, SWAPPED,
+    UNJUDGED,
 };
 
 pub(crate) use alert::alert_kind;
@@ -35,7 +36,7 @@ use tokio::time::Instant;
 
 use crate::breaker::contract::BreakerResult;
 use crate::core::clock::{Clock, TokioClock};
-use crate::core::config::Config;
+use crate::core::config::{Config, Mode};
 use crate::core::counters::{Count, Counters};
 use crate::core::error::BreakerError;
 use crate::core::fault::Fault;
@@ -55,13 +56,19 @@ const CONTROLLED: u64 = 1 << 4;
 /// The breaker has a bulkhead (`max_concurrent`): every call takes the slow path, which takes
 /// a place. Set for the breaker's whole life, so one without a bulkhead never sees it.
 const LIMITED: u64 = 1 << 5;
-const GENERATION_SHIFT: u32 = 6;
+/// The breaker is in shadow mode (`mode = "shadow"`, `breakerctl shadow`): it counts but never
+/// acts on a call. Outside the CLOSED mask (a CLOSED shadow breaker's calls stay on the one-load
+/// fast path, judged as usual), inside the armed-rejection mask (an OPEN shadow breaker's calls
+/// take the slow path, which runs them).
+const SHADOW: u64 = 1 << 6;
+const GENERATION_SHIFT: u32 = 7;
 
 /// A circuit breaker. Reached through [`crate::Handle`]; generated code uses it directly.
 pub struct Breaker {
     name: &'static str,
     config: Config,
-    /// `generation << 6 | limited << 5 | controlled << 4 | forced << 2 | mode`, published after
+    /// `generation << 7 | shadow << 6 | limited << 5 | controlled << 4 | forced << 2 | mode`,
+    /// published after
     /// every change of the machine or the controls.
     word: AtomicU64,
     /// End of OPEN in clock nanoseconds, published before `word`.
@@ -100,6 +107,11 @@ pub struct Breaker {
     controlled: std::sync::atomic::AtomicBool,
     /// `max_concurrent`: the places calls in flight hold.
     bulkhead: Option<bulkhead::Bulkhead>,
+    /// Mirrors the mode in force (the operator's, else the declared one) for
+    /// [`Breaker::publish`].
+    shadowed: std::sync::atomic::AtomicBool,
+    /// Calls a shadow breaker would have rejected and ran.
+    shadow_rejections: AtomicU64,
 }
 
 impl std::fmt::Debug for Breaker {
@@ -134,6 +146,10 @@ pub struct CounterSnapshot {
     pub fallbacks: u64,
     /// Admitted calls whose future was dropped before it finished.
     pub cancelled: u64,
+    /// Calls a breaker in shadow mode would have rejected (OPEN, HALF_OPEN without a free
+    /// probe slot, a full bulkhead, an injected `open` fault) and ran anyway, unjudged: their
+    /// results are not counted. Not in `rejections`, which counts calls refused for real.
+    pub shadow_rejections: u64,
 }
 
 impl Breaker {
@@ -183,15 +199,21 @@ impl Breaker {
             bulkhead: config
                 .max_concurrent
                 .map(|n| bulkhead::Bulkhead::new(n, config.max_wait)),
+            shadowed: std::sync::atomic::AtomicBool::new(config.mode == Mode::Shadow),
+            shadow_rejections: AtomicU64::new(0),
         }
         .published_once()
     }
 
-    /// With the word's constant bits set (`LIMITED`).
+    /// With the word's constant bits set (`LIMITED`) and the declared mode.
     fn published_once(self) -> Self {
-        if self.bulkhead.is_some() {
-            self.word.store(LIMITED, Ordering::Release);
-        }
+        let limited = if self.bulkhead.is_some() { LIMITED } else { 0 };
+        let shadow = if self.config.mode == Mode::Shadow {
+            SHADOW
+        } else {
+            0
+        };
+        self.word.store(limited | shadow, Ordering::Release);
         self
     }
 
@@ -295,9 +317,14 @@ impl Breaker {
             self.armed_for.store(0, Ordering::Relaxed);
         }
         let limited = if self.bulkhead.is_some() { LIMITED } else { 0 };
+        let shadow = if self.shadowed.load(Ordering::Acquire) {
+            SHADOW
+        } else {
+            0
+        };
         self.open_until.store(m.open_until(), Ordering::Release);
         self.word.store(
-            (m.generation() << GENERATION_SHIFT) | limited | controlled | forced | mode,
+            (m.generation() << GENERATION_SHIFT) | shadow | limited | controlled | forced | mode,
             Ordering::Release,
         );
     }
@@ -318,7 +345,7 @@ impl Breaker {
                 ticket: w >> GENERATION_SHIFT,
             });
         }
-        if w & (MODE_MASK | FORCED_MASK | CONTROLLED) == MODE_OPEN
+        if w & (MODE_MASK | FORCED_MASK | CONTROLLED | SHADOW) == MODE_OPEN
             && let Some(r) = self.armed_rejection()
         {
             return Err(r);
@@ -375,8 +402,66 @@ impl Breaker {
     fn admit_slow(&'static self, w: u64, primary: bool) -> (bool, u64) {
         match self.admit_general(w, primary) {
             Ok(permit) => (true, permit.into_ticket()),
+            Err(r) if w & SHADOW != 0 => match self.run_anyway(r) {
+                Ok(permit) => (true, permit.into_ticket()),
+                Err(r) => (false, r.0),
+            },
             Err(r) => (false, r.0),
         }
+    }
+
+    /// In shadow mode: the call a rejection refused runs anyway, under an unjudged permit (its
+    /// result is not counted: a breaker acting on its verdict would not have seen it). The one
+    /// place every rejection source passes through (OPEN, HALF_OPEN without a slot, a denied
+    /// fleet lease, a full bulkhead or its `max_wait` running out, injected `open`, `error`
+    /// and `timeout` faults). Not for a wait (lease request, held call: their end comes back
+    /// here), an operator's force-open (an order to stop calling, which shadow does not
+    /// overrule) or a swap (decided before shadow took over; the swapped path serves it).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn run_anyway(&'static self, r: Rejected) -> Result<Permit, Rejected> {
+        let w = self.word.load(Ordering::Acquire);
+        if w & SHADOW == 0 || w & FORCED_MASK == FORCED_OPEN || r.is_await() || r.is_swapped() {
+            return Err(r);
+        }
+        if let Some(b) = &self.bulkhead {
+            b.force_take();
+        }
+        Ok(Permit {
+            breaker: self,
+            ticket: UNJUDGED,
+        })
+    }
+
+    /// Whether the breaker is in shadow mode now (the operator's mode, else the declared one).
+    #[must_use]
+    pub fn is_shadow(&self) -> bool {
+        self.word.load(Ordering::Acquire) & SHADOW != 0
+    }
+
+    /// An operator's mode (`Some(true)`: shadow, `Some(false)`: enforce), or `None` to go back
+    /// to the declared `mode`. Applies to this process; [`crate::Handle::set_shadow`] goes
+    /// through the store.
+    pub(crate) fn set_shadow(&self, mode: Option<bool>) {
+        let on = {
+            let mut c = self.controls();
+            c.shadow = mode;
+            let on = mode.unwrap_or(self.config.mode == Mode::Shadow);
+            // Stored under the controls' lock, so two switches racing cannot leave the older.
+            self.shadowed.store(on, Ordering::Release);
+            on
+        };
+        // A swap is dormant in shadow: the controlled flag follows.
+        self.refresh_controlled();
+        if self.is_shadow() != on {
+            self.update(|_, _| ((), None));
+        }
+    }
+
+    /// The operator's mode, if one was set (`None`: the declared `mode` is in force).
+    #[must_use]
+    pub fn shadow_override(&self) -> Option<bool> {
+        self.controls().shadow
     }
 
     /// OPEN and armed: a rejection decided on the coarse clock, no clock read (see `coarse`);
@@ -422,6 +507,11 @@ impl Breaker {
             Ok(permit) => {
                 if b.try_take() {
                     Ok(permit)
+                } else if w & SHADOW != 0 && b.max_wait.is_some() {
+                    // Shadow: a call that would have waited for a place (and may have found
+                    // one) runs at once, judged, over the limit.
+                    b.force_take();
+                    Ok(permit)
                 } else if b.max_wait.is_some() {
                     Err(Rejected::held_for_place(permit.into_ticket()))
                 } else {
@@ -432,6 +522,9 @@ impl Breaker {
             // delay.
             Err(r) if r.delayed_ticket().is_some() => {
                 if b.try_take() {
+                    Err(r)
+                } else if w & SHADOW != 0 {
+                    b.force_take();
                     Err(r)
                 } else if b.max_wait.is_some() {
                     Err(r.wanting_place())
@@ -480,7 +573,9 @@ impl Breaker {
         let now = self.now();
         let (swapped, fault) = {
             let c = self.controls();
-            (c.swapped && self.fallback.is_some(), c.fault(now))
+            // Shadow wins over a swap: no call goes to the fallback, first or last.
+            let swapped = c.swapped && self.fallback.is_some() && w & SHADOW == 0;
+            (swapped, c.fault(now))
         };
         if fault.is_none() && !swapped {
             // A fault that ran out: back to the fast path.
@@ -497,8 +592,14 @@ impl Breaker {
         self.with_fault(permit, fault)
     }
 
-    /// A rejection, counted, with `code` or the time until OPEN ends.
+    /// A rejection, counted, with `code` or the time until OPEN ends. In shadow mode (the call
+    /// will run anyway, [`Breaker::run_anyway`]) it is counted as a shadow rejection.
     fn rejected(&self, code: Option<u64>) -> Rejected {
+        let w = self.word.load(Ordering::Relaxed);
+        if w & SHADOW != 0 && w & FORCED_MASK != FORCED_OPEN {
+            self.shadow_rejections.fetch_add(1, Ordering::Relaxed);
+            return Rejected(code.unwrap_or(HELD_OPEN));
+        }
         self.counters.add(Count::Rejections);
         let r = Rejected(code.unwrap_or(HELD_OPEN));
         if CALL_EVENTS.load(Ordering::Relaxed) {
@@ -748,8 +849,9 @@ impl Breaker {
         let failures = c.get(Count::Failures);
         let rejections = c.get(Count::Rejections);
         let cancelled = c.get(Count::Cancelled);
+        let shadow_rejections = self.shadow_rejections.load(Ordering::Relaxed);
         CounterSnapshot {
-            calls: successes + failures + rejections + cancelled,
+            calls: successes + failures + rejections + cancelled + shadow_rejections,
             successes,
             failures,
             timeouts: c.get(Count::Timeouts),
@@ -758,6 +860,7 @@ impl Breaker {
             rejections,
             fallbacks: c.get(Count::Fallbacks),
             cancelled,
+            shadow_rejections,
         }
     }
 }

@@ -168,6 +168,11 @@ pub(super) const PROBE: u64 = 1 << 63;
 /// Marks a ticket whose call waits for an injected delay (or an injected timeout) first.
 pub(super) const INJECT: u64 = 1 << 62;
 
+/// The ticket of a call a breaker in shadow mode would have rejected (or whose deadline passed)
+/// and runs anyway: nothing of its end is counted, its place (if any) goes back. The whole
+/// ticket: no generation, no lease.
+pub(super) const UNJUDGED: u64 = 1 << 61;
+
 /// Permission to run one call: 16 bytes, so it travels in registers. Settling it records the
 /// outcome; dropping it unsettled (the call's future was dropped, or it panicked) counts a
 /// cancellation, which frees a probe slot, or a panic, which is a failure.
@@ -202,12 +207,11 @@ impl Permit {
             }
             None => false,
         };
-        if !failed && b.plain && ticket & PROBE == 0 {
+        if !failed && b.plain && ticket & (PROBE | UNJUDGED) == 0 {
             b.counters.add(Count::Successes);
             return false;
         }
-        b.settle_slow(ticket, failed, started);
-        failed
+        b.settle_slow(ticket, failed, started)
     }
 
     /// The permit's ticket; the permit is consumed without being settled.
@@ -238,12 +242,54 @@ impl Permit {
         std::mem::forget(self);
         b.release_place();
         let after = b.config.timeout.unwrap_or_default();
-        b.note_error_text(format_args!("timed out after {after:?}"));
-        b.failed(ticket, Some(Count::Timeouts));
+        if ticket & UNJUDGED == 0 {
+            b.note_error_text(format_args!("timed out after {after:?}"));
+            b.failed(ticket, Some(Count::Timeouts));
+        }
         BreakerError::Timeout {
             breaker: b.name,
             after,
         }
+    }
+}
+
+impl Permit {
+    /// The call's deadline passed with the breaker in shadow mode: the timeout is counted now
+    /// (a hung provider trips a shadow breaker as it would a real one; a probe fails), and the
+    /// call runs on, unjudged: its late result is the caller's, not counted again.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn shadow_timed_out(&mut self) {
+        let (b, ticket) = (self.breaker, self.ticket);
+        self.ticket = UNJUDGED;
+        if ticket & UNJUDGED == 0 {
+            let after = b.config.timeout.unwrap_or_default();
+            b.note_error_text(format_args!("timed out after {after:?} (shadow: ran on)"));
+            b.failed(ticket, Some(Count::Timeouts));
+        }
+    }
+
+    /// A call the deadline would end now: `false` while it runs unjudged or the breaker is in
+    /// shadow mode (then the timeout is counted and the call runs on).
+    #[cold]
+    pub(super) fn deadline_ends_call(&mut self) -> bool {
+        if self.ticket & UNJUDGED != 0 {
+            return false;
+        }
+        if self.breaker.is_shadow() {
+            self.shadow_timed_out();
+            return false;
+        }
+        true
+    }
+
+    /// The breaker's `timeout` for this call: none for a call that runs unjudged.
+    #[inline]
+    pub(super) fn deadline(&self) -> Option<Duration> {
+        if self.ticket & UNJUDGED != 0 {
+            return None;
+        }
+        self.breaker.config.timeout
     }
 }
 
@@ -294,13 +340,19 @@ impl Breaker {
         });
     }
 
-    /// Everything but a plain success: failures, slow calls, the rate rule's window, probes.
+    /// Everything but a plain success: failures, slow calls, the rate rule's window, probes,
+    /// unjudged calls. Whether the caller is to act on a failure (serve the fallback): never in
+    /// shadow mode.
     #[cold]
     #[inline(never)]
-    pub(super) fn settle_slow(&self, ticket: u64, failed: bool, started: Started) {
+    pub(super) fn settle_slow(&self, ticket: u64, failed: bool, started: Started) -> bool {
         self.release_place();
+        if ticket & UNJUDGED != 0 {
+            return false;
+        }
         if failed {
-            return self.failed(ticket, None);
+            self.failed(ticket, None);
+            return !self.is_shadow();
         }
         if let Some(limit) = self.config.slow_call
             && started.0 != 0
@@ -308,7 +360,8 @@ impl Breaker {
             && took > limit
         {
             self.note_error_text(format_args!("slow call: took {took:?}, over {limit:?}"));
-            return self.failed(ticket, Some(Count::SlowCalls));
+            self.failed(ticket, Some(Count::SlowCalls));
+            return false;
         }
         self.counters.add(Count::Successes);
         if self.config.failure_rate.is_some() {
@@ -322,6 +375,7 @@ impl Breaker {
                 ((), m.on_success(now, t))
             });
         }
+        false
     }
 
     /// A permit dropped unsettled: its place goes back, and the call ended without a verdict.
@@ -337,6 +391,12 @@ impl Breaker {
     #[cold]
     #[inline(never)]
     pub(super) fn dropped(&self, ticket: u64) {
+        if ticket & UNJUDGED != 0 {
+            if std::thread::panicking() {
+                let _ = crate::breaker::future::take_body_panicked();
+            }
+            return;
+        }
         if std::thread::panicking() && crate::breaker::future::take_body_panicked() {
             self.note_error_text(format_args!("the call panicked"));
             self.failed(ticket, Some(Count::Panics));

@@ -34,6 +34,51 @@ impl StoreKind {
     }
 }
 
+/// Whether a breaker acts on its verdicts (`mode = "enforce"`, the default) or only counts them
+/// (`mode = "shadow"`): in shadow every call runs, none is rejected or sent to the fallback, and
+/// the machine still counts, transitions and alerts as it would have.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Mode {
+    /// Rejections, fallbacks and timeouts act on calls.
+    #[default]
+    Enforce,
+    /// Everything is counted and alerted; no call is rejected, abandoned or sent to the
+    /// fallback.
+    Shadow,
+}
+
+impl Mode {
+    /// The name used in the attribute (`mode = "shadow"`).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Shadow => "shadow",
+        }
+    }
+
+    /// `"enforce"` or `"shadow"`.
+    ///
+    /// # Errors
+    /// Any other text, with what is expected.
+    pub fn parse(text: &str) -> Result<Mode, String> {
+        match text.trim() {
+            "enforce" => Ok(Mode::Enforce),
+            "shadow" => Ok(Mode::Shadow),
+            other => Err(format!(
+                "unknown mode `{other}`; expected `shadow` or `enforce`"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl fmt::Display for StoreKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -73,6 +118,9 @@ pub struct Config {
     pub max_concurrent: Option<u32>,
     /// With `max_concurrent`: how long a call may wait for a place (none: refused at once).
     pub max_wait: Option<Duration>,
+    /// The declared mode: `Shadow` counts and alerts without acting on any call. An operator
+    /// can switch it at run time (`breakerctl shadow`); this is the value until one does.
+    pub mode: Mode,
 }
 
 /// Largest `threshold` accepted (100,000): the sliding window keeps one timestamp per counted
@@ -120,7 +168,15 @@ impl Config {
             store: StoreKind::Memory,
             max_concurrent: None,
             max_wait: None,
+            mode: Mode::Enforce,
         }
+    }
+
+    /// Sets `mode`.
+    #[must_use]
+    pub const fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
     }
 
     /// Sets `max_concurrent` (a bulkhead).
@@ -362,6 +418,9 @@ impl Config {
             "quorum" => self.quorum = count()?,
             "max_concurrent" => self.max_concurrent = Some(count()?),
             "max_wait" => self.max_wait = Some(duration()?),
+            "mode" => {
+                self.mode = Mode::parse(value).map_err(|m| ConfigError::new(key_static, m))?
+            }
             _ => unreachable!("every entry of OVERRIDE_KEYS is handled"),
         }
         Ok(())

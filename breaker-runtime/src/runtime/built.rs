@@ -244,8 +244,8 @@ impl Handle {
             },
         };
         let started = b.started();
-        let delay = permit.injected_delay();
-        match MaybeTimeout::new(call(), b.timeout(), delay).await {
+        let mut permit = permit;
+        match MaybeTimeout::new(call(), &mut permit).await {
             Some(result) => {
                 if permit.settle(&result, None, started, describe::<R::Error>) {
                     drop(result);
@@ -301,8 +301,8 @@ impl Handle {
             }
         };
         let started = b.started();
-        let delay = permit.injected_delay();
-        match MaybeTimeout::new(call(), b.timeout(), delay).await {
+        let mut permit = permit;
+        match MaybeTimeout::new(call(), &mut permit).await {
             Some(result) => {
                 let verdict: Result<(), String> = judge(&result).map_or(Ok(()), Err);
                 let _ = permit.settle(&verdict, None, started, describe::<String>);
@@ -370,8 +370,8 @@ where
         return first;
     };
     let started = b.started();
-    let delay = permit.injected_delay();
-    match MaybeTimeout::new(call(), b.timeout(), delay).await {
+    let mut permit = permit;
+    match MaybeTimeout::new(call(), &mut permit).await {
         Some(result) => {
             let _ = permit.settle(&result, None, started, describe::<R::Error>);
             drop(first);

@@ -164,6 +164,30 @@ impl Handle {
         self.control(Control::Notice(text, for_)).await
     }
 
+    /// Switches the breaker's mode on every instance sharing its store: `Some(true)` shadow
+    /// (count, open and alert, but never reject a call or serve the fallback), `Some(false)`
+    /// enforce, `None` back to the declared `mode` (the attribute's or the builder's). The
+    /// switch applies to calls that start after it; a call already running keeps its
+    /// admission, and its deadline acts by the mode in force when it passes.
+    ///
+    /// # Errors
+    /// When the breaker's store cannot carry out the command.
+    pub async fn set_shadow(&self, mode: Option<bool>) -> Result<(), HandleError> {
+        self.control(Control::Shadow(mode)).await
+    }
+
+    /// Whether the breaker is in shadow mode now (the operator's mode, else the declared one).
+    #[must_use]
+    pub fn is_shadow(&self) -> bool {
+        self.breaker.is_shadow()
+    }
+
+    /// The operator's mode, if one is set (`None`: the declared `mode` is in force).
+    #[must_use]
+    pub fn shadow_override(&self) -> Option<bool> {
+        self.breaker.shadow_override()
+    }
+
     /// Whether the breaker is swapped.
     #[must_use]
     pub fn swapped(&self) -> bool {

@@ -56,6 +56,7 @@ pub(crate) fn export(h: &Handle) {
         ("panic", c.panics),
         ("rejected", c.rejections),
         ("cancelled", c.cancelled),
+        ("shadow_rejected", c.shadow_rejections),
     ] {
         metrics::counter!("breaker_calls_total", "breaker" => name, "outcome" => outcome)
             .absolute(value);
@@ -73,6 +74,8 @@ pub(crate) fn export(h: &Handle) {
         _ => 0.0,
     };
     metrics::gauge!("breaker_forced", "breaker" => name).set(forced);
+    let shadow = if h.is_shadow() { 1.0 } else { 0.0 };
+    metrics::gauge!("breaker_shadow", "breaker" => name).set(shadow);
     if let Some((in_flight, max)) = h.bulkhead_load() {
         metrics::gauge!("breaker_in_flight", "breaker" => name).set(f64::from(in_flight));
         metrics::gauge!("breaker_max_concurrent", "breaker" => name).set(f64::from(max));

@@ -62,6 +62,9 @@ pub enum Control {
     Fault(Option<Fault>, Option<Duration>),
     /// Set the user-facing notice (or clear it), for a while (or until cleared).
     Notice(Option<String>, Option<Duration>),
+    /// The operator's mode: shadow (`Some(true)`), enforce (`Some(false)`), or back to the
+    /// declared `mode` (`None`).
+    Shadow(Option<bool>),
 }
 
 impl Control {
@@ -71,6 +74,7 @@ impl Control {
             Control::Swap(on) => b.set_swapped(*on),
             Control::Fault(f, for_) => b.set_fleet_fault(*f, *for_),
             Control::Notice(text, for_) => b.set_notice(text.as_deref(), *for_),
+            Control::Shadow(mode) => b.set_shadow(*mode),
         }
     }
 }

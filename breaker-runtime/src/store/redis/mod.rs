@@ -353,20 +353,37 @@ impl Store for RedisStore {
                 Control::Notice(text, for_) => {
                     ("notice", text.clone().unwrap_or_default(), ms(for_))
                 }
+                Control::Shadow(mode) => (
+                    "shadow",
+                    match mode {
+                        Some(true) => "shadow",
+                        Some(false) => "enforce",
+                        None => "",
+                    }
+                    .to_owned(),
+                    0,
+                ),
             };
             let detail = match (&control, for_ms) {
                 (Control::Swap(on), _) => if *on { "swapped" } else { "order restored" }.to_owned(),
+                (Control::Shadow(None), _) => "declared mode".to_owned(),
+                (Control::Shadow(Some(_)), _) => value.clone(),
                 (_, _) if value.is_empty() => "cleared".to_owned(),
                 (_, 0) => format!("{value} until cleared"),
                 (_, ms) => format!("{value} for {ms} ms"),
             };
             let swap = matches!(control, Control::Swap(true));
+            let shadow = match control {
+                Control::Shadow(mode) => mode,
+                _ => None,
+            };
             let reply = self
                 .on_own_connection(move |inner, mut con| async move {
                     let keys = inner.keys.breaker(name);
                     let change = match op {
                         "swap" => ControlChange::Swap(swap),
                         "fault" => ControlChange::Fault(&value),
+                        "shadow" => ControlChange::Shadow(shadow),
                         _ => ControlChange::Notice(&value),
                     };
                     let write = WriteControl {

@@ -632,6 +632,9 @@ pub enum ControlChange<'a> {
     Fault(&'a str),
     /// The notice users are shown; empty clears it.
     Notice(&'a str),
+    /// The operator's mode: shadow (`Some(true)`), enforce (`Some(false)`), or none (`None`:
+    /// each instance keeps the mode it declares).
+    Shadow(Option<bool>),
 }
 
 /// `WRITE_CONTROL`: changes one control of a breaker for every instance (`write_control.lua`).
@@ -683,6 +686,9 @@ impl ScriptCall for WriteControl<'_> {
             ControlChange::ToggleSwap => ("swap", "toggle"),
             ControlChange::Fault(f) => ("fault", f),
             ControlChange::Notice(n) => ("notice", n),
+            ControlChange::Shadow(Some(true)) => ("shadow", "1"),
+            ControlChange::Shadow(Some(false)) => ("shadow", "0"),
+            ControlChange::Shadow(None) => ("shadow", ""),
         };
         vec![
             op.to_owned(),
@@ -812,6 +818,7 @@ impl FromRedisValue for ClaimedAlert {
 
 /// A breaker's controls, as `READ_CONTROLS` and `WRITE_CONTROL` reply, on Redis's clock. An
 /// expired fault or notice reads as none.
+#[non_exhaustive]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Controls {
     /// Calls go straight to the fallback.
@@ -826,17 +833,20 @@ pub struct Controls {
     pub notice_ms_left: Option<u64>,
     /// The control generation: bumps on every control change.
     pub cgen: u64,
+    /// The operator's mode: shadow (`Some(true)`), enforce (`Some(false)`), or none set.
+    pub shadow: Option<bool>,
 }
 
 impl FromRedisValue for Controls {
     fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
-        let (swapped, fault, fault_left, notice, notice_left, cgen): (
+        let (swapped, fault, fault_left, notice, notice_left, cgen, shadow): (
             i64,
             String,
             u64,
             String,
             u64,
             u64,
+            String,
         ) = FromRedisValue::from_redis_value(v)?;
         let text = |s: String| (!s.is_empty()).then_some(s);
         let left = |present: bool, ms: u64| (present && ms > 0).then_some(ms);
@@ -847,6 +857,11 @@ impl FromRedisValue for Controls {
             notice_ms_left: left(!notice.is_empty(), notice_left),
             notice: text(notice),
             cgen,
+            shadow: match shadow.as_str() {
+                "1" => Some(true),
+                "0" => Some(false),
+                _ => None,
+            },
         })
     }
 }

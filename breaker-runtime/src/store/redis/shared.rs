@@ -278,11 +278,14 @@ pub(super) fn apply(
     handle.apply_fleet(fleet, generation, unflushed);
 }
 
-/// Applies a breaker's controls (swap, fault, notice) as Redis holds them.
+/// Applies a breaker's controls (swap, fault, notice, mode) as Redis holds them.
 pub(super) fn apply_controls(handle: &'static Breaker, c: &Controls) {
     let b = handle;
     let left = |ms: Option<u64>| ms.map(Duration::from_millis);
     b.set_swapped(c.swapped);
+    if b.shadow_override() != c.shadow {
+        b.set_shadow(c.shadow);
+    }
     let fault = match c.fault.as_deref().map(str::parse::<Fault>) {
         None => None,
         Some(Ok(f)) => Some(f),

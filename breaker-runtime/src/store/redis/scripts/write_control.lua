@@ -3,9 +3,10 @@
 -- READ_CONTROLS's. Typed call: `WriteControl` (scripts.rs).
 --
 -- KEYS[1]  state hash          <prefix>:{name}:s
--- ARGV[1]  op: `swap`, `fault` or `notice`
+-- ARGV[1]  op: `swap`, `fault`, `notice` or `shadow`
 -- ARGV[2]  value: `swap`: `1`, `0` or `toggle`; `fault`: a fault in its canonical form, empty
---          to clear; `notice`: the text, empty to clear
+--          to clear; `notice`: the text, empty to clear; `shadow`: `1` (shadow), `0`
+--          (enforce) or empty (back to each instance's declared mode)
 -- ARGV[3]  ms until it expires (0: until cleared)
 -- ARGV[4]  controls channel    <prefix>:controls
 -- ARGV[5]  name
@@ -23,6 +24,14 @@ elseif op == 'fault' then
   redis.call('HSET', KEYS[1], 'fault', value, 'fault_until', until_ms)
 elseif op == 'notice' then
   redis.call('HSET', KEYS[1], 'notice', value, 'notice_until', until_ms)
+elseif op == 'shadow' then
+  if value == '' then
+    redis.call('HDEL', KEYS[1], 'shadow')
+  elseif value == '1' or value == '0' then
+    redis.call('HSET', KEYS[1], 'shadow', value)
+  else
+    return redis.error_reply('BREAKER_BAD_VALUE shadow ' .. value)
+  end
 else
   return redis.error_reply('BREAKER_BAD_OP ' .. op)
 end
