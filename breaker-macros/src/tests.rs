@@ -317,3 +317,16 @@ fn mistakes_keep_the_function() {
         },
     ));
 }
+
+#[test]
+fn shadow_mode() {
+    let _s = settings();
+    insta::assert_snapshot!(expansion(
+        quote!(mode = "shadow", timeout = "3s"),
+        quote! {
+            async fn daum(query: &str) -> Result<Vec<Address>, SearchError> {
+                search(query).await
+            }
+        },
+    ));
+}

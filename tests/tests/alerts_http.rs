@@ -208,6 +208,7 @@ fn opened() -> EventKind {
         last_error: Some("connection reset".to_owned()),
         fallback: Some("juso"),
         forced: None,
+        shadow: false,
     })
 }
 
@@ -222,6 +223,7 @@ fn recovered() -> EventKind {
         last_error: None,
         fallback: Some("juso"),
         forced: None,
+        shadow: false,
     })
 }
 
@@ -236,6 +238,7 @@ fn chain_failed() -> EventKind {
         last_error: Some("HTTP 503".to_owned()),
         fallback: Some("juso"),
         forced: None,
+        shadow: false,
     })
 }
 
@@ -250,6 +253,7 @@ fn forced_open() -> EventKind {
         last_error: None,
         fallback: None,
         forced: Some(Forced::Open),
+        shadow: false,
     })
 }
 

@@ -903,6 +903,7 @@ async fn opening_and_recovery_raise_one_alert_each() {
         last_error: None, // checked apart, below
         fallback: Some("alert_open_fallback"),
         forced: None,
+        shadow: false,
     };
     assert_eq!(
         alerts_split(&rec, "ops.alert_open").0,
@@ -948,6 +949,7 @@ async fn opening_and_recovery_raise_one_alert_each() {
         last_error: None,
         fallback: Some("alert_open_fallback"),
         forced: None,
+        shadow: false,
     };
     let (shapes, errors) = alerts_split(&rec, "ops.alert_open");
     assert_eq!(shapes, [opened, recovered]);
@@ -978,6 +980,7 @@ async fn operator_force_open_raises_an_opened_alert() {
             last_error: None,
             fallback: None,
             forced: Some(Forced::Open),
+            shadow: false,
             receipt: None,
         }]
     );
@@ -1018,6 +1021,7 @@ async fn failing_fallback_alerts_once_until_it_succeeds_again() {
         last_error: None, // checked apart, below
         fallback: Some("chain_fallback"),
         forced: None,
+        shadow: false,
     };
     assert_eq!(chain_target().await, Err(OpsError::Down("chain fallback")));
     assert_eq!(

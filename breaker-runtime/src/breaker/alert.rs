@@ -114,6 +114,7 @@ impl Breaker {
                 last_error,
                 fallback: self.fallback,
                 forced,
+                shadow: self.is_shadow(),
                 receipt,
             }),
             injected,

@@ -147,6 +147,10 @@ pub struct Alert {
     pub fallback: Option<&'static str>,
     /// The operator's forced state after the change, if the change was an operator's.
     pub forced: Option<Forced>,
+    /// The breaker was in shadow mode when the alert was raised (`mode = "shadow"`,
+    /// `breakerctl shadow`): it counts and alerts but acts on no call, so an `opened` alert
+    /// says what it would have done. For a fleet alert, the mode of the instance that raised it.
+    pub shadow: bool,
     /// For a shared store: learns when every notifier that delivers alerts is done with this
     /// one (see [`Receipt`]).
     pub receipt: Option<Receipt>,

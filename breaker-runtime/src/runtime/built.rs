@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::breaker::Breaker;
 use crate::breaker::contract::{BreakerResult, FromBreakerError, is_err, reject};
 use crate::breaker::future::MaybeTimeout;
-use crate::core::config::{Config, ConfigError, StoreKind, check_name};
+use crate::core::config::{Config, ConfigError, Mode, StoreKind, check_name};
 use crate::core::error::BreakerError;
 use crate::notify::FallbackReason;
 use crate::runtime::handle::Handle;
@@ -136,6 +136,14 @@ impl BreakerBuilder {
     /// `max_wait`: with `max_concurrent`, how long a call may wait for a place.
     pub fn max_wait(mut self, wait: Duration) -> Self {
         self.config = self.config.max_wait(wait);
+        self
+    }
+
+    /// `mode`: [`Mode::Shadow`] counts, opens and alerts but never rejects a call or serves
+    /// the fallback (to see what the breaker would do on a live service); [`Mode::Enforce`]
+    /// (the default) acts. An operator can switch it later ([`Handle::set_shadow`]).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.config = self.config.mode(mode);
         self
     }
 

@@ -19,7 +19,7 @@ use crate::core::machine::Forced;
 use crate::core::machine::State;
 use crate::core::text::{clip, escape_controls};
 use crate::notify::instance::instance;
-use crate::notify::{AlertKind, Event, EventKind};
+use crate::notify::{Alert, AlertKind, Event, EventKind};
 
 /// How an event becomes a request body.
 pub(super) enum Format {
@@ -97,6 +97,17 @@ pub(super) fn message(event: &Event) -> Option<String> {
     let mut s = String::new();
     match &event.kind {
         EventKind::Alert(a) => match a.kind {
+            AlertKind::Opened if a.shadow && a.forced != Some(Forced::Open) => {
+                let _ = write!(s, "🔴 {b} would have opened");
+                if a.failures > 0 {
+                    let plural = if a.failures == 1 { "" } else { "s" };
+                    let _ = write!(s, " after {} failure{plural}", a.failures);
+                }
+                if let Some(e) = &a.last_error {
+                    let _ = write!(s, " (last error: {})", error_text(e));
+                }
+                s.push_str("; shadow mode: every call still runs");
+            }
             AlertKind::Opened => {
                 let _ = write!(s, "🔴 {b} opened");
                 if a.forced == Some(Forced::Open) {
@@ -161,6 +172,9 @@ pub(super) fn message(event: &Event) -> Option<String> {
         }
         _ => return None,
     }
+    if let EventKind::Alert(Alert { shadow: true, .. }) = &event.kind {
+        s.push_str(" [shadow]");
+    }
     if event.injected {
         s.push_str(" [injected]");
     }
@@ -186,6 +200,7 @@ pub(super) fn webhook_json(event: &Event) -> Option<Value> {
         "last_error": null,
         "fallback": null,
         "forced": null,
+        "shadow": false,
         "detail": null,
         "timestamp": rfc3339(ms),
         "timestamp_ms": ms,
@@ -205,6 +220,7 @@ pub(super) fn webhook_json(event: &Event) -> Option<Value> {
             doc["last_error"] = json!(a.last_error.as_deref().map(|e| clip(e, MAX_ERROR_CHARS)));
             doc["fallback"] = json!(a.fallback);
             doc["forced"] = json!(a.forced.map(forced_str));
+            doc["shadow"] = json!(a.shadow);
         }
         EventKind::StoreHealth { healthy, message } => {
             doc["kind"] = json!(if *healthy { "store_up" } else { "store_down" });
