@@ -31,7 +31,7 @@ fn is_outage(e: &SearchError) -> bool {
     half_open_probes = 2,
     max_concurrent = 100,
     max_wait = "50ms",
-    mode = "shadow",
+    mode = "enforce",
     failure_if = is_outage,
     store = "memory",
 )]
