@@ -650,6 +650,87 @@ async fn controls_written_are_read_back() {
 }
 
 #[tokio::test]
+async fn the_shadow_control_sets_enforces_and_clears_and_refuses_other_values() {
+    let mut f = Fleet::new("shadow").await;
+    let keys = f.keys.breaker("daum");
+    let target = Target::single(&f.url).unwrap();
+    let mut messages = target.subscribe(&[f.keys.controls()]).await.unwrap();
+    let mut conn = f.conn.clone();
+    let read = ReadControls { keys: &keys };
+    assert_eq!(read.invoke(&mut conn).await.unwrap().shadow, None);
+    f.write(&keys, ControlChange::Notice("slow"), 0).await;
+
+    let on = f.write(&keys, ControlChange::Shadow(Some(true)), 0).await;
+    assert_eq!((on.shadow, on.cgen), (Some(true), 2));
+    assert_eq!(f.hget(&keys.state, "shadow").await.as_deref(), Some("1"));
+    // The other controls are left as they were.
+    assert_eq!(on.notice.as_deref(), Some("slow"));
+    assert_eq!(read.invoke(&mut conn).await.unwrap(), on);
+    let off = f.write(&keys, ControlChange::Shadow(Some(false)), 0).await;
+    assert_eq!((off.shadow, off.cgen), (Some(false), 3));
+    assert_eq!(f.hget(&keys.state, "shadow").await.as_deref(), Some("0"));
+    let cleared = f.write(&keys, ControlChange::Shadow(None), 0).await;
+    assert_eq!((cleared.shadow, cleared.cgen), (None, 4));
+    assert_eq!(
+        f.hget(&keys.state, "shadow").await,
+        None,
+        "an empty value deletes the field"
+    );
+    assert_eq!(read.invoke(&mut conn).await.unwrap().shadow, None);
+    // Clearing twice: still a change (bumped, announced), nothing to delete.
+    assert_eq!(f.write(&keys, ControlChange::Shadow(None), 0).await.cgen, 5);
+    // Each write is announced with the breaker's name.
+    for _ in 0..5 {
+        let pushed = tokio::time::timeout(Duration::from_secs(5), messages.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            pushed,
+            Pushed::Message {
+                channel: f.keys.controls().to_owned(),
+                payload: "daum".to_owned()
+            }
+        );
+    }
+
+    // Any other value is an error reply: nothing written, no bump, no message.
+    let script = WriteControl {
+        keys: &keys,
+        change: ControlChange::Shadow(None),
+        for_ms: 0,
+        channel: f.keys.controls(),
+        name: "daum",
+    }
+    .script();
+    for bad in ["2", "true", "yes", "on", " 1", "shadow"] {
+        let e = script
+            .key(&keys.state)
+            .arg("shadow")
+            .arg(bad)
+            .arg(0)
+            .arg(f.keys.controls())
+            .arg("daum")
+            .invoke_async::<redis::Value>(&mut conn)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some("BREAKER_BAD_VALUE"), "{bad:?}: {e}");
+        assert!(e.to_string().contains("shadow"), "{bad:?}: {e}");
+    }
+    assert_eq!(f.hget(&keys.state, "shadow").await, None);
+    assert_eq!(f.hget(&keys.state, "cgen").await.as_deref(), Some("5"));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), messages.next())
+            .await
+            .is_err(),
+        "a refused write is not announced"
+    );
+    // A field READ_CONTROLS does not know (an old or foreign writer) reads as none.
+    f.hset(&keys.state, &[("shadow", "yes")]).await;
+    assert_eq!(read.invoke(&mut conn).await.unwrap().shadow, None);
+}
+
+#[tokio::test]
 async fn audit_entries_are_written_read_and_trimmed() {
     let mut f = Fleet::new("audit").await;
     let first = AuditEntry::now("ana@ops-1", "open", "daum", "forced \"open\"");

@@ -432,6 +432,7 @@ impl Admin {
                 notice,
                 notice_ms_left,
                 cgen: num("cgen")?,
+                shadow: shadow_field(get("shadow")),
             },
             instances,
             failing_instances,
@@ -510,6 +511,42 @@ impl Admin {
             (_, false) => "unswapped: calls go to the breaker's function".to_owned(),
         };
         self.audit_push("swap", name, &detail, known.is_none())
+            .await?;
+        self.read_status(name, known.is_some(), known.flatten())
+            .await
+    }
+
+    /// Sets the operator's mode of a breaker for the whole fleet: `Some(true)` shadow (every
+    /// call runs: none is rejected or sent to the fallback, all are counted, transitions and
+    /// alerts happen), `Some(false)` enforce, `None` to delete the field (each instance goes
+    /// back to the `mode` it declares). Written with the runtime's `WRITE_CONTROL` (op
+    /// `shadow`: bumps `cgen` and publishes on the controls channel, so every instance applies
+    /// it at once) and audited as `shadow`. Returns the state after: `controls.shadow`.
+    ///
+    /// An operator's force-open wins over shadow (a breaker forced OPEN rejects even in shadow
+    /// mode), and a swap is dormant in shadow: `forced` and `controls.swapped` of the reply say
+    /// whether either applies.
+    ///
+    /// # Errors
+    /// [`AdminError::UnknownBreaker`] unless `force_unknown`; [`AdminError::Invalid`] for an
+    /// unknown name that breaks the attribute's rule (`check_name`: no spaces, `{` or `}`...);
+    /// Redis errors.
+    pub async fn shadow(
+        &self,
+        name: &str,
+        mode: Option<bool>,
+        force_unknown: bool,
+    ) -> Result<BreakerStatus, AdminError> {
+        let known = self.check_known(name, force_unknown, true).await?;
+        self.write_control(name, ControlChange::Shadow(mode), 0)
+            .await?;
+        // The words the runtime's own audit entry uses (`Handle::set_shadow`).
+        let detail = match mode {
+            Some(true) => "shadow",
+            Some(false) => "enforce",
+            None => "declared mode",
+        };
+        self.audit_push("shadow", name, detail, known.is_none())
             .await?;
         self.read_status(name, known.is_some(), known.flatten())
             .await
@@ -723,6 +760,16 @@ fn error_from(target: &Target, e: &redis::RedisError) -> AdminError {
         }
     } else {
         AdminError::Redis(detail)
+    }
+}
+
+/// The state hash's `shadow` field as the instances read it (`READ_CONTROLS`): `1` shadow, `0`
+/// enforce, anything else (absent included) no operator's mode.
+fn shadow_field(v: &str) -> Option<bool> {
+    match v {
+        "1" => Some(true),
+        "0" => Some(false),
+        _ => None,
     }
 }
 

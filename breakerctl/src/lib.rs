@@ -1,6 +1,6 @@
 //! The operator side of Redis-backed breakers (`store = "redis"`): read every breaker's fleet
-//! state, force it, swap it to its fallback, inject faults, post notices, follow changes live
-//! and read the audit trail.
+//! state, force it, swap it to its fallback, switch it to shadow mode, inject faults, post
+//! notices, follow changes live and read the audit trail.
 //!
 //! [`Admin`] is the library the `breakerctl` binary is a thin layer over; a web console can use
 //! it the same way (with [`Admin::with_who`] naming who acts). It speaks the runtime's own

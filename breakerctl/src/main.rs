@@ -46,6 +46,19 @@ enum Command {
     Reset(Target1),
     /// Toggle the swap: calls go straight to the fallback, or back to the function
     Swap(Target1),
+    /// Switch shadow mode on every instance: `on` (every call runs, none is rejected or sent to
+    /// the fallback; all are counted, transitions and alerts happen), `off` (enforce), or
+    /// `default` (no operator's mode: each instance's declared `mode`)
+    Shadow {
+        /// The breaker's name
+        name: String,
+        /// `on` (shadow), `off` (enforce) or `default` (each instance's declared mode)
+        #[arg(value_name = "MODE", value_enum)]
+        mode: ShadowMode,
+        /// Act even if no instance has reported this breaker
+        #[arg(long)]
+        force: bool,
+    },
     /// Inject a fault into every instance's calls (QA), or clear it
     Inject {
         /// The breaker's name
@@ -114,6 +127,28 @@ struct Target1 {
     /// Act even if no instance has reported this breaker
     #[arg(long)]
     force: bool,
+}
+
+/// The operator's mode `shadow` sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ShadowMode {
+    /// Shadow: every call runs (none rejected, no fallback), everything is counted
+    On,
+    /// Enforce: the breaker rejects and falls back as usual
+    Off,
+    /// No operator's mode: each instance's declared `mode`
+    Default,
+}
+
+impl ShadowMode {
+    /// The `shadow` field it writes: `1`, `0`, or none.
+    fn field(self) -> Option<bool> {
+        match self {
+            ShadowMode::On => Some(true),
+            ShadowMode::Off => Some(false),
+            ShadowMode::Default => None,
+        }
+    }
 }
 
 fn parse_fault(s: &str) -> Result<Fault, String> {
@@ -263,6 +298,21 @@ async fn run(cli: Cli) -> Result<(), AdminError> {
             };
             changed(json, &s, &what);
         }
+        Command::Shadow { name, mode, force } => {
+            let s = admin.shadow(&name, mode.field(), force).await?;
+            let what = match s.controls.shadow {
+                Some(true) => {
+                    "shadow mode on every instance: calls always run (none rejected or \
+                               sent to the fallback), counted as usual"
+                }
+                Some(false) => "enforce mode on every instance: the breaker rejects and falls back",
+                None => "no operator's mode: each instance is back to its declared mode",
+            };
+            changed(json, &s, what);
+            for note in shadow_notes(&s) {
+                err(&format!("breakerctl: note: {note}"));
+            }
+        }
         Command::Inject {
             name,
             fault,
@@ -316,6 +366,29 @@ async fn run(cli: Cli) -> Result<(), AdminError> {
         }
     }
     Ok(())
+}
+
+/// What an operator who just switched shadow on should know: a force-open wins over shadow,
+/// and a swap is dormant in it. One line each, on stderr (`--json` output stays JSON).
+fn shadow_notes(s: &BreakerStatus) -> Vec<String> {
+    if s.controls.shadow != Some(true) {
+        return Vec::new();
+    }
+    let name = esc(&s.name);
+    let mut notes = Vec::new();
+    if s.forced.as_deref() == Some("open") {
+        notes.push(format!(
+            "`{name}` is forced OPEN, and a forced-open breaker rejects calls even in shadow \
+             mode (`breakerctl reset {name}` lets them run)"
+        ));
+    }
+    if s.controls.swapped {
+        notes.push(format!(
+            "`{name}` is swapped: the swap is dormant in shadow mode (calls go to the function \
+             first) and comes back with `shadow {name} off`"
+        ));
+    }
+    notes
 }
 
 fn ms(d: Duration) -> u64 {
@@ -399,6 +472,24 @@ fn left(ms_left: Option<u64>) -> String {
     }
 }
 
+/// The operator's mode as `status` shows it.
+fn mode_text(c: &Controls) -> &'static str {
+    match c.shadow {
+        Some(true) => "shadow (set by an operator: no call is rejected or sent to the fallback)",
+        Some(false) => "enforce (set by an operator)",
+        None => "declared (no operator's mode: each instance's `mode`)",
+    }
+}
+
+/// The operator's mode in one word: `shadow`, `enforce`, or `declared` when none is set.
+fn mode_word(c: &Controls) -> &'static str {
+    match c.shadow {
+        Some(true) => "shadow",
+        Some(false) => "enforce",
+        None => "declared",
+    }
+}
+
 fn controls_inline(c: &Controls) -> String {
     let swapped = if c.swapped { "swapped" } else { "not swapped" };
     let fault = match &c.fault {
@@ -409,7 +500,7 @@ fn controls_inline(c: &Controls) -> String {
         Some(n) => format!("notice {} ({})", quoted(n), left(c.notice_ms_left)),
         None => "no notice".to_owned(),
     };
-    format!("{swapped}, {fault}, {notice}")
+    format!("{swapped}, {fault}, {notice}, mode {}", mode_word(c))
 }
 
 /// A notice, in quotes, escaped.
@@ -457,6 +548,7 @@ fn status_block(s: &BreakerStatus) -> String {
         "swapped",
         if s.controls.swapped { "yes" } else { "no" }.to_owned(),
     ));
+    rows.push(("mode", mode_text(&s.controls).to_owned()));
     rows.push((
         "fault",
         match &s.controls.fault {
@@ -518,11 +610,12 @@ fn list_table(all: &[BreakerStatus]) -> String {
         "FAILS/CALLS",
         "FORCED",
         "SWAPPED",
+        "MODE",
         "FAULT",
         "NOTICE",
         "SEEN",
     ];
-    let rows: Vec<[String; 8]> = all
+    let rows: Vec<[String; 9]> = all
         .iter()
         .map(|s| {
             [
@@ -533,6 +626,12 @@ fn list_table(all: &[BreakerStatus]) -> String {
                     .as_deref()
                     .map_or_else(|| "-".to_owned(), |f| esc(f).into_owned()),
                 if s.controls.swapped { "yes" } else { "no" }.to_owned(),
+                match s.controls.shadow {
+                    Some(true) => "shadow",
+                    Some(false) => "enforce",
+                    None => "-",
+                }
+                .to_owned(),
                 match &s.controls.fault {
                     Some(f) => match s.controls.fault_ms_left {
                         Some(ms) => format!("{} ({})", esc(f), format_ms(ms)),

@@ -31,7 +31,7 @@ pub struct BreakerStatus {
     pub window_failures: u64,
     /// All calls in the fleet's sliding window.
     pub window_calls: u64,
-    /// Swap, fault and notice.
+    /// Swap, fault, notice and the operator's mode.
     pub controls: Controls,
     /// Instances whose heartbeat for this breaker is less than 3 minutes old, sorted.
     pub instances: Vec<String>,
@@ -57,6 +57,11 @@ pub struct Controls {
     pub notice_ms_left: Option<u64>,
     /// Control generation: bumps on every control change.
     pub cgen: u64,
+    /// The operator's mode (field `shadow`): `Some(true)` shadow (every call runs: none is
+    /// rejected or sent to the fallback, all are counted), `Some(false)` enforce, `None` when no
+    /// operator set one (each instance keeps the `mode` it declares). A value other than `1` or
+    /// `0` reads as `None`, as the instances read it.
+    pub shadow: Option<bool>,
 }
 
 impl From<redis::Controls> for Controls {
@@ -69,6 +74,7 @@ impl From<redis::Controls> for Controls {
             notice: c.notice,
             notice_ms_left: c.notice_ms_left,
             cgen: c.cgen,
+            shadow: c.shadow,
         }
     }
 }
@@ -80,7 +86,7 @@ pub struct AuditEntry {
     pub at_ms: u64,
     /// Who: `user@host`, or the front end's name for its user.
     pub who: String,
-    /// `open`, `close`, `reset`, `swap`, `inject` or `notice`.
+    /// `open`, `close`, `reset`, `swap`, `shadow`, `inject` or `notice`.
     pub command: String,
     /// The breaker.
     pub breaker: String,

@@ -224,8 +224,12 @@ fn list_shows_state_window_controls_and_instances() {
         "{run:?}"
     );
     let daum: Vec<&str> = line_of(&run.stdout, "daum ").split_whitespace().collect();
-    assert_eq!(&daum[..5], ["daum", "OPEN", "3/6", "open", "no"], "{run:?}");
-    assert_eq!(daum[5], "error:0.5", "{run:?}");
+    assert_eq!(
+        &daum[..6],
+        ["daum", "OPEN", "3/6", "open", "no", "-"],
+        "{run:?}"
+    );
+    assert_eq!(daum[6], "error:0.5", "{run:?}");
     assert_eq!(daum.last(), Some(&"1"), "one instance seen: {run:?}");
     assert!(line_of(&run.stdout, "daum ").contains("\"Address search is slow\""));
     let kakao = line_of(&run.stdout, "kakao ");
@@ -234,7 +238,10 @@ fn list_shows_state_window_controls_and_instances() {
         "{run:?}"
     );
     let juso: Vec<&str> = line_of(&run.stdout, "juso ").split_whitespace().collect();
-    assert_eq!(juso, ["juso", "CLOSED", "0/0", "-", "no", "-", "-", "0"]);
+    assert_eq!(
+        juso,
+        ["juso", "CLOSED", "0/0", "-", "no", "-", "-", "-", "0"]
+    );
 
     let all = ok(&r, &["list", "--json"]).json();
     let all = all.as_array().unwrap();
@@ -419,6 +426,8 @@ fn changes_refuse_unknown_names_unless_forced() {
         &["close", "daun"],
         &["reset", "daun"],
         &["swap", "daun"],
+        &["shadow", "daun", "on"],
+        &["shadow", "daun", "default"],
         &["inject", "daun", "error"],
         &["inject", "daun", "--clear"],
         &["notice", "daun", "down"],
@@ -491,6 +500,7 @@ fn braces_are_refused_in_prefixes_and_in_names_even_with_force() {
         for args in [
             &["open", name, "--force"][..],
             &["swap", name, "--force"],
+            &["shadow", name, "on", "--force"],
             &["inject", name, "error", "--force"],
             &["notice", name, "down", "--force"],
         ] {
@@ -545,6 +555,192 @@ fn swap_toggles_and_refuses_a_breaker_without_fallback() {
         .collect();
     assert_eq!(details.len(), 3);
     assert!(details[0].starts_with("swapped") && details[1].starts_with("unswapped"));
+}
+
+#[test]
+fn shadow_on_off_default_writes_the_field_bumps_cgen_announces_and_is_audited() {
+    let (r, mut con) = fleet();
+    let w = Watch::start(&r, true);
+    let cgen = |con: &mut redis::Connection| -> u64 {
+        field(con, "daum", "cgen").map_or(0, |c| c.parse().unwrap())
+    };
+    let before = cgen(&mut con);
+
+    let run = ok(&r, &["shadow", "daum", "on"]);
+    assert!(
+        run.stdout
+            .starts_with("daum: shadow mode on every instance"),
+        "{run:?}"
+    );
+    assert!(
+        line_of(&run.stdout, "mode ").starts_with("mode       shadow (set by an operator"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.is_empty(),
+        "no note for a breaker not forced: {run:?}"
+    );
+    assert_eq!(field(&mut con, "daum", "shadow").as_deref(), Some("1"));
+    assert_eq!(cgen(&mut con), before + 1, "WRITE_CONTROL bumps cgen");
+    // Announced on the controls channel, read back with the mode.
+    let j: Json = serde_json::from_str(&w.next()).unwrap();
+    assert_eq!(
+        (j["kind"].as_str(), j["breaker"].as_str()),
+        (Some("controls"), Some("daum"))
+    );
+    assert_eq!(j["controls"]["shadow"], true, "{j}");
+    // list and status show it; juso has no operator's mode.
+    let list = ok(&r, &["list"]);
+    assert!(
+        line_of(&list.stdout, "BREAKER").contains("  SWAPPED  MODE  "),
+        "{list:?}"
+    );
+    let daum: Vec<&str> = line_of(&list.stdout, "daum ").split_whitespace().collect();
+    assert_eq!(&daum[4..6], ["no", "shadow"], "{list:?}");
+    let juso: Vec<&str> = line_of(&list.stdout, "juso ").split_whitespace().collect();
+    assert_eq!(&juso[4..6], ["no", "-"], "{list:?}");
+    let all = ok(&r, &["list", "--json"]).json();
+    assert_eq!(all[0]["controls"]["shadow"], true);
+    assert_eq!(all[1]["controls"]["shadow"], Json::Null);
+
+    let j = ok(&r, &["shadow", "daum", "off", "--json"]).json();
+    assert_eq!(j["controls"]["shadow"], false, "{j}");
+    assert_eq!(j["name"], "daum");
+    assert_eq!(field(&mut con, "daum", "shadow").as_deref(), Some("0"));
+    assert_eq!(cgen(&mut con), before + 2);
+    let status = ok(&r, &["status", "daum"]);
+    assert!(
+        line_of(&status.stdout, "mode ").contains("enforce (set by an operator)"),
+        "{status:?}"
+    );
+    let line = w.next();
+    assert!(line.contains(r#""shadow":false"#), "{line}");
+
+    let run = ok(&r, &["shadow", "daum", "default"]);
+    assert!(run.stdout.contains("back to its declared mode"), "{run:?}");
+    assert_eq!(
+        field(&mut con, "daum", "shadow"),
+        None,
+        "the field is deleted"
+    );
+    assert_eq!(cgen(&mut con), before + 3);
+    assert!(
+        line_of(&run.stdout, "mode ").contains("declared"),
+        "{run:?}"
+    );
+    let j: Json = serde_json::from_str(&w.next()).unwrap();
+    assert_eq!(j["controls"]["shadow"], Json::Null, "{j}");
+    // Twice the same: still a change of its own (audited, announced), same field.
+    ok(&r, &["shadow", "daum", "default"]);
+    assert_eq!(field(&mut con, "daum", "shadow"), None);
+
+    let entries = audit(&mut con);
+    let got: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["command"].as_str().unwrap(),
+                e["detail"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("shadow", "declared mode"),
+            ("shadow", "declared mode"),
+            ("shadow", "enforce"),
+            ("shadow", "shadow"),
+        ],
+        "newest first, the runtime's own words"
+    );
+    let who = format!("tester@{}", hostname());
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["who"] == who.as_str() && e["breaker"] == "daum")
+    );
+    // `watch` in words.
+    let words = Watch::start(&r, false);
+    ok(&r, &["shadow", "juso", "on"]);
+    let line = words.next();
+    assert!(
+        line.contains("  juso  controls  not swapped, no fault, no notice, mode shadow"),
+        "{line}"
+    );
+}
+
+#[test]
+fn shadow_refuses_a_bad_mode_and_notes_a_forced_open_or_a_swap() {
+    let (r, mut con) = fleet();
+    for args in [
+        &["shadow", "daum", "maybe"][..],
+        &["shadow", "daum", "ON"],
+        &["shadow", "daum", "1"],
+        &["shadow", "daum", ""],
+        &["shadow", "daum"],
+        &["shadow"],
+    ] {
+        let run = fails(&r, args);
+        assert_eq!(run.code, Some(2), "a usage error: {args:?}: {run:?}");
+        assert!(!run.stderr.contains("panicked"), "{args:?}: {run:?}");
+        assert!(run.stdout.is_empty(), "{args:?}: {run:?}");
+    }
+    let run = fails(&r, &["shadow", "daum", "maybe"]);
+    assert!(
+        run.stderr.contains("invalid value 'maybe'")
+            && run.stderr.contains("[possible values: on, off, default]"),
+        "{run:?}"
+    );
+    assert_eq!(field(&mut con, "daum", "shadow"), None);
+    assert!(audit(&mut con).is_empty(), "nothing was done");
+
+    // A force-open wins over shadow: said once, on stderr, whatever the output format.
+    force(&mut con, "daum", "open");
+    let run = ok(&r, &["shadow", "daum", "on"]);
+    let notes: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(notes.len(), 1, "{run:?}");
+    assert!(
+        notes[0].starts_with("breakerctl: note: `daum` is forced OPEN")
+            && notes[0].contains("rejects calls even in shadow mode")
+            && notes[0].contains("breakerctl reset daum"),
+        "{run:?}"
+    );
+    assert_eq!(field(&mut con, "daum", "shadow").as_deref(), Some("1"));
+    let run = ok(&r, &["shadow", "daum", "on", "--json"]);
+    assert_eq!(run.json()["forced"], "open", "stdout stays JSON: {run:?}");
+    assert!(run.stderr.contains("forced OPEN"), "{run:?}");
+    // Enforcing or going back to the declared mode: nothing to say.
+    for mode in ["off", "default"] {
+        let run = ok(&r, &["shadow", "daum", mode]);
+        assert!(run.stderr.is_empty(), "{mode}: {run:?}");
+    }
+    // Forced closed: calls run anyway, no note.
+    force(&mut con, "daum", "closed");
+    assert!(ok(&r, &["shadow", "daum", "on"]).stderr.is_empty());
+    // A swap is dormant in shadow.
+    force(&mut con, "daum", "");
+    ok(&r, &["swap", "daum"]);
+    let run = ok(&r, &["shadow", "daum", "on"]);
+    assert!(
+        run.stderr
+            .starts_with("breakerctl: note: `daum` is swapped: the swap is dormant"),
+        "{run:?}"
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+}
+
+#[test]
+fn a_shadow_field_an_instance_would_not_read_shows_as_no_mode() {
+    let (r, mut con) = fleet();
+    // Written by something else than WRITE_CONTROL: instances read it as no operator's mode
+    // (READ_CONTROLS), and so does breakerctl.
+    let _: () = con.hset(key("daum").state, "shadow", "yes").unwrap();
+    let j = ok(&r, &["status", "daum", "--json"]).json();
+    assert_eq!(j["controls"]["shadow"], Json::Null, "{j}");
+    let list = ok(&r, &["list"]);
+    let daum: Vec<&str> = line_of(&list.stdout, "daum ").split_whitespace().collect();
+    assert_eq!(daum[5], "-", "{list:?}");
 }
 
 #[test]

@@ -61,10 +61,12 @@ fn fleet_instance() {
                     report(
                         "state",
                         format_args!(
-                            "{} forced={:?} swapped={} fault={} notice={}|",
+                            "{} forced={:?} swapped={} shadow={} override={:?} fault={} notice={}|",
                             h.state(),
                             h.forced(),
                             h.swapped(),
+                            h.is_shadow(),
+                            h.shadow_override(),
                             h.fault().map(|f| f.to_string()).unwrap_or_default(),
                             breaker_runtime::notice(NAME).unwrap_or_default()
                         ),
@@ -332,6 +334,83 @@ fn every_command_reaches_every_instance_within_100ms_and_persists() {
         entries
             .iter()
             .all(|e| e["who"].as_str().unwrap().starts_with("qa@"))
+    );
+}
+
+#[test]
+fn shadow_reaches_every_instance_within_100ms_and_a_forced_open_still_rejects() {
+    if std::env::var_os(ROLE).is_some() {
+        return;
+    }
+    let redis = RedisServer::start();
+    let mut fleet: Vec<Instance> = (0..2).map(|_| spawn(&redis, &[])).collect();
+    for inst in &mut fleet {
+        // Declared enforcing, no operator's mode.
+        inst.until(&["shadow=false override=None"], PROPAGATION);
+    }
+    // An injected `open` rejects while enforcing ...
+    apply(
+        &redis,
+        &mut fleet,
+        &["inject", NAME, "open", "--for", "1m"],
+        &["fault=open"],
+    );
+    for c in calls(&mut fleet) {
+        assert!(c.ends_with("juso 1"), "enforcing: {c}");
+    }
+    // ... and in shadow every call runs.
+    apply(
+        &redis,
+        &mut fleet,
+        &["shadow", NAME, "on"],
+        &["shadow=true override=Some(true)"],
+    );
+    for c in calls(&mut fleet) {
+        assert!(c.ends_with("daum 1"), "shadow: the function answers: {c}");
+    }
+    // Persists: an instance started now is in shadow from its first call.
+    let mut late = spawn(&redis, &[]);
+    assert!(
+        late.ask("state")
+            .contains("shadow=true override=Some(true)")
+    );
+    assert!(late.ask("call").ends_with("daum 1"));
+    drop(late);
+    // An operator's force-open wins over shadow, and breakerctl says so.
+    let (ok, _, err) = ctl(&redis, &["open", NAME]);
+    assert!(ok, "{err}");
+    for inst in &mut fleet {
+        inst.until(&["forced=Some(Open)", "shadow=true"], PROPAGATION);
+    }
+    for c in calls(&mut fleet) {
+        assert!(c.ends_with("juso 1"), "forced open in shadow: {c}");
+    }
+    let (ok, _, err) = ctl(&redis, &["shadow", NAME, "on"]);
+    assert!(ok && err.contains("is forced OPEN"), "{err}");
+    apply(&redis, &mut fleet, &["reset", NAME], &["forced=None"]);
+    for c in calls(&mut fleet) {
+        assert!(c.ends_with("daum 1"), "{c}");
+    }
+    // Enforce, then back to the declared mode (enforce here).
+    apply(
+        &redis,
+        &mut fleet,
+        &["shadow", NAME, "off"],
+        &["shadow=false override=Some(false)"],
+    );
+    for c in calls(&mut fleet) {
+        assert!(c.ends_with("juso 1"), "enforcing again: {c}");
+    }
+    apply(
+        &redis,
+        &mut fleet,
+        &["shadow", NAME, "default"],
+        &["shadow=false override=None"],
+    );
+    let (ok, _, err) = ctl(&redis, &["shadow", NAME, "sometimes"]);
+    assert!(
+        !ok && err.contains("possible values: on, off, default"),
+        "{err}"
     );
 }
 

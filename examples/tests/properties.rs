@@ -92,7 +92,10 @@ fn json_value() -> impl Strategy<Value = Value> {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
             proptest::collection::vec(
-                ("(text|for|fault|swapped|mode|delay_ms|[a-z_]{1,8})", inner),
+                (
+                    "(text|for|fault|swapped|shadow|mode|delay_ms|[a-z_]{1,8})",
+                    inner
+                ),
                 0..4
             )
             .prop_map(|kv| Value::Object(kv.into_iter().collect())),
@@ -118,6 +121,7 @@ fn admin_path() -> impl Strategy<Value = String> {
         Just("inject".to_owned()),
         Just("notice".to_owned()),
         Just("swap".to_owned()),
+        Just("shadow".to_owned()),
         Just("reset".to_owned()),
         Just("close".to_owned()),
         "[a-z]{0,8}",

@@ -297,6 +297,7 @@ async fn admin_api_refuses_missing_and_wrong_tokens() {
     let f = fixture().await;
     let list = f.url("/api/admin/breakers");
     let open = f.url("/api/admin/breakers/provider.daum/open");
+    let shadow = f.url("/api/admin/breakers/provider.daum/shadow");
     let attempts = [
         f.http.get(&list),
         f.http.get(&list).bearer_auth("wrong"),
@@ -306,6 +307,11 @@ async fn admin_api_refuses_missing_and_wrong_tokens() {
         f.http.get(&list).header("Authorization", TOKEN),
         f.http.post(&open),
         f.http.post(&open).bearer_auth("wrong"),
+        f.http.post(&shadow).json(&json!({"shadow": true})),
+        f.http
+            .post(&shadow)
+            .bearer_auth("wrong")
+            .json(&json!({"shadow": true})),
         f.http.get(f.url("/api/admin/providers")),
         f.http
             .post(f.url("/api/admin/providers/daum"))
@@ -323,6 +329,10 @@ async fn admin_api_refuses_missing_and_wrong_tokens() {
     assert_eq!(
         (daum["state"].clone(), daum["forced"].clone()),
         (json!("CLOSED"), Value::Null)
+    );
+    assert_eq!(
+        (daum["shadow"].clone(), daum["shadow_override"].clone()),
+        (json!(false), Value::Null)
     );
     assert_eq!(
         f.running.mock(Provider::Daum).unwrap().control().mode,
@@ -444,7 +454,7 @@ async fn each_admin_action_is_reflected_in_the_breaker_list() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_admin_requests_are_refused_with_the_reason() {
     let f = fixture().await;
-    let cases: [(&str, Option<Value>, StatusCode, &str); 17] = [
+    let cases: [(&str, Option<Value>, StatusCode, &str); 21] = [
         (
             "breakers/provider.daum/inject",
             Some(json!({"fault": "error:2"})),
@@ -524,6 +534,30 @@ async fn malformed_admin_requests_are_refused_with_the_reason() {
             "true or false",
         ),
         (
+            "breakers/provider.daum/shadow",
+            Some(json!({"shadow": "on"})),
+            StatusCode::BAD_REQUEST,
+            "`shadow` must be true, false or null",
+        ),
+        (
+            "breakers/provider.daum/shadow",
+            Some(json!({})),
+            StatusCode::BAD_REQUEST,
+            "missing `shadow`",
+        ),
+        (
+            "breakers/provider.daum/shadow",
+            None,
+            StatusCode::BAD_REQUEST,
+            "expected a JSON body",
+        ),
+        (
+            "breakers/provider.daum/shadow",
+            Some(json!({"shadow": true, "for": "1h"})),
+            StatusCode::BAD_REQUEST,
+            "unknown field `for`",
+        ),
+        (
             "breakers/provider.kakao/open",
             None,
             StatusCode::NOT_FOUND,
@@ -578,7 +612,101 @@ async fn malformed_admin_requests_are_refused_with_the_reason() {
         (daum["fault"].clone(), daum["swapped"].clone()),
         (Value::Null, json!(false))
     );
+    assert_eq!(
+        (daum["shadow"].clone(), daum["shadow_override"].clone()),
+        (json!(false), Value::Null)
+    );
     assert_eq!(f.breaker("provider.juso").await["notice"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shadow_action_lets_every_call_run_and_shows_the_mode() {
+    let f = fixture().await;
+    let daum = "provider.daum";
+    let b = f.breaker(daum).await;
+    assert_eq!(
+        (b["shadow"].clone(), b["shadow_override"].clone()),
+        (json!(false), Value::Null),
+        "declared enforcing"
+    );
+    // An injected `open` rejects while enforcing: juso answers.
+    f.act(daum, "inject", Some(json!({ "fault": "open" })))
+        .await;
+    assert_eq!(f.search("seoul").await.provider.as_deref(), Some("juso"));
+
+    let reply = f.act(daum, "shadow", Some(json!({ "shadow": true }))).await;
+    assert_eq!(
+        reply["message"],
+        "provider.daum in shadow mode: every call runs, none is rejected or sent to its fallback"
+    );
+    assert_eq!(
+        (
+            reply["breaker"]["shadow"].clone(),
+            reply["breaker"]["shadow_override"].clone()
+        ),
+        (json!(true), json!(true))
+    );
+    let before = f.breaker(daum).await;
+    for q in ["seoul", "busan"] {
+        let found = f.search(q).await;
+        assert_eq!(
+            (found.provider.as_deref(), found.degraded),
+            (Some("daum"), false),
+            "shadow: daum is called and answers ({q})"
+        );
+    }
+    let after = f.breaker(daum).await;
+    assert_eq!(
+        counter(&after, "shadow_rejections"),
+        counter(&before, "shadow_rejections") + 2,
+        "{after}"
+    );
+    for c in ["rejections", "fallbacks"] {
+        assert_eq!(counter(&after, c), counter(&before, c), "{c}: {after}");
+    }
+
+    // An operator's force-open still rejects, and the reply says so.
+    f.act(daum, "open", None).await;
+    let reply = f.act(daum, "shadow", Some(json!({ "shadow": true }))).await;
+    assert!(
+        reply["message"]
+            .as_str()
+            .unwrap()
+            .contains("it is forced OPEN, which still rejects in shadow mode"),
+        "{reply}"
+    );
+    assert_eq!(f.search("seoul").await.provider.as_deref(), Some("juso"));
+    f.act(daum, "reset", None).await;
+    assert_eq!(f.search("seoul").await.provider.as_deref(), Some("daum"));
+
+    // Enforce: the injected fault rejects again.
+    let reply = f
+        .act(daum, "shadow", Some(json!({ "shadow": false })))
+        .await;
+    assert_eq!(
+        reply["message"],
+        "provider.daum enforcing: it rejects and falls back"
+    );
+    let b = f.breaker(daum).await;
+    assert_eq!(
+        (b["shadow"].clone(), b["shadow_override"].clone()),
+        (json!(false), json!(false))
+    );
+    assert_eq!(f.search("seoul").await.provider.as_deref(), Some("juso"));
+    // Back to the declared mode.
+    f.act(daum, "shadow", Some(json!({ "shadow": true }))).await;
+    let reply = f.act(daum, "shadow", Some(json!({ "shadow": null }))).await;
+    assert_eq!(
+        reply["message"],
+        "provider.daum back to its declared mode: enforce"
+    );
+    let b = f.breaker(daum).await;
+    assert_eq!(
+        (b["shadow"].clone(), b["shadow_override"].clone()),
+        (json!(false), Value::Null)
+    );
+    assert_eq!(f.search("seoul").await.provider.as_deref(), Some("juso"));
+    f.act(daum, "inject", Some(json!({ "fault": null }))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

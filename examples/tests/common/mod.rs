@@ -23,6 +23,7 @@ pub(crate) async fn fresh() {
             h.swap(false).await.expect("unswap");
         }
         h.set_notice(None, None).await.expect("clear the notice");
+        h.set_shadow(None).await.expect("the declared mode");
     }
 }
 

@@ -7,7 +7,7 @@ use axum::extract::{FromRequestParts, Path};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::Response;
-use breaker_runtime::{Fault, Handle, HandleError, parse_duration};
+use breaker_runtime::{Fault, Forced, Handle, HandleError, parse_duration};
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +20,7 @@ pub const MAX_NOTICE_CHARS: usize = breaker_runtime::MAX_NOTICE_CHARS;
 /// How long an injected fault lasts when the request gives no `for` (as `breakerctl inject`).
 pub const DEFAULT_FAULT_FOR: Duration = Duration::from_secs(600);
 
-const ACTIONS: &str = "open, close, reset, swap, inject or notice";
+const ACTIONS: &str = "open, close, reset, swap, shadow, inject or notice";
 
 /// The answer to an admin action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,6 +154,56 @@ pub(super) async fn swap(target: Target, Body(body): Body<Swap>) -> Result<Respo
         format!("{name} unswapped: normal order")
     };
     Ok(target.done("swap", message))
+}
+
+/// The body of `shadow`: `{"shadow":true}` shadow mode, `false` enforce, `null` back to the
+/// declared mode. Required (no toggle: three states).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Shadow {
+    /// `None` when left out (refused), `Some(None)` for `null`.
+    #[serde(default, deserialize_with = "shadow_mode")]
+    shadow: Option<Option<bool>>,
+}
+
+impl ActionBody for Shadow {
+    const EXAMPLE: &'static str = r#"{"shadow":true}"#;
+}
+
+fn shadow_mode<'de, D: Deserializer<'de>>(field: D) -> Result<Option<Option<bool>>, D::Error> {
+    Option::<bool>::deserialize(field)
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom("`shadow` must be true, false or null"))
+}
+
+/// `shadow`: the operator's mode on every instance sharing the breaker's store (the same
+/// control as `breakerctl shadow`, audited as `shadow`).
+pub(super) async fn shadow(target: Target, Body(body): Body<Shadow>) -> Result<Response, ApiError> {
+    let (name, h) = (&target.name, target.handle);
+    let Some(mode) = body.shadow else {
+        return Err(missing("shadow", Shadow::EXAMPLE));
+    };
+    h.set_shadow(mode)
+        .await
+        .map_err(|e| target.store_error(e))?;
+    let mut message = match (mode, h.is_shadow()) {
+        (Some(true), _) => format!(
+            "{name} in shadow mode: every call runs, none is rejected or sent to its fallback"
+        ),
+        (Some(false), _) => format!("{name} enforcing: it rejects and falls back"),
+        (None, true) => format!("{name} back to its declared mode: shadow"),
+        (None, false) => format!("{name} back to its declared mode: enforce"),
+    };
+    if h.is_shadow() {
+        // What shadow does not overrule.
+        if h.forced() == Some(Forced::Open) {
+            message += "; it is forced OPEN, which still rejects in shadow mode (reset to lift it)";
+        }
+        if h.swapped() {
+            message += "; its swap is dormant in shadow mode";
+        }
+    }
+    Ok(target.done("shadow", message))
 }
 
 /// The body of `inject`: `{"fault":"error:0.5","for":"10m"}` injects (for [`DEFAULT_FAULT_FOR`]
@@ -328,6 +378,32 @@ mod tests {
         assert_eq!(b.text, Some(Some("<b>점검</b> & 'quotes'".to_owned())));
         let e = from::<Notice>(r#"{"text":"x","until":"1h"}"#).unwrap_err();
         assert!(e.starts_with("unknown field `until`"), "{e}");
+    }
+
+    #[test]
+    fn shadow_bodies_tell_left_out_from_null() {
+        assert_eq!(
+            from::<Shadow>(r#"{"shadow":true}"#).unwrap().shadow,
+            Some(Some(true))
+        );
+        assert_eq!(
+            from::<Shadow>(r#"{"shadow":false}"#).unwrap().shadow,
+            Some(Some(false))
+        );
+        assert_eq!(
+            from::<Shadow>(r#"{"shadow":null}"#).unwrap().shadow,
+            Some(None)
+        );
+        assert_eq!(from::<Shadow>("{}").unwrap().shadow, None);
+        for bad in [r#"{"shadow":"on"}"#, r#"{"shadow":1}"#, r#"{"shadow":[]}"#] {
+            let e = from::<Shadow>(bad).unwrap_err();
+            assert!(
+                e.starts_with("`shadow` must be true, false or null"),
+                "{bad}: {e}"
+            );
+        }
+        let e = from::<Shadow>(r#"{"mode":"shadow"}"#).unwrap_err();
+        assert!(e.starts_with("unknown field `mode`"), "{e}");
     }
 
     #[test]

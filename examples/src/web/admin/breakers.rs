@@ -17,8 +17,14 @@ pub struct BreakerView {
     pub state: String,
     /// `open` or `closed` while an operator forces it.
     pub forced: Option<String>,
-    /// Whether its fallback is called first.
+    /// Whether its fallback is called first (dormant while in shadow mode).
     pub swapped: bool,
+    /// Whether it runs in shadow mode now: every call runs, none is rejected or sent to the
+    /// fallback, everything is counted (an operator's force-open still rejects).
+    pub shadow: bool,
+    /// The operator's mode: `true` shadow, `false` enforce, `None` when none is set (the mode
+    /// declared in the attribute is in force).
+    pub shadow_override: Option<bool>,
     /// The injected fault (`error:0.5`, `delay:2000ms`, ...).
     pub fault: Option<String>,
     /// Milliseconds the fault has left, when it expires.
@@ -50,6 +56,8 @@ pub struct CountersView {
     pub rejections: u64,
     /// Calls served by the fallback.
     pub fallbacks: u64,
+    /// Calls a breaker in shadow mode would have rejected and ran anyway.
+    pub shadow_rejections: u64,
 }
 
 /// The admin view of one breaker.
@@ -68,6 +76,8 @@ pub fn view(handle: &Handle) -> BreakerView {
             .to_owned()
         }),
         swapped: handle.swapped(),
+        shadow: handle.is_shadow(),
+        shadow_override: handle.shadow_override(),
         fault: handle.fault().map(|f| f.to_string()),
         fault_ms_left: handle.fault_remaining().map(millis),
         notice: handle.notice(),
@@ -81,6 +91,7 @@ pub fn view(handle: &Handle) -> BreakerView {
             timeouts: c.timeouts,
             rejections: c.rejections,
             fallbacks: c.fallbacks,
+            shadow_rejections: c.shadow_rejections,
         },
     }
 }

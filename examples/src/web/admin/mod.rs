@@ -25,6 +25,7 @@ pub(super) fn routes(app: App) -> Router<App> {
         .route("/api/admin/breakers/{name}/close", post(actions::close))
         .route("/api/admin/breakers/{name}/reset", post(actions::reset))
         .route("/api/admin/breakers/{name}/swap", post(actions::swap))
+        .route("/api/admin/breakers/{name}/shadow", post(actions::shadow))
         .route("/api/admin/breakers/{name}/inject", post(actions::inject))
         .route("/api/admin/breakers/{name}/notice", post(actions::notice))
         // Any other action: 404 naming the known ones (the static segments above win).

@@ -1,0 +1,448 @@
+//! Shadow mode across real OS processes sharing a real `redis-server` started by the test: the
+//! operator's mode (`Handle::set_shadow`, field `shadow` of the breaker's state hash) reaches
+//! every instance, those already running and those started after the switch; a shadow breaker
+//! that the fleet opened runs every call (the function is called, its result returned: no
+//! rejection, no fallback) and counts what it would have rejected; going back to the declared
+//! mode rejects again. A hash without the field leaves each instance on its declared mode.
+//!
+//! The parent only orchestrates: it starts Redis and re-runs this test binary as child processes
+//! (the `shadow_instance` entry, with `SHADOW_ROLE` set), each one an instance of the
+//! application answering one line on stdout for each line on its stdin.
+
+use std::io::{BufRead, BufReader};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use breaker_runtime::redis::{ControlChange, Controls, Keys, ScriptCall, WriteControl, connect};
+use breaker_runtime::{BreakerError, breaker, circuit_breaker};
+use breaker_tests::fleet::{self, Instance, Line, Spawn, Stderr, report, serial};
+use breaker_tests::{RedisServer, TestError};
+
+const ROLE: &str = "SHADOW_ROLE";
+const PREFIX: &str = "shadowfleet";
+/// Declared enforcing: opens at its first failure and stays OPEN for the test's length.
+const DAUM: &str = "shadow.daum";
+/// Declared `mode = "shadow"`, no fallback: opens at its first failure too.
+const DECLARED: &str = "shadow.declared";
+/// How long a change may take to reach an instance (the controls channel and the events
+/// channel carry it at once; this is the bound on a loaded machine, not the expectation).
+const PROPAGATION: Duration = Duration::from_secs(3);
+
+/// How many times each function's body ran in this process.
+static DAUM_RAN: AtomicU64 = AtomicU64::new(0);
+static DECLARED_RAN: AtomicU64 = AtomicU64::new(0);
+
+#[circuit_breaker(
+    name = "shadow.daum",
+    fallback = juso,
+    threshold = 1,
+    window = "60s",
+    open_for = "60s",
+    store = "redis"
+)]
+async fn daum(fail: bool) -> Result<String, TestError> {
+    DAUM_RAN.fetch_add(1, Ordering::SeqCst);
+    if fail {
+        Err(TestError::Down("daum"))
+    } else {
+        Ok("daum".to_owned())
+    }
+}
+
+async fn juso(_fail: bool) -> Result<String, TestError> {
+    Ok("juso".to_owned())
+}
+
+#[circuit_breaker(
+    name = "shadow.declared",
+    mode = "shadow",
+    threshold = 1,
+    window = "60s",
+    open_for = "60s",
+    store = "redis"
+)]
+async fn declared(fail: bool) -> Result<String, TestError> {
+    DECLARED_RAN.fetch_add(1, Ordering::SeqCst);
+    if fail {
+        Err(TestError::Down("declared"))
+    } else {
+        Ok("declared".to_owned())
+    }
+}
+
+/// A call's result in one word: what the function returned (`daum`, `declared`, `down`: its
+/// own error), `juso` (the fallback served it), `open` (rejected, no fallback) or `other`.
+fn word(r: &Result<String, TestError>) -> String {
+    match r {
+        Ok(s) => s.clone(),
+        Err(TestError::Down(_)) => "down".to_owned(),
+        Err(TestError::Breaker(BreakerError::Open { .. })) => "open".to_owned(),
+        Err(e) => format!("other:{}", format!("{e:?}").replace(' ', "_")),
+    }
+}
+
+/// The instance. On stdin, one command a line; on stdout, one `@` line each:
+/// - `call NAME` / `fail NAME`: calls the breaker's function (succeeding or failing);
+///   `@did got=WORD ran=N` (N: how many times that function's body has run in this process);
+/// - `state NAME`: `@state state=.. shadow=.. override=.. rejections=.. shadow_rejections=..
+///   fallbacks=..`;
+/// - `notice NAME`: `@notice text=..` (the notice users are shown, one word in these tests);
+/// - `set on|off|default`: `Handle::set_shadow` on `shadow.daum`; `@set ok` or `@set err=..`.
+#[test]
+fn shadow_instance() {
+    if fleet::role(ROLE).is_none() {
+        return;
+    }
+    fleet::run(async {
+        // Attach both breakers: the first call of each (its result says which mode it was in
+        // when it was decided).
+        let first = word(&daum(false).await);
+        let _ = declared(false).await;
+        report("ready", format_args!("first={first}"));
+        let mut lines = BufReader::new(std::io::stdin()).lines();
+        while let Some(Ok(line)) = lines.next() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                [what @ ("call" | "fail"), name] => {
+                    let fail = *what == "fail";
+                    let (got, ran) = if *name == DAUM {
+                        (word(&daum(fail).await), DAUM_RAN.load(Ordering::SeqCst))
+                    } else {
+                        (
+                            word(&declared(fail).await),
+                            DECLARED_RAN.load(Ordering::SeqCst),
+                        )
+                    };
+                    report("did", format_args!("got={got} ran={ran}"));
+                }
+                ["state", name] => {
+                    let h = breaker(name).expect("an attached breaker");
+                    let c = h.counters();
+                    report(
+                        "state",
+                        format_args!(
+                            "state={} shadow={} override={:?} rejections={} shadow_rejections={} fallbacks={}",
+                            h.state(),
+                            h.is_shadow(),
+                            h.shadow_override(),
+                            c.rejections,
+                            c.shadow_rejections,
+                            c.fallbacks
+                        ),
+                    );
+                }
+                ["notice", name] => report(
+                    "notice",
+                    format_args!("text={}", breaker_runtime::notice(name).unwrap_or_default()),
+                ),
+                ["set", mode] => {
+                    let mode = match *mode {
+                        "on" => Some(true),
+                        "off" => Some(false),
+                        _ => None,
+                    };
+                    match breaker(DAUM).unwrap().set_shadow(mode).await {
+                        Ok(()) => report("set", "ok"),
+                        Err(e) => report("set", format_args!("err={e}")),
+                    }
+                }
+                _ => break,
+            }
+        }
+    });
+}
+
+/// Starts one instance sharing `redis`; returns it and its `@ready` line once it is ready.
+fn spawn(redis: &RedisServer, label: &str) -> (Instance, Line) {
+    let i = Spawn::new("shadow_instance", ROLE, "instance")
+        .label(label)
+        .env("BREAKER_REDIS_URL", redis.url())
+        .env("BREAKER_KEY_PREFIX", PREFIX)
+        .stdin()
+        .stderr(Stderr::Capture)
+        .start();
+    let ready = i.expect("ready", Duration::from_secs(20));
+    (i, ready)
+}
+
+/// Questions to an instance, one line each way.
+trait Ask {
+    /// Sends `what`; its answer.
+    fn ask(&mut self, what: &str) -> Line;
+
+    /// `state NAME`.
+    fn state(&mut self, name: &str) -> Line;
+
+    /// Polls `state NAME` until it shows every `key=value` of `want`; panics with the last
+    /// answer after `within`.
+    fn until(&mut self, name: &str, want: &[&str], within: Duration) -> Line;
+}
+
+impl Ask for Instance {
+    fn ask(&mut self, what: &str) -> Line {
+        self.send(what);
+        self.next_line(Duration::from_secs(10))
+    }
+
+    fn state(&mut self, name: &str) -> Line {
+        let l = self.ask(&format!("state {name}"));
+        assert!(l.is("state"), "{l:?}");
+        l
+    }
+
+    fn until(&mut self, name: &str, want: &[&str], within: Duration) -> Line {
+        let deadline = Instant::now() + within;
+        loop {
+            let s = self.state(name);
+            if want.iter().all(|w| s.words().any(|x| x == *w)) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "[{}] after {within:?} `{name}` shows `{}`, not {want:?}",
+                self.label(),
+                s.text
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// One call of `name` (`call` or `fail`); its `(got, ran)`.
+fn call(i: &mut Instance, what: &str, name: &str) -> (String, u64) {
+    let l = i.ask(&format!("{what} {name}"));
+    assert!(l.is("did"), "{l:?}");
+    (l.field("got").unwrap().to_owned(), l.num("ran"))
+}
+
+/// The breaker's `shadow` field in Redis, as it is (`None`: no such field).
+fn shadow_field(redis: &RedisServer, name: &str) -> Option<String> {
+    let state = Keys::new(PREFIX).breaker(name).state;
+    let reply = redis
+        .command(&format!(
+            "EVAL \"return {{ok = redis.call('HGET', KEYS[1], 'shadow') or '(none)'}}\" 1 {state}"
+        ))
+        .expect("an answer");
+    match reply.strip_prefix('+') {
+        Some("(none)") => None,
+        Some(v) => Some(v.to_owned()),
+        None => panic!("HGET {state} shadow: {reply}"),
+    }
+}
+
+/// Runs the runtime's `WRITE_CONTROL` on `name` as an operator's tool does.
+fn write_control(redis: &RedisServer, name: &str, change: ControlChange<'_>) {
+    let keys = Keys::new(PREFIX);
+    fleet::run(async {
+        let mut conn = connect(&redis.url()).await.unwrap();
+        let _: Controls = WriteControl {
+            keys: &keys.breaker(name),
+            change,
+            for_ms: 0,
+            channel: keys.controls(),
+            name,
+        }
+        .invoke(&mut conn)
+        .await
+        .unwrap();
+    });
+}
+
+/// Every instance: while `name` is OPEN, `calls` successful calls and one failing call all run
+/// the function and return its own result; `shadow_rejections` grows by each, `rejections` and
+/// `fallbacks` do not move.
+fn every_call_runs(fleet: &mut [Instance], name: &str, ok_word: &str, calls: u64) {
+    for i in fleet {
+        let before = i.until(name, &["state=OPEN", "shadow=true"], PROPAGATION);
+        let (_, ran_before) = call(i, "call", name);
+        for n in 1..=calls {
+            let (got, ran) = call(i, "call", name);
+            assert_eq!(got, ok_word, "[{}] call {n} in shadow", i.label());
+            assert_eq!(ran, ran_before + n, "[{}] the function ran", i.label());
+        }
+        let (got, ran) = call(i, "fail", name);
+        assert_eq!(
+            (got.as_str(), ran),
+            ("down", ran_before + calls + 1),
+            "[{}] its own error, no fallback",
+            i.label()
+        );
+        let after = i.state(name);
+        assert_eq!(after.field("state"), Some("OPEN"), "{after:?}");
+        let grew = after.num::<u64>("shadow_rejections") - before.num::<u64>("shadow_rejections");
+        assert_eq!(grew, calls + 2, "[{}] {after:?}", i.label());
+        for counter in ["rejections", "fallbacks"] {
+            assert_eq!(
+                after.num::<u64>(counter),
+                before.num::<u64>(counter),
+                "[{}] {counter}: {after:?}",
+                i.label()
+            );
+        }
+    }
+}
+
+#[test]
+fn shadow_set_by_one_instance_runs_every_call_of_an_open_breaker_on_every_instance() {
+    if fleet::role(ROLE).is_some() {
+        return;
+    }
+    let _serial = serial();
+    let redis = RedisServer::start();
+    let (mut a, _) = spawn(&redis, "a");
+    let (mut b, _) = spawn(&redis, "b");
+    for i in [&mut a, &mut b] {
+        i.until(
+            DAUM,
+            &["state=CLOSED", "shadow=false", "override=None"],
+            PROPAGATION,
+        );
+    }
+    assert_eq!(shadow_field(&redis, DAUM), None);
+
+    // A switches the fleet to shadow; B (already running) follows.
+    assert_eq!(a.ask("set on").text, "@set ok");
+    assert_eq!(shadow_field(&redis, DAUM).as_deref(), Some("1"));
+    a.until(
+        DAUM,
+        &["shadow=true", "override=Some(true)"],
+        Duration::ZERO,
+    );
+    b.until(DAUM, &["shadow=true", "override=Some(true)"], PROPAGATION);
+
+    // Then the breaker opens (threshold 1): A's failure, in shadow, is counted as usual.
+    let (got, _) = call(&mut a, "fail", DAUM);
+    assert_eq!(got, "down");
+    for i in [&mut a, &mut b] {
+        i.until(DAUM, &["state=OPEN", "shadow=true"], PROPAGATION);
+    }
+    // C starts after the switch, with the fleet OPEN: in shadow from its first call.
+    let (mut c, ready) = spawn(&redis, "c");
+    assert_eq!(
+        ready.field("first"),
+        Some("daum"),
+        "the late instance's first call: {ready:?}"
+    );
+    c.until(
+        DAUM,
+        &["state=OPEN", "shadow=true", "override=Some(true)"],
+        PROPAGATION,
+    );
+    let mut fleet = [a, b, c];
+    every_call_runs(&mut fleet, DAUM, "daum", 5);
+
+    // Back to the declared mode (enforce): every instance rejects again, the fallback serves.
+    assert_eq!(fleet[0].ask("set default").text, "@set ok");
+    assert_eq!(shadow_field(&redis, DAUM), None, "the field is deleted");
+    for i in &mut fleet {
+        let before = i.until(
+            DAUM,
+            &["state=OPEN", "shadow=false", "override=None"],
+            PROPAGATION,
+        );
+        let (_, ran_before) = call(i, "call", DAUM);
+        for _ in 0..3 {
+            let (got, ran) = call(i, "call", DAUM);
+            assert_eq!(
+                (got.as_str(), ran),
+                ("juso", ran_before),
+                "[{}] enforcing: rejected, not run",
+                i.label()
+            );
+        }
+        let after = i.state(DAUM);
+        assert_eq!(
+            after.num::<u64>("rejections") - before.num::<u64>("rejections"),
+            4,
+            "{after:?}"
+        );
+        assert_eq!(
+            after.num::<u64>("shadow_rejections"),
+            before.num::<u64>("shadow_rejections"),
+            "{after:?}"
+        );
+    }
+
+    // Shadow on, then enforce explicitly: also back to rejecting everywhere.
+    assert_eq!(fleet[1].ask("set on").text, "@set ok");
+    for i in &mut fleet {
+        i.until(DAUM, &["shadow=true"], PROPAGATION);
+        assert_eq!(call(i, "call", DAUM).0, "daum", "[{}]", i.label());
+    }
+    assert_eq!(fleet[2].ask("set off").text, "@set ok");
+    assert_eq!(shadow_field(&redis, DAUM).as_deref(), Some("0"));
+    for i in &mut fleet {
+        i.until(DAUM, &["shadow=false", "override=Some(false)"], PROPAGATION);
+        assert_eq!(call(i, "call", DAUM).0, "juso", "[{}]", i.label());
+    }
+}
+
+#[test]
+fn without_the_shadow_field_each_instance_keeps_its_declared_mode() {
+    if fleet::role(ROLE).is_some() {
+        return;
+    }
+    let _serial = serial();
+    let redis = RedisServer::start();
+    let (mut a, _) = spawn(&redis, "a");
+    let (mut b, _) = spawn(&redis, "b");
+    // Another control changes (a notice: `cgen` moves, every instance reads the controls back)
+    // while no operator's mode is written.
+    for name in [DAUM, DECLARED] {
+        write_control(&redis, name, ControlChange::Notice("maintenance"));
+    }
+    for i in [&mut a, &mut b] {
+        for name in [DAUM, DECLARED] {
+            let deadline = Instant::now() + PROPAGATION;
+            while breaker_notice(i, name).is_none() {
+                assert!(Instant::now() < deadline, "[{}] no notice", i.label());
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        i.until(DAUM, &["shadow=false", "override=None"], Duration::ZERO);
+        i.until(DECLARED, &["shadow=true", "override=None"], Duration::ZERO);
+    }
+    assert_eq!(shadow_field(&redis, DAUM), None);
+    assert_eq!(shadow_field(&redis, DECLARED), None);
+
+    // Both open; the enforcing one's failure is answered by its fallback, the shadow one's
+    // is the function's own error.
+    assert_eq!(call(&mut a, "fail", DAUM).0, "juso");
+    assert_eq!(call(&mut a, "fail", DECLARED).0, "down");
+    let mut fleet = [a, b];
+    for i in &mut fleet {
+        i.until(DAUM, &["state=OPEN"], PROPAGATION);
+        i.until(DECLARED, &["state=OPEN"], PROPAGATION);
+    }
+    // The one declared in shadow runs every call; the one declared enforcing rejects.
+    every_call_runs(&mut fleet, DECLARED, "declared", 3);
+    for i in &mut fleet {
+        let (_, ran_before) = call(i, "call", DAUM);
+        assert_eq!(call(i, "call", DAUM), ("juso".to_owned(), ran_before));
+    }
+    // An operator's `off` makes the declared-shadow breaker enforce; `default` gives it back
+    // its declared mode (written here straight into Redis, as `breakerctl shadow` does).
+    for (change, want) in [
+        (Some(false), ["shadow=false", "override=Some(false)"]),
+        (None, ["shadow=true", "override=None"]),
+    ] {
+        write_control(&redis, DECLARED, ControlChange::Shadow(change));
+        for i in &mut fleet {
+            i.until(DECLARED, &want, PROPAGATION);
+            let got = call(i, "call", DECLARED).0;
+            let expected = if change == Some(false) {
+                "open"
+            } else {
+                "declared"
+            };
+            assert_eq!(got, expected, "[{}] {change:?}", i.label());
+        }
+    }
+}
+
+/// The notice the instance shows for `name` (through `state`'s line: asked separately).
+fn breaker_notice(i: &mut Instance, name: &str) -> Option<String> {
+    let l = i.ask(&format!("notice {name}"));
+    assert!(l.is("notice"), "{l:?}");
+    l.field("text").map(str::to_owned).filter(|t| !t.is_empty())
+}
