@@ -65,7 +65,10 @@
       state.className = "state " + b.state.toLowerCase();
       set(tr.querySelector(".retry"), b.retry_after_ms ? " " + (b.retry_after_ms / 1000).toFixed(1) + "s" : "");
       set(tr.querySelector(".forced"), b.forced || "–");
-      set(tr.querySelector(".swapped"), b.swapped ? "yes · " + (b.fallback || "") + " first" : "no");
+      set(tr.querySelector(".swapped"), b.swapped ? "yes · " + (b.fallback || "") + " first" + (b.shadow ? " (dormant)" : "") : "no");
+      const mode = tr.querySelector(".mode");
+      set(mode, (b.shadow ? "shadow" : "enforce") + (b.shadow_override === null ? "" : " (operator)"));
+      mode.className = "mode " + (b.shadow ? "shadow" : "enforce");
       const left = b.fault_ms_left ? " (" + Math.ceil(b.fault_ms_left / 1000) + "s)" : "";
       set(tr.querySelector(".fault"), b.fault ? b.fault + left : "–");
       set(tr.querySelector(".notice"), b.notice || "–");
@@ -74,6 +77,7 @@
       set(tr.querySelector(".failures"), c.failures + (c.timeouts ? " (" + c.timeouts + " timeouts)" : ""));
       set(tr.querySelector(".rejections"), c.rejections);
       set(tr.querySelector(".fallbacks"), c.fallbacks);
+      set(tr.querySelector(".shadow-rejections"), c.shadow_rejections);
       tr.classList.toggle("alert", b.state !== "CLOSED" || !!b.forced);
     }
   }
@@ -135,6 +139,12 @@
         return api("POST", path + "notice", { text: tr.querySelector(".notice-text").value });
       case "clear-notice":
         return api("POST", path + "notice", { text: null });
+      case "shadow-on":
+        return api("POST", path + "shadow", { shadow: true });
+      case "enforce":
+        return api("POST", path + "shadow", { shadow: false });
+      case "declared-mode":
+        return api("POST", path + "shadow", { shadow: null });
       default:
         return api("POST", path + action);
     }

@@ -15,6 +15,9 @@
 //! Needs Debian's `chromium` and `chromium-driver` packages: without them the test fails, it never
 //! skips. Every process it starts (the service, chromedriver and the Chromium it launches) is
 //! killed when the test ends, whether it passed or panicked.
+//!
+//! A third test clicks the console's mode controls (shadow on, enforce, declared mode) and checks
+//! the mode shown in the row and the mode on the server.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
@@ -49,7 +52,7 @@ const DEGRADED: &str = "backup provider";
 /// Failures in the window that open a provider's breaker (`threshold = 3`).
 const THRESHOLD: usize = 3;
 
-/// The two browser tests run one at a time: each starts its own service, chromedriver and
+/// The browser tests run one at a time: each starts its own service, chromedriver and
 /// Chromium, and the story's timings should not share two cores with another browser.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -67,6 +70,13 @@ async fn markup_in_an_address_and_in_a_notice_shows_as_text_in_chromium() {
     let stub = MarkupProvider::start().await;
     let daum = stub.url.clone();
     in_chromium(&["--daum-url", &daum], markup_steps).await;
+}
+
+/// The console's mode controls: "shadow on", "enforce" and "declared mode" switch a breaker's
+/// mode on the server, and its row shows the mode in force, marked "(operator)" while set there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shadow_controls_switch_a_breakers_mode_in_chromium() {
+    in_chromium(&[], shadow_steps).await;
 }
 
 /// Starts the service (with `extra` arguments), chromedriver and a WebDriver session, runs
@@ -228,6 +238,87 @@ async fn markup_steps(c: Client, base: String) {
     })
     .await;
     assert_nothing_injected(&c, "the console").await;
+}
+
+/// `(shadow, shadow_override)` of `name` in the service's breakers JSON.
+async fn server_mode(base: &str, name: &str) -> (serde_json::Value, serde_json::Value) {
+    let list: Vec<serde_json::Value> = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("an HTTP client")
+        .get(format!("{base}/api/admin/breakers"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .expect("GET /api/admin/breakers")
+        .json()
+        .await
+        .expect("the breakers JSON");
+    let b = list
+        .iter()
+        .find(|b| b["name"] == name)
+        .unwrap_or_else(|| panic!("{name} in the breakers JSON: {list:?}"));
+    (b["shadow"].clone(), b["shadow_override"].clone())
+}
+
+async fn shadow_steps(c: Client, base: String) {
+    const DAUM: &str = "provider.daum";
+    let row = format!(r#"#breakers tr[data-breaker="{DAUM}"]"#);
+    open_admin(&c, &base).await;
+    wait_breaker_mode(&c, DAUM, "enforce").await;
+    wait_breaker_mode(&c, "provider.juso", "enforce").await;
+
+    // (button, the status it reports, the mode shown, (shadow, shadow_override) on the server)
+    let steps = [
+        (
+            "shadow-on",
+            "in shadow mode",
+            "shadow (operator)",
+            (json!(true), json!(true)),
+        ),
+        (
+            "enforce",
+            "enforcing",
+            "enforce (operator)",
+            (json!(false), json!(false)),
+        ),
+        (
+            "shadow-on",
+            "in shadow mode",
+            "shadow (operator)",
+            (json!(true), json!(true)),
+        ),
+        (
+            "declared-mode",
+            "back to its declared mode: enforce",
+            "enforce",
+            (json!(false), serde_json::Value::Null),
+        ),
+    ];
+    for (action, message, shown, on_server) in steps {
+        let what = format!("{action} on {DAUM}");
+        admin_action(
+            &c,
+            &format!(r#"{row} button[data-action="{action}"]"#),
+            &what,
+        )
+        .await;
+        let a = wait_breaker_mode(&c, DAUM, shown).await;
+        assert!(
+            a.status.contains(message),
+            "{what}: #admin-status = {:?}",
+            a.status
+        );
+        assert_eq!(server_mode(&base, DAUM).await, on_server, "{what}");
+        // The other breaker is left alone.
+        assert_eq!(
+            server_mode(&base, "provider.juso").await,
+            (json!(false), serde_json::Value::Null),
+            "{what}"
+        );
+    }
+    wait_breaker_mode(&c, "provider.juso", "enforce").await;
 }
 
 /// The user's and the operator's steps, with a screenshot after each.
@@ -502,6 +593,8 @@ struct Admin {
 struct BreakerRow {
     name: String,
     state: String,
+    /// `shadow` or `enforce`, then ` (operator)` when an operator set it.
+    mode: String,
     notice: String,
 }
 
@@ -518,6 +611,7 @@ return {
   breakers: [...document.querySelectorAll("#breakers tr[data-breaker]")].map((tr) => ({
     name: tr.dataset.breaker,
     state: text(tr.querySelector(".state")),
+    mode: text(tr.querySelector(".mode")),
     notice: text(tr.querySelector(".notice")),
   })),
   providers: [...document.querySelectorAll("#providers tr[data-provider]")].map((tr) => ({
@@ -598,6 +692,16 @@ async fn wait_breaker_state(c: &Client, breaker: &str, states: &[&str]) {
             .any(|b| b.name == breaker && states.iter().any(|s| b.state.eq_ignore_ascii_case(s)))
     })
     .await;
+}
+
+/// Waits until `breaker`'s row shows the mode `shown` exactly.
+async fn wait_breaker_mode(c: &Client, breaker: &str, shown: &str) -> Admin {
+    wait_admin(c, &format!("breaker {breaker} in mode {shown:?}"), |a| {
+        a.breakers
+            .iter()
+            .any(|b| b.name == breaker && b.mode == shown)
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -845,6 +845,7 @@ async fn pages_carry_the_element_ids_the_browser_test_uses() {
         r#"data-provider="juso""#,
         r#"class="notice-text""#,
         r#"class="fault""#,
+        r#"class="mode""#,
     ] {
         assert!(admin.contains(needle), "admin page lacks {needle}");
     }
@@ -857,6 +858,9 @@ async fn pages_carry_the_element_ids_the_browser_test_uses() {
         "clear-fault",
         "notice",
         "clear-notice",
+        "shadow-on",
+        "enforce",
+        "declared-mode",
     ] {
         assert!(
             admin.contains(&format!(r#"data-action="{action}""#)),
