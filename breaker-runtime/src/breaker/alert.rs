@@ -58,6 +58,24 @@ impl Breaker {
         self.emit_alert(kind, from, to, failures, forced, injected, id, None);
     }
 
+    /// Shadow mode was switched off: an OPEN or HALF_OPEN breaker (not forced) rejects calls
+    /// from now on, so an unmarked `opened` alert says so.
+    pub(crate) fn now_enforcing(&self) {
+        let state = self.state();
+        if state == State::Closed || self.forced().is_some() {
+            return;
+        }
+        let failures = u64::try_from(self.failures_in_window()).unwrap_or(u64::MAX);
+        self.raise_alert(
+            AlertKind::Opened,
+            State::Closed,
+            state,
+            failures,
+            None,
+            self.injected(),
+        );
+    }
+
     /// For shared stores: raises the fleet's alert of the transition to `generation`, which
     /// this instance claimed; `receipt` tells when it is delivered.
     #[cfg(feature = "redis")]

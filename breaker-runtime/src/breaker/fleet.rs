@@ -79,8 +79,8 @@ impl std::future::Future for ProbeWait {
             return std::task::Poll::Ready(Err(self.rejected));
         };
         match waited {
-            // Shadow mode: a wait that ended in a rejection (a denied lease, no place within
-            // `max_wait`) runs the call anyway.
+            // A wait that ended in a rejection (a denied lease, no place within `max_wait`):
+            // counted and refused, or in shadow mode run anyway.
             std::task::Poll::Ready(Err(r)) => std::task::Poll::Ready(self.breaker.run_anyway(r)),
             other => other,
         }

@@ -12,7 +12,6 @@
 //! lives inside the future (no allocation) and is polled outside tokio's cooperative budget, so
 //! a body that exhausts its budget cannot hold the timeout off.
 
-use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -20,7 +19,7 @@ use std::task::{Context, Poll};
 use tokio::task::Unconstrained;
 use tokio::time::Sleep;
 
-use crate::breaker::Permit;
+use crate::breaker::permit::{Permit, UnwindFlag};
 
 /// An injected delay (`BREAKER_FAULTS`, `breakerctl inject`): boxed, so a call without one
 /// carries a null pointer, not a 112-byte timer.
@@ -45,24 +44,6 @@ fn poll_delay_slow(delay: &mut Delay, cx: &mut Context<'_>) -> Poll<()> {
     }
     *delay = None;
     Poll::Ready(())
-}
-
-thread_local! {
-    static BODY_PANICKED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Dropped only when the body's poll unwinds.
-struct UnwindFlag;
-
-impl Drop for UnwindFlag {
-    fn drop(&mut self) {
-        BODY_PANICKED.with(|c| c.set(true));
-    }
-}
-
-/// Whether a body's poll unwound since the last call (and clears the note).
-pub(crate) fn take_body_panicked() -> bool {
-    BODY_PANICKED.with(|c| c.replace(false))
 }
 
 #[inline]
@@ -124,7 +105,7 @@ impl<F> std::fmt::Debug for MaybeTimeout<'_, F> {
 impl<'p, F> MaybeTimeout<'p, F> {
     /// Runs `call` (after the permit's injected delay, a fault, if any), abandoning it after
     /// the breaker's `timeout` if it has one.
-    #[inline]
+    #[inline(always)]
     pub fn new(call: F, permit: &'p mut Permit) -> Self {
         let delay = permit.injected_delay();
         MaybeTimeout {
@@ -147,7 +128,10 @@ impl<F: Future> Future for MaybeTimeout<'_, F> {
         {
             return Poll::Ready(Some(v));
         }
-        poll_deadline(this.sleep, this.permit, this.delay, cx)
+        match poll_deadline(this.sleep, this.permit, this.delay, cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
@@ -155,12 +139,12 @@ impl<F: Future> Future for MaybeTimeout<'_, F> {
 /// completes at once carries none of the timer's code in its poll.
 #[cold]
 #[inline(never)]
-fn poll_deadline<T>(
+fn poll_deadline(
     mut sleep: Pin<&mut Option<Unconstrained<Sleep>>>,
     permit: &mut Permit,
     delay: &mut Delay,
     cx: &mut Context<'_>,
-) -> Poll<Option<T>> {
+) -> Poll<()> {
     let Some(after) = permit.deadline() else {
         return Poll::Pending;
     };
@@ -171,7 +155,7 @@ fn poll_deadline<T>(
         && s.poll(cx).is_ready()
     {
         if permit.deadline_ends_call() {
-            return Poll::Ready(None);
+            return Poll::Ready(());
         }
         // Shadow: the call runs on without a deadline, and without an injected delay still
         // to sleep (an injected `timeout` is such a delay: the function runs now).

@@ -376,7 +376,7 @@ impl Breaker {
                 // fallback's answer already.
                 None => {
                     self.release_wait(r.0 & !AWAIT);
-                    Err(self.rejected(Some(dur_nanos(FLEET_PROBE_RETRY))))
+                    self.run_anyway(self.rejected(Some(dur_nanos(FLEET_PROBE_RETRY))))
                 }
             },
             other => other,
@@ -402,27 +402,42 @@ impl Breaker {
     fn admit_slow(&'static self, w: u64, primary: bool) -> (bool, u64) {
         match self.admit_general(w, primary) {
             Ok(permit) => (true, permit.into_ticket()),
-            Err(r) if w & SHADOW != 0 => match self.run_anyway(r) {
+            Err(r) => match self.run_anyway(r) {
                 Ok(permit) => (true, permit.into_ticket()),
                 Err(r) => (false, r.0),
             },
-            Err(r) => (false, r.0),
         }
     }
 
-    /// In shadow mode: the call a rejection refused runs anyway, under an unjudged permit (its
-    /// result is not counted: a breaker acting on its verdict would not have seen it). The one
-    /// place every rejection source passes through (OPEN, HALF_OPEN without a slot, a denied
-    /// fleet lease, a full bulkhead or its `max_wait` running out, injected `open`, `error`
-    /// and `timeout` faults). Not for a wait (lease request, held call: their end comes back
-    /// here), an operator's force-open (an order to stop calling, which shadow does not
-    /// overrule) or a swap (decided before shadow took over; the swapped path serves it).
+    /// Where every rejection is decided and counted, once (the armed OPEN fast path, which
+    /// counts its own, aside). In shadow mode the call runs anyway under an unjudged permit (its
+    /// result is not counted: a breaker acting on its verdict would not have seen it), counted
+    /// in `shadow_rejections`; otherwise it is refused, counted in `rejections`. Every
+    /// rejection source comes here: OPEN, HALF_OPEN without a slot, a denied fleet lease, a
+    /// full bulkhead or its `max_wait` running out, injected `open`, `error` and `timeout`
+    /// faults (the last two counted as failures already, not as rejections). Not a wait (a
+    /// lease request, a held call: their end comes back here), and not a swap (the swapped
+    /// path serves it). An operator's force-open is refused even in shadow: an order to stop
+    /// calling, which shadow does not overrule.
     #[cold]
     #[inline(never)]
     pub(super) fn run_anyway(&'static self, r: Rejected) -> Result<Permit, Rejected> {
-        let w = self.word.load(Ordering::Acquire);
-        if w & SHADOW == 0 || w & FORCED_MASK == FORCED_OPEN || r.is_await() || r.is_swapped() {
+        if r.is_await() || r.is_swapped() {
             return Err(r);
+        }
+        let counted = !matches!(r.0, INJECTED_ERROR | INJECTED_TIMEOUT);
+        let w = self.word.load(Ordering::Acquire);
+        if w & SHADOW == 0 || w & FORCED_MASK == FORCED_OPEN {
+            if counted {
+                self.counters.add(Count::Rejections);
+                if CALL_EVENTS.load(Ordering::Relaxed) {
+                    self.emit_rejected(r);
+                }
+            }
+            return Err(r);
+        }
+        if counted {
+            self.shadow_rejections.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(b) = &self.bulkhead {
             b.force_take();
@@ -523,7 +538,7 @@ impl Breaker {
             Err(r) if r.delayed_ticket().is_some() => {
                 if b.try_take() {
                     Err(r)
-                } else if w & SHADOW != 0 {
+                } else if w & SHADOW != 0 && b.max_wait.is_some() {
                     b.force_take();
                     Err(r)
                 } else if b.max_wait.is_some() {
@@ -592,20 +607,11 @@ impl Breaker {
         self.with_fault(permit, fault)
     }
 
-    /// A rejection, counted, with `code` or the time until OPEN ends. In shadow mode (the call
-    /// will run anyway, [`Breaker::run_anyway`]) it is counted as a shadow rejection.
+    /// A rejection with `code`, or "held open". Not counted yet: [`Breaker::run_anyway`]
+    /// decides, once, whether it refuses the call (counted in `rejections`) or runs it in
+    /// shadow mode (counted in `shadow_rejections`).
     fn rejected(&self, code: Option<u64>) -> Rejected {
-        let w = self.word.load(Ordering::Relaxed);
-        if w & SHADOW != 0 && w & FORCED_MASK != FORCED_OPEN {
-            self.shadow_rejections.fetch_add(1, Ordering::Relaxed);
-            return Rejected(code.unwrap_or(HELD_OPEN));
-        }
-        self.counters.add(Count::Rejections);
-        let r = Rejected(code.unwrap_or(HELD_OPEN));
-        if CALL_EVENTS.load(Ordering::Relaxed) {
-            self.emit_rejected(r);
-        }
-        r
+        Rejected(code.unwrap_or(HELD_OPEN))
     }
 
     #[cold]

@@ -200,7 +200,8 @@ impl Permit {
         let failed = match result.err_ref() {
             Some(e) => {
                 let failed = failure_if.is_none_or(|f| f(e));
-                if failed {
+                // An unjudged call's error is not the breaker's last error either.
+                if failed && ticket & UNJUDGED == 0 {
                     b.note_error(describe, e);
                 }
                 failed
@@ -300,6 +301,25 @@ impl Drop for Permit {
     }
 }
 
+thread_local! {
+    static BODY_PANICKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Dropped only when a call's body unwinds while polled (`future::poll_noting_panic`), so a
+/// permit dropped during that unwinding counts a panic.
+pub(super) struct UnwindFlag;
+
+impl Drop for UnwindFlag {
+    fn drop(&mut self) {
+        BODY_PANICKED.with(|c| c.set(true));
+    }
+}
+
+/// Whether a body's poll unwound since the last call (and clears the note).
+fn take_body_panicked() -> bool {
+    BODY_PANICKED.with(|c| c.replace(false))
+}
+
 impl Breaker {
     /// The machine's view of a permit's ticket.
     pub(super) fn ticket(m: &Machine, ticket: u64) -> Ticket {
@@ -391,13 +411,11 @@ impl Breaker {
     #[cold]
     #[inline(never)]
     pub(super) fn dropped(&self, ticket: u64) {
+        let panicked = std::thread::panicking() && take_body_panicked();
         if ticket & UNJUDGED != 0 {
-            if std::thread::panicking() {
-                let _ = crate::breaker::future::take_body_panicked();
-            }
             return;
         }
-        if std::thread::panicking() && crate::breaker::future::take_body_panicked() {
+        if panicked {
             self.note_error_text(format_args!("the call panicked"));
             self.failed(ticket, Some(Count::Panics));
             return;

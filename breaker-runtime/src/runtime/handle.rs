@@ -172,8 +172,17 @@ impl Handle {
     ///
     /// # Errors
     /// When the breaker's store cannot carry out the command.
+    /// Switching shadow off while the breaker is OPEN or HALF_OPEN starts rejecting calls at
+    /// once: this instance raises an `opened` alert then, unmarked (the one the breaker raised
+    /// when it opened was marked shadow). A switch made elsewhere (`breakerctl shadow`, another
+    /// instance) raises none here.
     pub async fn set_shadow(&self, mode: Option<bool>) -> Result<(), HandleError> {
-        self.control(Control::Shadow(mode)).await
+        let was = self.breaker.is_shadow();
+        self.control(Control::Shadow(mode)).await?;
+        if was && !self.breaker.is_shadow() {
+            self.breaker.now_enforcing();
+        }
+        Ok(())
     }
 
     /// Whether the breaker is in shadow mode now (the operator's mode, else the declared one).

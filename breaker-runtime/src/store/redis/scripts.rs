@@ -982,6 +982,7 @@ mod tests {
                 bulk(notice),
                 Value::Int(nl),
                 Value::Int(3),
+                bulk(""),
             ]))
             .unwrap()
         };
@@ -1001,6 +1002,23 @@ mod tests {
                 cgen: 3,
                 ..Controls::default()
             }
+        );
+        let shadow = |v: &str| {
+            Controls::from_redis_value(Value::Array(vec![
+                Value::Int(0),
+                bulk(""),
+                Value::Int(0),
+                bulk(""),
+                Value::Int(0),
+                Value::Int(1),
+                bulk(v),
+            ]))
+            .unwrap()
+            .shadow
+        };
+        assert_eq!(
+            (shadow("1"), shadow("0"), shadow(""), shadow("yes")),
+            (Some(true), Some(false), None, None)
         );
     }
 
