@@ -446,3 +446,71 @@ fn breaker_notice(i: &mut Instance, name: &str) -> Option<String> {
     assert!(l.is("notice"), "{l:?}");
     l.field("text").map(str::to_owned).filter(|t| !t.is_empty())
 }
+
+/// A field of the breaker's state hash in Redis, as it is (`None`: no such field).
+fn hash_field(redis: &RedisServer, name: &str, field: &str) -> Option<String> {
+    let state = Keys::new(PREFIX).breaker(name).state;
+    let reply = redis
+        .command(&format!(
+            "EVAL \"return {{ok = redis.call('HGET', KEYS[1], ARGV[1]) or '(none)'}}\" 1 {state} {field}"
+        ))
+        .expect("an answer");
+    match reply.strip_prefix('+') {
+        Some("(none)") => None,
+        Some(v) => Some(v.to_owned()),
+        None => panic!("HGET {state} {field}: {reply}"),
+    }
+}
+
+#[test]
+fn an_operators_mode_and_swap_outlive_a_redis_that_lost_them() {
+    if fleet::role(ROLE).is_some() {
+        return;
+    }
+    let _serial = serial();
+    let redis = RedisServer::start();
+    let (mut a, _) = spawn(&redis, "a");
+    let (mut b, _) = spawn(&redis, "b");
+    // The operator puts `shadow.daum` in shadow (from an instance) and swaps it (from a tool).
+    assert_eq!(a.ask("set on").text, "@set ok");
+    write_control(&redis, DAUM, ControlChange::Swap(true));
+    for i in [&mut a, &mut b] {
+        i.until(DAUM, &["shadow=true", "override=Some(true)"], PROPAGATION);
+    }
+    assert_eq!(hash_field(&redis, DAUM, "swapped").as_deref(), Some("1"));
+
+    // Redis loses everything (a restart without persistence, a FLUSHALL).
+    assert_eq!(redis.command("FLUSHALL").as_deref(), Some("+OK"));
+    assert_eq!(shadow_field(&redis, DAUM), None);
+
+    // The instances write the operator's choices back: the next instance, and every instance
+    // reading the controls again, finds them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while shadow_field(&redis, DAUM).as_deref() != Some("1")
+        || hash_field(&redis, DAUM, "swapped").as_deref() != Some("1")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "not written back: shadow {:?}, swapped {:?}",
+            shadow_field(&redis, DAUM),
+            hash_field(&redis, DAUM, "swapped")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (mut c, ready) = spawn(&redis, "c");
+    assert_eq!(ready.field("first"), Some("daum"), "{ready:?}");
+    for i in [&mut a, &mut b, &mut c] {
+        i.until(DAUM, &["shadow=true", "override=Some(true)"], PROPAGATION);
+    }
+    // A deliberate change after the loss is not undone: back to the declared mode.
+    assert_eq!(c.ask("set default").text, "@set ok");
+    for i in [&mut a, &mut b, &mut c] {
+        i.until(DAUM, &["shadow=false", "override=None"], PROPAGATION);
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        shadow_field(&redis, DAUM),
+        None,
+        "a deliberate default stays"
+    );
+}

@@ -11,8 +11,8 @@ use super::connection::{Conn, RECONNECT_EVERY, RESPONSE_TIMEOUT, bounded, is_con
 use super::probes::release_probes;
 use super::protocol::{BreakerKeys, redact};
 use super::scripts::{
-    Claim, ClaimMode, ClaimedAlert, Delivered, FleetReply, RaiseHw, ReadControls, Record,
-    ScriptCall,
+    Claim, ClaimMode, ClaimedAlert, ControlChange, Controls, Delivered, FleetReply, RaiseHw,
+    ReadControls, Record, ScriptCall, WriteControl,
 };
 use super::shared::{AlertRef, Inner, apply_controls, lock};
 use crate::breaker::Breaker;
@@ -555,6 +555,12 @@ async fn read_controls(
     let reply = bounded(RESPONSE_TIMEOUT, ReadControls { keys }.invoke(con)).await;
     match reply {
         Ok(c) => {
+            let seen = lock(&inner.entries).get(name).and_then(|e| e.cgen);
+            let c = if seen.is_some_and(|seen| c.cgen < seen) {
+                write_back_controls(inner, con, name, handle, keys, c).await?
+            } else {
+                c
+            };
             apply_controls(handle, &c);
             if let Some(e) = lock(&inner.entries).get_mut(name) {
                 e.cgen = Some(c.cgen);
@@ -567,6 +573,50 @@ async fn read_controls(
             Ok(())
         }
     }
+}
+
+/// Redis holds older controls than this instance saw (their generation went back: it lost
+/// its data, was restored from an older snapshot or failed over to a replica that was
+/// behind): the operator's choices that decide whether calls are refused, the mode and the
+/// swap, are written back as this instance holds them, so a data loss never silently switches
+/// protection off (or on). Faults (QA's, meant to run out) and notices are not. Every instance
+/// that saw newer controls does the same; the writes are the same values. The controls as
+/// Redis holds them after the writes.
+async fn write_back_controls(
+    inner: &Inner,
+    con: &mut Conn,
+    name: &'static str,
+    handle: &'static Breaker,
+    keys: &BreakerKeys,
+    mut c: Controls,
+) -> redis::RedisResult<Controls> {
+    let mut changes = Vec::new();
+    if let Some(mode) = handle.shadow_override()
+        && c.shadow != Some(mode)
+    {
+        changes.push((
+            ControlChange::Shadow(Some(mode)),
+            "shadow",
+            if mode { "shadow" } else { "enforce" },
+        ));
+    }
+    if handle.swapped() && !c.swapped {
+        changes.push((ControlChange::Swap(true), "swap", "swapped"));
+    }
+    for (change, command, value) in changes {
+        let write = WriteControl {
+            keys,
+            change,
+            for_ms: 0,
+            channel: inner.keys.controls(),
+            name,
+        };
+        c = bounded(RESPONSE_TIMEOUT, write.invoke(con)).await?;
+        let detail = format!("{value}, written back: Redis had lost it");
+        tracing::warn!(breaker = name, "{detail}");
+        super::audit::audit_from_app(con, &inner.keys, command, name, &detail).await;
+    }
+    Ok(c)
 }
 
 /// The rest of a flush: the listing for `breakerctl`, alerts to claim, the chain's flag, and
