@@ -79,6 +79,17 @@ impl Fleet {
 
     /// `RECORD` of `failures` failures by `instance`, with a threshold of 3 in a 30 s window.
     async fn record(&mut self, keys: &BreakerKeys, instance: &str, failures: u64) -> FleetReply {
+        self.record_as(keys, instance, failures, true).await
+    }
+
+    /// As [`Fleet::record`], by an instance that enforces (`true`) or is in shadow mode.
+    async fn record_as(
+        &mut self,
+        keys: &BreakerKeys,
+        instance: &str,
+        failures: u64,
+        enforcing: bool,
+    ) -> FleetReply {
         Record {
             keys,
             successes: 0,
@@ -99,6 +110,7 @@ impl Fleet {
             quorum: 1,
             forget_ms: 360_000,
             seen_generation: 0,
+            enforcing,
         }
         .invoke(&mut self.conn)
         .await
@@ -327,6 +339,7 @@ fn record_call(keys: &BreakerKeys) -> Record<'_> {
         quorum: 1,
         forget_ms: 1,
         seen_generation: 0,
+        enforcing: true,
     }
 }
 
@@ -507,6 +520,7 @@ async fn claim_claims_an_alert_once_and_renews_it() {
             kind: Some(AlertKind::Opened),
             from: Some(State::Closed),
             failures: 3,
+            enforcing: true,
         }]
     );
     // Held: nobody else claims it, and replies no longer name it as pending.
@@ -798,4 +812,33 @@ async fn a_redis_that_is_not_there_is_a_connection_error() {
     let e = record_call(&keys).invoke(&mut conn).await.unwrap_err();
     assert!(!is_connection_error(&e), "{e}");
     assert!(e.to_string().contains("BREAKER_MALFORMED"), "{e}");
+}
+
+#[tokio::test]
+async fn claims_say_whether_an_instance_that_acts_on_calls_recorded_lately() {
+    let mut f = Fleet::new("enforcing").await;
+    let keys = f.keys.breaker("daum");
+    // Only instances in shadow mode record: the alert they claim is a shadow fleet's.
+    let tripped = f.record_as(&keys, "a", 3, false).await;
+    assert_eq!(f.hget(&keys.state, "enforcing_until").await, None);
+    let generation = tripped.pending_alert;
+    let won = f.claim(&keys, generation, "a", ClaimMode::Claim).await;
+    assert_eq!(won.len(), 1);
+    assert!(!won[0].enforcing, "{won:?}");
+    // An instance that enforces records: a claim now says so (it must not be marked shadow).
+    f.record_as(&keys, "b", 0, true).await;
+    assert!(f.hget(&keys.state, "enforcing_until").await.is_some());
+    let renewed = f.claim(&keys, generation, "a", ClaimMode::Renew).await;
+    assert!(renewed[0].enforcing, "{renewed:?}");
+    // The operator puts the fleet in shadow: forgotten until an enforcing instance records.
+    f.write(&keys, ControlChange::Shadow(Some(true)), 0).await;
+    assert_eq!(f.hget(&keys.state, "enforcing_until").await, None);
+    let renewed = f.claim(&keys, generation, "a", ClaimMode::Renew).await;
+    assert!(!renewed[0].enforcing, "{renewed:?}");
+    // Enforce (or back to the declared modes) leaves it to the instances' records.
+    f.write(&keys, ControlChange::Shadow(Some(false)), 0).await;
+    assert_eq!(f.hget(&keys.state, "enforcing_until").await, None);
+    f.record_as(&keys, "b", 0, true).await;
+    let renewed = f.claim(&keys, generation, "a", ClaimMode::Renew).await;
+    assert!(renewed[0].enforcing, "{renewed:?}");
 }

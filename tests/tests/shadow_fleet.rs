@@ -28,6 +28,25 @@ const DECLARED: &str = "shadow.declared";
 /// channel carry it at once; this is the bound on a loaded machine, not the expectation).
 const PROPAGATION: Duration = Duration::from_secs(3);
 
+/// The alerts this process raised, as `kind:shadow` (`opened:false`).
+static ALERTS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+#[derive(Debug)]
+struct AlertLog;
+
+impl breaker_runtime::Notifier for AlertLog {
+    fn notify(&self, event: &breaker_runtime::Event) {
+        if let breaker_runtime::EventKind::Alert(a) = &event.kind
+            && event.breaker == DAUM
+        {
+            ALERTS
+                .lock()
+                .unwrap()
+                .push(format!("{}:{}", a.kind.as_str(), a.shadow));
+        }
+    }
+}
+
 /// How many times each function's body ran in this process.
 static DAUM_RAN: AtomicU64 = AtomicU64::new(0);
 static DECLARED_RAN: AtomicU64 = AtomicU64::new(0);
@@ -93,6 +112,7 @@ fn shadow_instance() {
     if fleet::role(ROLE).is_none() {
         return;
     }
+    breaker_runtime::add_notifier(std::sync::Arc::new(AlertLog));
     fleet::run(async {
         // Attach both breakers: the first call of each (its result says which mode it was in
         // when it was decided).
@@ -131,6 +151,11 @@ fn shadow_instance() {
                         ),
                     );
                 }
+                ["alerts"] => {
+                    breaker_runtime::flush_notifications(Duration::from_secs(5));
+                    let list = ALERTS.lock().unwrap().join(",");
+                    report("alerts", format_args!("list={list}"));
+                }
                 ["notice", name] => report(
                     "notice",
                     format_args!("text={}", breaker_runtime::notice(name).unwrap_or_default()),
@@ -154,8 +179,14 @@ fn shadow_instance() {
 
 /// Starts one instance sharing `redis`; returns it and its `@ready` line once it is ready.
 fn spawn(redis: &RedisServer, label: &str) -> (Instance, Line) {
+    spawn_with(redis, label, "")
+}
+
+/// As [`spawn`], with `BREAKER_OVERRIDES` (empty: none).
+fn spawn_with(redis: &RedisServer, label: &str, overrides: &str) -> (Instance, Line) {
     let i = Spawn::new("shadow_instance", ROLE, "instance")
         .label(label)
+        .env("BREAKER_OVERRIDES", overrides)
         .env("BREAKER_REDIS_URL", redis.url())
         .env("BREAKER_KEY_PREFIX", PREFIX)
         .stdin()
@@ -513,4 +544,74 @@ fn an_operators_mode_and_swap_outlive_a_redis_that_lost_them() {
         None,
         "a deliberate default stays"
     );
+}
+
+/// The alerts instance `i` raised so far, as `kind:shadow`.
+fn alerts(i: &mut Instance) -> Vec<String> {
+    let l = i.ask("alerts");
+    assert!(l.is("alerts"), "{l:?}");
+    l.field("list")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The alerts the fleet raised: waits for the first (up to 10 s), then a moment more for a
+/// duplicate to show.
+fn fleet_alerts(fleet: &mut [&mut Instance]) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fleet.iter_mut().all(|i| alerts(i).is_empty()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    fleet.iter_mut().flat_map(|i| alerts(i)).collect()
+}
+
+#[test]
+fn a_fleet_alert_is_marked_shadow_only_when_no_instance_acts_on_calls() {
+    if fleet::role(ROLE).is_some() {
+        return;
+    }
+    let _serial = serial();
+    // A mixed fleet (a rolling deploy that changes the declared mode): `a` in shadow, `b`
+    // enforcing. `a`'s failure opens the fleet and `a` raises the alert; `b` rejects calls,
+    // so the alert must not say "shadow".
+    let redis = RedisServer::start();
+    let (mut a, _) = spawn_with(&redis, "a", "shadow.daum.mode=shadow");
+    let (mut b, _) = spawn(&redis, "b");
+    a.until(DAUM, &["shadow=true"], Duration::ZERO);
+    b.until(DAUM, &["shadow=false"], Duration::ZERO);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hash_field(&redis, DAUM, "enforcing_until").is_none() {
+        assert!(Instant::now() < deadline, "b never recorded as enforcing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(call(&mut a, "fail", DAUM).0, "down");
+    b.until(DAUM, &["state=OPEN"], PROPAGATION);
+    assert_eq!(call(&mut b, "call", DAUM).0, "juso", "b really rejects");
+    let raised = fleet_alerts(&mut [&mut a, &mut b]);
+    assert_eq!(
+        raised,
+        ["opened:false"],
+        "one alert for the fleet, unmarked"
+    );
+
+    // A fleet all in shadow: the alert is marked.
+    drop((a, b));
+    let redis = RedisServer::start();
+    let (mut a, _) = spawn_with(&redis, "a2", "shadow.daum.mode=shadow");
+    let (mut b, _) = spawn_with(&redis, "b2", "shadow.daum.mode=shadow");
+    b.until(DAUM, &["shadow=true"], Duration::ZERO);
+    assert_eq!(call(&mut a, "fail", DAUM).0, "down");
+    b.until(DAUM, &["state=OPEN"], PROPAGATION);
+    assert_eq!(call(&mut b, "call", DAUM).0, "daum", "b runs the call");
+    let raised = fleet_alerts(&mut [&mut a, &mut b]);
+    assert_eq!(
+        raised,
+        ["opened:true"],
+        "one alert for the fleet, marked shadow"
+    );
+    assert_eq!(hash_field(&redis, DAUM, "enforcing_until"), None);
 }

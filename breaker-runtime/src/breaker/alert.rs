@@ -55,7 +55,8 @@ impl Breaker {
             notifier::process_id(),
             kind.as_str()
         );
-        self.emit_alert(kind, from, to, failures, forced, injected, id, None);
+        let shadow = self.is_shadow();
+        self.emit_alert(kind, from, to, failures, forced, injected, shadow, id, None);
     }
 
     /// Shadow mode was switched off: an OPEN or HALF_OPEN breaker (not forced) rejects calls
@@ -77,7 +78,9 @@ impl Breaker {
     }
 
     /// For shared stores: raises the fleet's alert of the transition to `generation`, which
-    /// this instance claimed; `receipt` tells when it is delivered.
+    /// this instance claimed; `receipt` tells when it is delivered. Marked shadow only when
+    /// this instance is in shadow mode and no instance that acts on calls recorded lately
+    /// (`enforcing`): in a fleet whose instances differ, a real outage is never muted.
     #[cfg(feature = "redis")]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn raise_fleet_alert(
@@ -87,10 +90,12 @@ impl Breaker {
         to: State,
         failures: u64,
         generation: u64,
+        enforcing: bool,
         receipt: notifier::Receipt,
     ) {
         let id = format!("{}:{generation}:{}", self.name, kind.as_str());
         let (forced, injected) = (self.forced(), self.injected());
+        let shadow = self.is_shadow() && !enforcing;
         self.emit_alert(
             kind,
             from,
@@ -98,6 +103,7 @@ impl Breaker {
             failures,
             forced,
             injected,
+            shadow,
             id,
             Some(receipt),
         );
@@ -112,6 +118,7 @@ impl Breaker {
         failures: u64,
         forced: Option<Forced>,
         injected: bool,
+        shadow: bool,
         id: String,
         receipt: Option<notifier::Receipt>,
     ) {
@@ -132,7 +139,7 @@ impl Breaker {
                 last_error,
                 fallback: self.fallback,
                 forced,
-                shadow: self.is_shadow(),
+                shadow,
                 receipt,
             }),
             injected,

@@ -166,6 +166,7 @@ pub trait ScriptCall {
 ///     quorum: 1,
 ///     forget_ms: 360_000,
 ///     seen_generation: 0,
+///     enforcing: true,
 /// }
 /// .invoke(conn)
 /// .await?;
@@ -209,8 +210,11 @@ pub struct Record<'a> {
     pub quorum: u32,
     /// `ARGV[17]`: ms after which a silent instance is no longer listed.
     pub forget_ms: u64,
-    /// `ARGV[18]`: the highest generation this instance has seen.
+    /// `ARGV[19]`: the highest generation this instance has seen.
     pub seen_generation: u64,
+    /// `ARGV[18]`: the instance acts on calls (not in shadow mode); fleet alerts are not
+    /// marked shadow while one did lately.
+    pub enforcing: bool,
 }
 
 impl ScriptCall for Record<'_> {
@@ -244,6 +248,7 @@ impl ScriptCall for Record<'_> {
             self.instance.to_owned(),
             self.quorum.to_string(),
             self.forget_ms.to_string(),
+            if self.enforcing { "1" } else { "0" }.to_owned(),
             self.seen_generation.to_string(),
         ]
     }
@@ -801,17 +806,21 @@ pub struct ClaimedAlert {
     pub from: Option<State>,
     /// Failures in the fleet's window when it opened.
     pub failures: u64,
+    /// An instance that acts on calls (not in shadow mode) recorded lately: the alert is not
+    /// marked shadow, whatever the claimant's mode.
+    pub enforcing: bool,
 }
 
 impl FromRedisValue for ClaimedAlert {
     fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
-        let (generation, kind, from, failures): (u64, String, String, u64) =
+        let (generation, kind, from, failures, enforcing): (u64, String, String, u64, i64) =
             FromRedisValue::from_redis_value(v)?;
         Ok(ClaimedAlert {
             generation,
             kind: parse_alert(&kind),
             from: parse_state(&from),
             failures,
+            enforcing: enforcing != 0,
         })
     }
 }
@@ -1029,6 +1038,7 @@ mod tests {
             bulk("opened"),
             bulk("closed"),
             Value::Int(5),
+            Value::Int(1),
         ]))
         .unwrap();
         assert_eq!(
@@ -1037,7 +1047,8 @@ mod tests {
                 generation: 9,
                 kind: Some(AlertKind::Opened),
                 from: Some(State::Closed),
-                failures: 5
+                failures: 5,
+                enforcing: true,
             }
         );
         let a = ClaimedAlert::from_redis_value(Value::Array(vec![
@@ -1045,8 +1056,9 @@ mod tests {
             bulk("paged"),
             bulk(""),
             Value::Int(0),
+            Value::Int(0),
         ]))
         .unwrap();
-        assert_eq!((a.kind, a.from), (None, None));
+        assert_eq!((a.kind, a.from, a.enforcing), (None, None, false));
     }
 }

@@ -394,6 +394,7 @@ impl Outgoing {
             quorum: cfg.quorum,
             forget_ms,
             seen_generation: b.fleet_generation(),
+            enforcing: !b.is_shadow(),
         }
     }
 }
@@ -714,7 +715,15 @@ async fn raise_claimed(
         }
     }
     let receipt = notifier::Receipt::default();
-    b.raise_fleet_alert(kind, from, to, alert.failures, generation, receipt.clone());
+    b.raise_fleet_alert(
+        kind,
+        from,
+        to,
+        alert.failures,
+        generation,
+        alert.enforcing,
+        receipt.clone(),
+    );
     lock(&inner.receipts).push((name, generation, receipt, std::time::Instant::now()));
     Ok(())
 }

@@ -8,10 +8,13 @@
 -- ARGV[2]  instance id
 -- ARGV[3]  lease ms
 -- ARGV[4]  mode: `claim` or `renew`
--- Reply: {{gen, kind, from, failures}, ...}: empty when the alert is sent, or held by a live
--- claim of another instance (`claim`), or no longer this instance's (`renew`)
+-- Reply: {{gen, kind, from, failures, enforcing}, ...}: empty when the alert is sent, or held
+-- by a live claim of another instance (`claim`), or no longer this instance's (`renew`);
+-- enforcing is 1 while an instance that acts on calls (not in shadow mode) recorded lately
+-- (`enforcing_until`, RECORD), else 0
 
 local lease, me, renew = tonumber(ARGV[3]), ARGV[2], ARGV[4] == 'renew'
+local enforcing = (tonumber(redis.call('HGET', KEYS[1], 'enforcing_until') or '0') or 0) > now and 1 or 0
 local function take(g)
   local field = 'a:' .. g
   local rec = redis.call('HGET', KEYS[1], field)
@@ -25,7 +28,7 @@ local function take(g)
   local held = (tonumber(till) or 0) > now
   if (renew and (not held or claimer ~= me)) or (not renew and held) then return nil end
   redis.call('HSET', KEYS[1], field, kind .. '|' .. from .. '|' .. failures .. '|' .. (now + lease) .. '|' .. me)
-  return {tonumber(g), kind, from, tonumber(failures) or 0}
+  return {tonumber(g), kind, from, tonumber(failures) or 0, enforcing}
 end
 local first = take(ARGV[1])
 if first == nil then return {} end

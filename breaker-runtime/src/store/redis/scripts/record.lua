@@ -26,7 +26,10 @@
 -- ARGV[15] instance id (`host:pid:nonce`)
 -- ARGV[16] quorum (distinct failing instances needed to trip)
 -- ARGV[17] ms after which a silent instance is forgotten
--- ARGV[18] the highest generation the instance has seen
+-- ARGV[18] `0` when the instance is in shadow mode (it acts on no call), `1` when it
+--          enforces: `enforcing_until` in the state hash is then moved to forget_ms from now,
+--          and a fleet alert claimed before it runs out is not marked shadow (CLAIM)
+-- ARGV[19] the highest generation the instance has seen (every script's last argument)
 -- Reply: {state, gen, remaining ms, forced, opens, pending alert gen, cgen, reset_gen}
 
 local succ, fail = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -40,6 +43,7 @@ if seen_gen < int(h[8], 'reset_gen') then
   succ, fail = 0, 0
 end
 redis.call('ZADD', KEYS[5], now, instance)
+if ARGV[18] ~= '0' then redis.call('HSET', KEYS[1], 'enforcing_until', now + forget_ms) end
 -- Forgetting silent instances is needed now and then, not at every record.
 if now % 4 == 0 then redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - forget_ms) end
 redis.call('PEXPIRE', KEYS[5], forget_ms * 2)

@@ -29,6 +29,9 @@ elseif op == 'shadow' then
     redis.call('HDEL', KEYS[1], 'shadow')
   elseif value == '1' or value == '0' then
     redis.call('HSET', KEYS[1], 'shadow', value)
+    -- The whole fleet is in shadow now: instances that still enforce (forced, or older than
+    -- shadow mode) say so again at their next RECORD.
+    if value == '1' then redis.call('HDEL', KEYS[1], 'enforcing_until') end
   else
     return redis.error_reply('BREAKER_BAD_VALUE shadow ' .. value)
   end
