@@ -248,6 +248,7 @@ async fn forced() -> Result<u32, TestError> {
 
 #[tokio::test(start_paused = true)]
 async fn an_operators_force_open_wins_over_shadow() {
+    let rec = Recorder::install();
     let h = handle("shadow.forced");
     h.force_open().await.unwrap();
     assert_eq!(forced().await, Ok(99), "forced open: the fallback serves");
@@ -259,6 +260,19 @@ async fn an_operators_force_open_wins_over_shadow() {
     assert_eq!((c.rejections, c.shadow_rejections, c.fallbacks), (1, 0, 1));
     h.reset().await.unwrap();
     assert_eq!(forced().await, Ok(1));
+    let alerts: Vec<_> = rec
+        .events("shadow.forced")
+        .into_iter()
+        .filter_map(|e| match e {
+            EventKind::Alert(a) => Some((a.kind, a.shadow)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        alerts,
+        [(AlertKind::Opened, false), (AlertKind::Recovered, true)],
+        "forced open, calls are refused for real: not marked shadow"
+    );
 }
 
 static SWAP: Calls = Calls::new();

@@ -55,7 +55,7 @@ impl Breaker {
             notifier::process_id(),
             kind.as_str()
         );
-        let shadow = self.is_shadow();
+        let shadow = !self.acts_on_calls();
         self.emit_alert(kind, from, to, failures, forced, injected, shadow, id, None);
     }
 
@@ -95,7 +95,7 @@ impl Breaker {
     ) {
         let id = format!("{}:{generation}:{}", self.name, kind.as_str());
         let (forced, injected) = (self.forced(), self.injected());
-        let shadow = self.is_shadow() && !enforcing;
+        let shadow = !self.acts_on_calls() && !enforcing;
         self.emit_alert(
             kind,
             from,

@@ -448,6 +448,15 @@ impl Breaker {
         })
     }
 
+    /// Whether this breaker refuses calls when its verdict says so: not in shadow mode, or
+    /// forced open by an operator (which shadow does not overrule). What a fleet alert's
+    /// shadow mark goes by.
+    #[must_use]
+    pub(crate) fn acts_on_calls(&self) -> bool {
+        let w = self.word.load(Ordering::Acquire);
+        w & SHADOW == 0 || w & FORCED_MASK == FORCED_OPEN
+    }
+
     /// Whether the breaker is in shadow mode now (the operator's mode, else the declared one).
     #[must_use]
     pub fn is_shadow(&self) -> bool {

@@ -149,7 +149,10 @@ pub struct Alert {
     pub forced: Option<Forced>,
     /// The breaker was in shadow mode when the alert was raised (`mode = "shadow"`,
     /// `breakerctl shadow`): it counts and alerts but acts on no call, so an `opened` alert
-    /// says what it would have done. For a fleet alert, the mode of the instance that raised it.
+    /// says what it would have done. A fleet alert is marked only when, besides, no instance
+    /// that acts on calls (enforcing, or forced open) recorded to the store in the last six
+    /// minutes (three heartbeats): in a fleet whose instances differ, a real outage is never
+    /// marked shadow.
     pub shadow: bool,
     /// For a shared store: learns when every notifier that delivers alerts is done with this
     /// one (see [`Receipt`]).

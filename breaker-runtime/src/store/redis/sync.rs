@@ -394,7 +394,7 @@ impl Outgoing {
             quorum: cfg.quorum,
             forget_ms,
             seen_generation: b.fleet_generation(),
-            enforcing: !b.is_shadow(),
+            enforcing: b.acts_on_calls(),
         }
     }
 }

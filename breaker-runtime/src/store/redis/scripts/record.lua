@@ -43,7 +43,13 @@ if seen_gen < int(h[8], 'reset_gen') then
   succ, fail = 0, 0
 end
 redis.call('ZADD', KEYS[5], now, instance)
-if ARGV[18] ~= '0' then redis.call('HSET', KEYS[1], 'enforcing_until', now + forget_ms) end
+if ARGV[18] ~= '0' then
+  -- Written when half of it has run out, not at every record (a read costs less than a write).
+  local until_ms = tonumber(redis.call('HGET', KEYS[1], 'enforcing_until') or '0') or 0
+  if until_ms < now + forget_ms / 2 then
+    redis.call('HSET', KEYS[1], 'enforcing_until', now + forget_ms)
+  end
+end
 -- Forgetting silent instances is needed now and then, not at every record.
 if now % 4 == 0 then redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - forget_ms) end
 redis.call('PEXPIRE', KEYS[5], forget_ms * 2)
