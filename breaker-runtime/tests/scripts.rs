@@ -624,11 +624,12 @@ async fn controls_written_are_read_back() {
     assert_eq!(written.fault.as_deref(), Some("error:0.5"));
     let left = written.fault_ms_left.unwrap();
     assert!(left > 59_000 && left <= 60_000, "{left}");
-    assert_eq!(written.cgen, 1);
+    // `cgen` follows Redis's clock (ms since the epoch, far above any count of writes).
+    assert!(written.cgen > 1_600_000_000_000, "{}", written.cgen);
     let read_back = read.invoke(&mut conn).await.unwrap();
     assert_eq!(
         (read_back.fault, read_back.cgen),
-        (written.fault.clone(), 1)
+        (written.fault.clone(), written.cgen)
     );
     // Every write is announced with the breaker's name.
     let pushed = tokio::time::timeout(Duration::from_secs(5), messages.next())
@@ -656,7 +657,7 @@ async fn controls_written_are_read_back() {
         (cleared.fault, cleared.notice.as_deref()),
         (None, Some("slow"))
     );
-    assert_eq!(cleared.cgen, 5);
+    assert!(cleared.cgen >= written.cgen + 4, "every write moves it on");
     // An expired fault reads as none.
     f.write(&keys, ControlChange::Fault("timeout"), 1).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -672,19 +673,22 @@ async fn the_shadow_control_sets_enforces_and_clears_and_refuses_other_values() 
     let mut conn = f.conn.clone();
     let read = ReadControls { keys: &keys };
     assert_eq!(read.invoke(&mut conn).await.unwrap().shadow, None);
-    f.write(&keys, ControlChange::Notice("slow"), 0).await;
+    let first = f.write(&keys, ControlChange::Notice("slow"), 0).await.cgen;
 
     let on = f.write(&keys, ControlChange::Shadow(Some(true)), 0).await;
-    assert_eq!((on.shadow, on.cgen), (Some(true), 2));
+    assert_eq!(on.shadow, Some(true));
+    assert!(on.cgen > first);
     assert_eq!(f.hget(&keys.state, "shadow").await.as_deref(), Some("1"));
     // The other controls are left as they were.
     assert_eq!(on.notice.as_deref(), Some("slow"));
     assert_eq!(read.invoke(&mut conn).await.unwrap(), on);
     let off = f.write(&keys, ControlChange::Shadow(Some(false)), 0).await;
-    assert_eq!((off.shadow, off.cgen), (Some(false), 3));
+    assert_eq!(off.shadow, Some(false));
+    assert!(off.cgen > on.cgen);
     assert_eq!(f.hget(&keys.state, "shadow").await.as_deref(), Some("0"));
     let cleared = f.write(&keys, ControlChange::Shadow(None), 0).await;
-    assert_eq!((cleared.shadow, cleared.cgen), (None, 4));
+    assert_eq!(cleared.shadow, None);
+    assert!(cleared.cgen > off.cgen);
     assert_eq!(
         f.hget(&keys.state, "shadow").await,
         None,
@@ -692,7 +696,7 @@ async fn the_shadow_control_sets_enforces_and_clears_and_refuses_other_values() 
     );
     assert_eq!(read.invoke(&mut conn).await.unwrap().shadow, None);
     // Clearing twice: still a change (bumped, announced), nothing to delete.
-    assert_eq!(f.write(&keys, ControlChange::Shadow(None), 0).await.cgen, 5);
+    assert!(f.write(&keys, ControlChange::Shadow(None), 0).await.cgen > cleared.cgen);
     // Each write is announced with the breaker's name.
     for _ in 0..5 {
         let pushed = tokio::time::timeout(Duration::from_secs(5), messages.next())
@@ -717,6 +721,7 @@ async fn the_shadow_control_sets_enforces_and_clears_and_refuses_other_values() 
         name: "daum",
     }
     .script();
+    let last = f.hget(&keys.state, "cgen").await;
     for bad in ["2", "true", "yes", "on", " 1", "shadow"] {
         let e = script
             .key(&keys.state)
@@ -732,7 +737,7 @@ async fn the_shadow_control_sets_enforces_and_clears_and_refuses_other_values() 
         assert!(e.to_string().contains("shadow"), "{bad:?}: {e}");
     }
     assert_eq!(f.hget(&keys.state, "shadow").await, None);
-    assert_eq!(f.hget(&keys.state, "cgen").await.as_deref(), Some("5"));
+    assert_eq!(f.hget(&keys.state, "cgen").await, last);
     assert!(
         tokio::time::timeout(Duration::from_millis(200), messages.next())
             .await
@@ -841,4 +846,73 @@ async fn claims_say_whether_an_instance_that_acts_on_calls_recorded_lately() {
     f.record_as(&keys, "b", 0, true).await;
     let renewed = f.claim(&keys, generation, "a", ClaimMode::Renew).await;
     assert!(renewed[0].enforcing, "{renewed:?}");
+}
+
+#[tokio::test]
+async fn restore_writes_an_instances_view_only_over_older_controls() {
+    let mut f = Fleet::new("restore").await;
+    let keys = f.keys.breaker("daum");
+    let mut conn = f.conn.clone();
+    let restore = |shadow, swapped, seen| ControlChange::Restore {
+        shadow,
+        swapped,
+        seen,
+    };
+    // The controls an instance saw: shadow on, swapped.
+    f.write(&keys, ControlChange::Shadow(Some(true)), 0).await;
+    let seen = f.write(&keys, ControlChange::Swap(true), 0).await;
+    assert!(seen.swapped && seen.shadow == Some(true));
+    // Redis loses them (`cgen` 0 now): the instance's view is restored, `cgen` becomes the one
+    // it saw.
+    let _: () = redis::cmd("DEL")
+        .arg(&keys.state)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let back = f
+        .write(&keys, restore(Some(true), true, seen.cgen), 0)
+        .await;
+    assert_eq!(
+        (back.shadow, back.swapped, back.cgen),
+        (Some(true), true, seen.cgen)
+    );
+    // An instance with an older view (it saw less) writes nothing.
+    let older = f.write(&keys, restore(None, false, seen.cgen - 1), 0).await;
+    assert_eq!(older, back);
+    // A newer view wins, cleared values included (the mode back to declared, unswapped).
+    let newer = f
+        .write(&keys, restore(None, false, seen.cgen + 10), 0)
+        .await;
+    assert_eq!(
+        (newer.shadow, newer.swapped, newer.cgen),
+        (None, false, seen.cgen + 10)
+    );
+    assert_eq!(f.hget(&keys.state, "shadow").await, None);
+    // An operator's change after the loss follows Redis's clock: newer than any view before.
+    let deliberate = f.write(&keys, ControlChange::Shadow(Some(false)), 0).await;
+    assert!(deliberate.cgen > newer.cgen);
+    let stale = f
+        .write(&keys, restore(Some(true), true, seen.cgen + 10), 0)
+        .await;
+    assert_eq!(stale, deliberate, "a change made since the loss stands");
+    // A malformed restore is refused.
+    let e = WriteControl {
+        keys: &keys,
+        change: ControlChange::Shadow(None),
+        for_ms: 0,
+        channel: f.keys.controls(),
+        name: "daum",
+    }
+    .script()
+    .key(&keys.state)
+    .arg("restore")
+    .arg("2|1")
+    .arg(0)
+    .arg(f.keys.controls())
+    .arg("daum")
+    .arg(5)
+    .invoke_async::<redis::Value>(&mut conn)
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Some("BREAKER_BAD_VALUE"), "{e}");
 }

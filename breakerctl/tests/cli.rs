@@ -581,7 +581,8 @@ fn shadow_on_off_default_writes_the_field_bumps_cgen_announces_and_is_audited() 
         "no note for a breaker not forced: {run:?}"
     );
     assert_eq!(field(&mut con, "daum", "shadow").as_deref(), Some("1"));
-    assert_eq!(cgen(&mut con), before + 1, "WRITE_CONTROL bumps cgen");
+    let first = cgen(&mut con);
+    assert!(first > before, "WRITE_CONTROL moves cgen on");
     // Announced on the controls channel, read back with the mode.
     let j: Json = serde_json::from_str(&w.next()).unwrap();
     assert_eq!(
@@ -607,7 +608,8 @@ fn shadow_on_off_default_writes_the_field_bumps_cgen_announces_and_is_audited() 
     assert_eq!(j["controls"]["shadow"], false, "{j}");
     assert_eq!(j["name"], "daum");
     assert_eq!(field(&mut con, "daum", "shadow").as_deref(), Some("0"));
-    assert_eq!(cgen(&mut con), before + 2);
+    let second = cgen(&mut con);
+    assert!(second > first);
     let status = ok(&r, &["status", "daum"]);
     assert!(
         line_of(&status.stdout, "mode ").contains("enforce (set by an operator)"),
@@ -623,7 +625,7 @@ fn shadow_on_off_default_writes_the_field_bumps_cgen_announces_and_is_audited() 
         None,
         "the field is deleted"
     );
-    assert_eq!(cgen(&mut con), before + 3);
+    assert!(cgen(&mut con) > second);
     assert!(
         line_of(&run.stdout, "mode ").contains("declared"),
         "{run:?}"

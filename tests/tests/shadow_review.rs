@@ -1,4 +1,5 @@
-//! Review of shadow mode (3d2b440, 0841914): failing tests for the problems found. Each test has
+//! Review of shadow mode (3d2b440, 0841914): the problems a second engineer found, each test seen
+//! failing before its mend (e43a872). Each test has
 //! breakers of its own (breakers are process-wide).
 
 use std::sync::Arc;

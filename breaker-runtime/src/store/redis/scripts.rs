@@ -640,6 +640,17 @@ pub enum ControlChange<'a> {
     /// The operator's mode: shadow (`Some(true)`), enforce (`Some(false)`), or none (`None`:
     /// each instance keeps the mode it declares).
     Shadow(Option<bool>),
+    /// An instance's view of the operator's mode and swap, written back only if Redis holds
+    /// controls older than `seen` (their `cgen`): Redis lost or rolled them back. `cgen` becomes
+    /// `seen`, so a newer view, or a change made since, wins.
+    Restore {
+        /// The operator's mode as the instance holds it.
+        shadow: Option<bool>,
+        /// The swap as the instance holds it.
+        swapped: bool,
+        /// The `cgen` of the controls the instance saw last.
+        seen: u64,
+    },
 }
 
 /// `WRITE_CONTROL`: changes one control of a breaker for every instance (`write_control.lua`).
@@ -686,22 +697,31 @@ impl ScriptCall for WriteControl<'_> {
     }
 
     fn args(&self) -> Vec<String> {
+        let flag = |on: bool| if on { "1" } else { "0" };
+        let shadow = |mode: Option<bool>| mode.map_or("", flag);
         let (op, value) = match self.change {
-            ControlChange::Swap(on) => ("swap", if on { "1" } else { "0" }),
-            ControlChange::ToggleSwap => ("swap", "toggle"),
-            ControlChange::Fault(f) => ("fault", f),
-            ControlChange::Notice(n) => ("notice", n),
-            ControlChange::Shadow(Some(true)) => ("shadow", "1"),
-            ControlChange::Shadow(Some(false)) => ("shadow", "0"),
-            ControlChange::Shadow(None) => ("shadow", ""),
+            ControlChange::Swap(on) => ("swap", flag(on).to_owned()),
+            ControlChange::ToggleSwap => ("swap", "toggle".to_owned()),
+            ControlChange::Fault(f) => ("fault", f.to_owned()),
+            ControlChange::Notice(n) => ("notice", n.to_owned()),
+            ControlChange::Shadow(mode) => ("shadow", shadow(mode).to_owned()),
+            ControlChange::Restore {
+                shadow: mode,
+                swapped,
+                ..
+            } => ("restore", format!("{}|{}", shadow(mode), flag(swapped))),
         };
-        vec![
+        let mut args = vec![
             op.to_owned(),
-            value.to_owned(),
+            value,
             self.for_ms.to_string(),
             self.channel.to_owned(),
             self.name.to_owned(),
-        ]
+        ];
+        if let ControlChange::Restore { seen, .. } = self.change {
+            args.push(seen.to_string());
+        }
+        args
     }
 }
 

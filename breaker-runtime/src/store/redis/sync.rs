@@ -557,10 +557,11 @@ async fn read_controls(
     match reply {
         Ok(c) => {
             let seen = lock(&inner.entries).get(name).and_then(|e| e.cgen);
-            let c = if seen.is_some_and(|seen| c.cgen < seen) {
-                write_back_controls(inner, con, name, handle, keys, c).await?
-            } else {
-                c
+            let c = match seen {
+                Some(seen) if c.cgen < seen => {
+                    write_back_controls(inner, con, name, handle, keys, seen, c).await?
+                }
+                _ => c,
             };
             apply_controls(handle, &c);
             if let Some(e) = lock(&inner.entries).get_mut(name) {
@@ -579,45 +580,48 @@ async fn read_controls(
 /// Redis holds older controls than this instance saw (their generation went back: it lost
 /// its data, was restored from an older snapshot or failed over to a replica that was
 /// behind): the operator's choices that decide whether calls are refused, the mode and the
-/// swap, are written back as this instance holds them, so a data loss never silently switches
-/// protection off (or on). Faults (QA's, meant to run out) and notices are not. Every instance
-/// that saw newer controls does the same; the writes are the same values. The controls as
-/// Redis holds them after the writes.
+/// swap, are restored as this instance holds them (set or cleared), so a data loss never
+/// silently switches protection off (or on). Only over controls older than the ones this
+/// instance saw (`restore`): the newest view among the instances wins, and a change made
+/// since the loss (its `cgen` follows Redis's clock) stands. Faults (QA's, meant to run out)
+/// and notices are not restored. The controls as Redis holds them after.
 async fn write_back_controls(
     inner: &Inner,
     con: &mut Conn,
     name: &'static str,
     handle: &'static Breaker,
     keys: &BreakerKeys,
-    mut c: Controls,
+    seen: u64,
+    c: Controls,
 ) -> redis::RedisResult<Controls> {
-    let mut changes = Vec::new();
-    if let Some(mode) = handle.shadow_override()
-        && c.shadow != Some(mode)
-    {
-        changes.push((
-            ControlChange::Shadow(Some(mode)),
-            "shadow",
-            if mode { "shadow" } else { "enforce" },
-        ));
+    let (shadow, swapped) = (handle.shadow_override(), handle.swapped());
+    if c.shadow == shadow && c.swapped == swapped {
+        return Ok(c);
     }
-    if handle.swapped() && !c.swapped {
-        changes.push((ControlChange::Swap(true), "swap", "swapped"));
-    }
-    for (change, command, value) in changes {
-        let write = WriteControl {
-            keys,
-            change,
-            for_ms: 0,
-            channel: inner.keys.controls(),
-            name,
+    let write = WriteControl {
+        keys,
+        change: ControlChange::Restore {
+            shadow,
+            swapped,
+            seen,
+        },
+        for_ms: 0,
+        channel: inner.keys.controls(),
+        name,
+    };
+    let now = bounded(RESPONSE_TIMEOUT, write.invoke(con)).await?;
+    if now.cgen == seen && now.cgen != c.cgen {
+        let mode = match shadow {
+            Some(true) => "shadow",
+            Some(false) => "enforce",
+            None => "declared mode",
         };
-        c = bounded(RESPONSE_TIMEOUT, write.invoke(con)).await?;
-        let detail = format!("{value}, written back: Redis had lost it");
+        let order = if swapped { "swapped" } else { "not swapped" };
+        let detail = format!("{mode}, {order}: restored, Redis had lost it");
         tracing::warn!(breaker = name, "{detail}");
-        super::audit::audit_from_app(con, &inner.keys, command, name, &detail).await;
+        super::audit::audit_from_app(con, &inner.keys, "restore", name, &detail).await;
     }
-    Ok(c)
+    Ok(now)
 }
 
 /// The rest of a flush: the listing for `breakerctl`, alerts to claim, the chain's flag, and

@@ -24,7 +24,9 @@ elseif forced == 'closed' or forced == '' then
 end
 if forced == '' and redis.call('HGET', KEYS[1], 'swapped') == '1' then
   redis.call('HSET', KEYS[1], 'swapped', '0')
-  redis.call('HINCRBY', KEYS[1], 'cgen', 1)
+  -- `cgen` follows Redis's clock (write_control.lua says why).
+  local cgen = tonumber(redis.call('HGET', KEYS[1], 'cgen') or '0') or 0
+  redis.call('HSET', KEYS[1], 'cgen', math.max(cgen + 1, now))
   local controls = string.gsub(ARGV[2], ':events$', ':controls')
   redis.call('PUBLISH', controls, ARGV[3])
 end

@@ -43,11 +43,19 @@ if seen_gen < int(h[8], 'reset_gen') then
   succ, fail = 0, 0
 end
 redis.call('ZADD', KEYS[5], now, instance)
-if ARGV[18] ~= '0' then
-  -- Written when half of it has run out, not at every record (a read costs less than a write).
-  local until_ms = tonumber(redis.call('HGET', KEYS[1], 'enforcing_until') or '0') or 0
-  if until_ms < now + forget_ms / 2 then
-    redis.call('HSET', KEYS[1], 'enforcing_until', now + forget_ms)
+do
+  local e = redis.call('HMGET', KEYS[1], 'enforcing_until', 'shadow')
+  -- With the operator's shadow mode written, only a forced-open instance acts on calls (a
+  -- record still in flight from before the switch does not count).
+  local acts = ARGV[18] ~= '0'
+    and (e[2] ~= '1' or local_forced == 'open' or forced == 'open')
+  if acts then
+    -- Written when half of it has run out (a read costs less than a write), or when it is
+    -- further ahead than it can be (a clock that jumped back, foreign data).
+    local until_ms = tonumber(e[1] or '0') or 0
+    if until_ms < now + forget_ms / 2 or until_ms > now + forget_ms then
+      redis.call('HSET', KEYS[1], 'enforcing_until', now + forget_ms)
+    end
   end
 end
 -- Forgetting silent instances is needed now and then, not at every record.
