@@ -78,6 +78,8 @@
       set(tr.querySelector(".rejections"), c.rejections);
       set(tr.querySelector(".fallbacks"), c.fallbacks);
       set(tr.querySelector(".shadow-rejections"), c.shadow_rejections);
+      const bh = b.bulkhead;
+      set(tr.querySelector(".bulkhead"), bh ? bh.in_flight + " / " + bh.max_concurrent : "–");
       tr.classList.toggle("alert", b.state !== "CLOSED" || !!b.forced);
     }
   }

@@ -44,10 +44,26 @@ async fn a_slow_daum_holds_at_most_64_searches_and_juso_answers_the_rest_at_once
             })
         })
         .collect();
-    // While daum is slow, at most 64 searches are in it.
-    let mut most = 0;
+    // While daum is slow, at most 64 searches are in it; the console shows them too.
+    let console = format!("{}/api/admin/breakers", running.url());
+    let (mut most, mut console_most) = (0, 0);
     while began.elapsed() < Duration::from_millis(400) {
         most = most.max(daum.bulkhead_load().map_or(0, |(n, _)| n));
+        let (status, list) = read(
+            http.get(&console)
+                .bearer_auth(running.admin_token())
+                .send()
+                .await
+                .expect("GET /api/admin/breakers"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        let shown = &list[0]["bulkhead"];
+        assert_eq!(list[0]["name"], "provider.daum");
+        assert_eq!(shown["max_concurrent"], 64, "{shown}");
+        let in_flight = shown["in_flight"].as_u64().expect("in_flight");
+        assert!(in_flight <= 64, "the console shows {in_flight} in daum");
+        console_most = console_most.max(in_flight);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let mut fast_juso = 0;
@@ -59,10 +75,11 @@ async fn a_slow_daum_holds_at_most_64_searches_and_juso_answers_the_rest_at_once
         }
     }
     eprintln!(
-        "most searches in daum at once: {most}; answered by juso before daum's 600 ms: {fast_juso}"
+        "most searches in daum at once: {most} (the console: {console_most}); answered by juso before daum's 600 ms: {fast_juso}"
     );
     assert!(most <= 64, "{most} searches in daum at once");
     assert!(most >= 32, "daum was never busy: {most}");
+    assert!(console_most > 0, "the console never showed daum busy");
     assert!(
         fast_juso >= 120 - 64,
         "only {fast_juso} searches were turned to juso at once"

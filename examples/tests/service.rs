@@ -350,6 +350,12 @@ async fn admin_api_refuses_missing_and_wrong_tokens() {
     assert_eq!(names, ["provider.daum", "provider.juso"]);
     assert_eq!(list[0]["fallback"], "juso");
     assert_eq!(list[1]["fallback"], "outage_notice");
+    // daum's bulkhead (`max_concurrent = 64`), idle; juso has none: `null`, not left out.
+    assert_eq!(
+        list[0]["bulkhead"],
+        json!({"in_flight": 0, "max_concurrent": 64})
+    );
+    assert_eq!(list[1].get("bulkhead"), Some(&Value::Null), "{}", list[1]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -846,6 +852,7 @@ async fn pages_carry_the_element_ids_the_browser_test_uses() {
         r#"class="notice-text""#,
         r#"class="fault""#,
         r#"class="mode""#,
+        r#"class="bulkhead""#,
     ] {
         assert!(admin.contains(needle), "admin page lacks {needle}");
     }

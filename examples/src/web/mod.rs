@@ -5,7 +5,7 @@
 //! | `GET /` | the search page |
 //! | `GET /api/search?q=...` | `{"addresses":[..],"provider":"daum"\|"juso"\|null,"degraded":bool,"notice":null\|".."}`; 400 for an empty or too long query, never a 5xx for provider failures |
 //! | `GET /admin` | the emergency admin console |
-//! | `GET /api/admin/breakers` | every breaker: state, forced, swapped, shadow (and shadow_override), fault, notice, counters, fallback |
+//! | `GET /api/admin/breakers` | every breaker: state, forced, swapped, shadow (and shadow_override), fault, notice, counters, fallback, bulkhead (`{"in_flight":n,"max_concurrent":m}` in this instance, `null` without one) |
 //! | `POST /api/admin/breakers/{name}/{action}` | `open`, `close`, `reset`, `swap` (body `{"swapped":bool}`, or none to toggle), `shadow` (`{"shadow":true}` shadow mode, `false` enforce, `null` the declared mode), `inject` (`{"fault":"error:0.5","for":"10m"}`, `null` clears), `notice` (`{"text":"..","for":"1h"}`, `null` clears) |
 //! | `GET /api/admin/providers` | the mock providers' modes |
 //! | `POST /api/admin/providers/{daum\|juso}` | `{"mode":"up"\|"down"\|"slow"\|"flap","delay_ms":1500}`, passed on to the provider's `/_control` |
@@ -57,7 +57,8 @@ mod search;
 
 pub use crate::limits::client_key;
 pub use admin::{
-    ActionReply, BreakerView, CountersView, DEFAULT_FAULT_FOR, MAX_NOTICE_CHARS, ProviderView, view,
+    ActionReply, BreakerView, BulkheadView, CountersView, DEFAULT_FAULT_FOR, MAX_NOTICE_CHARS,
+    ProviderView, view,
 };
 pub use auth::token_matches;
 pub use error::ApiError;

@@ -37,8 +37,20 @@ pub struct BreakerView {
     pub retry_after_ms: Option<u64>,
     /// Failures in the sliding window now.
     pub failures_in_window: u64,
+    /// Its bulkhead (`max_concurrent`) in this instance, `None` (`null`) without one.
+    pub bulkhead: Option<BulkheadView>,
     /// Counters since the process started.
     pub counters: CountersView,
+}
+
+/// A breaker's bulkhead as this instance sees it: a bulkhead is per instance, so another
+/// instance's calls are not in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkheadView {
+    /// Calls of the breaker in flight in this instance now.
+    pub in_flight: u32,
+    /// The most it lets in at once (`max_concurrent`).
+    pub max_concurrent: u32,
 }
 
 /// A breaker's counters since the process started.
@@ -84,6 +96,12 @@ pub fn view(handle: &Handle) -> BreakerView {
         fallback: handle.fallback().map(str::to_owned),
         retry_after_ms: handle.retry_after().map(millis),
         failures_in_window: u64::try_from(handle.failures_in_window()).unwrap_or(u64::MAX),
+        bulkhead: handle
+            .bulkhead_load()
+            .map(|(in_flight, max_concurrent)| BulkheadView {
+                in_flight,
+                max_concurrent,
+            }),
         counters: CountersView {
             calls: c.calls,
             successes: c.successes,

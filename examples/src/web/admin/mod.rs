@@ -14,7 +14,7 @@ mod breakers;
 mod providers;
 
 pub use actions::{ActionReply, DEFAULT_FAULT_FOR, MAX_NOTICE_CHARS};
-pub use breakers::{BreakerView, CountersView, view};
+pub use breakers::{BreakerView, BulkheadView, CountersView, view};
 pub use providers::ProviderView;
 
 /// The admin routes, each guarded by the token.
