@@ -306,3 +306,28 @@ fn one_name_is_one_breaker() {
         .unwrap_err();
     assert_eq!(e.setting(), "name");
 }
+
+#[tokio::test(start_paused = true)]
+async fn failure_if_counts_only_the_errors_it_names() {
+    let b = Breaker::builder("built.failure_if")
+        .threshold(1)
+        .build()
+        .expect("valid settings");
+    let outage = |e: &TestError| matches!(e, TestError::Down(_));
+    for _ in 0..3 {
+        let r: Result<u32, TestError> = b
+            .call_with_failure_if(|| async { Err(TestError::NotFound) }, outage)
+            .await;
+        assert_eq!(r, Err(TestError::NotFound), "returned as it is");
+    }
+    assert_eq!(b.state(), State::Closed, "a not-found is an answer");
+    let c = b.counters();
+    assert_eq!((c.successes, c.failures), (3, 0));
+    let r: Result<u32, TestError> = b
+        .call_with_failure_if(|| async { Err(TestError::Down("p")) }, outage)
+        .await;
+    assert_eq!(r, Err(TestError::Down("p")));
+    assert_eq!(b.state(), State::Open, "an outage counts");
+    let r: Result<u32, TestError> = b.call_with_failure_if(|| async { Ok(1) }, outage).await;
+    assert!(r.unwrap_err().is_open());
+}

@@ -226,6 +226,41 @@ impl Handle {
         }
     }
 
+    /// As [`Handle::call`], with `failure_if` saying which errors are failures, as the
+    /// attribute's `failure_if = ..` does: an error it does not count is returned as it is and
+    /// counted as a success (a "not found" is an answer, not an outage).
+    ///
+    /// ```no_run
+    /// # async fn demo(h: breaker_runtime::Handle) {
+    /// # #[derive(Debug)] enum E { NotFound, Down, Breaker(breaker_runtime::BreakerError) }
+    /// # impl std::fmt::Display for E { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "{self:?}") } }
+    /// # impl From<breaker_runtime::BreakerError> for E { fn from(e: breaker_runtime::BreakerError) -> Self { E::Breaker(e) } }
+    /// let found: Result<u32, E> = h
+    ///     .call_with_failure_if(|| async { Err(E::NotFound) }, |e| matches!(e, E::Down))
+    ///     .await;
+    /// # }
+    /// ```
+    pub async fn call_with_failure_if<R, F, Fut, P>(&self, call: F, failure_if: P) -> R
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = R>,
+        R: BreakerResult,
+        R::Error: FromBreakerError + fmt::Display,
+        P: FnOnce(&R::Error) -> bool,
+    {
+        let judged = self
+            .call_judged(call, |r: &R| {
+                r.err_ref()
+                    .filter(|e| failure_if(e))
+                    .map(ToString::to_string)
+            })
+            .await;
+        match judged {
+            Ok(result) => result,
+            Err(e) => reject(e),
+        }
+    }
+
     /// Runs `call` through this breaker with `fallback` behind it, as a `#[circuit_breaker]`
     /// function with `fallback = ..`: the fallback answers a rejection, a failure and a timeout;
     /// while an operator has the breaker swapped, the fallback is called first and `call` only
