@@ -614,4 +614,23 @@ fn a_fleet_alert_is_marked_shadow_only_when_no_instance_acts_on_calls() {
         "one alert for the fleet, marked shadow"
     );
     assert_eq!(hash_field(&redis, DAUM, "enforcing_until"), None);
+
+    // An operator's tool (not an instance) switches the OPEN fleet to enforce: calls are
+    // refused from now on, and one instance says so, unmarked.
+    write_control(&redis, DAUM, ControlChange::Shadow(Some(false)));
+    b.until(DAUM, &["state=OPEN", "shadow=false"], PROPAGATION);
+    assert_eq!(call(&mut b, "call", DAUM).0, "juso", "b rejects now");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let count = |a: &mut Instance, b: &mut Instance| alerts(a).len() + alerts(b).len();
+    while count(&mut a, &mut b) < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut raised: Vec<String> = alerts(&mut a).into_iter().chain(alerts(&mut b)).collect();
+    raised.sort();
+    assert_eq!(
+        raised,
+        ["opened:false", "opened:true"],
+        "the switch to enforcing during the OPEN is alerted once, unmarked"
+    );
 }

@@ -59,8 +59,10 @@ impl Breaker {
         self.emit_alert(kind, from, to, failures, forced, injected, shadow, id, None);
     }
 
-    /// Shadow mode was switched off: an OPEN or HALF_OPEN breaker (not forced) rejects calls
-    /// from now on, so an unmarked `opened` alert says so.
+    /// Shadow mode was switched off while the breaker is OPEN or HALF_OPEN (not forced): it
+    /// refuses calls from now on, so an unmarked `opened` alert says so (the one raised when it
+    /// opened was marked shadow). Raised by [`Breaker::set_shadow`] without a shared store, by
+    /// the store's one claimant with one.
     pub(crate) fn now_enforcing(&self) {
         let state = self.state();
         if state == State::Closed || self.forced().is_some() {

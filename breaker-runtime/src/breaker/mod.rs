@@ -466,7 +466,13 @@ impl Breaker {
     /// An operator's mode (`Some(true)`: shadow, `Some(false)`: enforce), or `None` to go back
     /// to the declared `mode`. Applies to this process; [`crate::Handle::set_shadow`] goes
     /// through the store.
-    pub(crate) fn set_shadow(&self, mode: Option<bool>) {
+    ///
+    /// Whether the switch turned shadow off while the breaker is OPEN or HALF_OPEN (not
+    /// forced): calls are refused from now on, so an unmarked `opened` alert is due. Without a
+    /// reachable shared store it is raised here; with one, the store raises it once for the
+    /// fleet.
+    pub(crate) fn set_shadow(&self, mode: Option<bool>) -> bool {
+        let was_acting = self.acts_on_calls();
         let on = {
             let mut c = self.controls();
             c.shadow = mode;
@@ -480,6 +486,14 @@ impl Breaker {
         if self.is_shadow() != on {
             self.update(|_, _| ((), None));
         }
+        let turned = !was_acting
+            && self.acts_on_calls()
+            && self.state() != State::Closed
+            && self.forced().is_none();
+        if turned && !self.fleet_gate_on() {
+            self.now_enforcing();
+        }
+        turned
     }
 
     /// The operator's mode, if one was set (`None`: the declared `mode` is in force).

@@ -173,16 +173,11 @@ impl Handle {
     /// # Errors
     /// When the breaker's store cannot carry out the command.
     /// Switching shadow off while the breaker is OPEN or HALF_OPEN starts rejecting calls at
-    /// once: this instance raises an `opened` alert then, unmarked (the one the breaker raised
-    /// when it opened was marked shadow). A switch made elsewhere (`breakerctl shadow`, another
-    /// instance) raises none here.
+    /// once: an `opened` alert says so then, unmarked (the one the breaker raised when it
+    /// opened was marked shadow), once for the fleet with Redis, whoever switched it
+    /// (`breakerctl shadow`, the console, any instance).
     pub async fn set_shadow(&self, mode: Option<bool>) -> Result<(), HandleError> {
-        let was = self.breaker.is_shadow();
-        self.control(Control::Shadow(mode)).await?;
-        if was && !self.breaker.is_shadow() {
-            self.breaker.now_enforcing();
-        }
-        Ok(())
+        self.control(Control::Shadow(mode)).await
     }
 
     /// Whether the breaker is in shadow mode now (the operator's mode, else the declared one).

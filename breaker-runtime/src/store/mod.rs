@@ -74,7 +74,9 @@ impl Control {
             Control::Swap(on) => b.set_swapped(*on),
             Control::Fault(f, for_) => b.set_fleet_fault(*f, *for_),
             Control::Notice(text, for_) => b.set_notice(text.as_deref(), *for_),
-            Control::Shadow(mode) => b.set_shadow(*mode),
+            Control::Shadow(mode) => {
+                let _ = b.set_shadow(*mode);
+            }
         }
     }
 }

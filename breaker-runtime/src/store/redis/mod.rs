@@ -399,9 +399,25 @@ impl Store for RedisStore {
                     Ok(reply)
                 })
                 .await?;
-            apply_controls(breaker, &reply);
+            let turned = apply_controls(breaker, &reply);
             if let Some(e) = lock(&self.inner.entries).get_mut(name) {
                 e.cgen = Some(reply.cgen);
+            }
+            if turned {
+                // The switch is made; an alert that cannot be claimed now is claimed by another
+                // instance applying the same controls.
+                let cgen = reply.cgen;
+                let claimed = self
+                    .on_own_connection(move |inner, mut con| async move {
+                        sync::alert_now_enforcing(&inner, &mut con, name, breaker, cgen).await
+                    })
+                    .await;
+                if let Err(e) = claimed {
+                    tracing::warn!(
+                        breaker = name,
+                        "could not claim the alert of the switch: {e}"
+                    );
+                }
             }
             Ok(())
         })

@@ -278,14 +278,15 @@ pub(super) fn apply(
     handle.apply_fleet(fleet, generation, unflushed);
 }
 
-/// Applies a breaker's controls (swap, fault, notice, mode) as Redis holds them.
-pub(super) fn apply_controls(handle: &'static Breaker, c: &Controls) {
+/// Applies a breaker's controls (swap, fault, notice, mode) as Redis holds them. Whether they
+/// turned shadow off while the breaker is OPEN or HALF_OPEN (an alert is due: the caller
+/// claims it for the fleet, [`super::sync::alert_now_enforcing`]).
+#[must_use]
+pub(super) fn apply_controls(handle: &'static Breaker, c: &Controls) -> bool {
     let b = handle;
     let left = |ms: Option<u64>| ms.map(Duration::from_millis);
     b.set_swapped(c.swapped);
-    if b.shadow_override() != c.shadow {
-        b.set_shadow(c.shadow);
-    }
+    let turned = b.shadow_override() != c.shadow && b.set_shadow(c.shadow);
     let fault = match c.fault.as_deref().map(str::parse::<Fault>) {
         None => None,
         Some(Ok(f)) => Some(f),
@@ -301,6 +302,7 @@ pub(super) fn apply_controls(handle: &'static Breaker, c: &Controls) {
         Some(c.notice.as_deref().unwrap_or_default()),
         left(c.notice_ms_left),
     );
+    turned
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -563,9 +563,12 @@ async fn read_controls(
                 }
                 _ => c,
             };
-            apply_controls(handle, &c);
+            let turned = apply_controls(handle, &c);
             if let Some(e) = lock(&inner.entries).get_mut(name) {
                 e.cgen = Some(c.cgen);
+            }
+            if turned {
+                alert_now_enforcing(inner, con, name, handle, c.cgen).await?;
             }
             Ok(())
         }
@@ -575,6 +578,30 @@ async fn read_controls(
             Ok(())
         }
     }
+}
+
+/// The controls `cgen` turned shadow off while the breaker is OPEN or HALF_OPEN: it refuses
+/// calls from now on. Every instance that applies them gets here; the first to claim the change
+/// (a key per `cgen`, kept ten minutes) raises the unmarked `opened` alert for the fleet.
+pub(super) async fn alert_now_enforcing(
+    inner: &Inner,
+    con: &mut Conn,
+    name: &'static str,
+    handle: &'static Breaker,
+    cgen: u64,
+) -> redis::RedisResult<()> {
+    let key = format!("{}:enforcing:{cgen}", inner.keys.breaker(name).state);
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(&key)
+        .arg(&inner.instance)
+        .arg("NX")
+        .arg("PX")
+        .arg(600_000);
+    let won: Option<String> = bounded(RESPONSE_TIMEOUT, cmd.query_async(con)).await?;
+    if won.is_some() {
+        handle.now_enforcing();
+    }
+    Ok(())
 }
 
 /// Redis holds older controls than this instance saw (their generation went back: it lost
