@@ -49,6 +49,19 @@ impl TestError {
     }
 }
 
+/// A call's result in one word, for instances that answer on stdout: what the function
+/// returned (its `Ok` text, or `down` for its own error), `open` (rejected, no fallback) or
+/// `other:..`.
+#[must_use]
+pub fn word(r: &Result<String, TestError>) -> String {
+    match r {
+        Ok(s) => s.clone(),
+        Err(TestError::Down(_)) => "down".to_owned(),
+        Err(TestError::Breaker(BreakerError::Open { .. })) => "open".to_owned(),
+        Err(e) => format!("other:{}", format!("{e:?}").replace(' ', "_")),
+    }
+}
+
 /// A notifier that records every event.
 #[derive(Debug, Default)]
 pub struct Recorder {
@@ -181,6 +194,50 @@ impl RedisServer {
     #[must_use]
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// A field of a breaker's state hash (`<prefix>:{name}:s`) as it is (`None`: no such
+    /// field), read with `redis-cli`.
+    #[must_use]
+    pub fn breaker_field(&self, prefix: &str, name: &str, field: &str) -> Option<String> {
+        let state = breaker_runtime::redis::Keys::new(prefix)
+            .breaker(name)
+            .state;
+        let reply = self
+            .command(&format!(
+                "EVAL \"return {{ok = redis.call('HGET', KEYS[1], ARGV[1]) or '(none)'}}\" 1 {state} {field}"
+            ))
+            .expect("an answer");
+        match reply.strip_prefix('+') {
+            Some("(none)") => None,
+            Some(v) => Some(v.to_owned()),
+            None => panic!("HGET {state} {field}: {reply}"),
+        }
+    }
+
+    /// Runs the runtime's `WRITE_CONTROL` on breaker `name` as an operator's tool
+    /// (`breakerctl`) does.
+    pub fn write_control(
+        &self,
+        prefix: &str,
+        name: &str,
+        change: breaker_runtime::redis::ControlChange<'_>,
+    ) {
+        use breaker_runtime::redis::{Controls, Keys, ScriptCall, WriteControl, connect};
+        let keys = Keys::new(prefix);
+        fleet::run(async {
+            let mut conn = connect(&self.url()).await.unwrap();
+            let _: Controls = WriteControl {
+                keys: &keys.breaker(name),
+                change,
+                for_ms: 0,
+                channel: keys.controls(),
+                name,
+            }
+            .invoke(&mut conn)
+            .await
+            .unwrap();
+        });
     }
 
     /// Sends one inline command; the first line of the reply, or `None` when unreachable.

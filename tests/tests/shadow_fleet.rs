@@ -13,10 +13,10 @@ use std::io::{BufRead, BufReader};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use breaker_runtime::redis::{ControlChange, Controls, Keys, ScriptCall, WriteControl, connect};
-use breaker_runtime::{BreakerError, breaker, circuit_breaker};
+use breaker_runtime::redis::ControlChange;
+use breaker_runtime::{breaker, circuit_breaker};
 use breaker_tests::fleet::{self, Instance, Line, Spawn, Stderr, report, serial};
-use breaker_tests::{RedisServer, TestError};
+use breaker_tests::{RedisServer, TestError, word};
 
 const ROLE: &str = "SHADOW_ROLE";
 const PREFIX: &str = "shadowfleet";
@@ -45,6 +45,16 @@ impl breaker_runtime::Notifier for AlertLog {
                 .push(format!("{}:{}", a.kind.as_str(), a.shadow));
         }
     }
+}
+
+/// A field of breaker `name`'s state hash in Redis (`None`: no such field).
+fn hash_field(redis: &RedisServer, name: &str, field: &str) -> Option<String> {
+    redis.breaker_field(PREFIX, name, field)
+}
+
+/// `WRITE_CONTROL` on `name` as an operator's tool runs it.
+fn write_control(redis: &RedisServer, name: &str, change: ControlChange<'_>) {
+    redis.write_control(PREFIX, name, change);
 }
 
 /// How many times each function's body ran in this process.
@@ -86,17 +96,6 @@ async fn declared(fail: bool) -> Result<String, TestError> {
         Err(TestError::Down("declared"))
     } else {
         Ok("declared".to_owned())
-    }
-}
-
-/// A call's result in one word: what the function returned (`daum`, `declared`, `down`: its
-/// own error), `juso` (the fallback served it), `open` (rejected, no fallback) or `other`.
-fn word(r: &Result<String, TestError>) -> String {
-    match r {
-        Ok(s) => s.clone(),
-        Err(TestError::Down(_)) => "down".to_owned(),
-        Err(TestError::Breaker(BreakerError::Open { .. })) => "open".to_owned(),
-        Err(e) => format!("other:{}", format!("{e:?}").replace(' ', "_")),
     }
 }
 
@@ -246,39 +245,6 @@ fn call(i: &mut Instance, what: &str, name: &str) -> (String, u64) {
     (l.field("got").unwrap().to_owned(), l.num("ran"))
 }
 
-/// The breaker's `shadow` field in Redis, as it is (`None`: no such field).
-fn shadow_field(redis: &RedisServer, name: &str) -> Option<String> {
-    let state = Keys::new(PREFIX).breaker(name).state;
-    let reply = redis
-        .command(&format!(
-            "EVAL \"return {{ok = redis.call('HGET', KEYS[1], 'shadow') or '(none)'}}\" 1 {state}"
-        ))
-        .expect("an answer");
-    match reply.strip_prefix('+') {
-        Some("(none)") => None,
-        Some(v) => Some(v.to_owned()),
-        None => panic!("HGET {state} shadow: {reply}"),
-    }
-}
-
-/// Runs the runtime's `WRITE_CONTROL` on `name` as an operator's tool does.
-fn write_control(redis: &RedisServer, name: &str, change: ControlChange<'_>) {
-    let keys = Keys::new(PREFIX);
-    fleet::run(async {
-        let mut conn = connect(&redis.url()).await.unwrap();
-        let _: Controls = WriteControl {
-            keys: &keys.breaker(name),
-            change,
-            for_ms: 0,
-            channel: keys.controls(),
-            name,
-        }
-        .invoke(&mut conn)
-        .await
-        .unwrap();
-    });
-}
-
 /// Every instance: while `name` is OPEN, `calls` successful calls and one failing call all run
 /// the function and return its own result; `shadow_rejections` grows by each, `rejections` and
 /// `fallbacks` do not move.
@@ -329,11 +295,11 @@ fn shadow_set_by_one_instance_runs_every_call_of_an_open_breaker_on_every_instan
             PROPAGATION,
         );
     }
-    assert_eq!(shadow_field(&redis, DAUM), None);
+    assert_eq!(hash_field(&redis, DAUM, "shadow"), None);
 
     // A switches the fleet to shadow; B (already running) follows.
     assert_eq!(a.ask("set on").text, "@set ok");
-    assert_eq!(shadow_field(&redis, DAUM).as_deref(), Some("1"));
+    assert_eq!(hash_field(&redis, DAUM, "shadow").as_deref(), Some("1"));
     a.until(
         DAUM,
         &["shadow=true", "override=Some(true)"],
@@ -364,7 +330,11 @@ fn shadow_set_by_one_instance_runs_every_call_of_an_open_breaker_on_every_instan
 
     // Back to the declared mode (enforce): every instance rejects again, the fallback serves.
     assert_eq!(fleet[0].ask("set default").text, "@set ok");
-    assert_eq!(shadow_field(&redis, DAUM), None, "the field is deleted");
+    assert_eq!(
+        hash_field(&redis, DAUM, "shadow"),
+        None,
+        "the field is deleted"
+    );
     for i in &mut fleet {
         let before = i.until(
             DAUM,
@@ -401,7 +371,7 @@ fn shadow_set_by_one_instance_runs_every_call_of_an_open_breaker_on_every_instan
         assert_eq!(call(i, "call", DAUM).0, "daum", "[{}]", i.label());
     }
     assert_eq!(fleet[2].ask("set off").text, "@set ok");
-    assert_eq!(shadow_field(&redis, DAUM).as_deref(), Some("0"));
+    assert_eq!(hash_field(&redis, DAUM, "shadow").as_deref(), Some("0"));
     for i in &mut fleet {
         i.until(DAUM, &["shadow=false", "override=Some(false)"], PROPAGATION);
         assert_eq!(call(i, "call", DAUM).0, "juso", "[{}]", i.label());
@@ -433,8 +403,8 @@ fn without_the_shadow_field_each_instance_keeps_its_declared_mode() {
         i.until(DAUM, &["shadow=false", "override=None"], Duration::ZERO);
         i.until(DECLARED, &["shadow=true", "override=None"], Duration::ZERO);
     }
-    assert_eq!(shadow_field(&redis, DAUM), None);
-    assert_eq!(shadow_field(&redis, DECLARED), None);
+    assert_eq!(hash_field(&redis, DAUM, "shadow"), None);
+    assert_eq!(hash_field(&redis, DECLARED, "shadow"), None);
 
     // Both open; the enforcing one's failure is answered by its fallback, the shadow one's
     // is the function's own error.
@@ -478,21 +448,6 @@ fn breaker_notice(i: &mut Instance, name: &str) -> Option<String> {
     l.field("text").map(str::to_owned).filter(|t| !t.is_empty())
 }
 
-/// A field of the breaker's state hash in Redis, as it is (`None`: no such field).
-fn hash_field(redis: &RedisServer, name: &str, field: &str) -> Option<String> {
-    let state = Keys::new(PREFIX).breaker(name).state;
-    let reply = redis
-        .command(&format!(
-            "EVAL \"return {{ok = redis.call('HGET', KEYS[1], ARGV[1]) or '(none)'}}\" 1 {state} {field}"
-        ))
-        .expect("an answer");
-    match reply.strip_prefix('+') {
-        Some("(none)") => None,
-        Some(v) => Some(v.to_owned()),
-        None => panic!("HGET {state} {field}: {reply}"),
-    }
-}
-
 #[test]
 fn an_operators_mode_and_swap_outlive_a_redis_that_lost_them() {
     if fleet::role(ROLE).is_some() {
@@ -512,18 +467,18 @@ fn an_operators_mode_and_swap_outlive_a_redis_that_lost_them() {
 
     // Redis loses everything (a restart without persistence, a FLUSHALL).
     assert_eq!(redis.command("FLUSHALL").as_deref(), Some("+OK"));
-    assert_eq!(shadow_field(&redis, DAUM), None);
+    assert_eq!(hash_field(&redis, DAUM, "shadow"), None);
 
     // The instances write the operator's choices back: the next instance, and every instance
     // reading the controls again, finds them.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while shadow_field(&redis, DAUM).as_deref() != Some("1")
+    while hash_field(&redis, DAUM, "shadow").as_deref() != Some("1")
         || hash_field(&redis, DAUM, "swapped").as_deref() != Some("1")
     {
         assert!(
             Instant::now() < deadline,
             "not written back: shadow {:?}, swapped {:?}",
-            shadow_field(&redis, DAUM),
+            hash_field(&redis, DAUM, "shadow"),
             hash_field(&redis, DAUM, "swapped")
         );
         std::thread::sleep(Duration::from_millis(20));
@@ -540,7 +495,7 @@ fn an_operators_mode_and_swap_outlive_a_redis_that_lost_them() {
     }
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
-        shadow_field(&redis, DAUM),
+        hash_field(&redis, DAUM, "shadow"),
         None,
         "a deliberate default stays"
     );

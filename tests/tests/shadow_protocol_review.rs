@@ -9,10 +9,10 @@
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
-use breaker_runtime::redis::{ControlChange, Controls, Keys, ScriptCall, WriteControl, connect};
-use breaker_runtime::{BreakerError, breaker, circuit_breaker};
+use breaker_runtime::redis::{ControlChange, Keys};
+use breaker_runtime::{breaker, circuit_breaker};
 use breaker_tests::fleet::{self, Instance, Line, Spawn, Stderr, Stopped, report, serial};
-use breaker_tests::{RedisServer, TestError};
+use breaker_tests::{RedisServer, TestError, word};
 
 const ROLE: &str = "REVIEW_ROLE";
 const PREFIX: &str = "protoreview";
@@ -53,15 +53,6 @@ const RATED: &str = "review.rated";
 
 async fn juso(_fail: bool) -> Result<String, TestError> {
     Ok("juso".to_owned())
-}
-
-fn word(r: &Result<String, TestError>) -> String {
-    match r {
-        Ok(s) => s.clone(),
-        Err(TestError::Down(_)) => "down".to_owned(),
-        Err(TestError::Breaker(BreakerError::Open { .. })) => "open".to_owned(),
-        Err(e) => format!("other:{}", format!("{e:?}").replace(' ', "_")),
-    }
 }
 
 /// `call` / `fail`: one call (`@did got=..`); `state`: `@state shadow=.. override=..`;
@@ -191,17 +182,7 @@ fn hash_field(redis: &RedisServer, field: &str) -> Option<String> {
 }
 
 fn hash_field_of(redis: &RedisServer, name: &str, field: &str) -> Option<String> {
-    let state = Keys::new(PREFIX).breaker(name).state;
-    let reply = redis
-        .command(&format!(
-            "EVAL \"return {{ok = redis.call('HGET', KEYS[1], ARGV[1]) or '(none)'}}\" 1 {state} {field}"
-        ))
-        .expect("an answer");
-    match reply.strip_prefix('+') {
-        Some("(none)") => None,
-        Some(v) => Some(v.to_owned()),
-        None => panic!("HGET {state} {field}: {reply}"),
-    }
+    redis.breaker_field(PREFIX, name, field)
 }
 
 /// `WRITE_CONTROL` as an operator's tool (`breakerctl`) runs it.
@@ -210,20 +191,7 @@ fn write_control(redis: &RedisServer, change: ControlChange<'_>) {
 }
 
 fn write_control_of(redis: &RedisServer, name: &str, change: ControlChange<'_>) {
-    let keys = Keys::new(PREFIX);
-    fleet::run(async {
-        let mut conn = connect(&redis.url()).await.unwrap();
-        let _: Controls = WriteControl {
-            keys: &keys.breaker(name),
-            change,
-            for_ms: 0,
-            channel: keys.controls(),
-            name,
-        }
-        .invoke(&mut conn)
-        .await
-        .unwrap();
-    });
+    redis.write_control(PREFIX, name, change);
 }
 
 /// The `shadow` field and every instance's view, after the write-backs have had time to run.
